@@ -1,0 +1,98 @@
+"""The next round's plan: every setting retune may move, each with its value, its previous value and the reason.
+
+`retune.policy.plan_next_round` computes it; StartRound turns it into a CreateHyperParameterTuningJob request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retune.profile import ParameterRange
+
+FROM_PROFILE = "from the profile"
+
+
+class Setting[T](BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    value: T
+    previous: T | None = None
+    reason: str = FROM_PROFILE
+
+    @property
+    def moved(self) -> bool:
+        return self.previous is not None and self.previous != self.value
+
+
+class Change(BaseModel):
+    setting: str
+    from_: Any = Field(alias="from", serialization_alias="from")
+    to: Any
+    reason: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Plan(BaseModel):
+    """The settings of one round. Every field is a Setting; `changes()` lists those that moved, with reasons."""
+
+    model_config = ConfigDict(frozen=True)
+
+    profile_version: str | None = Field(default=None, description="The profile's S3 version it was made for.")
+    based_on_rounds: list[int] = Field(default_factory=list, description="The earlier rounds it learned from.")
+
+    strategy: Setting[Literal["Bayesian", "Random", "Hyperband", "Grid"]]
+    max_jobs: Setting[int]
+    max_parallel_jobs: Setting[int]
+    early_stopping: Setting[Literal["Auto", "Off"]]
+    max_runtime_seconds: Setting[int]
+    warm_start_parents: Setting[list[str]]
+    warm_start_type: Setting[Literal["TransferLearning", "IdenticalDataAndAlgorithm"]]
+    target_objective: Setting[float | None]
+    max_jobs_not_improving: Setting[int | None]
+    complete_on_convergence: Setting[bool]
+    ranges: Setting[list[ParameterRange]]
+    min_resource: Setting[int | None]
+    max_resource: Setting[int | None]
+    patience: Setting[int | None]
+
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "strategy",
+        "max_jobs",
+        "max_parallel_jobs",
+        "early_stopping",
+        "max_runtime_seconds",
+        "warm_start_parents",
+        "warm_start_type",
+        "target_objective",
+        "max_jobs_not_improving",
+        "complete_on_convergence",
+        "ranges",
+        "min_resource",
+        "max_resource",
+        "patience",
+    )
+
+    def setting(self, name: str) -> Setting[Any]:
+        value: Setting[Any] = getattr(self, name)
+        return value
+
+    def changes(self) -> list[Change]:
+        """The settings that moved from the previous round's plan, each with its reason."""
+        out = []
+        for name in self.SETTINGS:
+            setting = self.setting(name)
+            if setting.moved:
+                out.append(Change(setting=name, from_=_plain(setting.previous), to=_plain(setting.value),
+                                  reason=setting.reason))
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value

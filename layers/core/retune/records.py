@@ -1,0 +1,160 @@
+"""What the store holds, per profile (DESIGN.md, 'The store'). Pure data: no boto3 here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retune.plan import Plan
+from retune.timeutil import Timestamp
+
+DropState = Literal["queued", "started", "superseded", "failed"]
+RoundStatus = Literal["starting", "running", "evaluating", "decided", "failed"]
+TrialStatus = Literal["InProgress", "Completed", "Stopped", "Failed"]
+TERMINAL_TRIAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
+TERMINAL_TUNING_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DropRecord(Record):
+    profile: str
+    drop_id: str
+    state: DropState
+    bucket: str
+    manifest_key: str
+    version: str = Field(description="The manifest's S3 version id, or its ETag where the bucket has none.")
+    uploaded_at: Timestamp
+    manifest: dict[str, Any] | None = None
+    errors: list[str] = Field(default_factory=list)
+    round_seq: int | None = None
+    waiting_for_capacity: bool = Field(default=False, description="Queued after ResourceLimitExceeded.")
+    updated_at: Timestamp
+
+    def newer_than(self, other: DropRecord) -> bool:
+        """The queue's order: the manifest's upload time, ties broken by drop id."""
+        return (self.uploaded_at, self.drop_id) > (other.uploaded_at, other.drop_id)
+
+
+class Evaluation(Record):
+    job_name: str
+    status: str = "InProgress"
+    challenger_score: float | None = None
+    champion_score: float | None = None
+    champion_model_package: str | None = None
+    failure_reason: str | None = None
+
+
+class Decision(Record):
+    outcome: Literal["approved", "rejected", "pending_manual", "not_evaluated"]
+    reason: str
+    model_package_arn: str | None = None
+    decided_by: str = "retune"
+    decided_at: Timestamp
+
+
+class RoundRecord(Record):
+    profile: str
+    seq: int
+    drop_id: str
+    tuning_job_name: str
+    status: RoundStatus
+    plan: Plan
+    profile_version: str
+    objective_metric: str
+    hyperparameter_names: list[str] = Field(description="Static plus searched: warm start needs them unchanged.")
+    started_at: Timestamp
+    tuning_status: str | None = None
+    failure_reason: str | None = None
+    ended_at: Timestamp | None = None
+    trial_counts: dict[str, int] = Field(default_factory=dict)
+    stopped_early: int = 0
+    best_training_job: str | None = None
+    best_objective: float | None = None
+    best_model_artifact: str | None = None
+    compute: float | None = None
+    billable_seconds: int = 0
+    evaluation: Evaluation | None = None
+    decision: Decision | None = None
+    deployment: dict[str, Any] | None = None
+    last_event_at: Timestamp | None = None
+    stall_alerted: bool = False
+
+
+class TrialRecord(Record):
+    profile: str
+    seq: int
+    training_job_name: str
+    status: TrialStatus
+    secondary_status: str | None = None
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    objective_series: list[float] = Field(default_factory=list, description="The objective, one value per epoch.")
+    final_objective: float | None = None
+    stopped_early: bool = False
+    epochs: int | None = None
+    compute: float | None = None
+    billable_seconds: int | None = None
+    training_seconds: int | None = None
+    cpu_seconds: float | None = None
+    model_artifact: str | None = None
+    failure_reason: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    updated_at: Timestamp
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_TRIAL_STATUSES
+
+
+class ChampionChange(Record):
+    model_package_arn: str
+    round_seq: int | None
+    score: float | None
+    decided_by: str
+    changed_at: Timestamp
+    reason: str
+
+
+class ChampionRecord(Record):
+    profile: str
+    model_package_arn: str
+    model_artifact: str
+    round_seq: int | None
+    score: float | None = Field(description="Its score on the evaluation that promoted it.")
+    history: list[ChampionChange] = Field(default_factory=list)
+    version: int = Field(default=1, description="Bumped on every change; conditional writes compare it.")
+
+
+class ActiveRecord(Record):
+    profile: str
+    seq: int
+    drop_id: str
+    tuning_job_name: str
+    started_at: Timestamp
+
+
+class QueuedRecord(Record):
+    profile: str
+    drop_id: str
+    uploaded_at: Timestamp
+
+
+class JobLookup(Record):
+    """Maps a job's name back to its profile and round."""
+
+    job_name: str
+    kind: Literal["tuning", "evaluation"]
+    profile: str
+    seq: int
+
+
+class RoundHistory(BaseModel):
+    """One earlier round with its trials: what plan_next_round learns from."""
+
+    round: RoundRecord
+    trials: list[TrialRecord] = Field(default_factory=list)
