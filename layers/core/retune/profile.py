@@ -105,7 +105,12 @@ class Training(StrictModel):
     instance_count: int = Field(default=1, ge=1, le=100)
     volume_size_gb: int = Field(default=30, ge=1, le=16384)
     max_runtime_seconds: int = Field(default=3600, ge=1, le=28 * 24 * 3600, description="Per-trial time limit.")
-    metric_definitions: list[MetricDefinition] = Field(min_length=1, max_length=40)
+    metric_definitions: list[MetricDefinition] = Field(
+        default_factory=list,
+        max_length=40,
+        description="Name and regex of each metric the trainer prints. Leave empty for a SageMaker built-in "
+        "algorithm, which publishes its own metrics (validation:auc, ...).",
+    )
     static_hyperparameters: dict[str, str] = Field(default_factory=dict)
     channels: list[str] = Field(
         default=["train", "validation"],
@@ -356,12 +361,12 @@ class Profile(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
         metric_names = {d.name for d in self.training.metric_definitions}
-        if self.objective.metric_name not in metric_names:
+        if metric_names and self.objective.metric_name not in metric_names:
             raise ValueError(
                 f"objective.metric_name {self.objective.metric_name!r} needs a training.metric_definitions entry"
             )
         for field, metric in (("metrics.epochs", self.metrics.epochs), ("metrics.compute", self.metrics.compute)):
-            if metric is not None and metric not in metric_names:
+            if metric is not None and metric_names and metric not in metric_names:
                 raise ValueError(f"{field} {metric!r} needs a training.metric_definitions entry")
         patience = self.metrics.patience_hyperparameter
         if patience is not None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from retune.plan import Plan
 from retune.timeutil import Timestamp
 
-DropState = Literal["queued", "started", "superseded", "failed"]
+DropState = Literal["received", "queued", "started", "superseded", "failed"]
 RoundStatus = Literal["starting", "running", "evaluating", "decided", "failed"]
 TrialStatus = Literal["InProgress", "Completed", "Stopped", "Failed"]
 TERMINAL_TRIAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
@@ -28,6 +28,7 @@ class DropRecord(Record):
     bucket: str
     manifest_key: str
     version: str = Field(description="The manifest's S3 version id, or its ETag where the bucket has none.")
+    version_id: str | None = Field(default=None, description="The manifest's S3 version id, if versioned.")
     uploaded_at: Timestamp
     manifest: dict[str, Any] | None = None
     errors: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""boto3 behind small interfaces. Only this package touches AWS clients."""

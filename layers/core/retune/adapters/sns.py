@@ -1,0 +1,54 @@
+"""The alerts topic. Publishing is idempotent on the alert's key (Powertools idempotency, DynamoDB)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from retune.adapters.errors import translated
+from retune.alerts import Alert
+
+
+class AlertSink(Protocol):
+    def publish(self, alert: Alert) -> None: ...
+
+
+class Topic:
+    def __init__(self, client: Any, topic_arn: str, idempotency_table: str | None = None) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+        self._publish_once = self._send
+        self._config: Any = None
+        if idempotency_table:
+            # Built per instance, not at import: the persistence layer needs the table name and a client.
+            from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+                DynamoDBPersistenceLayer,
+                IdempotencyConfig,
+                idempotent_function,
+            )
+
+            persistence = DynamoDBPersistenceLayer(table_name=idempotency_table)
+            self._config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=7 * 24 * 3600)
+            self._publish_once = idempotent_function(
+                data_keyword_argument="alert", persistence_store=persistence, config=self._config
+            )(self._send)
+
+    def register_lambda_context(self, context: Any) -> None:
+        """Lets an interrupted publish be retried once the invocation's time is up (else it waits for expiry)."""
+        if self._config is not None:
+            self._config.register_lambda_context(context)
+
+    def publish(self, alert: Alert) -> None:
+        self._publish_once(alert=alert)
+
+    def _send(self, alert: Alert) -> dict[str, str]:
+        with translated("sns"):
+            response = self._client.publish(
+                TopicArn=self._topic_arn,
+                Subject=alert.sns_subject,
+                Message=alert.body,
+                MessageAttributes={
+                    "profile": {"DataType": "String", "StringValue": alert.profile},
+                    "outcome": {"DataType": "String", "StringValue": alert.outcome},
+                },
+            )
+        return {"message_id": response["MessageId"]}

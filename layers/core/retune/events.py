@@ -1,0 +1,160 @@
+"""Inbound events as models: every event becomes one of these at the edge, or a classified InvalidInput."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from retune.errors import InvalidInput
+from retune.profile import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN
+from retune.timeutil import Timestamp
+from retune.validation_errors import describe_validation_error
+
+DATASETS_PREFIX = "datasets/"
+MANIFEST_NAME = "manifest.json"
+DROP_ID_MAX = 128
+
+
+class Envelope(BaseModel):
+    """EventBridge's envelope (the `replay-name` of a replayed event is kept but not needed)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    version: str = "0"
+    id: str
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    account: str = ""
+    time: Timestamp
+    region: str = ""
+    resources: list[str] = Field(default_factory=list)
+    detail: dict[str, Any]
+
+
+class S3Bucket(BaseModel):
+    name: str = Field(min_length=3, max_length=63)
+
+
+class S3Object(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    key: str = Field(min_length=1, max_length=1024)
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = Field(default=None, alias="version-id")
+    sequencer: str | None = None
+
+
+class ObjectCreatedDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    bucket: S3Bucket
+    object: S3Object
+    reason: str | None = None
+
+
+class DropReadyDetail(BaseModel):
+    """retune's own "Drop Ready" event: a queued drop may start now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str
+    drop_id: str
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+
+class DropRef(BaseModel):
+    """Which manifest object a drop event points at.
+
+    `keys` are the candidate object keys, in the order to try them: S3's notifications URL-encode keys
+    ("red flower.jpg" arrives as "red+flower.jpg"), so the key as given is tried first and then its decoded
+    form; the first that exists is the drop's manifest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    keys: tuple[str, ...] = Field(min_length=1)
+    version_id: str | None = None
+    etag: str | None = None
+    origin: Literal["s3", "drop-ready"]
+    event_time: Timestamp
+
+
+class NotADrop(Exception):
+    """The event is well formed but names no drop (a deeper key, another file): ignore it."""
+
+
+def _parse[M: BaseModel](model: type[M], data: Any, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(what, describe_validation_error(exc)) from exc
+
+
+def split_manifest_key(key: str) -> tuple[str, str]:
+    """`datasets/<profile>/<drop>/manifest.json` → (profile, drop). The rule's wildcard also matches deeper
+    keys (its `*` crosses `/`), so the depth is checked here."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != DATASETS_PREFIX.rstrip("/") or parts[3] != MANIFEST_NAME:
+        raise NotADrop(f"{key!r} is not datasets/<profile>/<drop>/manifest.json")
+    profile, drop_id = parts[1], parts[2]
+    problems = []
+    if not re.match(PROFILE_NAME_PATTERN, profile) or len(profile) > PROFILE_NAME_MAX:
+        problems.append(f"profile {profile!r}: use lowercase letters, digits and '-' (at most {PROFILE_NAME_MAX})")
+    if not drop_id or len(drop_id) > DROP_ID_MAX or any(ord(c) < 32 for c in drop_id):
+        problems.append(f"drop id {drop_id!r}: use 1 to {DROP_ID_MAX} printable characters")
+    if problems:
+        raise InvalidInput("drop key", problems)
+    return profile, drop_id
+
+
+def candidate_keys(raw_key: str) -> list[str]:
+    """The key as the event gives it, then URL-decoded if that differs; only those shaped like a manifest."""
+    decoded = unquote_plus(raw_key)
+    keys = [raw_key] if decoded == raw_key else [raw_key, decoded]
+    valid = []
+    for key in keys:
+        try:
+            split_manifest_key(key)
+        except NotADrop:
+            continue
+        valid.append(key)
+    if not valid:
+        raise NotADrop(f"{raw_key!r} is not datasets/<profile>/<drop>/manifest.json")
+    return valid
+
+
+def parse_drop_event(event: dict[str, Any]) -> DropRef:
+    """An S3 "Object Created" event (through EventBridge) or retune's "Drop Ready" event → DropRef.
+
+    Raises InvalidInput for a malformed event and NotADrop for a key that is not a drop's manifest."""
+    envelope = _parse(Envelope, event, "event")
+    if envelope.source == "aws.s3" and envelope.detail_type == "Object Created":
+        detail = _parse(ObjectCreatedDetail, envelope.detail, "S3 event detail")
+        return DropRef(
+            bucket=detail.bucket.name,
+            keys=tuple(candidate_keys(detail.object.key)),
+            version_id=detail.object.version_id,
+            etag=detail.object.etag,
+            origin="s3",
+            event_time=envelope.time,
+        )
+    if envelope.source == "retune" and envelope.detail_type == "Drop Ready":
+        ready = _parse(DropReadyDetail, envelope.detail, "Drop Ready detail")
+        if split_manifest_key(ready.key) != (ready.profile, ready.drop_id):
+            raise InvalidInput("Drop Ready detail", [f"key {ready.key!r} does not belong to drop {ready.drop_id}"])
+        return DropRef(
+            bucket=ready.bucket,
+            keys=(ready.key,),
+            version_id=ready.version_id,
+            origin="drop-ready",
+            event_time=envelope.time,
+        )
+    raise InvalidInput(
+        "event", [f"source {envelope.source!r} / detail-type {envelope.detail_type!r} is not a drop event"]
+    )

@@ -1,0 +1,54 @@
+"""The interfaces use cases depend on. Adapters implement them with boto3; tests with in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from retune.adapters.s3 import StoredObject
+from retune.alerts import Alert
+
+
+class BucketPort(Protocol):
+    def read(
+        self, bucket: str, key: str, version_id: str | None = None, *, max_bytes: int | None = None
+    ) -> StoredObject: ...
+
+    def keys(self, bucket: str, prefix: str) -> set[str]: ...
+
+    def write_json(self, bucket: str, key: str, document: Any) -> None: ...
+
+
+class SageMakerPort(Protocol):
+    def create_tuning_job(self, request: dict[str, Any]) -> str: ...
+
+    def create_training_job(self, request: dict[str, Any]) -> str: ...
+
+    def describe_training_job(self, name: str) -> dict[str, Any]: ...
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]: ...
+
+    def list_trials(self, tuning_job: str) -> list[dict[str, Any]]: ...
+
+
+class AlertPort(Protocol):
+    def publish(self, alert: Alert) -> None: ...
+
+    def register_lambda_context(self, context: Any) -> None: ...
+
+
+class EventBusPort(Protocol):
+    def put(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> None: ...
+
+
+class MetricsPort(Protocol):
+    def count(self, name: str, value: float = 1, unit: str = "Count") -> None: ...
+
+
+class NoMetrics:
+    def count(self, name: str, value: float = 1, unit: str = "Count") -> None:
+        return None
+
+
+Clock = Callable[[], datetime]

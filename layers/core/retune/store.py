@@ -1,0 +1,281 @@
+"""retune's store: drops, rounds, trials, the plan, the champion, the active round and the queue of one profile.
+
+One DynamoDB table, keys `pk`/`sk`, partitioned by profile (`pk = PROFILE#<profile>`); see DESIGN.md. Each item
+holds its record as JSON in `doc`, and beside it the few attributes that conditions and the `ByStatus` index read.
+Writes that must agree (a round's start and the active item; a round's close and the plan; a promotion and the
+champion) are transactions with conditions, so concurrent or repeated invocations cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from retune.errors import ConflictError
+from retune.naming import seq_key
+from retune.plan import Plan
+from retune.records import (
+    ActiveRecord,
+    ChampionRecord,
+    DropRecord,
+    JobLookup,
+    QueuedRecord,
+    RoundHistory,
+    RoundRecord,
+    TrialRecord,
+)
+from retune.table import ABSENT, Check, Condition, ConditionFailed, Delete, Item, Operation, Put, Table
+
+ACTIVE_INDEX = "ACTIVE"
+QUEUED_INDEX = "QUEUED"
+
+
+class RoundRunning(ConflictError):
+    """The profile already has an active round: the drop must queue."""
+
+
+def profile_pk(profile: str) -> str:
+    return f"PROFILE#{profile}"
+
+
+def drop_sk(drop_id: str) -> str:
+    return f"DROP#{drop_id}"
+
+
+def round_sk(seq: int) -> str:
+    return f"ROUND#{seq_key(seq)}"
+
+
+def trial_sk(seq: int, training_job: str) -> str:
+    return f"{round_sk(seq)}#TRIAL#{training_job}"
+
+
+def _item(pk: str, sk: str, record: BaseModel, **attributes: Any) -> Item:
+    return {"pk": pk, "sk": sk, "doc": record.model_dump_json(by_alias=True), **attributes}
+
+
+def _drop_item(drop: DropRecord) -> Item:
+    return _item(profile_pk(drop.profile), drop_sk(drop.drop_id), drop, state=drop.state, version=drop.version)
+
+
+def _round_item(rnd: RoundRecord) -> Item:
+    return _item(profile_pk(rnd.profile), round_sk(rnd.seq), rnd, status=rnd.status)
+
+
+def _active_item(active: ActiveRecord) -> Item:
+    return _item(profile_pk(active.profile), "ACTIVE", active, seq=active.seq, gsi1pk=ACTIVE_INDEX,
+                 gsi1sk=active.profile)
+
+
+def _queued_item(queued: QueuedRecord) -> Item:
+    return _item(profile_pk(queued.profile), "QUEUED", queued, drop_id=queued.drop_id, gsi1pk=QUEUED_INDEX,
+                 gsi1sk=queued.profile)
+
+
+def _lookup_item(lookup: JobLookup) -> Item:
+    return _item(f"JOB#{lookup.job_name}", "JOB", lookup)
+
+
+class Store:
+    """Typed access to the state table for one deployment (all profiles)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    # reads
+
+    def _get[R: BaseModel](self, model: type[R], pk: str, sk: str) -> R | None:
+        item = self.table.get(pk, sk)
+        return model.model_validate_json(item["doc"]) if item else None
+
+    def get_drop(self, profile: str, drop_id: str) -> DropRecord | None:
+        return self._get(DropRecord, profile_pk(profile), drop_sk(drop_id))
+
+    def get_round(self, profile: str, seq: int) -> RoundRecord | None:
+        return self._get(RoundRecord, profile_pk(profile), round_sk(seq))
+
+    def get_trial(self, profile: str, seq: int, training_job: str) -> TrialRecord | None:
+        return self._get(TrialRecord, profile_pk(profile), trial_sk(seq, training_job))
+
+    def get_active(self, profile: str) -> ActiveRecord | None:
+        return self._get(ActiveRecord, profile_pk(profile), "ACTIVE")
+
+    def get_queued(self, profile: str) -> QueuedRecord | None:
+        return self._get(QueuedRecord, profile_pk(profile), "QUEUED")
+
+    def get_plan(self, profile: str) -> Plan | None:
+        return self._get(Plan, profile_pk(profile), "PLAN")
+
+    def get_champion(self, profile: str) -> ChampionRecord | None:
+        return self._get(ChampionRecord, profile_pk(profile), "CHAMPION")
+
+    def get_lookup(self, job_name: str) -> JobLookup | None:
+        return self._get(JobLookup, f"JOB#{job_name}", "JOB")
+
+    def last_round_seq(self, profile: str) -> int:
+        """The highest round sequence of a profile, 0 when it has none (trial items sort after their round)."""
+        items = self.table.query(profile_pk(profile), "ROUND#", descending=True, limit=1)
+        return int(items[0]["sk"].split("#")[1]) if items else 0
+
+    def trials(self, profile: str, seq: int) -> list[TrialRecord]:
+        items = self.table.query(profile_pk(profile), f"{round_sk(seq)}#TRIAL#")
+        return [TrialRecord.model_validate_json(i["doc"]) for i in items]
+
+    def history(self, profile: str) -> list[RoundHistory]:
+        """Every round of a profile with its trials, oldest first: what plan_next_round learns from."""
+        rounds: dict[int, RoundHistory] = {}
+        for item in self.table.query(profile_pk(profile), "ROUND#"):
+            if "#TRIAL#" in item["sk"]:
+                trial = TrialRecord.model_validate_json(item["doc"])
+                rounds[trial.seq].trials.append(trial)
+            else:
+                rnd = RoundRecord.model_validate_json(item["doc"])
+                rounds[rnd.seq] = RoundHistory(round=rnd)
+        return [rounds[seq] for seq in sorted(rounds)]
+
+    def active_rounds(self) -> list[ActiveRecord]:
+        return [ActiveRecord.model_validate_json(i["doc"]) for i in self.table.query_index(ACTIVE_INDEX)]
+
+    def queued_drops(self) -> list[QueuedRecord]:
+        return [QueuedRecord.model_validate_json(i["doc"]) for i in self.table.query_index(QUEUED_INDEX)]
+
+    # drops
+
+    def create_drop(self, drop: DropRecord) -> bool:
+        """Record a drop seen for the first time. False when it already exists (another delivery won)."""
+        try:
+            self.table.write([Put(_drop_item(drop), ABSENT)])
+        except ConditionFailed:
+            return False
+        return True
+
+    def replace_drop(self, drop: DropRecord, *, expected: DropRecord) -> None:
+        """Update a drop only if nobody changed it since `expected` was read (else ConditionFailed)."""
+        self.table.write([Put(_drop_item(drop), _unchanged_drop(expected))])
+
+    # rounds
+
+    def start_round(
+        self,
+        rnd: RoundRecord,
+        drop: DropRecord,
+        *,
+        expected_drop: DropRecord,
+        lookup: JobLookup,
+        superseded: DropRecord | None = None,
+        expected_superseded: DropRecord | None = None,
+        dequeue: QueuedRecord | None = None,
+    ) -> None:
+        """Atomically: take the profile's ACTIVE item, create the round, mark the drop started, map the tuning
+        job's name to the round; optionally supersede an older queued drop and clear the queue entry.
+
+        Raises RoundRunning when the profile already has an active round, ConflictError when anything else
+        changed meanwhile (the caller re-reads and decides again)."""
+        active = ActiveRecord(
+            profile=rnd.profile, seq=rnd.seq, drop_id=drop.drop_id, tuning_job_name=rnd.tuning_job_name,
+            started_at=rnd.started_at,
+        )
+        operations: list[Operation] = [
+            Put(_active_item(active), ABSENT),
+            Put(_round_item(rnd), ABSENT),
+            Put(_drop_item(drop), _unchanged_drop(expected_drop)),
+            Put(_lookup_item(lookup)),
+        ]
+        if superseded is not None and expected_superseded is not None:
+            operations.append(Put(_drop_item(superseded), _unchanged_drop(expected_superseded)))
+        if dequeue is not None:
+            operations.append(
+                Delete(profile_pk(rnd.profile), "QUEUED", Condition(equals={"drop_id": dequeue.drop_id}))
+            )
+        else:
+            operations.append(Check(profile_pk(rnd.profile), "QUEUED", ABSENT))
+        try:
+            self.table.write(operations)
+        except ConditionFailed as exc:
+            if exc.index == 0:
+                raise RoundRunning(f"{rnd.profile} has an active round") from exc
+            raise
+
+    def save_round(self, rnd: RoundRecord, *, expected_status: str) -> None:
+        """Update a round whose status is still `expected_status` (else ConditionFailed)."""
+        self.table.write([Put(_round_item(rnd), Condition(equals={"status": expected_status}))])
+
+    def release_for_capacity(self, rnd: RoundRecord, drop: DropRecord, *, expected_drop: DropRecord) -> None:
+        """Undo a round start that SageMaker refused for lack of capacity: the round and ACTIVE go, the drop goes
+        back to the queue (waiting for capacity), where Reconcile retries it."""
+        queued = QueuedRecord(profile=drop.profile, drop_id=drop.drop_id, uploaded_at=drop.uploaded_at)
+        self.table.write(
+            [
+                Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
+                Delete(profile_pk(rnd.profile), round_sk(rnd.seq), Condition(equals={"status": "starting"})),
+                Put(_drop_item(drop), _unchanged_drop(expected_drop)),
+                Put(_queued_item(queued), ABSENT),
+            ]
+        )
+
+    def enqueue(
+        self,
+        drop: DropRecord,
+        *,
+        expected_drop: DropRecord,
+        expected_queued: QueuedRecord | None,
+        displaced: DropRecord | None = None,
+        expected_displaced: DropRecord | None = None,
+    ) -> None:
+        """Make `drop` the profile's queued drop in place of `expected_queued` (None: the queue is empty);
+        `displaced`, the drop it replaces, is marked superseded in the same write."""
+        queued = QueuedRecord(profile=drop.profile, drop_id=drop.drop_id, uploaded_at=drop.uploaded_at)
+        queue_condition = (
+            Condition(equals={"drop_id": expected_queued.drop_id}) if expected_queued is not None else ABSENT
+        )
+        operations: list[Operation] = [
+            Put(_queued_item(queued), queue_condition),
+            Put(_drop_item(drop), _unchanged_drop(expected_drop)),
+        ]
+        if displaced is not None and expected_displaced is not None:
+            operations.append(Put(_drop_item(displaced), _unchanged_drop(expected_displaced)))
+        self.table.write(operations)
+
+    def supersede(self, drop: DropRecord, *, expected_drop: DropRecord, queued_winner: QueuedRecord) -> None:
+        """Mark `drop` superseded because a newer drop holds the queue (checked in the same write)."""
+        self.table.write(
+            [
+                Put(_drop_item(drop), _unchanged_drop(expected_drop)),
+                Check(profile_pk(drop.profile), "QUEUED", Condition(equals={"drop_id": queued_winner.drop_id})),
+            ]
+        )
+
+    def put_plan(self, profile: str, plan: Plan) -> None:
+        self.table.write([Put(_item(profile_pk(profile), "PLAN", plan))])
+
+    def put_trial(self, trial: TrialRecord, *, condition: Condition | None = None) -> None:
+        self.table.write(
+            [Put(_item(profile_pk(trial.profile), trial_sk(trial.seq, trial.training_job_name), trial,
+                       status=trial.status), condition)]
+        )
+
+    def write(self, operations: Sequence[Operation]) -> None:
+        """Escape hatch for use cases that compose their own transaction from the item builders below."""
+        self.table.write(operations)
+
+
+def _unchanged_drop(expected: DropRecord) -> Condition:
+    return Condition(equals={"state": expected.state, "version": expected.version})
+
+
+# Item builders for use cases that write several records in one transaction.
+drop_item = _drop_item
+round_item = _round_item
+active_item = _active_item
+queued_item = _queued_item
+lookup_item = _lookup_item
+
+
+def plan_item(profile: str, plan: Plan) -> Item:
+    return _item(profile_pk(profile), "PLAN", plan)
+
+
+def champion_item(champion: ChampionRecord) -> Item:
+    return _item(profile_pk(champion.profile), "CHAMPION", champion, version=champion.version)

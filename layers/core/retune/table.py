@@ -1,0 +1,287 @@
+"""The state table's port: the few DynamoDB operations the store needs, with conditions and transactions.
+
+Two backends: `DynamoTable` (boto3, in the Lambda functions) and `MemoryTable` (the unit tests' fake, with the
+same condition and transaction semantics). Items are flat dicts of strings, numbers and booleans plus one `doc`
+attribute holding the record as JSON, so no float ever has to become a Decimal.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from retune.errors import ConflictError, Throttled, TransientError
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """All of: the item is absent (`absent`), present (`present`), and its attributes equal `equals`."""
+
+    absent: bool = False
+    present: bool = False
+    equals: Mapping[str, Any] = field(default_factory=dict)
+
+    def holds(self, item: Item | None) -> bool:
+        if self.absent:
+            return item is None
+        if (self.present or self.equals) and item is None:
+            return False
+        return all(item is not None and item.get(k) == v for k, v in self.equals.items())
+
+
+ABSENT = Condition(absent=True)
+PRESENT = Condition(present=True)
+
+
+@dataclass(frozen=True)
+class Put:
+    item: Item
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    pk: str
+    sk: str
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    pk: str
+    sk: str
+    condition: Condition
+
+
+Operation = Put | Delete | Check
+
+
+class ConditionFailed(ConflictError):
+    """A condition did not hold. `index` is the failing operation's position in a transaction."""
+
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
+        super().__init__(f"condition failed on operation {index}")
+
+
+class Table(Protocol):
+    def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None: ...
+
+    def query(self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None) -> list[Item]: ...
+
+    def query_index(self, gsi1pk: str) -> list[Item]: ...
+
+    def write(self, operations: Sequence[Operation]) -> None:
+        """One operation alone, or up to 100 atomically. Raises ConditionFailed(index) when a condition fails."""
+        ...
+
+
+class MemoryTable:
+    """An in-memory table with DynamoDB's condition and transaction semantics (the tests' fake)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Item] = {}
+        self._lock = threading.Lock()
+        self.writes = 0
+
+    def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
+        item = self.items.get((pk, sk))
+        return copy.deepcopy(item) if item is not None else None
+
+    def query(self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None) -> list[Item]:
+        keys = sorted(k for k in self.items if k[0] == pk and k[1].startswith(sk_prefix))
+        if descending:
+            keys.reverse()
+        return [copy.deepcopy(self.items[k]) for k in keys[:limit]]
+
+    def query_index(self, gsi1pk: str) -> list[Item]:
+        found = [item for item in self.items.values() if item.get("gsi1pk") == gsi1pk]
+        return copy.deepcopy(sorted(found, key=lambda i: (i.get("gsi1sk", ""), i["pk"], i["sk"])))
+
+    def write(self, operations: Sequence[Operation]) -> None:
+        if not 1 <= len(operations) <= 100:
+            raise ValueError("a write takes 1 to 100 operations")
+        with self._lock:
+            keys = [_key_of(op) for op in operations]
+            if len(set(keys)) != len(keys):
+                raise ValueError("a transaction may touch each item once")
+            for index, op in enumerate(operations):
+                condition = op.condition
+                if condition is not None and not condition.holds(self.items.get(_key_of(op))):
+                    raise ConditionFailed(index)
+            for op in operations:
+                if isinstance(op, Put):
+                    self.items[(op.item["pk"], op.item["sk"])] = copy.deepcopy(op.item)
+                elif isinstance(op, Delete):
+                    self.items.pop((op.pk, op.sk), None)
+            self.writes += 1
+
+
+def _key_of(op: Operation) -> tuple[str, str]:
+    if isinstance(op, Put):
+        return op.item["pk"], op.item["sk"]
+    return op.pk, op.sk
+
+
+# --- DynamoDB -----------------------------------------------------------------------------------------------
+
+_THROTTLING = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+class DynamoTable:
+    """The state table in DynamoDB, through a low-level boto3 client (no resource layer: cheaper cold start)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # noqa: PLC0415 (boto3 stays in adapters)
+
+        self._client = client
+        self._name = table_name
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
+        with _translated():
+            response = self._client.get_item(
+                TableName=self._name, Key=self._key(pk, sk), ConsistentRead=consistent
+            )
+        raw = response.get("Item")
+        return self._from_dynamo(raw) if raw else None
+
+    def query(self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None) -> list[Item]:
+        params: dict[str, Any] = {
+            "TableName": self._name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
+            "ScanIndexForward": not descending,
+            "ConsistentRead": True,
+        }
+        return self._paged("query", params, limit)
+
+    def query_index(self, gsi1pk: str) -> list[Item]:
+        params: dict[str, Any] = {
+            "TableName": self._name,
+            "IndexName": "ByStatus",
+            "KeyConditionExpression": "gsi1pk = :g",
+            "ExpressionAttributeValues": {":g": {"S": gsi1pk}},
+        }
+        return self._paged("query", params, None)
+
+    def write(self, operations: Sequence[Operation]) -> None:
+        if not 1 <= len(operations) <= 100:
+            raise ValueError("a write takes 1 to 100 operations")
+        if len(operations) == 1:
+            self._write_one(operations[0])
+            return
+        with _translated():
+            try:
+                self._client.transact_write_items(TransactItems=[self._transact_item(op) for op in operations])
+            except self._client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons", [])
+                for index, reason in enumerate(reasons):
+                    if reason.get("Code") == "ConditionalCheckFailed":
+                        raise ConditionFailed(index) from exc
+                codes = {r.get("Code") for r in reasons}
+                if codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
+                    raise ConflictError(f"transaction cancelled: {sorted(c for c in codes if c)}") from exc
+                raise
+
+    # helpers
+
+    def _write_one(self, op: Operation) -> None:
+        params: dict[str, Any] = {"TableName": self._name}
+        params.update(self._condition_params(op.condition))
+        with _translated():
+            try:
+                if isinstance(op, Put):
+                    self._client.put_item(Item=self._to_dynamo(op.item), **params)
+                elif isinstance(op, Delete):
+                    self._client.delete_item(Key=self._key(op.pk, op.sk), **params)
+                else:
+                    # A lone check: read and compare (DynamoDB has no single-item ConditionCheck outside a
+                    # transaction).
+                    if not op.condition.holds(self.get(op.pk, op.sk)):
+                        raise ConditionFailed(0)
+            except self._client.exceptions.ConditionalCheckFailedException as exc:
+                raise ConditionFailed(0) from exc
+
+    def _transact_item(self, op: Operation) -> dict[str, Any]:
+        params: dict[str, Any] = {"TableName": self._name, **self._condition_params(op.condition)}
+        if isinstance(op, Put):
+            return {"Put": {"Item": self._to_dynamo(op.item), **params}}
+        if isinstance(op, Delete):
+            return {"Delete": {"Key": self._key(op.pk, op.sk), **params}}
+        return {"ConditionCheck": {"Key": self._key(op.pk, op.sk), **params}}
+
+    def _condition_params(self, condition: Condition | None) -> dict[str, Any]:
+        if condition is None:
+            return {}
+        clauses, names, values = [], {}, {}
+        if condition.absent:
+            clauses.append("attribute_not_exists(pk)")
+        if condition.present:
+            clauses.append("attribute_exists(pk)")
+        for i, (attr, value) in enumerate(sorted(condition.equals.items())):
+            names[f"#c{i}"] = attr
+            values[f":c{i}"] = self._ser.serialize(value)
+            clauses.append(f"#c{i} = :c{i}")
+        params: dict[str, Any] = {"ConditionExpression": " AND ".join(clauses)}
+        if names:
+            params["ExpressionAttributeNames"] = names
+            params["ExpressionAttributeValues"] = values
+        return params
+
+    def _paged(self, operation: str, params: dict[str, Any], limit: int | None) -> list[Item]:
+        items: list[Item] = []
+        with _translated():
+            while True:
+                if limit is not None:
+                    params["Limit"] = limit - len(items)
+                response = getattr(self._client, operation)(**params)
+                items.extend(self._from_dynamo(raw) for raw in response.get("Items", []))
+                start = response.get("LastEvaluatedKey")
+                if not start or (limit is not None and len(items) >= limit):
+                    return items
+                params["ExclusiveStartKey"] = start
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    def _to_dynamo(self, item: Item) -> dict[str, Any]:
+        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
+
+    def _from_dynamo(self, raw: dict[str, Any]) -> Item:
+        out = {k: self._de.deserialize(v) for k, v in raw.items()}
+        # Numbers come back as Decimal; the store only keeps integers outside `doc`.
+        return {k: int(v) if type(v).__name__ == "Decimal" else v for k, v in out.items()}
+
+
+class _translated:
+    """Turns throttling and server errors into TransientError so the invocation is retried by Lambda."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code", "")
+            if code in _THROTTLING:
+                raise Throttled(f"DynamoDB: {code}") from exc
+            if code in {"TransactionInProgressException"}:
+                raise TransientError(f"DynamoDB: {code}") from exc
+        return False
+
+

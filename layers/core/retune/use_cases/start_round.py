@@ -1,0 +1,346 @@
+"""StartRound: a complete drop starts a tuning round, or queues behind the profile's running round.
+
+Every branch is idempotent on the drop's natural key (bucket + key + version id or ETag): a repeated delivery of the
+same manifest upload does nothing new, a replay after a crash resumes where the first attempt stopped, and
+concurrent drops of one profile cannot both start a round (the ACTIVE item is taken in a transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from retune import alerts
+from retune.errors import AlreadyExists, ConflictError, InvalidInput, InvalidRequest, LimitExceeded, NotFound
+from retune.events import DropRef, split_manifest_key
+from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
+from retune.naming import tuning_job_name
+from retune.plan import Plan
+from retune.policy import hyperparameter_names, plan_next_round
+from retune.ports import AlertPort, BucketPort, Clock, MetricsPort, NoMetrics, SageMakerPort
+from retune.profile import Profile, parse_profile
+from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
+from retune.requests import channel_manifest_key, s3_uri, sagemaker_manifest, tuning_job_request
+from retune.store import RoundRunning, Store
+from retune.table import ConditionFailed
+from retune.validation import validate_request
+
+logger = logging.getLogger(__name__)
+
+Status = Literal[
+    "started", "queued", "superseded", "failed", "duplicate", "ignored", "waiting_for_capacity", "already_started"
+]
+MAX_ATTEMPTS = 8
+PROFILE_MAX_BYTES = 262_144
+
+
+@dataclass(frozen=True)
+class StartResult:
+    status: Status
+    profile: str | None = None
+    drop_id: str | None = None
+    seq: int | None = None
+    tuning_job: str | None = None
+    detail: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StartRoundDeps:
+    store: Store
+    bucket: BucketPort
+    sagemaker: SageMakerPort
+    alerts: AlertPort
+    clock: Clock
+    data_bucket: str
+    role_arn: str
+    metrics: MetricsPort = field(default_factory=NoMetrics)
+    service_model: Any = None  # SageMaker's botocore model, shared with the client (None: load it once)
+
+
+@dataclass(frozen=True)
+class ValidDrop:
+    profile: Profile
+    profile_version: str
+    manifest: Manifest
+
+
+def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
+    """Handle one drop event: validate the drop, then start its round, queue it, or supersede it."""
+    if ref.bucket != deps.data_bucket:
+        logger.warning("event for another bucket ignored", extra={"bucket": ref.bucket})
+        return StartResult("ignored", detail=f"bucket {ref.bucket} is not retune's data bucket")
+    try:
+        key, obj = _read_manifest(ref, deps)
+    except NotFound:
+        profile_name, drop_id = split_manifest_key(ref.keys[-1])
+        return _fail_unrecorded(ref, deps, profile_name, drop_id)
+    profile_name, drop_id = split_manifest_key(key)
+
+    for _ in range(MAX_ATTEMPTS):
+        drop = deps.store.get_drop(profile_name, drop_id)
+        if drop is not None and drop.version == obj.version:
+            if drop.state in ("superseded", "failed"):
+                return StartResult("duplicate", profile_name, drop_id, detail=f"drop already {drop.state}")
+            if drop.state == "started":
+                return _resume(drop, deps)
+        elif drop is not None and drop.state == "started":
+            return StartResult(
+                "ignored", profile_name, drop_id, seq=drop.round_seq,
+                detail=f"drop {drop_id} already started round {drop.round_seq}; upload new data under a new drop id",
+            )
+        else:
+            fresh = DropRecord(
+                profile=profile_name, drop_id=drop_id, state="received", bucket=ref.bucket, manifest_key=key,
+                version=obj.version, version_id=ref.version_id if ref.version_id else None,
+                uploaded_at=obj.last_modified, updated_at=deps.clock(),
+            )
+            try:
+                if drop is None:
+                    if not deps.store.create_drop(fresh):
+                        continue  # another delivery recorded it first: look again
+                else:
+                    deps.store.replace_drop(fresh, expected=drop)  # a new upload of the manifest: a retry
+            except ConditionFailed:
+                continue
+            drop = fresh
+
+        valid = _validate(drop, obj.body, deps)
+        if isinstance(valid, list):
+            return _fail(drop, valid, deps)
+        try:
+            return _decide(drop, valid, deps)
+        except (ConditionFailed, RoundRunning):
+            logger.info("lost a race; deciding again", extra={"profile": profile_name, "drop": drop_id})
+            continue
+    raise ConflictError(f"drop {drop_id} of {profile_name}: state kept changing; retrying later")
+
+
+def _read_manifest(ref: DropRef, deps: StartRoundDeps) -> tuple[str, Any]:
+    for key in ref.keys:
+        try:
+            return key, deps.bucket.read(ref.bucket, key, ref.version_id, max_bytes=MANIFEST_MAX_BYTES)
+        except NotFound:
+            continue
+    raise NotFound(f"s3://{ref.bucket}/{ref.keys[-1]} not found")
+
+
+def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> ValidDrop | list[str]:
+    """Everything that must hold before a round starts. Returns the errors, each naming its field and fix."""
+    errors: list[str] = []
+    profile: Profile | None = None
+    profile_version = ""
+    profile_key = f"profiles/{drop.profile}.json"
+    try:
+        stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
+        profile_version = stored.version
+        profile = parse_profile(stored.body, expected_name=drop.profile)
+    except NotFound:
+        errors.append(f"profile: {profile_key} does not exist; upload the profile before its drops")
+    except InvalidInput as exc:
+        errors.extend(f"profile {e}" for e in exc.errors)
+    manifest: Manifest | None = None
+    try:
+        manifest = parse_manifest(manifest_body)
+    except InvalidInput as exc:
+        errors.extend(f"manifest {e}" for e in exc.errors)
+    if manifest is not None:
+        prefix = f"datasets/{drop.profile}/{drop.drop_id}/"
+        present = deps.bucket.keys(drop.bucket, prefix)
+        missing = [f for f in manifest.files() if prefix + f not in present]
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            errors.append(f"manifest channels: files not found under {prefix}: {shown}; upload them first")
+        if profile is not None:
+            needed = [*profile.training.channels, profile.evaluation.test_channel]
+            absent = [c for c in needed if c not in manifest.channels]
+            if absent:
+                errors.append(
+                    f"manifest channels: the profile needs channel(s) {absent}; "
+                    f"the manifest has {sorted(manifest.channels)}"
+                )
+    if errors or profile is None or manifest is None:
+        return errors
+    return ValidDrop(profile=profile, profile_version=profile_version, manifest=manifest)
+
+
+def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartResult:
+    """One attempt at the queue's rule: a running round queues the drop (the newest queued drop wins); else the
+    drop starts unless a newer drop already waits. Raises ConditionFailed/RoundRunning when it lost a race."""
+    store = deps.store
+    active = store.get_active(drop.profile)
+    queued = store.get_queued(drop.profile)
+    other = store.get_drop(drop.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
+    if active is not None:
+        if queued is None:
+            store.enqueue(
+                drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}),
+                expected_drop=drop,
+                expected_queued=None,
+            )
+            return _queued(drop, deps, f"round {active.seq} is running")
+        if queued.drop_id == drop.drop_id:
+            if drop.state != "queued":
+                store.replace_drop(drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}),
+                                   expected=drop)
+            return _queued(drop, deps, f"round {active.seq} is running")
+        if other is None or drop.newer_than(other):
+            store.enqueue(
+                drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}),
+                expected_drop=drop,
+                expected_queued=queued,
+                displaced=other.model_copy(update={"state": "superseded", "updated_at": deps.clock()})
+                if other else None,
+                expected_displaced=other,
+            )
+            if other is not None:
+                deps.metrics.count("DropsSuperseded")
+            return _queued(drop, deps, f"round {active.seq} is running; supersedes drop {queued.drop_id}")
+        return _supersede(drop, queued, deps)
+    if queued is not None and queued.drop_id != drop.drop_id:
+        if other is not None and other.newer_than(drop):
+            return _supersede(drop, queued, deps)
+        return _start(drop, valid, deps, superseded=other, dequeue=queued)
+    return _start(drop, valid, deps, superseded=None, dequeue=queued)
+
+
+def _queued(drop: DropRecord, deps: StartRoundDeps, why: str) -> StartResult:
+    deps.metrics.count("DropsQueued")
+    logger.info("drop queued", extra={"profile": drop.profile, "drop": drop.drop_id, "reason": why})
+    return StartResult("queued", drop.profile, drop.drop_id, detail=why)
+
+
+def _supersede(drop: DropRecord, winner: QueuedRecord, deps: StartRoundDeps) -> StartResult:
+    deps.store.supersede(
+        drop.model_copy(update={"state": "superseded", "updated_at": deps.clock()}),
+        expected_drop=drop,
+        queued_winner=winner,
+    )
+    deps.metrics.count("DropsSuperseded")
+    return StartResult("superseded", drop.profile, drop.drop_id, detail=f"newer drop {winner.drop_id} is queued")
+
+
+def _plan_for(valid: ValidDrop, deps: StartRoundDeps) -> Plan:
+    """The stored plan, if it was made for this version of the profile; else a fresh one from the history."""
+    stored = deps.store.get_plan(valid.profile.name)
+    if stored is not None and stored.profile_version == valid.profile_version:
+        return stored
+    history = deps.store.history(valid.profile.name)
+    return plan_next_round(valid.profile, history, valid.profile_version)
+
+
+def _request(drop: DropRecord, profile: Profile, manifest: Manifest, plan: Plan, seq: int,
+             deps: StartRoundDeps) -> dict[str, Any]:
+    uris = {c: s3_uri(deps.data_bucket, channel_manifest_key(profile.name, drop.drop_id, c))
+            for c in profile.training.channels}
+    return tuning_job_request(
+        profile=profile,
+        plan=plan,
+        seq=seq,
+        drop_id=drop.drop_id,
+        bucket=deps.data_bucket,
+        channel_manifests=uris,
+        channel_content_types={c: manifest.channels[c].content_type for c in profile.training.channels},
+        role_arn=deps.role_arn,
+    )
+
+
+def write_channel_manifests(drop: DropRecord, manifest: Manifest, deps_bucket: BucketPort, data_bucket: str) -> None:
+    """One SageMaker manifest file per channel, listing exactly the channel's files (deterministic content)."""
+    prefix = f"datasets/{drop.profile}/{drop.drop_id}/"
+    for name, channel in manifest.channels.items():
+        deps_bucket.write_json(
+            data_bucket,
+            channel_manifest_key(drop.profile, drop.drop_id, name),
+            sagemaker_manifest(drop.bucket, prefix, list(channel.files)),
+        )
+
+
+def _start(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps, *, superseded: DropRecord | None,
+           dequeue: QueuedRecord | None) -> StartResult:
+    profile = valid.profile
+    seq = deps.store.last_round_seq(profile.name) + 1
+    plan = _plan_for(valid, deps)
+    request = _request(drop, profile, valid.manifest, plan, seq, deps)
+    try:
+        validate_request("CreateHyperParameterTuningJob", request, service_model=deps.service_model)
+    except InvalidRequest as exc:
+        return _fail(drop, [f"tuning job request {e}" for e in exc.errors], deps)
+    write_channel_manifests(drop, valid.manifest, deps.bucket, deps.data_bucket)
+    now = deps.clock()
+    name = tuning_job_name(profile.name, seq)
+    rnd = RoundRecord(
+        profile=profile.name, seq=seq, drop_id=drop.drop_id, tuning_job_name=name, status="starting", plan=plan,
+        profile_version=valid.profile_version, objective_metric=profile.objective.metric_name,
+        hyperparameter_names=sorted(hyperparameter_names(profile)), started_at=now, last_event_at=now,
+    )
+    started = drop.model_copy(
+        update={"state": "started", "round_seq": seq, "manifest": valid.manifest.model_dump(mode="json"),
+                "errors": [], "waiting_for_capacity": False, "updated_at": now}
+    )
+    deps.store.start_round(
+        rnd, started, expected_drop=drop, lookup=JobLookup(job_name=name, kind="tuning", profile=profile.name, seq=seq),
+        superseded=superseded.model_copy(update={"state": "superseded", "updated_at": now}) if superseded else None,
+        expected_superseded=superseded, dequeue=dequeue,
+    )
+    if superseded is not None:
+        deps.metrics.count("DropsSuperseded")
+    return _launch(rnd, started, request, deps)
+
+
+def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: StartRoundDeps) -> StartResult:
+    """Create the tuning job for a round in status `starting`, then mark it running."""
+    extra = {"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq, "tuning_job": rnd.tuning_job_name}
+    try:
+        deps.sagemaker.create_tuning_job(request)
+        deps.metrics.count("RoundsStarted")
+        logger.info("tuning job created", extra=extra)
+    except AlreadyExists:
+        logger.info("tuning job already exists: a replay", extra=extra)
+    except LimitExceeded as exc:
+        queued = drop.model_copy(update={"state": "queued", "round_seq": None, "waiting_for_capacity": True,
+                                         "updated_at": deps.clock()})
+        deps.store.release_for_capacity(rnd, queued, expected_drop=drop)
+        deps.metrics.count("RoundsWaitingForCapacity")
+        logger.warning("sagemaker limit reached; drop queued", extra=extra)
+        deps.alerts.publish(alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, str(exc)))
+        return StartResult("waiting_for_capacity", rnd.profile, rnd.drop_id, seq=rnd.seq, detail=str(exc))
+    try:
+        deps.store.save_round(rnd.model_copy(update={"status": "running"}), expected_status="starting")
+    except ConditionFailed:
+        pass  # CloseRound (or a concurrent replay) already moved the round on: nothing to mark
+    return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+
+
+def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
+    """A repeated event for a started drop: finish the launch if the first attempt stopped before it."""
+    assert drop.round_seq is not None
+    rnd = deps.store.get_round(drop.profile, drop.round_seq)
+    if rnd is None or rnd.status != "starting":
+        return StartResult("already_started", drop.profile, drop.drop_id, seq=drop.round_seq,
+                           tuning_job=rnd.tuning_job_name if rnd else None)
+    stored = deps.bucket.read(deps.data_bucket, f"profiles/{drop.profile}.json", max_bytes=PROFILE_MAX_BYTES)
+    profile = parse_profile(stored.body, expected_name=drop.profile)
+    manifest = Manifest.model_validate(drop.manifest)
+    request = _request(drop, profile, manifest, rnd.plan, rnd.seq, deps)
+    return _launch(rnd, drop, request, deps)
+
+
+def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartResult:
+    failed = drop.model_copy(update={"state": "failed", "errors": errors, "updated_at": deps.clock()})
+    deps.store.replace_drop(failed, expected=drop)
+    deps.metrics.count("DropsFailed")
+    logger.warning("drop failed validation", extra={"profile": drop.profile, "drop": drop.drop_id, "errors": errors})
+    deps.alerts.publish(alerts.drop_failed(drop.profile, drop.drop_id, drop.version, drop.manifest_key, errors))
+    return StartResult("failed", drop.profile, drop.drop_id, errors=errors, detail="; ".join(errors))
+
+
+def _fail_unrecorded(ref: DropRef, deps: StartRoundDeps, profile: str, drop_id: str) -> StartResult:
+    """The manifest named by the event no longer exists (deleted, or a version that is gone)."""
+    errors = [f"manifest: s3://{ref.bucket}/{ref.keys[-1]} (version {ref.version_id or 'latest'}) does not exist"]
+    deps.metrics.count("DropsFailed")
+    version = ref.version_id or ref.etag or "unknown"
+    deps.alerts.publish(alerts.drop_failed(profile, drop_id, version, ref.keys[-1], errors))
+    return StartResult("failed", profile, drop_id, errors=errors, detail=errors[0])
+

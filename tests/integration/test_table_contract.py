@@ -1,0 +1,73 @@
+"""The same contract for both table backends: the unit tests' MemoryTable behaves as DynamoDB (on moto) does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from retune.table import ABSENT, PRESENT, Check, Condition, ConditionFailed, Delete, DynamoTable, MemoryTable, Put, Table
+from tests.moto_env import create_state_table
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def table(request: pytest.FixtureRequest) -> Iterator[Table]:
+    if request.param == "memory":
+        yield MemoryTable()
+        return
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        yield DynamoTable(client, create_state_table(client))
+
+
+def item(pk: str, sk: str, **attributes: object) -> dict:
+    return {"pk": pk, "sk": sk, "doc": "{}", **attributes}
+
+
+def test_table_put_if_absent_fails_when_present(table: Table) -> None:
+    table.write([Put(item("P", "A", n=1), ABSENT)])
+    with pytest.raises(ConditionFailed):
+        table.write([Put(item("P", "A", n=2), ABSENT)])
+    assert table.get("P", "A")["n"] == 1
+
+
+def test_table_equals_condition_guards_updates(table: Table) -> None:
+    table.write([Put(item("P", "A", state="queued", version="v1"))])
+    table.write([Put(item("P", "A", state="started", version="v1"), Condition(equals={"state": "queued"}))])
+    with pytest.raises(ConditionFailed):
+        table.write([Put(item("P", "A", state="failed", version="v1"), Condition(equals={"state": "queued"}))])
+    assert table.get("P", "A")["state"] == "started"
+
+
+def test_table_transaction_is_all_or_nothing_and_names_the_failed_operation(table: Table) -> None:
+    table.write([Put(item("P", "ACTIVE", seq=1))])
+    with pytest.raises(ConditionFailed) as info:
+        table.write([Put(item("P", "ROUND#0002")), Put(item("P", "ACTIVE", seq=2), ABSENT)])
+    assert info.value.index == 1
+    assert table.get("P", "ROUND#0002") is None
+    assert table.get("P", "ACTIVE")["seq"] == 1
+
+
+def test_table_check_and_delete_in_a_transaction(table: Table) -> None:
+    table.write([Put(item("P", "QUEUED", drop_id="d1"))])
+    table.write([Delete("P", "QUEUED", Condition(equals={"drop_id": "d1"})), Check("P", "ACTIVE", ABSENT)])
+    assert table.get("P", "QUEUED") is None
+    with pytest.raises(ConditionFailed):
+        table.write([Check("P", "QUEUED", PRESENT), Put(item("P", "X"))])
+
+
+def test_table_query_by_prefix_in_both_directions(table: Table) -> None:
+    for sk in ("ROUND#0001", "ROUND#0001#TRIAL#a", "ROUND#0002", "DROP#x", "PLAN"):
+        table.write([Put(item("P", sk))])
+    table.write([Put(item("Q", "ROUND#0009"))])
+    assert [i["sk"] for i in table.query("P", "ROUND#")] == ["ROUND#0001", "ROUND#0001#TRIAL#a", "ROUND#0002"]
+    assert [i["sk"] for i in table.query("P", "ROUND#", descending=True, limit=1)] == ["ROUND#0002"]
+
+
+def test_table_index_finds_sparse_items(table: Table) -> None:
+    table.write([Put(item("PROFILE#a", "ACTIVE", gsi1pk="ACTIVE", gsi1sk="a"))])
+    table.write([Put(item("PROFILE#b", "ACTIVE", gsi1pk="ACTIVE", gsi1sk="b"))])
+    table.write([Put(item("PROFILE#b", "QUEUED", gsi1pk="QUEUED", gsi1sk="b"))])
+    assert [i["pk"] for i in table.query_index("ACTIVE")] == ["PROFILE#a", "PROFILE#b"]

@@ -1,0 +1,280 @@
+"""StartRound's branches on fakes: each test fails if its branch breaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from retune.errors import LimitExceeded, Throttled
+from retune.events import NotADrop, parse_drop_event
+from retune.records import TrialRecord
+from retune.use_cases.start_round import start_round
+from tests.conftest import BUCKET, World, profile_doc, s3_event
+
+
+def run(world: World, event: dict) -> object:
+    return start_round(parse_drop_event(event), world.deps)
+
+
+def finish_round(world: World, profile: str = "market-xgb") -> None:
+    """What CloseRound and Promote do at the end of a round, as far as StartRound can see: ACTIVE goes."""
+    active = world.store.get_active(profile)
+    assert active is not None
+    world.table.items.pop((f"PROFILE#{profile}", "ACTIVE"))
+    rnd = world.store.get_round(profile, active.seq)
+    assert rnd is not None
+    world.store.save_round(rnd.model_copy(update={"status": "decided", "tuning_status": "Completed"}),
+                           expected_status=rnd.status)
+
+
+def test_start_round_starts_a_tuning_job_for_a_valid_drop(world: World) -> None:
+    world.put_profile()
+    result = run(world, world.drop("2015-01-01"))
+    assert result.status == "started"
+    assert result.seq == 1
+    assert result.tuning_job == "rt-market-xgb-0001"
+    (request,) = world.sagemaker.created("CreateHyperParameterTuningJob")
+    assert request["HyperParameterTuningJobName"] == "rt-market-xgb-0001"
+    assert request["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
+    assert request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 20
+    assert {t["Key"]: t["Value"] for t in request["Tags"]} == {
+        "retune:profile": "market-xgb", "retune:round": "1", "retune:drop": "2015-01-01"}
+    channels = {c["ChannelName"]: c for c in request["TrainingJobDefinition"]["InputDataConfig"]}
+    assert set(channels) == {"train", "validation"}  # the test channel is held out
+    uri = channels["train"]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert uri == f"s3://{BUCKET}/manifests/market-xgb/2015-01-01/train.manifest"
+    assert world.bucket.json(BUCKET, "manifests/market-xgb/2015-01-01/train.manifest") == [
+        {"prefix": f"s3://{BUCKET}/datasets/market-xgb/2015-01-01/"}, "train.csv"]
+    rnd = world.store.get_round("market-xgb", 1)
+    assert rnd is not None and rnd.status == "running"
+    assert rnd.profile_version.startswith("v")
+    assert world.store.get_active("market-xgb").seq == 1
+    assert world.store.get_drop("market-xgb", "2015-01-01").state == "started"
+    assert world.store.get_lookup("rt-market-xgb-0001").seq == 1
+    assert world.metrics.counts["RoundsStarted"] == 1
+
+
+def test_start_round_repeated_delivery_is_a_duplicate(world: World) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    assert run(world, event).status == "started"
+    again = run(world, event)
+    assert again.status == "already_started"
+    assert len(world.sagemaker.created("CreateHyperParameterTuningJob")) == 1
+
+
+def test_start_round_replay_after_crash_resumes_and_meets_resource_in_use(world: World) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        run(world, event)
+    assert world.store.get_round("market-xgb", 1).status == "starting"
+    assert run(world, event).status == "started"
+    # A crash after SageMaker created the job but before the round was marked running: the replay meets
+    # ResourceInUse, which means already started.
+    rnd = world.store.get_round("market-xgb", 1)
+    world.store.save_round(rnd.model_copy(update={"status": "starting"}), expected_status="running")
+    assert run(world, event).status == "started"
+    assert len(world.sagemaker.tuning_jobs) == 1
+    assert world.store.get_round("market-xgb", 1).status == "running"
+
+
+def test_start_round_queues_a_drop_while_a_round_runs(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    result = run(world, world.drop("2015-07-01"))
+    assert result.status == "queued"
+    assert world.store.get_queued("market-xgb").drop_id == "2015-07-01"
+    assert world.store.get_drop("market-xgb", "2015-07-01").state == "queued"
+    assert len(world.sagemaker.tuning_jobs) == 1
+
+
+def test_start_round_newer_drop_supersedes_the_queued_one(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    run(world, world.drop("2015-07-01"))
+    result = run(world, world.drop("2016-01-01"))
+    assert result.status == "queued"
+    assert world.store.get_queued("market-xgb").drop_id == "2016-01-01"
+    assert world.store.get_drop("market-xgb", "2015-07-01").state == "superseded"
+
+
+def test_start_round_later_upload_displaces_the_queued_drop(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    first = world.drop("2016-01-01")
+    second = world.drop("2015-07-01")
+    # The queue's order is the manifests' upload time, not the drop ids: `second` was uploaded later and wins.
+    run(world, first)
+    result = run(world, second)
+    assert result.status == "queued"
+    assert world.store.get_drop("market-xgb", "2016-01-01").state == "superseded"
+    # A late duplicate of the displaced drop's event does not bring it back.
+    assert run(world, first).status == "duplicate"
+    assert world.store.get_queued("market-xgb").drop_id == "2015-07-01"
+
+
+def test_start_round_ties_in_upload_time_go_to_the_higher_drop_id(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    a = world.drop("2015-07-01")
+    b = world.drop("2016-01-01")
+    for key in (("retune-data", "datasets/market-xgb/2015-07-01/manifest.json"),
+                ("retune-data", "datasets/market-xgb/2016-01-01/manifest.json")):
+        world.bucket.objects[key][-1].last_modified = world.clock.now
+    run(world, b)
+    assert run(world, a).status == "superseded"
+    assert world.store.get_queued("market-xgb").drop_id == "2016-01-01"
+
+
+def test_start_round_queued_drop_starts_on_drop_ready(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    run(world, world.drop("2015-07-01"))
+    finish_round(world)
+    drop = world.store.get_drop("market-xgb", "2015-07-01")
+    ready = {
+        "version": "0", "id": "e1", "detail-type": "Drop Ready", "source": "retune", "account": "123456789012",
+        "time": "2026-01-01T01:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"profile": "market-xgb", "drop_id": "2015-07-01", "bucket": BUCKET, "key": drop.manifest_key,
+                   "version_id": drop.version_id},
+    }
+    result = run(world, ready)
+    assert result.status == "started"
+    assert result.seq == 2
+    assert world.store.get_queued("market-xgb") is None
+    assert run(world, ready).status == "already_started"
+
+
+def test_start_round_bad_manifest_fails_the_drop_and_alerts(world: World) -> None:
+    world.put_profile()
+    result = run(world, world.drop("2015-01-01", manifest={"channels": {"train": {"files": []}}, "extra": 1}))
+    assert result.status == "failed"
+    assert any("manifest channels.train.files" in e for e in result.errors)
+    assert any("manifest extra: unknown field" in e for e in result.errors)
+    assert world.store.get_drop("market-xgb", "2015-01-01").state == "failed"
+    assert world.alerts.outcomes() == ["drop_failed"]
+    assert "manifest channels.train.files" in world.alerts.published[0].body
+    assert world.sagemaker.requests == []
+    assert world.store.get_active("market-xgb") is None
+
+
+def test_start_round_path_escape_is_rejected(world: World) -> None:
+    world.put_profile()
+    manifest = {"channels": {"train": {"files": ["../other-drop/train.csv"]},
+                             "validation": {"files": ["validation.csv"]}, "test": {"files": ["test.csv"]}}}
+    result = run(world, world.drop("2015-01-01", manifest=manifest))
+    assert result.status == "failed"
+    assert any("leaves the drop's prefix" in e for e in result.errors)
+    assert world.sagemaker.requests == []
+
+
+def test_start_round_missing_files_fail_the_drop(world: World) -> None:
+    world.put_profile()
+    result = run(world, world.drop("2015-01-01", files=("train.csv",)))
+    assert result.status == "failed"
+    assert any("files not found" in e and "validation.csv" in e for e in result.errors)
+
+
+def test_start_round_bad_profile_fails_the_drop_naming_the_field(world: World) -> None:
+    doc = profile_doc()
+    doc["budget"]["max_parallel_jobs"] = 50
+    doc["objective"]["type"] = "Smallest"
+    world.put_profile(doc)
+    result = run(world, world.drop("2015-01-01"))
+    assert result.status == "failed"
+    assert any(e.startswith("profile objective.type") for e in result.errors)
+    assert world.alerts.outcomes() == ["drop_failed"]
+
+
+def test_start_round_unknown_profile_fails_the_drop(world: World) -> None:
+    result = run(world, world.drop("2015-01-01", profile="no-such-profile"))
+    assert result.status == "failed"
+    assert result.errors == [
+        "profile: profiles/no-such-profile.json does not exist; upload the profile before its drops"
+    ]
+
+
+def test_start_round_fixed_manifest_uploaded_again_retries_the_drop(world: World) -> None:
+    world.put_profile()
+    bad = run(world, world.drop("2015-01-01", manifest={"channels": {"train": {"files": ["nope.csv"]}}}))
+    assert bad.status == "failed"
+    key = "datasets/market-xgb/2015-01-01/manifest.json"
+    again = run(world, s3_event(key, world.bucket.objects[(BUCKET, key)][-1].version_id))
+    assert again.status == "duplicate"  # the same failed upload delivered twice
+    fixed = run(world, world.drop("2015-01-01"))
+    assert fixed.status == "started"
+    assert world.store.get_drop("market-xgb", "2015-01-01").errors == []
+
+
+def test_start_round_limit_exceeded_keeps_the_drop_queued_and_alerts(world: World) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    world.sagemaker.fail_next.append(LimitExceeded("sagemaker: account limit of 100 tuning jobs"))
+    result = run(world, event)
+    assert result.status == "waiting_for_capacity"
+    drop = world.store.get_drop("market-xgb", "2015-01-01")
+    assert drop.state == "queued" and drop.waiting_for_capacity
+    assert world.store.get_queued("market-xgb").drop_id == "2015-01-01"
+    assert world.store.get_active("market-xgb") is None
+    assert world.store.get_round("market-xgb", 1) is None
+    assert world.alerts.outcomes() == ["limit_exceeded"]
+    # Reconcile's retry is a Drop Ready for the queued drop: it starts round 1.
+    assert run(world, event).status == "started"
+    assert world.store.get_round("market-xgb", 1).status == "running"
+
+
+def test_start_round_throttling_is_raised_for_lambda_to_retry(world: World) -> None:
+    world.put_profile()
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        run(world, world.drop("2015-01-01"))
+
+
+def test_start_round_other_bucket_is_ignored(world: World) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    event["detail"]["bucket"]["name"] = "someone-elses-bucket"
+    assert run(world, event).status == "ignored"
+    assert world.sagemaker.requests == []
+
+
+def test_start_round_deeper_key_is_not_a_drop() -> None:
+    with pytest.raises(NotADrop):
+        parse_drop_event(s3_event("datasets/market-xgb/2015-01-01/sub/manifest.json", "v1"))
+
+
+def test_start_round_url_encoded_key_finds_the_manifest(world: World) -> None:
+    world.put_profile()
+    event = world.drop("drop 2015=01")
+    event["detail"]["object"]["key"] = "datasets/market-xgb/drop+2015%3D01/manifest.json"
+    result = run(world, event)
+    assert result.status == "started"
+    assert result.drop_id == "drop 2015=01"
+    request = world.sagemaker.created("CreateHyperParameterTuningJob")[0]
+    assert {"Key": "retune:drop", "Value": "drop 2015=01"} in request["Tags"]
+
+
+def test_start_round_new_manifest_for_a_started_drop_is_ignored(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    result = run(world, world.drop("2015-01-01"))
+    assert result.status == "ignored"
+    assert "new drop id" in result.detail
+
+
+def test_start_round_second_round_warm_starts_from_the_first(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    rnd = world.store.get_round("market-xgb", 1)
+    world.store.put_trial(TrialRecord(profile="market-xgb", seq=1, training_job_name="rt-market-xgb-0001-001-abcdef12",
+                                      status="Completed", final_objective=0.5, updated_at=world.clock()))
+    world.store.save_round(rnd.model_copy(update={"tuning_status": "Completed"}), expected_status="running")
+    finish_round(world)
+    result = run(world, world.drop("2015-07-01"))
+    assert result.status == "started"
+    request = world.sagemaker.created("CreateHyperParameterTuningJob")[1]
+    assert request["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "rt-market-xgb-0001"}],
+        "WarmStartType": "TransferLearning",
+    }
