@@ -15,7 +15,7 @@ from retune.profile import CategoricalRange, ContinuousRange, IntegerRange, Para
 TAG_PROFILE = "retune:profile"
 TAG_ROUND = "retune:round"
 TAG_DROP = "retune:drop"
-_TAG_VALUE_UNSAFE = re.compile(r"[^\w\s.:/=+\-@]")
+_TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
 
 
 def tag_value(text: str) -> str:
