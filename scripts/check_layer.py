@@ -66,8 +66,12 @@ def check_layer(layer: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("build_dir", type=Path, help="the --build-dir of `sam build` (default .aws-sam/build)")
-    parser.add_argument("--layer", default="CoreLayer", help="the layer's logical id (its folder in the build)")
+    parser.add_argument(
+        "build_dir", type=Path, help="the --build-dir of `sam build` (default .aws-sam/build)"
+    )
+    parser.add_argument(
+        "--layer", default="CoreLayer", help="the layer's logical id (its folder in the build)"
+    )
     args = parser.parse_args(argv)
 
     layer = args.build_dir / args.layer
@@ -81,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     binaries = sum(1 for p in layer.rglob("*.so*") if p.is_file() and elf_machine(p) is not None)
     size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
-    print(f"{layer}: retune present, {binaries} shared object(s), all aarch64, {size / 2**20:.0f} MiB unzipped")
+    print(
+        f"{layer}: retune present, {binaries} shared object(s), all aarch64, {size / 2**20:.0f} MiB unzipped"
+    )
     return 0
 
 
