@@ -10,8 +10,21 @@ import pytest
 
 from retune.store import Store
 from retune.table import MemoryTable
+from retune.use_cases.close_round import CloseRoundDeps
+from retune.use_cases.promote import PromoteDeps
+from retune.use_cases.reconcile import ReconcileDeps
+from retune.use_cases.record_trial import RecordTrialDeps
 from retune.use_cases.start_round import StartRoundDeps
-from tests.fakes import FakeAlerts, FakeBucket, FakeClock, FakeMetrics, FakeSageMaker
+from tests.fakes import (
+    FakeAlerts,
+    FakeBucket,
+    FakeClock,
+    FakeEventBus,
+    FakeMetrics,
+    FakeMetricSeries,
+    FakeQueues,
+    SimulatedSageMaker,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "retune-data"
@@ -55,12 +68,29 @@ class World:
         self.table = MemoryTable()
         self.store = Store(self.table)
         self.bucket = FakeBucket(self.clock)
-        self.sagemaker = FakeSageMaker()
+        self.sagemaker = SimulatedSageMaker()
         self.alerts = FakeAlerts()
         self.metrics = FakeMetrics()
         self.deps = StartRoundDeps(
             store=self.store, bucket=self.bucket, sagemaker=self.sagemaker, alerts=self.alerts, clock=self.clock,
             data_bucket=BUCKET, role_arn=ROLE, metrics=self.metrics,
+        )
+        self.bus = FakeEventBus()
+        self.series = FakeMetricSeries()
+        self.queues = FakeQueues()
+        self.record_deps = RecordTrialDeps(store=self.store, sagemaker=self.sagemaker, metric_series=self.series,
+                                           clock=self.clock, metrics=self.metrics)
+        self.close_deps = CloseRoundDeps(
+            store=self.store, sagemaker=self.sagemaker, bucket=self.bucket, alerts=self.alerts, bus=self.bus,
+            record=self.record_deps, clock=self.clock, data_bucket=BUCKET, role_arn=ROLE, metrics=self.metrics,
+        )
+        self.promote_deps = PromoteDeps(
+            store=self.store, sagemaker=self.sagemaker, bucket=self.bucket, alerts=self.alerts, bus=self.bus,
+            clock=self.clock, data_bucket=BUCKET, role_arn=ROLE, region="us-east-1", metrics=self.metrics,
+        )
+        self.reconcile_deps = ReconcileDeps(
+            store=self.store, start=self.deps, close=self.close_deps, promote=self.promote_deps,
+            queues=self.queues, alerts=self.alerts, clock=self.clock, metrics=self.metrics,
         )
 
     def put_profile(self, doc: dict[str, Any] | None = None, name: str = "market-xgb") -> str:

@@ -158,3 +158,178 @@ class FakeEventBus:
 
     def put(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> None:
         self.events.append((detail_type, detail))
+
+
+class SimulatedSageMaker(FakeSageMaker):
+    """FakeSageMaker plus what the tests make SageMaker do: run a tuning job's trials to given results, end an
+    evaluation with given scores, and keep a model registry and endpoints with AWS's idempotency rules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.packages: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, str] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.endpoint_configs: dict[str, dict[str, Any]] = {}
+        self.endpoints: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+
+    # tuning
+
+    def run_trials(self, tuning_job: str, results: list[dict[str, Any]], status: str = "Completed",
+                   failure: str | None = None) -> list[str]:
+        """Each result: objective (float|None), status (Completed), secondary, hyperparameters, compute, epochs."""
+        request = self.tuning_jobs[tuning_job]["request"]
+        objective = request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+        names = []
+        for index, result in enumerate(results, start=1):
+            name = f"{tuning_job}-{index:03d}-{index:08x}"
+            names.append(name)
+            trial_status = result.get("status", "Completed")
+            finals = []
+            if result.get("objective") is not None:
+                finals.append({"MetricName": objective["MetricName"], "Value": result["objective"]})
+            for metric in ("train:compute", "train:epochs"):
+                key = metric.split(":")[1]
+                if key in result:
+                    finals.append({"MetricName": metric, "Value": result[key]})
+            self.training_jobs[name] = {
+                "TrainingJobName": name,
+                "TrainingJobStatus": trial_status,
+                "SecondaryStatus": result.get("secondary", trial_status),
+                "HyperParameters": result.get("hyperparameters", {"eta": f"{0.01 * index:.2f}"}),
+                "FinalMetricDataList": finals,
+                "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+                "BillableTimeInSeconds": result.get("billable", 60),
+                "TrainingTimeInSeconds": result.get("billable", 60),
+                "TrainingStartTime": datetime(2026, 1, 1, tzinfo=UTC),
+                "TrainingEndTime": datetime(2026, 1, 1, 0, 5, tzinfo=UTC),
+                "ModelArtifacts": {"S3ModelArtifacts": f"s3://retune-data/models/{name}/output/model.tar.gz"}
+                if trial_status == "Completed" else {},
+                **({"FailureReason": result["failure"]} if "failure" in result else {}),
+            }
+        self.trials[tuning_job] = [
+            {"TrainingJobName": n, "TrainingJobStatus": self.training_jobs[n]["TrainingJobStatus"]} for n in names
+        ]
+        scored = [(self.training_jobs[n], r["objective"]) for n, r in zip(names, results, strict=True)
+                  if r.get("objective") is not None and r.get("status", "Completed") == "Completed"]
+        pick = min if objective["Type"] == "Minimize" else max
+        described: dict[str, Any] = {"HyperParameterTuningJobName": tuning_job, "HyperParameterTuningJobStatus": status,
+                                      "HyperParameterTuningEndTime": datetime(2026, 1, 1, 1, tzinfo=UTC)}
+        if scored:
+            best, value = pick(scored, key=lambda pair: pair[1])
+            described["BestTrainingJob"] = {"TrainingJobName": best["TrainingJobName"],
+                                            "FinalHyperParameterTuningJobObjectiveMetric": {"Value": value}}
+        if failure:
+            described["FailureReason"] = failure
+        self.tuning_jobs[tuning_job].update(described)
+        return names
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        self._maybe_fail()
+        if name not in self.tuning_jobs:
+            raise NotFound(f"tuning job {name} not found")
+        return {k: v for k, v in self.tuning_jobs[name].items() if k != "request"}
+
+    def describe_training_job(self, name: str) -> dict[str, Any]:
+        self._maybe_fail()
+        if name not in self.training_jobs:
+            raise NotFound(f"training job {name} not found")
+        return {k: v for k, v in self.training_jobs[name].items() if k != "request"}
+
+    def end_evaluation(self, name: str, challenger: float | None, champion: float | None = None,
+                       status: str = "Completed", failure: str | None = None) -> None:
+        job = self.training_jobs[name]
+        finals = []
+        if challenger is not None:
+            finals.append({"MetricName": "challenger_score", "Value": challenger})
+        if champion is not None:
+            finals.append({"MetricName": "champion_score", "Value": champion})
+        job.update({"TrainingJobName": name, "TrainingJobStatus": status, "SecondaryStatus": status,
+                    "FinalMetricDataList": finals})
+        if failure:
+            job["FailureReason"] = failure
+
+    # registry and endpoints
+
+    def describe_model_package_group(self, name: str) -> dict[str, Any]:
+        if name not in self.groups:
+            raise NotFound(f"model package group {name} does not exist")
+        return self.groups[name]
+
+    def create_model_package_group(self, request: dict[str, Any]) -> None:
+        self.calls.append("CreateModelPackageGroup")
+        if request["ModelPackageGroupName"] in self.groups:
+            raise AlreadyExists("group exists")
+        self.groups[request["ModelPackageGroupName"]] = dict(request)
+
+    def create_model_package(self, request: dict[str, Any]) -> str:
+        self._maybe_fail()
+        self.calls.append("CreateModelPackage")
+        token = request.get("ClientToken")
+        if token in self.tokens:
+            return self.tokens[token]
+        group = request["ModelPackageGroupName"]
+        version = 1 + sum(1 for p in self.packages.values() if p["ModelPackageGroupName"] == group)
+        arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
+        self.packages[arn] = {**request, "ModelPackageArn": arn, "ModelPackageVersion": version}
+        if token:
+            self.tokens[token] = arn
+        return arn
+
+    def describe_model_package(self, arn: str) -> dict[str, Any]:
+        if arn not in self.packages:
+            raise NotFound(f"{arn} does not exist")
+        return self.packages[arn]
+
+    def update_model_package(self, request: dict[str, Any]) -> None:
+        self.packages[request["ModelPackageArn"]]["ModelApprovalStatus"] = request["ModelApprovalStatus"]
+
+    def create_model(self, request: dict[str, Any]) -> None:
+        self.calls.append("CreateModel")
+        if request["ModelName"] in self.models:
+            raise AlreadyExists("Cannot create already existing model")
+        self.models[request["ModelName"]] = request
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        self.calls.append("CreateEndpointConfig")
+        if request["EndpointConfigName"] in self.endpoint_configs:
+            raise AlreadyExists("Cannot create already existing endpoint configuration")
+        self.endpoint_configs[request["EndpointConfigName"]] = request
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        if name not in self.endpoints:
+            raise NotFound(f"Could not find endpoint {name}")
+        return self.endpoints[name]
+
+    def create_endpoint(self, request: dict[str, Any]) -> None:
+        self.calls.append("CreateEndpoint")
+        self.endpoints[request["EndpointName"]] = {"EndpointName": request["EndpointName"],
+                                                   "EndpointConfigName": request["EndpointConfigName"],
+                                                   "EndpointStatus": "Creating"}
+
+    def update_endpoint(self, request: dict[str, Any]) -> None:
+        self.calls.append("UpdateEndpoint")
+        self.endpoints[request["EndpointName"]].update(EndpointConfigName=request["EndpointConfigName"],
+                                                       EndpointStatus="Updating")
+
+
+@dataclass
+class FakeMetricSeries:
+    """CloudWatch's per-epoch series: (training job, metric) → values."""
+
+    values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    calls: int = 0
+
+    def series(self, training_job: str, metric_names: list[str], start: datetime, end: datetime,
+               now: datetime) -> dict[str, list[float]]:
+        self.calls += 1
+        return {m: list(self.values.get((training_job, m), [])) for m in metric_names}
+
+
+@dataclass
+class FakeQueues:
+    depths: dict[str, int] = field(default_factory=dict)
+
+    def depth(self, queue_url: str) -> int:
+        return self.depths.get(queue_url, 0)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from retune.errors import InvalidInput
 from retune.events import NotADrop, parse_drop_event
-from retune.observability import logger, metrics
+from retune.observability import logger, metrics, reject
 from retune.use_cases.start_round import StartRoundDeps, start_round
 from retune.wiring import start_round_deps
 
@@ -24,10 +24,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: StartRou
         logger.info("not a drop manifest; ignored", extra={"reason": str(exc)})
         return {"status": "ignored", "detail": str(exc)}
     except InvalidInput as exc:
-        # A malformed event will not improve by retrying: log it with its errors, count it, and stop.
-        logger.error("event rejected", extra={"errors": exc.errors})
-        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
-        return {"status": "rejected", "errors": exc.errors}
+        return reject(exc)
     logger.append_keys(bucket=ref.bucket, key=ref.keys[0])
     deps = deps or start_round_deps()
     deps.alerts.register_lambda_context(context)

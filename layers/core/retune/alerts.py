@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from retune.profile import Outcome
+from retune.records import RoundRecord
 
 SUBJECT_MAX = 100  # SNS's limit for e-mail subjects
 
@@ -64,4 +65,159 @@ def limit_exceeded(profile: str, drop_id: str, seq: int, message: str) -> Alert:
             "What to do: nothing, unless it persists: then raise the account's SageMaker limits",
             "or stop other tuning jobs.",
         ],
+    )
+
+
+def _console(region: str | None, fragment: str) -> str:
+    if not region:
+        return ""
+    return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{fragment}"
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def round_lines(rnd: RoundRecord, region: str | None = None) -> list[str]:
+    """What a person on call needs about a round, from the message alone."""
+    counts = rnd.trial_counts
+    lines = [
+        f"Profile: {rnd.profile}",
+        f"Drop: {rnd.drop_id}",
+        f"Round: {rnd.seq} (tuning job {rnd.tuning_job_name}, {rnd.tuning_status or 'running'})",
+        f"Trials: {counts.get('Completed', 0)} completed, {rnd.stopped_early} stopped early, "
+        f"{counts.get('Failed', 0)} failed, {sum(counts.values())} in all",
+        f"Best trial: {rnd.best_training_job or 'none'} ({rnd.objective_metric} {_score(rnd.best_objective)} "
+        "on validation)",
+        f"Compute: {rnd.compute if rnd.compute is not None else 'n/a'} (trainer's count); "
+        f"billable {rnd.billable_seconds} s",
+    ]
+    planned = rnd.plan.max_jobs.value
+    lines.append(f"Plan: {planned} trials, {rnd.plan.max_parallel_jobs.value} in parallel, "
+                 f"early stopping {rnd.plan.early_stopping.value}")
+    changes = rnd.plan.changes()
+    if changes:
+        lines.append("Plan changes for this round:")
+        lines.extend(f"  - {c.setting}: {c.from_!r} -> {c.to!r} ({c.reason})" for c in changes)
+    link = _console(region, f"hyper-tuning-jobs/{rnd.tuning_job_name}")
+    if link:
+        lines.append(f"Tuning job: {link}")
+    return lines
+
+
+def decision(rnd: RoundRecord, region: str | None = None) -> Alert:
+    """The round's outcome: promoted, not promoted, or waiting for a person's approval."""
+    assert rnd.decision is not None and rnd.evaluation is not None
+    d, e = rnd.decision, rnd.evaluation
+    outcome: Outcome = {"approved": "promoted", "rejected": "not_promoted", "pending_manual": "pending_approval"}.get(
+        d.outcome, "round_failed"
+    )  # type: ignore[assignment]
+    versus = f" vs champion {_score(e.champion_score)}" if e.champion_score is not None else ", no champion yet"
+    verb = {"promoted": "promoted", "not_promoted": "not promoted", "pending_approval": "awaiting approval"}.get(
+        outcome, "not evaluated"
+    )
+    lines = [
+        f"Decision: {verb}. {d.reason}",
+        f"Evaluation ({e.job_name}, on the drop's held-out test data, {rnd.objective_metric}): "
+        f"challenger {_score(e.challenger_score)}, champion {_score(e.champion_score)}",
+        *round_lines(rnd, region),
+    ]
+    if d.model_package_arn:
+        lines.append(f"Model package: {d.model_package_arn}")
+    if outcome == "pending_approval":
+        lines.append("What to do: review the package in the Model Registry and approve or reject it;")
+        lines.append("an approval promotes it and deploys it to the profile's endpoint, if any.")
+    return Alert(
+        key=f"{rnd.profile}/round/{rnd.seq}/decision",
+        profile=rnd.profile,
+        outcome=outcome,
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: {verb} "
+        f"(test {rnd.objective_metric} {_score(e.challenger_score)}{versus})",
+        lines=lines,
+    )
+
+
+def round_failed(rnd: RoundRecord, reason: str, region: str | None = None) -> Alert:
+    return Alert(
+        key=f"{rnd.profile}/round/{rnd.seq}/failed",
+        profile=rnd.profile,
+        outcome="round_failed",
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: failed ({rnd.tuning_status or 'not evaluated'})",
+        lines=[
+            f"Round {rnd.seq} of {rnd.profile} ended without a model to promote: {reason}",
+            *round_lines(rnd, region),
+            "What to do: read the FailureReason above and the trials' logs in CloudWatch",
+            "(/aws/sagemaker/TrainingJobs); fix the profile or the data and drop again.",
+        ],
+    )
+
+
+def over_budget(rnd: RoundRecord, budget: float) -> Alert:
+    return Alert(
+        key=f"{rnd.profile}/round/{rnd.seq}/over-budget",
+        profile=rnd.profile,
+        outcome="over_budget",
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: over its compute budget ({rnd.compute} > {budget})",
+        lines=[
+            f"Round {rnd.seq} of {rnd.profile} spent {rnd.compute} (trainer's compute count); "
+            f"the profile's budget is {budget}.",
+            *round_lines(rnd),
+            "What to do: lower budget.max_jobs or the policy's ceilings, or raise budget.compute_budget.",
+        ],
+    )
+
+
+def approved_by_hand(rnd: RoundRecord | None, profile: str, package_arn: str, who: str) -> Alert:
+    where = f"round {rnd.seq}" if rnd else "an earlier package"
+    return Alert(
+        key=f"{profile}/champion/{package_arn}/approved",
+        profile=profile,
+        outcome="approved_by_hand",
+        subject=f"[retune] {profile}: champion set by hand ({where})",
+        lines=[
+            f"{who} approved {package_arn}; it is now the champion of {profile}.",
+            *(round_lines(rnd) if rnd else []),
+        ],
+    )
+
+
+def round_stalled(rnd: RoundRecord, quiet_seconds: float) -> Alert:
+    return Alert(
+        key=f"{rnd.profile}/round/{rnd.seq}/stalled",
+        profile=rnd.profile,
+        outcome="round_stalled",
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: stalled (no trial event for {int(quiet_seconds)} s)",
+        lines=[
+            f"No trial of round {rnd.seq} ({rnd.tuning_job_name}) has changed state for {int(quiet_seconds)} s,",
+            f"several times its per-trial limit of {rnd.plan.max_runtime_seconds.value} s.",
+            *round_lines(rnd),
+            "What to do: look at the tuning job in the console; stop it with `retune stop` if it hangs.",
+        ],
+    )
+
+
+def parked_events(queue_url: str, count: int) -> Alert:
+    name = queue_url.rsplit("/", 1)[-1]
+    return Alert(
+        key=f"parked/{name}/{count}",
+        profile="*",
+        outcome="parked_events",
+        subject=f"[retune] {count} event(s) parked on {name}",
+        lines=[
+            f"{count} event(s) wait on {queue_url}: an invocation failed after Lambda's retries,",
+            "or EventBridge could not deliver it.",
+            "What to do: read the messages (they hold the event and the error), fix the cause,",
+            "then replay them with `retune redrive`.",
+        ],
+    )
+
+
+def deployment_failed(rnd: RoundRecord, endpoint: str, reason: str) -> Alert:
+    return Alert(
+        key=f"{rnd.profile}/round/{rnd.seq}/deploy-failed/{endpoint}",
+        profile=rnd.profile,
+        outcome="deployment_failed",
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: deployment to {endpoint} failed",
+        lines=[f"Endpoint {endpoint} failed to take the champion of round {rnd.seq}: {reason}",
+               *round_lines(rnd)],
     )

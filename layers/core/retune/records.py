@@ -67,6 +67,9 @@ class RoundRecord(Record):
     plan: Plan
     profile_version: str
     objective_metric: str
+    objective_type: Literal["Minimize", "Maximize"] = "Minimize"
+    epochs_metric: str | None = Field(default=None, description="The profile's metrics, snapshotted at start.")
+    compute_metric: str | None = None
     hyperparameter_names: list[str] = Field(description="Static plus searched: warm start needs them unchanged.")
     started_at: Timestamp
     tuning_status: str | None = None
@@ -149,7 +152,7 @@ class JobLookup(Record):
     """Maps a job's name back to its profile and round."""
 
     job_name: str
-    kind: Literal["tuning", "evaluation"]
+    kind: Literal["tuning", "evaluation", "endpoint"]
     profile: str
     seq: int
 

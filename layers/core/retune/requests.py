@@ -283,3 +283,76 @@ def evaluation_job_request(
         "Tags": round_tags(profile.name, seq, drop_id),
         **_common_job_settings(profile),
     }
+
+
+def model_package_group_request(profile: Profile) -> dict[str, Any]:
+    return {
+        "ModelPackageGroupName": profile.model_package_group,
+        "ModelPackageGroupDescription": f"retune champions and challengers of profile {profile.name}",
+        "Tags": [{"Key": TAG_PROFILE, "Value": profile.name}],
+    }
+
+
+def model_package_request(
+    *,
+    profile: Profile,
+    seq: int,
+    model_data: str,
+    approval: str,
+    client_token: str,
+    report_uri: str,
+    scores: dict[str, float | None],
+    description: str,
+) -> dict[str, Any]:
+    """CreateModelPackage for a round's challenger: the scores as metadata, the evaluation report as metrics."""
+    p = profile.promotion
+    metadata = {TAG_PROFILE: profile.name, TAG_ROUND: str(seq)}
+    metadata.update({f"retune:{k}": repr(v) for k, v in scores.items() if v is not None})
+    return {
+        "ModelPackageGroupName": profile.model_package_group,
+        "ModelPackageDescription": description[:1000],
+        "ClientToken": client_token,
+        "InferenceSpecification": {
+            "Containers": [{"Image": p.inference_image, "ModelDataUrl": model_data}],
+            "SupportedContentTypes": list(p.content_types),
+            "SupportedResponseMIMETypes": list(p.response_types),
+            "SupportedRealtimeInferenceInstanceTypes": list(p.inference_instance_types),
+        },
+        "ModelApprovalStatus": approval,
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": report_uri}}},
+        "CustomerMetadataProperties": metadata,
+    }
+
+
+def model_request(*, profile: Profile, seq: int, package_arn: str, role_arn: str) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "ModelName": f"{tuning_job_name(profile.name, seq)}-model",
+        "PrimaryContainer": {"ModelPackageName": package_arn},
+        "ExecutionRoleArn": profile.training.role_arn or role_arn,
+        "Tags": [{"Key": TAG_PROFILE, "Value": profile.name}, {"Key": TAG_ROUND, "Value": str(seq)}],
+    }
+    if profile.training.vpc:
+        request["VpcConfig"] = {
+            "SecurityGroupIds": list(profile.training.vpc.security_group_ids),
+            "Subnets": list(profile.training.vpc.subnets),
+        }
+    if profile.training.network_isolation:
+        request["EnableNetworkIsolation"] = True
+    return request
+
+
+def endpoint_config_request(*, profile: Profile, seq: int) -> dict[str, Any]:
+    assert profile.promotion.endpoint is not None
+    endpoint = profile.promotion.endpoint
+    return {
+        "EndpointConfigName": f"{tuning_job_name(profile.name, seq)}-config",
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{tuning_job_name(profile.name, seq)}-model",
+                "InstanceType": endpoint.instance_type,
+                "InitialInstanceCount": endpoint.initial_instance_count,
+            }
+        ],
+        "Tags": [{"Key": TAG_PROFILE, "Value": profile.name}, {"Key": TAG_ROUND, "Value": str(seq)}],
+    }

@@ -31,6 +31,7 @@ class Settings(BaseModel):
         default=(), alias="PARKED_QUEUE_URLS", description="Comma-separated: Reconcile alerts on their depth."
     )
     stall_factor: float = Field(default=3.0, alias="STALL_FACTOR", gt=0)
+    region: str | None = Field(default=None, alias="AWS_REGION", description="Set by Lambda; for console links.")
 
     @field_validator("parked_queue_urls", mode="before")
     @classmethod

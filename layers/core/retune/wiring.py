@@ -12,14 +12,21 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from retune.adapters.cloudwatch import Metrics
+from retune.adapters.eventbus import EventBus
 from retune.adapters.s3 import Bucket
 from retune.adapters.sagemaker import SageMaker
 from retune.adapters.sns import Topic
+from retune.adapters.sqs import Queues
 from retune.observability import PowertoolsMetrics
 from retune.settings import get_settings
 from retune.store import Store
 from retune.table import DynamoTable
 from retune.timeutil import utcnow
+from retune.use_cases.close_round import CloseRoundDeps
+from retune.use_cases.promote import PromoteDeps
+from retune.use_cases.reconcile import ReconcileDeps
+from retune.use_cases.record_trial import RecordTrialDeps
 from retune.use_cases.start_round import StartRoundDeps
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
@@ -42,17 +49,64 @@ def topic() -> Topic:
 
 
 @cache
+def sagemaker() -> SageMaker:
+    return SageMaker(client("sagemaker"))
+
+
+@cache
 def start_round_deps() -> StartRoundDeps:
     settings = get_settings()
-    sagemaker = client("sagemaker")
     return StartRoundDeps(
         store=store(),
         bucket=Bucket(client("s3")),
-        sagemaker=SageMaker(sagemaker),
+        sagemaker=sagemaker(),
         alerts=topic(),
         clock=utcnow,
         data_bucket=settings.data_bucket,
         role_arn=settings.sagemaker_role_arn,
         metrics=PowertoolsMetrics(),
-        service_model=sagemaker.meta.service_model,
+        service_model=client("sagemaker").meta.service_model,
+    )
+
+
+@cache
+def record_trial_deps() -> RecordTrialDeps:
+    return RecordTrialDeps(
+        store=store(), sagemaker=sagemaker(), metric_series=Metrics(client("cloudwatch")), clock=utcnow,
+        metrics=PowertoolsMetrics(),
+    )
+
+
+@cache
+def event_bus() -> EventBus:
+    return EventBus(client("events"), get_settings().event_bus_name)
+
+
+@cache
+def close_round_deps() -> CloseRoundDeps:
+    settings = get_settings()
+    return CloseRoundDeps(
+        store=store(), sagemaker=sagemaker(), bucket=Bucket(client("s3")), alerts=topic(), bus=event_bus(),
+        record=record_trial_deps(), clock=utcnow, data_bucket=settings.data_bucket,
+        role_arn=settings.sagemaker_role_arn, metrics=PowertoolsMetrics(),
+    )
+
+
+@cache
+def promote_deps() -> PromoteDeps:
+    settings = get_settings()
+    return PromoteDeps(
+        store=store(), sagemaker=sagemaker(), bucket=Bucket(client("s3")), alerts=topic(), bus=event_bus(),
+        clock=utcnow, data_bucket=settings.data_bucket, role_arn=settings.sagemaker_role_arn,
+        region=settings.region, metrics=PowertoolsMetrics(),
+    )
+
+
+@cache
+def reconcile_deps() -> ReconcileDeps:
+    settings = get_settings()
+    return ReconcileDeps(
+        store=store(), start=start_round_deps(), close=close_round_deps(), promote=promote_deps(),
+        queues=Queues(client("sqs")), alerts=topic(), clock=utcnow, parked_queue_urls=settings.parked_queue_urls,
+        stall_factor=settings.stall_factor, metrics=PowertoolsMetrics(),
     )

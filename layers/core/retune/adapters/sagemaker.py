@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from retune.adapters.errors import error_code, translated
-from retune.errors import NotFound
+from retune.errors import AlreadyExists, NotFound
 from retune.validation import validate_request
 
 
@@ -19,6 +19,36 @@ class SageMaker:
             response: dict[str, Any] = getattr(self._client, method)(**request)
         return response
 
+    def _create(self, operation: str, method: str, request: dict[str, Any]) -> dict[str, Any]:
+        """A create that is idempotent by name: SageMaker answers an existing model, endpoint config or endpoint
+        with ValidationException "Cannot create already existing ...", its only signal; that becomes
+        AlreadyExists here, in this one place."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            return self._call(operation, method, request)
+        except ClientError as exc:
+            if error_code(exc) == "ValidationException" and "already exist" in str(exc).lower():
+                raise AlreadyExists(f"sagemaker: {exc}") from exc
+            raise
+
+    def _describe(self, method: str, **params: Any) -> dict[str, Any]:
+        """A describe whose missing resource SageMaker reports as ValidationException ("Could not find ...",
+        "... does not exist") or ResourceNotFound: both become NotFound."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            with translated("sagemaker"):
+                response: dict[str, Any] = getattr(self._client, method)(**params)
+        except ClientError as exc:
+            text = str(exc).lower()
+            if error_code(exc) == "ValidationException" and any(
+                marker in text for marker in ("not found", "does not exist", "could not find")
+            ):
+                raise NotFound(f"sagemaker: {exc}") from exc
+            raise
+        return response
+
     def create_tuning_job(self, request: dict[str, Any]) -> str:
         """Start a tuning job; raises AlreadyExists on a replay (the name is deterministic)."""
         return str(self._call("CreateHyperParameterTuningJob", "create_hyper_parameter_tuning_job", request)[
@@ -30,17 +60,7 @@ class SageMaker:
 
     def describe_training_job(self, name: str) -> dict[str, Any]:
         """DescribeTrainingJob; SageMaker answers a missing job with ValidationException, mapped to NotFound."""
-        from botocore.exceptions import ClientError  # noqa: PLC0415
-
-        try:
-            with translated("sagemaker"):
-                response: dict[str, Any] = self._client.describe_training_job(TrainingJobName=name)
-        except ClientError as exc:
-            # The only signal AWS gives for a missing training job is this code and message.
-            if error_code(exc) == "ValidationException" and "not found" in str(exc).lower():
-                raise NotFound(f"training job {name} not found") from exc
-            raise
-        return response
+        return self._describe("describe_training_job", TrainingJobName=name)
 
     def describe_tuning_job(self, name: str) -> dict[str, Any]:
         with translated("sagemaker"):
@@ -61,3 +81,36 @@ class SageMaker:
                 if not token:
                     return out
                 params["NextToken"] = token
+
+    # The model registry and endpoints (Promote).
+
+    def describe_model_package_group(self, name: str) -> dict[str, Any]:
+        return self._describe("describe_model_package_group", ModelPackageGroupName=name)
+
+    def create_model_package_group(self, request: dict[str, Any]) -> None:
+        self._create("CreateModelPackageGroup", "create_model_package_group", request)
+
+    def create_model_package(self, request: dict[str, Any]) -> str:
+        """Idempotent on the request's ClientToken: a repeat returns the same package ARN."""
+        return str(self._call("CreateModelPackage", "create_model_package", request)["ModelPackageArn"])
+
+    def describe_model_package(self, arn: str) -> dict[str, Any]:
+        return self._describe("describe_model_package", ModelPackageName=arn)
+
+    def update_model_package(self, request: dict[str, Any]) -> None:
+        self._call("UpdateModelPackage", "update_model_package", request)
+
+    def create_model(self, request: dict[str, Any]) -> None:
+        self._create("CreateModel", "create_model", request)
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        self._create("CreateEndpointConfig", "create_endpoint_config", request)
+
+    def describe_endpoint(self, name: str) -> dict[str, Any]:
+        return self._describe("describe_endpoint", EndpointName=name)
+
+    def create_endpoint(self, request: dict[str, Any]) -> None:
+        self._create("CreateEndpoint", "create_endpoint", request)
+
+    def update_endpoint(self, request: dict[str, Any]) -> None:
+        self._call("UpdateEndpoint", "update_endpoint", request)

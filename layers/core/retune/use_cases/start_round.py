@@ -273,6 +273,8 @@ def _start(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps, *, supersed
     rnd = RoundRecord(
         profile=profile.name, seq=seq, drop_id=drop.drop_id, tuning_job_name=name, status="starting", plan=plan,
         profile_version=valid.profile_version, objective_metric=profile.objective.metric_name,
+        objective_type=profile.objective.type, epochs_metric=profile.metrics.epochs,
+        compute_metric=profile.metrics.compute,
         hyperparameter_names=sorted(hyperparameter_names(profile)), started_at=now, last_event_at=now,
     )
     started = drop.model_copy(

@@ -1,0 +1,68 @@
+"""The end of a round, shared by CloseRound, Promote and Reconcile: release the profile's ACTIVE item in the same
+write as the round's final state, then tell StartRound about the queued drop, if any."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from retune.adapters.eventbus import DROP_READY
+from retune.ports import EventBusPort
+from retune.records import RoundRecord
+from retune.store import Store, profile_pk, round_item
+from retune.table import Condition, ConditionFailed, Delete, Operation, Put
+
+logger = logging.getLogger(__name__)
+
+
+def finish_round(
+    store: Store, bus: EventBusPort, rnd: RoundRecord, *, expected_status: str, also: Sequence[Operation] = ()
+) -> bool:
+    """Write the round's final state and release ACTIVE atomically. False when another invocation did it first
+    (the queued drop is announced again all the same: StartRound ignores a repeat)."""
+    try:
+        store.write(
+            [
+                Put(round_item(rnd), Condition(equals={"status": expected_status})),
+                Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
+                *also,
+            ]
+        )
+        won = True
+    except ConditionFailed:
+        won = False
+    announce_queued_drop(store, bus, rnd.profile)
+    return won
+
+
+def release_if_held(store: Store, bus: EventBusPort, rnd: RoundRecord) -> None:
+    """A replay after a round ended: make sure its ACTIVE item is gone and the queued drop announced."""
+    active = store.get_active(rnd.profile)
+    if active is not None and active.seq == rnd.seq:
+        try:
+            store.write([Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq}))])
+        except ConditionFailed:
+            pass  # released meanwhile
+    announce_queued_drop(store, bus, rnd.profile)
+
+
+def announce_queued_drop(store: Store, bus: EventBusPort, profile: str) -> bool:
+    """Put retune's "Drop Ready" for the profile's queued drop when no round is active. True if announced."""
+    queued = store.get_queued(profile)
+    if queued is None or store.get_active(profile) is not None:
+        return False
+    drop = store.get_drop(profile, queued.drop_id)
+    if drop is None:
+        return False
+    bus.put(
+        DROP_READY,
+        {
+            "profile": drop.profile,
+            "drop_id": drop.drop_id,
+            "bucket": drop.bucket,
+            "key": drop.manifest_key,
+            "version_id": drop.version_id,
+        },
+    )
+    logger.info("queued drop announced", extra={"profile": profile, "drop": drop.drop_id})
+    return True

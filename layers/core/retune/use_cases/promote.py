@@ -1,0 +1,315 @@
+"""Promote: the evaluation ended; register the challenger and promote it only if it beat the champion on the same
+data. Also: a person approved a package by hand, and an endpoint finished (or failed) taking a new champion.
+
+Exactly once: the package is created with a ClientToken derived from the round (a repeat gets the same package);
+the round's decision, the champion and the release of ACTIVE are one transaction, conditional on the round still
+evaluating and the champion unchanged, so the champion is never half-promoted. Deployment, the alert and the
+queued drop's announcement follow, each idempotent, and are redone by a repeat of the event.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from retune import alerts
+from retune.errors import AlreadyExists, InvalidInput, NotFound, TransientError
+from retune.naming import client_token
+from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, RegistryPort
+from retune.profile import Profile, parse_profile
+from retune.promotion import judge
+from retune.records import ChampionChange, ChampionRecord, Decision, JobLookup, RoundRecord
+from retune.requests import (
+    TAG_PROFILE,
+    TAG_ROUND,
+    endpoint_config_request,
+    model_package_group_request,
+    model_package_request,
+    model_request,
+    s3_uri,
+)
+from retune.store import champion_item, lookup_item, profile_pk, round_item
+from retune.store import Store
+from retune.table import ABSENT, Condition, ConditionFailed, Delete, Operation, Put
+from retune.use_cases.finish import announce_queued_drop, finish_round, release_if_held
+
+logger = logging.getLogger(__name__)
+
+PROFILE_MAX_BYTES = 262_144
+TERMINAL_JOB = frozenset({"Completed", "Failed", "Stopped"})
+
+
+@dataclass
+class PromoteDeps:
+    store: Store
+    sagemaker: RegistryPort
+    bucket: BucketPort
+    alerts: AlertPort
+    bus: EventBusPort
+    clock: Clock
+    data_bucket: str
+    role_arn: str
+    region: str | None = None
+    metrics: MetricsPort = field(default_factory=NoMetrics)
+
+
+@dataclass(frozen=True)
+class PromoteResult:
+    status: Literal["approved", "rejected", "pending_manual", "not_evaluated", "duplicate", "ignored", "running",
+                    "champion_set", "recorded"]
+    profile: str | None = None
+    seq: int | None = None
+    model_package_arn: str | None = None
+    detail: str = ""
+
+
+def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
+    """The evaluation job of a round ended: decide, register, promote or not, deploy, alert, release."""
+    lookup = deps.store.get_lookup(job_name)
+    if lookup is None or lookup.kind != "evaluation":
+        deps.metrics.count("ForeignJobsIgnored")
+        return PromoteResult("ignored", detail=f"{job_name} is not a retune evaluation")
+    rnd = deps.store.get_round(lookup.profile, lookup.seq)
+    if rnd is None:
+        raise TransientError(f"round {lookup.seq} of {lookup.profile} is not recorded yet")
+    profile = _profile(rnd.profile, deps)
+    if rnd.status == "decided":
+        _after_decision(rnd, profile, deps)
+        return PromoteResult("duplicate", rnd.profile, rnd.seq, detail="already decided")
+    if rnd.status != "evaluating" or rnd.evaluation is None:
+        return PromoteResult("ignored", rnd.profile, rnd.seq, detail=f"round is {rnd.status}")
+
+    described = deps.sagemaker.describe_training_job(job_name)
+    status = str(described.get("TrainingJobStatus"))
+    if status not in TERMINAL_JOB:
+        return PromoteResult("running", rnd.profile, rnd.seq, detail=f"evaluation is {status}")
+    scores = {m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList", []) or []}
+    champion = deps.store.get_champion(rnd.profile)
+    evaluation = rnd.evaluation.model_copy(
+        update={"status": status, "challenger_score": _finite(scores.get("challenger_score")),
+                "champion_score": _finite(scores.get("champion_score")) if champion else None,
+                "failure_reason": described.get("FailureReason"),
+                "champion_model_package": champion.model_package_arn if champion else None}
+    )
+    if status != "Completed" or profile is None:
+        reason = (f"evaluation {status}: {described.get('FailureReason') or 'no reason given'}"
+                  if status != "Completed" else "the profile could not be read to decide")
+        decided = rnd.model_copy(update={"status": "decided", "evaluation": evaluation,
+                                         "decision": Decision(outcome="not_evaluated", reason=reason,
+                                                              decided_at=deps.clock())})
+        if finish_round(deps.store, deps.bus, decided, expected_status="evaluating"):
+            deps.alerts.publish(alerts.round_failed(decided, reason, deps.region))
+        return PromoteResult("not_evaluated", rnd.profile, rnd.seq, detail=reason)
+
+    verdict = judge(profile, evaluation.challenger_score, evaluation.champion_score)
+    package_arn = _register(rnd, profile, evaluation.challenger_score, evaluation.champion_score, verdict, deps)
+    now = deps.clock()
+    decided = rnd.model_copy(
+        update={"status": "decided", "evaluation": evaluation,
+                "decision": Decision(outcome=verdict.outcome, reason=verdict.reason, model_package_arn=package_arn,
+                                     decided_at=now)}
+    )
+    operations: list[Operation] = [
+        Put(round_item(decided), Condition(equals={"status": "evaluating"})),
+        Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
+    ]
+    if verdict.outcome == "approved":
+        assert rnd.best_model_artifact is not None
+        operations.append(_champion_write(champion, rnd.profile, package_arn, rnd.best_model_artifact, rnd.seq,
+                                          evaluation.challenger_score, "retune", verdict.reason, now))
+    try:
+        deps.store.write(operations)
+    except ConditionFailed:
+        # Another invocation decided first (or the champion moved by hand meanwhile): look again next time.
+        current = deps.store.get_round(rnd.profile, rnd.seq)
+        if current is not None and current.status == "decided":
+            _after_decision(current, profile, deps)
+            return PromoteResult("duplicate", rnd.profile, rnd.seq, package_arn, "decided by another invocation")
+        raise TransientError(f"round {rnd.seq} of {rnd.profile}: the champion changed meanwhile") from None
+    deps.metrics.count("ModelsPromoted" if verdict.outcome == "approved" else "ModelsNotPromoted")
+    logger.info("round decided", extra={"profile": rnd.profile, "round": rnd.seq, "outcome": verdict.outcome,
+                                        "reason": verdict.reason, "model_package": package_arn})
+    _after_decision(decided, profile, deps)
+    return PromoteResult(verdict.outcome, rnd.profile, rnd.seq, package_arn, verdict.reason)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _register(rnd: RoundRecord, profile: Profile, challenger: float | None, champion: float | None,
+              verdict: Any, deps: PromoteDeps) -> str:
+    """The challenger in the profile's model package group (created if missing), with the evaluation report."""
+    try:
+        deps.sagemaker.describe_model_package_group(profile.model_package_group)
+    except NotFound:
+        try:
+            deps.sagemaker.create_model_package_group(model_package_group_request(profile))
+        except AlreadyExists:
+            pass  # created concurrently
+    assert rnd.evaluation is not None and rnd.best_model_artifact is not None
+    report_key = f"evaluations/{rnd.profile}/{rnd.evaluation.job_name}/report.json"
+    deps.bucket.write_json(deps.data_bucket, report_key, {
+        "profile": rnd.profile, "round": rnd.seq, "drop": rnd.drop_id, "objective": rnd.objective_metric,
+        "objective_type": rnd.objective_type, "challenger_score": challenger, "champion_score": champion,
+        "challenger_training_job": rnd.best_training_job, "validation_objective": rnd.best_objective,
+        "decision": verdict.outcome, "reason": verdict.reason,
+    })
+    return deps.sagemaker.create_model_package(model_package_request(
+        profile=profile, seq=rnd.seq, model_data=rnd.best_model_artifact, approval=verdict.approval,
+        client_token=client_token(rnd.profile, rnd.seq, "register"),
+        report_uri=s3_uri(deps.data_bucket, report_key),
+        scores={"challenger_score": challenger, "champion_score": champion},
+        description=f"round {rnd.seq} of {rnd.profile} (drop {rnd.drop_id}): {verdict.reason}",
+    ))
+
+
+def _champion_write(old: ChampionRecord | None, profile: str, package_arn: str, artifact: str, seq: int | None,
+                    score: float | None, who: str, reason: str, now: Any) -> Put:
+    change = ChampionChange(model_package_arn=package_arn, round_seq=seq, score=score, decided_by=who,
+                            changed_at=now, reason=reason)
+    new = ChampionRecord(
+        profile=profile, model_package_arn=package_arn, model_artifact=artifact, round_seq=seq, score=score,
+        history=[*(old.history if old else []), change], version=(old.version + 1) if old else 1,
+    )
+    condition = Condition(equals={"version": old.version}) if old else ABSENT
+    return Put(champion_item(new), condition)
+
+
+def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps) -> None:
+    """Deploy (if approved and the profile names an endpoint), alert, announce the queued drop. Idempotent."""
+    decision = rnd.decision
+    if decision is None:
+        return
+    if decision.outcome == "approved" and profile is not None and profile.promotion.endpoint and (
+        rnd.deployment is None
+    ) and decision.model_package_arn:
+        rnd = _deploy(rnd, profile, decision.model_package_arn, deps)
+    alert = alerts.decision(rnd, deps.region)
+    if profile is None or profile.alerts_on(alert.outcome):
+        deps.alerts.publish(alert)
+    release_if_held(deps.store, deps.bus, rnd)
+
+
+def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteDeps) -> RoundRecord:
+    """Model from the package, a new endpoint config, then CreateEndpoint or UpdateEndpoint. The update is
+    asynchronous: the deployment is recorded as pending until the endpoint's state change (or Reconcile)."""
+    assert profile.promotion.endpoint is not None
+    endpoint = profile.promotion.endpoint.name
+    for create, request in (
+        (deps.sagemaker.create_model, model_request(profile=profile, seq=rnd.seq, package_arn=package_arn,
+                                                    role_arn=deps.role_arn)),
+        (deps.sagemaker.create_endpoint_config, endpoint_config_request(profile=profile, seq=rnd.seq)),
+    ):
+        try:
+            create(request)
+        except AlreadyExists:
+            pass  # a repeat
+    config = endpoint_config_request(profile=profile, seq=rnd.seq)["EndpointConfigName"]
+    try:
+        current = deps.sagemaker.describe_endpoint(endpoint)
+    except NotFound:
+        current = None
+    if current is None:
+        try:
+            deps.sagemaker.create_endpoint({"EndpointName": endpoint, "EndpointConfigName": config,
+                                            "Tags": [{"Key": TAG_PROFILE, "Value": profile.name}]})
+        except AlreadyExists:
+            pass
+        state = "Creating"
+    elif current.get("EndpointConfigName") == config:
+        state = str(current.get("EndpointStatus", "Updating"))
+    elif current.get("EndpointStatus") in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+        raise TransientError(f"endpoint {endpoint} is {current.get('EndpointStatus')}; deploy after it settles")
+    else:
+        deps.sagemaker.update_endpoint({"EndpointName": endpoint, "EndpointConfigName": config})
+        state = "Updating"
+    deployed = rnd.model_copy(update={"deployment": {"endpoint": endpoint, "config": config, "status": state,
+                                                     "model_package_arn": package_arn}})
+    deps.store.write([
+        Put(round_item(deployed), Condition(equals={"status": "decided"})),
+        Put(lookup_item(JobLookup(job_name=f"endpoint/{endpoint}", kind="endpoint", profile=rnd.profile,
+                                  seq=rnd.seq))),
+    ])
+    deps.metrics.count("Deployments")
+    return deployed
+
+
+def package_state_changed(package_arn: str, approval: str, who: str, deps: PromoteDeps) -> PromoteResult:
+    """A person approved (or rejected) a package in the registry: the same rules as an automatic decision."""
+    try:
+        described = deps.sagemaker.describe_model_package(package_arn)
+    except NotFound:
+        return PromoteResult("ignored", detail=f"{package_arn} not found")
+    metadata = described.get("CustomerMetadataProperties") or {}
+    profile_name, seq_text = metadata.get(TAG_PROFILE), metadata.get(TAG_ROUND)
+    if not profile_name or not seq_text or not seq_text.isdigit():
+        return PromoteResult("ignored", detail="not a retune package")
+    seq = int(seq_text)
+    rnd = deps.store.get_round(profile_name, seq)
+    if rnd is not None and rnd.status == "evaluating":
+        # retune's own registration is in flight: its transaction sets the champion.
+        return PromoteResult("ignored", profile_name, seq, package_arn, "retune's own decision is in flight")
+    champion = deps.store.get_champion(profile_name)
+    if approval == "Approved":
+        if champion is not None and champion.model_package_arn == package_arn:
+            return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
+        artifact = ((described.get("InferenceSpecification") or {}).get("Containers") or [{}])[0].get("ModelDataUrl")
+        if not artifact:
+            return PromoteResult("ignored", profile_name, seq, package_arn, "the package has no model data")
+        now = deps.clock()
+        score = rnd.evaluation.challenger_score if rnd and rnd.evaluation else None
+        operations: list[Operation] = [_champion_write(champion, profile_name, package_arn, artifact, seq, score, who,
+                                                       "approved by hand in the model registry", now)]
+        updated = rnd
+        if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package_arn:
+            updated = rnd.model_copy(update={"decision": rnd.decision.model_copy(
+                update={"outcome": "approved", "decided_by": who, "decided_at": now,
+                        "reason": f"approved by hand ({who}); {rnd.decision.reason}"}), "deployment": None})
+            operations.append(Put(round_item(updated), Condition(equals={"status": rnd.status})))
+        deps.store.write(operations)
+        deps.metrics.count("ModelsPromoted")
+        profile = _profile(profile_name, deps)
+        if updated is not None and profile is not None and profile.promotion.endpoint and updated.status == "decided":
+            updated = _deploy(updated, profile, package_arn, deps)
+        deps.alerts.publish(alerts.approved_by_hand(updated, profile_name, package_arn, who))
+        announce_queued_drop(deps.store, deps.bus, profile_name)
+        return PromoteResult("champion_set", profile_name, seq, package_arn, f"approved by {who}")
+    if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package_arn and (
+        rnd.decision.outcome == "pending_manual"
+    ):
+        rejected = rnd.model_copy(update={"decision": rnd.decision.model_copy(
+            update={"outcome": "rejected", "decided_by": who, "decided_at": deps.clock(),
+                    "reason": f"rejected by hand ({who})"})})
+        deps.store.save_round(rejected, expected_status=rnd.status)
+        return PromoteResult("recorded", profile_name, seq, package_arn, f"rejected by {who}")
+    return PromoteResult("ignored", profile_name, seq, package_arn, f"{approval}: nothing to do")
+
+
+def endpoint_state_changed(endpoint: str, status: str, reason: str | None, deps: PromoteDeps) -> PromoteResult:
+    """Settle a pending deployment: InService, or Failed with an alert."""
+    lookup = deps.store.get_lookup(f"endpoint/{endpoint}")
+    if lookup is None:
+        return PromoteResult("ignored", detail=f"endpoint {endpoint} is not retune's")
+    rnd = deps.store.get_round(lookup.profile, lookup.seq)
+    if rnd is None or rnd.deployment is None or rnd.deployment.get("status") == status:
+        return PromoteResult("duplicate", lookup.profile, lookup.seq, detail="nothing to settle")
+    settled = rnd.model_copy(update={"deployment": {**rnd.deployment, "status": status, "reason": reason}})
+    try:
+        deps.store.save_round(settled, expected_status=rnd.status)
+    except ConditionFailed:
+        raise TransientError("round changed while settling its deployment") from None
+    if status == "Failed":
+        deps.alerts.publish(alerts.deployment_failed(settled, endpoint, reason or "no reason given"))
+    return PromoteResult("recorded", lookup.profile, lookup.seq, detail=f"endpoint {endpoint} {status}")
+
+
+def _profile(name: str, deps: PromoteDeps) -> Profile | None:
+    try:
+        stored = deps.bucket.read(deps.data_bucket, f"profiles/{name}.json", max_bytes=PROFILE_MAX_BYTES)
+        return parse_profile(stored.body, expected_name=name)
+    except (NotFound, InvalidInput):
+        logger.warning("profile unreadable in promote", extra={"profile": name})
+        return None

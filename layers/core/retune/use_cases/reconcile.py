@@ -1,0 +1,141 @@
+"""Reconcile (every few minutes): catch what never arrived. Everything goes through the same idempotent use cases.
+
+- a round whose tuning job ended but whose terminal event was lost is closed;
+- a round whose evaluation ended unseen is decided; a half-started round is launched;
+- a queued drop with no active round (its "Drop Ready" lost, or SageMaker's limit met) is started;
+- a round with no trial event for `stall_factor` times its per-trial limit is alerted, once;
+- messages waiting on a dead-letter or on-failure queue are alerted.
+One item's transient failure does not stop the others; it is retried on the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from retune import alerts
+from retune.errors import RetuneError
+from retune.events import DropRef
+from retune.ports import AlertPort, Clock, MetricsPort, NoMetrics
+from retune.records import TERMINAL_TUNING_STATUSES, ActiveRecord, RoundRecord
+from retune.store import Store
+from retune.table import ConditionFailed
+from retune.use_cases.close_round import CloseRoundDeps, close_round
+from retune.use_cases.finish import release_if_held
+from retune.use_cases.promote import PromoteDeps, evaluation_ended
+from retune.use_cases.start_round import StartRoundDeps, start_round
+
+logger = logging.getLogger(__name__)
+
+
+class QueuePort(Protocol):
+    def depth(self, queue_url: str) -> int: ...
+
+
+@dataclass
+class ReconcileDeps:
+    store: Store
+    start: StartRoundDeps
+    close: CloseRoundDeps
+    promote: PromoteDeps
+    queues: QueuePort
+    alerts: AlertPort
+    clock: Clock
+    parked_queue_urls: tuple[str, ...] = ()
+    stall_factor: float = 3.0
+    metrics: MetricsPort = field(default_factory=NoMetrics)
+
+
+@dataclass
+class ReconcileReport:
+    actions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def reconcile(deps: ReconcileDeps) -> ReconcileReport:
+    report = ReconcileReport()
+    for active in deps.store.active_rounds():
+        _guarded(report, f"{active.profile} round {active.seq}", lambda a=active: _round(a, deps, report))
+    active_profiles = {a.profile for a in deps.store.active_rounds()}
+    for queued in deps.store.queued_drops():
+        if queued.profile not in active_profiles:
+            _guarded(report, f"{queued.profile} drop {queued.drop_id}",
+                     lambda q=queued: _start_queued(q.profile, q.drop_id, deps, report))
+    for url in deps.parked_queue_urls:
+        _guarded(report, f"queue {url}", lambda u=url: _parked(u, deps, report))
+    for action in report.actions:
+        deps.metrics.count("ReconcileActions")
+        logger.info("reconciled", extra={"action": action})
+    return report
+
+
+def _guarded(report: ReconcileReport, what: str, work: object) -> None:
+    try:
+        work()  # type: ignore[operator]
+    except RetuneError as exc:
+        # Transient (throttling, a lost race) or permanent for this item: the next run tries again.
+        report.errors.append(f"{what}: {exc}")
+        logger.warning("reconcile item failed", extra={"item": what, "error": str(exc)})
+
+
+def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    rnd = deps.store.get_round(active.profile, active.seq)
+    if rnd is None:
+        return
+    if rnd.status == "starting":
+        _start_queued(rnd.profile, rnd.drop_id, deps, report)
+    elif rnd.status == "running":
+        status = str(deps.close.sagemaker.describe_tuning_job(rnd.tuning_job_name)["HyperParameterTuningJobStatus"])
+        if status in TERMINAL_TUNING_STATUSES:
+            result = close_round(rnd.tuning_job_name, deps.close)
+            report.actions.append(f"closed {rnd.profile} round {rnd.seq} ({result.status})")
+        else:
+            _stall_check(rnd, deps, report)
+    elif rnd.status == "evaluating" and rnd.evaluation is not None:
+        if rnd.evaluation.status == "Pending":
+            close_round(rnd.tuning_job_name, deps.close)
+            report.actions.append(f"started the evaluation of {rnd.profile} round {rnd.seq}")
+            return
+        described = deps.promote.sagemaker.describe_training_job(rnd.evaluation.job_name)
+        if described.get("TrainingJobStatus") in ("Completed", "Failed", "Stopped"):
+            result = evaluation_ended(rnd.evaluation.job_name, deps.promote)
+            report.actions.append(f"decided {rnd.profile} round {rnd.seq} ({result.status})")
+    elif rnd.status in ("decided", "failed"):
+        release_if_held(deps.store, deps.close.bus, rnd)
+        report.actions.append(f"released {rnd.profile} round {rnd.seq}")
+
+
+def _stall_check(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    if rnd.stall_alerted:
+        return
+    trials = deps.store.trials(rnd.profile, rnd.seq)
+    last = max([t.updated_at for t in trials] + [rnd.started_at])
+    quiet = (deps.clock() - last).total_seconds()
+    if quiet <= deps.stall_factor * rnd.plan.max_runtime_seconds.value:
+        return
+    try:
+        deps.store.save_round(rnd.model_copy(update={"stall_alerted": True}), expected_status="running")
+    except ConditionFailed:
+        return  # the round moved on meanwhile
+    deps.alerts.publish(alerts.round_stalled(rnd, quiet))
+    deps.metrics.count("RoundsStalled")
+    report.actions.append(f"alerted stalled {rnd.profile} round {rnd.seq}")
+
+
+def _start_queued(profile: str, drop_id: str, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    drop = deps.store.get_drop(profile, drop_id)
+    if drop is None:
+        return
+    ref = DropRef(bucket=drop.bucket, keys=(drop.manifest_key,), version_id=drop.version_id, origin="drop-ready",
+                  event_time=deps.clock())
+    result = start_round(ref, deps.start)
+    report.actions.append(f"drop {profile}/{drop_id}: {result.status}")
+
+
+def _parked(url: str, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    count = deps.queues.depth(url)
+    if count > 0:
+        deps.alerts.publish(alerts.parked_events(url, count))
+        deps.metrics.count("EventsParked", count)
+        report.actions.append(f"{count} parked on {url}")
