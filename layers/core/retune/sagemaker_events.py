@@ -83,6 +83,14 @@ class EndpointDetail(_Detail):
     EndpointStatus: str
     FailureReason: str | None = None
 
+    @field_validator("EndpointStatus")
+    @classmethod
+    def _api_spelling(cls, value: str) -> str:
+        """The event says IN_SERVICE where DescribeEndpoint says InService: keep the API's spelling."""
+        if "_" in value or value.isupper():
+            return "".join(part.capitalize() for part in value.lower().split("_"))
+        return value
+
 
 class TrainingJobEvent(Envelope):
     detail: TrainingJobDetail  # type: ignore[assignment]

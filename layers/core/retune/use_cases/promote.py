@@ -244,6 +244,8 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
     except NotFound:
         return PromoteResult("ignored", detail=f"{package_arn} not found")
     metadata = described.get("CustomerMetadataProperties") or {}
+    identity = (described.get("LastModifiedBy") or {}).get("IamIdentity") or {}
+    who = str(identity.get("Arn") or who)  # the description is authoritative; AWS's event sample omits it
     profile_name, seq_text = metadata.get(TAG_PROFILE), metadata.get(TAG_ROUND)
     if not profile_name or not seq_text or not seq_text.isdigit():
         return PromoteResult("ignored", detail="not a retune package")
