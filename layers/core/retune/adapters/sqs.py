@@ -14,6 +14,6 @@ class Queues:
     def depth(self, queue_url: str) -> int:
         with translated("sqs"):
             response = self._client.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesVisible"]
+                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
             )
-        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessagesVisible", 0))
+        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
