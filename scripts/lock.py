@@ -40,8 +40,8 @@ LAMBDA_ENVIRONMENT = {
 
 def pins(text: str) -> dict[str, str]:
     out = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
         if "==" in line:
             name, version = line.split("==", 1)
             out[canonicalize_name(name)] = version.strip()
@@ -76,7 +76,10 @@ def layer_requirements() -> str:
 
 def freeze() -> None:
     frozen = subprocess.run(
-        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"], check=True, capture_output=True, text=True
+        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     lines = sorted(
         (line for line in frozen.splitlines() if line and not line.startswith("-e ")), key=str.lower
@@ -91,7 +94,9 @@ def freeze() -> None:
 def main(argv: list[str]) -> int:
     if "--check" in argv:
         if LAYER_REQUIREMENTS.read_text() != layer_requirements():
-            print("layers/core/requirements.txt is stale: run python scripts/lock.py --layer", file=sys.stderr)
+            print(
+                "layers/core/requirements.txt is stale: run python scripts/lock.py --layer", file=sys.stderr
+            )
             return 1
         return 0
     if "--layer" not in argv:

@@ -1,7 +1,7 @@
 """Write the JSON Schemas of the profile and the manifest to schemas/ (`make schema`; a test checks they are fresh).
 
-    python scripts/schemas.py          # write
-    python scripts/schemas.py --check  # exit 1 if schemas/ differs from the models
+python scripts/schemas.py          # write
+python scripts/schemas.py --check  # exit 1 if schemas/ differs from the models
 """
 
 from __future__ import annotations

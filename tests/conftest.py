@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from retune.store import Store
 from retune.table import MemoryTable
 from retune.use_cases.close_round import CloseRoundDeps
@@ -15,6 +14,7 @@ from retune.use_cases.promote import PromoteDeps
 from retune.use_cases.reconcile import ReconcileDeps
 from retune.use_cases.record_trial import RecordTrialDeps
 from retune.use_cases.start_round import StartRoundDeps
+
 from tests.fakes import (
     FakeAlerts,
     FakeBucket,
@@ -35,8 +35,15 @@ def profile_doc(name: str = "market-xgb") -> dict[str, Any]:
     return json.loads((ROOT / "profiles" / f"{name}.json").read_text())
 
 
-def s3_event(key: str, version_id: str | None, bucket: str = BUCKET, time: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
-    obj: dict[str, Any] = {"key": key, "size": 100, "etag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "00"}
+def s3_event(
+    key: str, version_id: str | None, bucket: str = BUCKET, time: str = "2026-01-01T00:00:00Z"
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "key": key,
+        "size": 100,
+        "etag": "d41d8cd98f00b204e9800998ecf8427e",
+        "sequencer": "00",
+    }
     if version_id is not None:
         obj["version-id"] = version_id
     return {
@@ -72,40 +79,82 @@ class World:
         self.alerts = FakeAlerts()
         self.metrics = FakeMetrics()
         self.deps = StartRoundDeps(
-            store=self.store, bucket=self.bucket, sagemaker=self.sagemaker, alerts=self.alerts, clock=self.clock,
-            data_bucket=BUCKET, role_arn=ROLE, metrics=self.metrics,
+            store=self.store,
+            bucket=self.bucket,
+            sagemaker=self.sagemaker,
+            alerts=self.alerts,
+            clock=self.clock,
+            data_bucket=BUCKET,
+            role_arn=ROLE,
+            metrics=self.metrics,
         )
         self.bus = FakeEventBus()
         self.series = FakeMetricSeries()
         self.queues = FakeQueues()
-        self.record_deps = RecordTrialDeps(store=self.store, sagemaker=self.sagemaker, metric_series=self.series,
-                                           clock=self.clock, metrics=self.metrics)
+        self.record_deps = RecordTrialDeps(
+            store=self.store,
+            sagemaker=self.sagemaker,
+            metric_series=self.series,
+            clock=self.clock,
+            metrics=self.metrics,
+        )
         self.close_deps = CloseRoundDeps(
-            store=self.store, sagemaker=self.sagemaker, bucket=self.bucket, alerts=self.alerts, bus=self.bus,
-            record=self.record_deps, clock=self.clock, data_bucket=BUCKET, role_arn=ROLE, metrics=self.metrics,
+            store=self.store,
+            sagemaker=self.sagemaker,
+            bucket=self.bucket,
+            alerts=self.alerts,
+            bus=self.bus,
+            record=self.record_deps,
+            clock=self.clock,
+            data_bucket=BUCKET,
+            role_arn=ROLE,
+            metrics=self.metrics,
         )
         self.promote_deps = PromoteDeps(
-            store=self.store, sagemaker=self.sagemaker, bucket=self.bucket, alerts=self.alerts, bus=self.bus,
-            clock=self.clock, data_bucket=BUCKET, role_arn=ROLE, region="us-east-1", metrics=self.metrics,
+            store=self.store,
+            sagemaker=self.sagemaker,
+            bucket=self.bucket,
+            alerts=self.alerts,
+            bus=self.bus,
+            clock=self.clock,
+            data_bucket=BUCKET,
+            role_arn=ROLE,
+            region="us-east-1",
+            metrics=self.metrics,
         )
         self.reconcile_deps = ReconcileDeps(
-            store=self.store, start=self.deps, close=self.close_deps, promote=self.promote_deps,
-            queues=self.queues, alerts=self.alerts, clock=self.clock, metrics=self.metrics,
+            store=self.store,
+            start=self.deps,
+            close=self.close_deps,
+            promote=self.promote_deps,
+            queues=self.queues,
+            alerts=self.alerts,
+            clock=self.clock,
+            metrics=self.metrics,
         )
 
     def put_profile(self, doc: dict[str, Any] | None = None, name: str = "market-xgb") -> str:
         return self.bucket.put(BUCKET, f"profiles/{name}.json", doc if doc is not None else profile_doc(name))
 
-    def drop(self, drop_id: str, profile: str = "market-xgb", manifest: dict[str, Any] | None = None,
-             files: tuple[str, ...] = ("train.csv", "validation.csv", "test.csv")) -> dict[str, Any]:
+    def drop(
+        self,
+        drop_id: str,
+        profile: str = "market-xgb",
+        manifest: dict[str, Any] | None = None,
+        files: tuple[str, ...] = ("train.csv", "validation.csv", "test.csv"),
+    ) -> dict[str, Any]:
         """Upload a drop's files, then its manifest last; return the S3 event for the manifest."""
         prefix = f"datasets/{profile}/{drop_id}/"
         for name in files:
             self.bucket.put(BUCKET, prefix + name, b"x,y\n1,2\n")
         if manifest is None:
-            manifest = {"channels": {"train": {"files": ["train.csv"], "content_type": "text/csv"},
-                                     "validation": {"files": ["validation.csv"], "content_type": "text/csv"},
-                                     "test": {"files": ["test.csv"], "content_type": "text/csv"}}}
+            manifest = {
+                "channels": {
+                    "train": {"files": ["train.csv"], "content_type": "text/csv"},
+                    "validation": {"files": ["validation.csv"], "content_type": "text/csv"},
+                    "test": {"files": ["test.csv"], "content_type": "text/csv"},
+                }
+            }
         version = self.bucket.put(BUCKET, prefix + "manifest.json", manifest)
         return s3_event(prefix + "manifest.json", version)
 

@@ -11,6 +11,7 @@ from typing import Any
 from retune.adapters.s3 import StoredObject
 from retune.alerts import Alert
 from retune.errors import AlreadyExists, NotFound
+from retune.validation import validate_request
 
 
 class FakeClock:
@@ -52,11 +53,17 @@ class FakeBucket:
     def delete(self, bucket: str, key: str) -> None:
         self.objects.pop((bucket, key), None)
 
-    def read(self, bucket: str, key: str, version_id: str | None = None, *, max_bytes: int | None = None) -> StoredObject:
+    def read(
+        self, bucket: str, key: str, version_id: str | None = None, *, max_bytes: int | None = None
+    ) -> StoredObject:
         versions = self.objects.get((bucket, key))
         if not versions:
             raise NotFound(f"s3: NoSuchKey: {key}")
-        chosen = versions[-1] if version_id is None else next((v for v in versions if v.version_id == version_id), None)
+        chosen = (
+            versions[-1]
+            if version_id is None
+            else next((v for v in versions if v.version_id == version_id), None)
+        )
         if chosen is None:
             raise NotFound(f"s3: NoSuchVersion: {key} {version_id}")
         body = chosen.body if max_bytes is None else chosen.body[: max_bytes + 1]
@@ -87,6 +94,7 @@ class FakeSageMaker:
             raise self.fail_next.pop(0)
 
     def create_tuning_job(self, request: dict[str, Any]) -> str:
+        validate_request("CreateHyperParameterTuningJob", request)  # as the real adapter does
         self._maybe_fail()
         self.requests.append(("CreateHyperParameterTuningJob", request))
         name = request["HyperParameterTuningJobName"]
@@ -96,6 +104,7 @@ class FakeSageMaker:
         return f"arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/{name}"
 
     def create_training_job(self, request: dict[str, Any]) -> str:
+        validate_request("CreateTrainingJob", request)
         self._maybe_fail()
         self.requests.append(("CreateTrainingJob", request))
         name = request["TrainingJobName"]
@@ -176,8 +185,13 @@ class SimulatedSageMaker(FakeSageMaker):
 
     # tuning
 
-    def run_trials(self, tuning_job: str, results: list[dict[str, Any]], status: str = "Completed",
-                   failure: str | None = None) -> list[str]:
+    def run_trials(
+        self,
+        tuning_job: str,
+        results: list[dict[str, Any]],
+        status: str = "Completed",
+        failure: str | None = None,
+    ) -> list[str]:
         """Each result: objective (float|None), status (Completed), secondary, hyperparameters, compute, epochs."""
         request = self.tuning_jobs[tuning_job]["request"]
         objective = request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
@@ -205,21 +219,31 @@ class SimulatedSageMaker(FakeSageMaker):
                 "TrainingStartTime": datetime(2026, 1, 1, tzinfo=UTC),
                 "TrainingEndTime": datetime(2026, 1, 1, 0, 5, tzinfo=UTC),
                 "ModelArtifacts": {"S3ModelArtifacts": f"s3://retune-data/models/{name}/output/model.tar.gz"}
-                if trial_status == "Completed" else {},
+                if trial_status == "Completed"
+                else {},
                 **({"FailureReason": result["failure"]} if "failure" in result else {}),
             }
         self.trials[tuning_job] = [
-            {"TrainingJobName": n, "TrainingJobStatus": self.training_jobs[n]["TrainingJobStatus"]} for n in names
+            {"TrainingJobName": n, "TrainingJobStatus": self.training_jobs[n]["TrainingJobStatus"]}
+            for n in names
         ]
-        scored = [(self.training_jobs[n], r["objective"]) for n, r in zip(names, results, strict=True)
-                  if r.get("objective") is not None and r.get("status", "Completed") == "Completed"]
+        scored = [
+            (self.training_jobs[n], r["objective"])
+            for n, r in zip(names, results, strict=True)
+            if r.get("objective") is not None and r.get("status", "Completed") == "Completed"
+        ]
         pick = min if objective["Type"] == "Minimize" else max
-        described: dict[str, Any] = {"HyperParameterTuningJobName": tuning_job, "HyperParameterTuningJobStatus": status,
-                                      "HyperParameterTuningEndTime": datetime(2026, 1, 1, 1, tzinfo=UTC)}
+        described: dict[str, Any] = {
+            "HyperParameterTuningJobName": tuning_job,
+            "HyperParameterTuningJobStatus": status,
+            "HyperParameterTuningEndTime": datetime(2026, 1, 1, 1, tzinfo=UTC),
+        }
         if scored:
             best, value = pick(scored, key=lambda pair: pair[1])
-            described["BestTrainingJob"] = {"TrainingJobName": best["TrainingJobName"],
-                                            "FinalHyperParameterTuningJobObjectiveMetric": {"Value": value}}
+            described["BestTrainingJob"] = {
+                "TrainingJobName": best["TrainingJobName"],
+                "FinalHyperParameterTuningJobObjectiveMetric": {"Value": value},
+            }
         if failure:
             described["FailureReason"] = failure
         self.tuning_jobs[tuning_job].update(described)
@@ -237,16 +261,28 @@ class SimulatedSageMaker(FakeSageMaker):
             raise NotFound(f"training job {name} not found")
         return {k: v for k, v in self.training_jobs[name].items() if k != "request"}
 
-    def end_evaluation(self, name: str, challenger: float | None, champion: float | None = None,
-                       status: str = "Completed", failure: str | None = None) -> None:
+    def end_evaluation(
+        self,
+        name: str,
+        challenger: float | None,
+        champion: float | None = None,
+        status: str = "Completed",
+        failure: str | None = None,
+    ) -> None:
         job = self.training_jobs[name]
         finals = []
         if challenger is not None:
             finals.append({"MetricName": "challenger_score", "Value": challenger})
         if champion is not None:
             finals.append({"MetricName": "champion_score", "Value": champion})
-        job.update({"TrainingJobName": name, "TrainingJobStatus": status, "SecondaryStatus": status,
-                    "FinalMetricDataList": finals})
+        job.update(
+            {
+                "TrainingJobName": name,
+                "TrainingJobStatus": status,
+                "SecondaryStatus": status,
+                "FinalMetricDataList": finals,
+            }
+        )
         if failure:
             job["FailureReason"] = failure
 
@@ -258,12 +294,14 @@ class SimulatedSageMaker(FakeSageMaker):
         return self.groups[name]
 
     def create_model_package_group(self, request: dict[str, Any]) -> None:
+        validate_request("CreateModelPackageGroup", request)
         self.calls.append("CreateModelPackageGroup")
         if request["ModelPackageGroupName"] in self.groups:
             raise AlreadyExists("group exists")
         self.groups[request["ModelPackageGroupName"]] = dict(request)
 
     def create_model_package(self, request: dict[str, Any]) -> str:
+        validate_request("CreateModelPackage", request)
         self._maybe_fail()
         self.calls.append("CreateModelPackage")
         token = request.get("ClientToken")
@@ -286,12 +324,14 @@ class SimulatedSageMaker(FakeSageMaker):
         self.packages[request["ModelPackageArn"]]["ModelApprovalStatus"] = request["ModelApprovalStatus"]
 
     def create_model(self, request: dict[str, Any]) -> None:
+        validate_request("CreateModel", request)
         self.calls.append("CreateModel")
         if request["ModelName"] in self.models:
             raise AlreadyExists("Cannot create already existing model")
         self.models[request["ModelName"]] = request
 
     def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        validate_request("CreateEndpointConfig", request)
         self.calls.append("CreateEndpointConfig")
         if request["EndpointConfigName"] in self.endpoint_configs:
             raise AlreadyExists("Cannot create already existing endpoint configuration")
@@ -303,15 +343,20 @@ class SimulatedSageMaker(FakeSageMaker):
         return self.endpoints[name]
 
     def create_endpoint(self, request: dict[str, Any]) -> None:
+        validate_request("CreateEndpoint", request)
         self.calls.append("CreateEndpoint")
-        self.endpoints[request["EndpointName"]] = {"EndpointName": request["EndpointName"],
-                                                   "EndpointConfigName": request["EndpointConfigName"],
-                                                   "EndpointStatus": "Creating"}
+        self.endpoints[request["EndpointName"]] = {
+            "EndpointName": request["EndpointName"],
+            "EndpointConfigName": request["EndpointConfigName"],
+            "EndpointStatus": "Creating",
+        }
 
     def update_endpoint(self, request: dict[str, Any]) -> None:
+        validate_request("UpdateEndpoint", request)
         self.calls.append("UpdateEndpoint")
-        self.endpoints[request["EndpointName"]].update(EndpointConfigName=request["EndpointConfigName"],
-                                                       EndpointStatus="Updating")
+        self.endpoints[request["EndpointName"]].update(
+            EndpointConfigName=request["EndpointConfigName"], EndpointStatus="Updating"
+        )
 
 
 @dataclass
@@ -321,8 +366,9 @@ class FakeMetricSeries:
     values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     calls: int = 0
 
-    def series(self, training_job: str, metric_names: list[str], start: datetime, end: datetime,
-               now: datetime) -> dict[str, list[float]]:
+    def series(
+        self, training_job: str, metric_names: list[str], start: datetime, end: datetime, now: datetime
+    ) -> dict[str, list[float]]:
         self.calls += 1
         return {m: list(self.values.get((training_job, m), [])) for m in metric_names}
 

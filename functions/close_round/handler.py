@@ -7,7 +7,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from retune.errors import InvalidInput
 from retune.observability import logger, metrics, reject
 from retune.sagemaker_events import TUNING_JOB_STATE_CHANGE, TuningJobEvent, parse_sagemaker_event
@@ -17,7 +16,9 @@ from retune.wiring import close_round_deps
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: CloseRoundDeps | None = None) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, deps: CloseRoundDeps | None = None
+) -> dict[str, Any]:
     try:
         parsed = parse_sagemaker_event(event, TUNING_JOB_STATE_CHANGE)
     except InvalidInput as exc:
@@ -28,6 +29,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: CloseRou
     deps = deps or close_round_deps()
     deps.alerts.register_lambda_context(context)
     result = close_round(name, deps)
-    logger.info("tuning job event handled", extra={"status": result.status, "profile": result.profile,
-                                                    "round": result.seq, "backfilled": result.backfilled})
+    logger.info(
+        "tuning job event handled",
+        extra={
+            "status": result.status,
+            "profile": result.profile,
+            "round": result.seq,
+            "backfilled": result.backfilled,
+        },
+    )
     return asdict(result)

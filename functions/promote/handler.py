@@ -7,7 +7,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from retune.errors import InvalidInput
 from retune.observability import logger, metrics, reject
 from retune.sagemaker_events import (
@@ -19,13 +18,20 @@ from retune.sagemaker_events import (
     TrainingJobEvent,
     parse_sagemaker_event,
 )
-from retune.use_cases.promote import PromoteDeps, endpoint_state_changed, evaluation_ended, package_state_changed
+from retune.use_cases.promote import (
+    PromoteDeps,
+    endpoint_state_changed,
+    evaluation_ended,
+    package_state_changed,
+)
 from retune.wiring import promote_deps
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: PromoteDeps | None = None) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, deps: PromoteDeps | None = None
+) -> dict[str, Any]:
     try:
         parsed = parse_sagemaker_event(
             event, TRAINING_JOB_STATE_CHANGE, MODEL_PACKAGE_STATE_CHANGE, ENDPOINT_STATE_CHANGE
@@ -48,6 +54,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: PromoteD
         result = endpoint_state_changed(
             parsed.detail.EndpointName, parsed.detail.EndpointStatus, parsed.detail.FailureReason, deps
         )
-    logger.info("promote event handled", extra={"status": result.status, "profile": result.profile,
-                                                 "round": result.seq, "detail": result.detail})
+    logger.info(
+        "promote event handled",
+        extra={
+            "status": result.status,
+            "profile": result.profile,
+            "round": result.seq,
+            "detail": result.detail,
+        },
+    )
     return asdict(result)

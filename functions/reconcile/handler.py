@@ -6,7 +6,6 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from retune.observability import logger, metrics
 from retune.use_cases.reconcile import ReconcileDeps, reconcile
 from retune.wiring import reconcile_deps
@@ -14,7 +13,9 @@ from retune.wiring import reconcile_deps
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: ReconcileDeps | None = None) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, deps: ReconcileDeps | None = None
+) -> dict[str, Any]:
     deps = deps or reconcile_deps()
     deps.alerts.register_lambda_context(context)
     report = reconcile(deps)

@@ -7,7 +7,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from retune.errors import InvalidInput
 from retune.observability import logger, metrics, reject
 from retune.sagemaker_events import TRAINING_JOB_STATE_CHANGE, TrainingJobEvent, parse_sagemaker_event
@@ -17,7 +16,9 @@ from retune.wiring import record_trial_deps
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: RecordTrialDeps | None = None) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, deps: RecordTrialDeps | None = None
+) -> dict[str, Any]:
     try:
         parsed = parse_sagemaker_event(event, TRAINING_JOB_STATE_CHANGE)
     except InvalidInput as exc:
@@ -26,5 +27,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: RecordTr
     detail = parsed.detail
     logger.append_keys(training_job=detail.TrainingJobName, event_status=detail.TrainingJobStatus)
     result = record_trial(detail.TrainingJobName, deps or record_trial_deps())
-    logger.info("training job event handled", extra={"status": result.status, "trial_status": result.trial_status})
+    logger.info(
+        "training job event handled", extra={"status": result.status, "trial_status": result.trial_status}
+    )
     return asdict(result)

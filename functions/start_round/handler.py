@@ -7,7 +7,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from retune.errors import InvalidInput
 from retune.events import NotADrop, parse_drop_event
 from retune.observability import logger, metrics, reject
@@ -17,7 +16,9 @@ from retune.wiring import start_round_deps
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: StartRoundDeps | None = None) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, deps: StartRoundDeps | None = None
+) -> dict[str, Any]:
     try:
         ref = parse_drop_event(event)
     except NotADrop as exc:
@@ -29,6 +30,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: StartRou
     deps = deps or start_round_deps()
     deps.alerts.register_lambda_context(context)
     result = start_round(ref, deps)
-    logger.info("drop handled", extra={"status": result.status, "profile": result.profile, "drop": result.drop_id,
-                                       "round": result.seq})
+    logger.info(
+        "drop handled",
+        extra={
+            "status": result.status,
+            "profile": result.profile,
+            "drop": result.drop_id,
+            "round": result.seq,
+        },
+    )
     return asdict(result)

@@ -13,7 +13,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-
 from retune.adapters.s3 import Bucket
 from retune.adapters.sagemaker import SageMaker
 from retune.adapters.sns import Topic
@@ -21,6 +20,7 @@ from retune.store import Store
 from retune.table import DynamoTable
 from retune.timeutil import utcnow
 from retune.use_cases.start_round import StartRoundDeps
+
 from tests.fakes import FakeMetrics
 from tests.moto_env import create_idempotency_table, create_state_table
 
@@ -70,8 +70,12 @@ class AwsWorld:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION, **ENV}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        **ENV,
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
@@ -85,15 +89,22 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
         assert topic_arn == ENV["ALERTS_TOPIC_ARN"]
         sqs = boto3.client("sqs", region_name=REGION)
         queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         store = Store(DynamoTable(dynamodb, ENV["STATE_TABLE"]))
         with Stubber(sagemaker) as stubber:
             deps = StartRoundDeps(
-                store=store, bucket=Bucket(s3), sagemaker=SageMaker(sagemaker),
-                alerts=Topic(sns, topic_arn, ENV["IDEMPOTENCY_TABLE"]), clock=utcnow,
-                data_bucket=ENV["DATA_BUCKET"], role_arn=ENV["SAGEMAKER_ROLE_ARN"], metrics=FakeMetrics(),
+                store=store,
+                bucket=Bucket(s3),
+                sagemaker=SageMaker(sagemaker),
+                alerts=Topic(sns, topic_arn, ENV["IDEMPOTENCY_TABLE"]),
+                clock=utcnow,
+                data_bucket=ENV["DATA_BUCKET"],
+                role_arn=ENV["SAGEMAKER_ROLE_ARN"],
+                metrics=FakeMetrics(),
                 service_model=sagemaker.meta.service_model,
             )
             yield AwsWorld(s3, dynamodb, sns, sqs, sagemaker, stubber, queue_url, store, deps)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 from functions.start_round.handler import lambda_handler
 from tests.conftest import profile_doc
 from tests.integration.conftest import ENV, AwsWorld, FakeLambdaContext, load_event
@@ -41,9 +40,13 @@ def expected_request(drop_id: str) -> dict[str, Any]:
     def channel(name: str) -> dict[str, Any]:
         return {
             "ChannelName": name,
-            "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile",
-                                            "S3Uri": f"s3://{bucket}/manifests/market-xgb/{drop_id}/{name}.manifest",
-                                            "S3DataDistributionType": "FullyReplicated"}},
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "ManifestFile",
+                    "S3Uri": f"s3://{bucket}/manifests/market-xgb/{drop_id}/{name}.manifest",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
             "InputMode": "File",
             "ContentType": "text/csv",
         }
@@ -54,12 +57,20 @@ def expected_request(drop_id: str) -> dict[str, Any]:
         "HyperParameterTuningJobConfig": {
             "Strategy": "Bayesian",
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "validation:rmse"},
-            "ResourceLimits": {"MaxParallelTrainingJobs": 2, "MaxNumberOfTrainingJobs": 20,
-                               "MaxRuntimeInSeconds": 7200},
+            "ResourceLimits": {
+                "MaxParallelTrainingJobs": 2,
+                "MaxNumberOfTrainingJobs": 20,
+                "MaxRuntimeInSeconds": 7200,
+            },
             "ParameterRanges": {
                 "ContinuousParameterRanges": [
                     {"Name": "eta", "MinValue": "0.01", "MaxValue": "0.3", "ScalingType": "Logarithmic"},
-                    {"Name": "min_child_weight", "MinValue": "1.0", "MaxValue": "50.0", "ScalingType": "Logarithmic"},
+                    {
+                        "Name": "min_child_weight",
+                        "MinValue": "1.0",
+                        "MaxValue": "50.0",
+                        "ScalingType": "Logarithmic",
+                    },
                     {"Name": "subsample", "MinValue": "0.5", "MaxValue": "1.0", "ScalingType": "Auto"},
                     {"Name": "colsample_bytree", "MinValue": "0.3", "MaxValue": "1.0", "ScalingType": "Auto"},
                     {"Name": "lambda", "MinValue": "0.01", "MaxValue": "10.0", "ScalingType": "Logarithmic"},
@@ -76,8 +87,10 @@ def expected_request(drop_id: str) -> dict[str, Any]:
             "AlgorithmSpecification": {
                 "TrainingImage": "retune/market-volatility-xgb",
                 "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": d["name"], "Regex": d["regex"]}
-                                      for d in profile["training"]["metric_definitions"]],
+                "MetricDefinitions": [
+                    {"Name": d["name"], "Regex": d["regex"]}
+                    for d in profile["training"]["metric_definitions"]
+                ],
             },
             "RoleArn": ENV["SAGEMAKER_ROLE_ARN"],
             "InputDataConfig": [channel("train"), channel("validation")],
@@ -98,15 +111,21 @@ def test_start_round_handler_sends_the_exact_tuning_request(aws: AwsWorld) -> No
     version = upload_drop(aws, "2015-01-01")
     aws.stubber.add_response(
         "create_hyper_parameter_tuning_job",
-        {"HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/rt-market-xgb-0001"},
+        {
+            "HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/rt-market-xgb-0001"
+        },
         expected_request("2015-01-01"),
     )
-    result = lambda_handler(event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(),
-                            deps=aws.deps)
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
     aws.stubber.assert_no_pending_responses()
     assert result["status"] == "started" and result["tuning_job"] == "rt-market-xgb-0001"
-    written = json.loads(aws.s3.get_object(Bucket=aws.bucket, Key="manifests/market-xgb/2015-01-01/train.manifest")[
-        "Body"].read())
+    written = json.loads(
+        aws.s3.get_object(Bucket=aws.bucket, Key="manifests/market-xgb/2015-01-01/train.manifest")[
+            "Body"
+        ].read()
+    )
     assert written == [{"prefix": f"s3://{aws.bucket}/datasets/market-xgb/2015-01-01/"}, "train.csv"]
     assert aws.store.get_round("market-xgb", 1).status == "running"
 
@@ -127,10 +146,15 @@ def test_start_round_handler_replay_meets_resource_in_use(aws: AwsWorld) -> None
 def test_start_round_handler_limit_exceeded_queues_and_alerts(aws: AwsWorld) -> None:
     aws.put("profiles/market-xgb.json", profile_doc())
     version = upload_drop(aws, "2015-01-01")
-    aws.stubber.add_client_error("create_hyper_parameter_tuning_job", "ResourceLimitExceeded",
-                                 "The account-level service limit 'Number of concurrent tuning jobs' is 100", 400)
-    result = lambda_handler(event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(),
-                            deps=aws.deps)
+    aws.stubber.add_client_error(
+        "create_hyper_parameter_tuning_job",
+        "ResourceLimitExceeded",
+        "The account-level service limit 'Number of concurrent tuning jobs' is 100",
+        400,
+    )
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
     assert result["status"] == "waiting_for_capacity"
     assert aws.store.get_queued("market-xgb").drop_id == "2015-01-01"
     (alert,) = aws.alerts()
@@ -142,16 +166,24 @@ def test_start_round_handler_encoded_key_event(aws: AwsWorld) -> None:
     aws.put("profiles/market-xgb.json", profile_doc())
     drop_id = "window 2015-07=h2+q3"
     version = upload_drop(aws, drop_id)
-    aws.stubber.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"},
-                             expected_request(drop_id))
-    result = lambda_handler(event_for("start_round/manifest_uploaded_encoded_key.json", version),
-                            FakeLambdaContext(), deps=aws.deps)
+    aws.stubber.add_response(
+        "create_hyper_parameter_tuning_job",
+        {"HyperParameterTuningJobArn": "arn:x"},
+        expected_request(drop_id),
+    )
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded_encoded_key.json", version),
+        FakeLambdaContext(),
+        deps=aws.deps,
+    )
     assert result["status"] == "started" and result["drop_id"] == drop_id
 
 
 def test_start_round_handler_bad_manifest_alerts_once(aws: AwsWorld) -> None:
     aws.put("profiles/market-xgb.json", profile_doc())
-    version = aws.put("datasets/market-xgb/2015-01-01/manifest.json", {"channels": {"train": {"files": ["x.csv"]}}})
+    version = aws.put(
+        "datasets/market-xgb/2015-01-01/manifest.json", {"channels": {"train": {"files": ["x.csv"]}}}
+    )
     event = event_for("start_round/manifest_uploaded.json", version)
     first = lambda_handler(event, FakeLambdaContext(), deps=aws.deps)
     second = lambda_handler(event, FakeLambdaContext(), deps=aws.deps)
@@ -165,10 +197,17 @@ def test_start_round_handler_drop_ready_starts_a_queued_drop(aws: AwsWorld) -> N
     aws.put("profiles/market-xgb.json", profile_doc())
     version = upload_drop(aws, "2015-01-01")
     aws.stubber.add_client_error("create_hyper_parameter_tuning_job", "ResourceLimitExceeded", "limit", 400)
-    lambda_handler(event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps)
-    aws.stubber.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"},
-                             expected_request("2015-01-01"))
-    result = lambda_handler(event_for("start_round/drop_ready.json", version), FakeLambdaContext(), deps=aws.deps)
+    lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    aws.stubber.add_response(
+        "create_hyper_parameter_tuning_job",
+        {"HyperParameterTuningJobArn": "arn:x"},
+        expected_request("2015-01-01"),
+    )
+    result = lambda_handler(
+        event_for("start_round/drop_ready.json", version), FakeLambdaContext(), deps=aws.deps
+    )
     assert result["status"] == "started"
     assert aws.store.get_queued("market-xgb") is None
 

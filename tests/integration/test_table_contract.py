@@ -7,8 +7,19 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
+from retune.table import (
+    ABSENT,
+    PRESENT,
+    Check,
+    Condition,
+    ConditionFailed,
+    Delete,
+    DynamoTable,
+    MemoryTable,
+    Put,
+    Table,
+)
 
-from retune.table import ABSENT, PRESENT, Check, Condition, ConditionFailed, Delete, DynamoTable, MemoryTable, Put, Table
 from tests.moto_env import create_state_table
 
 
@@ -37,7 +48,9 @@ def test_table_equals_condition_guards_updates(table: Table) -> None:
     table.write([Put(item("P", "A", state="queued", version="v1"))])
     table.write([Put(item("P", "A", state="started", version="v1"), Condition(equals={"state": "queued"}))])
     with pytest.raises(ConditionFailed):
-        table.write([Put(item("P", "A", state="failed", version="v1"), Condition(equals={"state": "queued"}))])
+        table.write(
+            [Put(item("P", "A", state="failed", version="v1"), Condition(equals={"state": "queued"}))]
+        )
     assert table.get("P", "A")["state"] == "started"
 
 

@@ -67,9 +67,15 @@ SAGEMAKER_FILES: dict[str, tuple[str, type, tuple[str, str | None]]] = {
     "promote/evaluation_completed.json": (*_TRAINING, ("Completed", "Completed")),
     "promote/evaluation_failed.json": (*_TRAINING, ("Failed", "Failed")),
     "promote/model_package_approved.json": (
-        MODEL_PACKAGE_STATE_CHANGE, ModelPackageEvent, ("Approved", "Completed")
+        MODEL_PACKAGE_STATE_CHANGE,
+        ModelPackageEvent,
+        ("Approved", "Completed"),
     ),
-    "promote/endpoint_in_service.json": (ENDPOINT_STATE_CHANGE, EndpointEvent, ("InService", None)),  # parsed to the API spelling
+    "promote/endpoint_in_service.json": (
+        ENDPOINT_STATE_CHANGE,
+        EndpointEvent,
+        ("InService", None),
+    ),  # parsed to the API spelling
 }
 KINDS = {kind for kind, _, _ in SAGEMAKER_FILES.values()}
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -113,8 +119,11 @@ def _detail_times(detail: dict[str, Any]) -> list[Any]:
 
 def test_the_expected_files_exist() -> None:
     expected = {
-        "start_round/manifest_uploaded.json", "start_round/manifest_uploaded_encoded_key.json",
-        "start_round/drop_ready.json", "reconcile/schedule.json", *SAGEMAKER_FILES,
+        "start_round/manifest_uploaded.json",
+        "start_round/manifest_uploaded_encoded_key.json",
+        "start_round/drop_ready.json",
+        "reconcile/schedule.json",
+        *SAGEMAKER_FILES,
     }
     assert expected <= set(EVENT_FILES), f"missing: {sorted(expected - set(EVENT_FILES))}"
 
@@ -278,7 +287,10 @@ def test_trial_names_follow_amt_naming(name: str) -> None:
     assert detail["HyperParameters"]["_tuning_objective_metric"] == PROFILE.objective.metric_name
     assert set(PROFILE.training.static_hyperparameters) <= set(detail["HyperParameters"])
     assert {r.name for r in PROFILE.search.ranges} <= set(detail["HyperParameters"])
-    assert detail["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/models/{PROFILE.name}/{tuning_job_of_trial(job)}/"
+    assert (
+        detail["OutputDataConfig"]["S3OutputPath"]
+        == f"s3://{BUCKET}/models/{PROFILE.name}/{tuning_job_of_trial(job)}/"
+    )
     artifacts = detail.get("ModelArtifacts", {}).get("S3ModelArtifacts")
     if artifacts is not None:
         assert artifacts == f"{detail['OutputDataConfig']['S3OutputPath']}{job}/output/model.tar.gz"
@@ -287,9 +299,7 @@ def test_trial_names_follow_amt_naming(name: str) -> None:
 def test_completed_trial_has_the_model_the_evaluation_scores() -> None:
     trial = _load("record_trial/training_completed.json")["detail"]
     evaluation = _load("promote/evaluation_completed.json")["detail"]
-    expected = (
-        f"s3://{BUCKET}/models/market-xgb/rt-market-xgb-0001/rt-market-xgb-0001-002-1b2c3d4e/output/model.tar.gz"
-    )
+    expected = f"s3://{BUCKET}/models/market-xgb/rt-market-xgb-0001/rt-market-xgb-0001-002-1b2c3d4e/output/model.tar.gz"
     assert trial["ModelArtifacts"]["S3ModelArtifacts"] == expected
     challenger = next(c for c in evaluation["InputDataConfig"] if c["ChannelName"] == "challenger")
     assert challenger["DataSource"]["S3DataSource"]["S3Uri"] == expected
@@ -310,7 +320,11 @@ def test_tuning_names_and_the_api_arn(name: str) -> None:
         d.name for d in PROFILE.training.metric_definitions
     }
     assert set(detail["TrainingJobStatusCounters"]) == {
-        "Completed", "InProgress", "RetryableError", "NonRetryableError", "Stopped"
+        "Completed",
+        "InProgress",
+        "RetryableError",
+        "NonRetryableError",
+        "Stopped",
     }
     assert set(detail["ObjectiveStatusCounters"]) == {"Succeeded", "Pending", "Failed"}
 

@@ -10,7 +10,9 @@ def test_schemas_match_the_models() -> None:
 
 
 def test_layer_requirements_match_the_constraints() -> None:
-    assert lock.main(["--check"]) == 0, "layers/core/requirements.txt is stale: run python scripts/lock.py --layer"
+    assert lock.main(["--check"]) == 0, (
+        "layers/core/requirements.txt is stale: run python scripts/lock.py --layer"
+    )
 
 
 def test_layer_requirements_pin_every_runtime_dependency() -> None:

@@ -8,19 +8,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from retune.events import parse_drop_event
 from retune.naming import evaluation_job_name
+from retune.table import ConditionFailed
 from retune.use_cases.close_round import close_round
 from retune.use_cases.promote import endpoint_state_changed, evaluation_ended, package_state_changed
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.record_trial import record_trial
 from retune.use_cases.start_round import start_round
+
 from tests.conftest import BUCKET, World, profile_doc
 
 TUNING = "rt-market-xgb-0001"
-GOOD = [{"objective": 0.52, "compute": 100}, {"objective": 0.48, "compute": 80},
-        {"objective": 0.61, "status": "Stopped", "secondary": "Stopped", "compute": 20}]
+GOOD = [
+    {"objective": 0.52, "compute": 100},
+    {"objective": 0.48, "compute": 80},
+    {"objective": 0.61, "status": "Stopped", "secondary": "Stopped", "compute": 20},
+]
 
 
 def start(world: World, drop_id: str = "2015-01-01", doc: dict[str, Any] | None = None) -> None:
@@ -29,8 +33,13 @@ def start(world: World, drop_id: str = "2015-01-01", doc: dict[str, Any] | None 
     assert result.status == "started", result
 
 
-def run_round(world: World, tuning: str = TUNING, results: list[dict[str, Any]] | None = None,
-              status: str = "Completed", record: bool = True) -> list[str]:
+def run_round(
+    world: World,
+    tuning: str = TUNING,
+    results: list[dict[str, Any]] | None = None,
+    status: str = "Completed",
+    record: bool = True,
+) -> list[str]:
     names = world.sagemaker.run_trials(tuning, results if results is not None else GOOD, status=status)
     for name in names:
         world.series.values[(name, "validation:rmse")] = [0.7, 0.6, 0.55]
@@ -39,8 +48,9 @@ def run_round(world: World, tuning: str = TUNING, results: list[dict[str, Any]] 
     return names
 
 
-def close_and_evaluate(world: World, challenger: float | None, champion: float | None = None,
-                       tuning: str = TUNING, seq: int = 1) -> Any:
+def close_and_evaluate(
+    world: World, challenger: float | None, champion: float | None = None, tuning: str = TUNING, seq: int = 1
+) -> Any:
     assert close_round(tuning, world.close_deps).status == "evaluating"
     name = evaluation_job_name("market-xgb", seq)
     world.sagemaker.end_evaluation(name, challenger, champion)
@@ -60,10 +70,13 @@ def test_record_trial_writes_the_described_values(world: World) -> None:
 
 def test_record_trial_stopped_by_auto_is_stopped_early_but_a_time_limit_is_not(world: World) -> None:
     start(world)
-    early, limit = run_round(world, results=[
-        {"objective": 0.7, "status": "Stopped", "secondary": "Stopped"},
-        {"objective": 0.6, "status": "Stopped", "secondary": "MaxRuntimeExceeded"},
-    ])
+    early, limit = run_round(
+        world,
+        results=[
+            {"objective": 0.7, "status": "Stopped", "secondary": "Stopped"},
+            {"objective": 0.6, "status": "Stopped", "secondary": "MaxRuntimeExceeded"},
+        ],
+    )
     assert world.store.get_trial("market-xgb", 1, early).stopped_early
     assert not world.store.get_trial("market-xgb", 1, limit).stopped_early
 
@@ -144,8 +157,11 @@ def test_close_round_failed_round_alerts_and_releases_the_profile(world: World) 
     start(world)
     world.put_profile()
     start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)  # queued behind round 1
-    run_round(world, results=[{"objective": None, "status": "Failed", "failure": "AlgorithmError: boom"}],
-              status="Failed")
+    run_round(
+        world,
+        results=[{"objective": None, "status": "Failed", "failure": "AlgorithmError: boom"}],
+        status="Failed",
+    )
     world.sagemaker.tuning_jobs[TUNING]["FailureReason"] = "All training jobs failed"
     result = close_round(TUNING, world.close_deps)
     assert result.status == "failed"
@@ -154,10 +170,18 @@ def test_close_round_failed_round_alerts_and_releases_the_profile(world: World) 
     assert "All training jobs failed" in rnd.decision.reason
     assert world.alerts.outcomes() == ["round_failed"]
     assert world.store.get_active("market-xgb") is None
-    assert world.bus.events == [("Drop Ready", {
-        "profile": "market-xgb", "drop_id": "2015-07-01", "bucket": BUCKET,
-        "key": "datasets/market-xgb/2015-07-01/manifest.json",
-        "version_id": world.store.get_drop("market-xgb", "2015-07-01").version_id})]
+    assert world.bus.events == [
+        (
+            "Drop Ready",
+            {
+                "profile": "market-xgb",
+                "drop_id": "2015-07-01",
+                "bucket": BUCKET,
+                "key": "datasets/market-xgb/2015-07-01/manifest.json",
+                "version_id": world.store.get_drop("market-xgb", "2015-07-01").version_id,
+            },
+        )
+    ]
     assert world.sagemaker.created("CreateTrainingJob") == []
 
 
@@ -181,12 +205,14 @@ def test_promote_no_champion_promotes_the_first_challenger(world: World) -> None
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["CustomerMetadataProperties"]["retune:challenger_score"] == "0.47"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"].endswith(
-        "rt-market-xgb-0001-002-00000002/output/model.tar.gz")
+        "rt-market-xgb-0001-002-00000002/output/model.tar.gz"
+    )
     report = world.bucket.json(BUCKET, "evaluations/market-xgb/rt-market-xgb-0001-eval/report.json")
     assert report["challenger_score"] == 0.47 and report["decision"] == "approved"
     assert world.alerts.outcomes() == ["promoted"]
     assert world.alerts.published[0].subject == (
-        "[retune] market-xgb round 1: promoted (test validation:rmse 0.4700, no champion yet)")
+        "[retune] market-xgb round 1: promoted (test validation:rmse 0.4700, no champion yet)"
+    )
     assert world.store.get_active("market-xgb") is None
 
 
@@ -196,7 +222,9 @@ def second_round(world: World, challenger: float, champion: float, doc: dict[str
     close_and_evaluate(world, challenger=0.47)
     start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
     run_round(world, tuning="rt-market-xgb-0002")
-    return close_and_evaluate(world, challenger=challenger, champion=champion, tuning="rt-market-xgb-0002", seq=2)
+    return close_and_evaluate(
+        world, challenger=challenger, champion=champion, tuning="rt-market-xgb-0002", seq=2
+    )
 
 
 def test_promote_champion_wins_when_the_challenger_is_not_better_by_the_margin(world: World) -> None:
@@ -217,7 +245,8 @@ def test_promote_challenger_wins_beyond_the_margin(world: World) -> None:
     assert champion.round_seq == 2 and champion.version == 2
     assert [c.round_seq for c in champion.history] == [1, 2]
     assert world.alerts.published[-1].subject == (
-        "[retune] market-xgb round 2: promoted (test validation:rmse 0.4500 vs champion 0.4700)")
+        "[retune] market-xgb round 2: promoted (test validation:rmse 0.4500 vs champion 0.4700)"
+    )
 
 
 def test_promote_replayed_evaluation_event_registers_and_promotes_once(world: World) -> None:
@@ -238,8 +267,6 @@ def test_promote_crash_between_registry_and_champion_is_completed_by_the_replay(
     close_round(TUNING, world.close_deps)
     name = evaluation_job_name("market-xgb", 1)
     world.sagemaker.end_evaluation(name, 0.47)
-    from retune.table import ConditionFailed
-
     real_write = world.store.table.write
     world.store.table.write = lambda ops: (_ for _ in ()).throw(ConditionFailed(0))  # type: ignore[method-assign]
     with pytest.raises(Exception, match="champion changed"):
@@ -258,7 +285,9 @@ def test_promote_manual_approval_waits_for_a_person(world: World) -> None:
     result = close_and_evaluate(world, challenger=0.47)
     assert result.status == "pending_manual"
     assert world.store.get_champion("market-xgb") is None
-    assert world.sagemaker.packages[result.model_package_arn]["ModelApprovalStatus"] == "PendingManualApproval"
+    assert (
+        world.sagemaker.packages[result.model_package_arn]["ModelApprovalStatus"] == "PendingManualApproval"
+    )
     assert world.alerts.outcomes() == ["pending_approval"]
     assert world.store.get_active("market-xgb") is None  # waiting for a person does not block the next drop
     who = "arn:aws:sts::123456789012:assumed-role/ml-lead/alice"
@@ -269,7 +298,10 @@ def test_promote_manual_approval_waits_for_a_person(world: World) -> None:
     assert champion.history[-1].decided_by == who
     assert world.alerts.outcomes() == ["pending_approval", "approved_by_hand"]
     assert who in world.alerts.published[-1].body
-    assert package_state_changed(result.model_package_arn, "Approved", who, world.promote_deps).status == "duplicate"
+    assert (
+        package_state_changed(result.model_package_arn, "Approved", who, world.promote_deps).status
+        == "duplicate"
+    )
 
 
 def test_promote_own_approval_event_is_not_taken_for_a_person(world: World) -> None:
@@ -300,7 +332,8 @@ def test_promote_deploys_to_the_profiles_endpoint(world: World) -> None:
     assert world.sagemaker.calls.count("UpdateEndpoint") == 1
     assert world.sagemaker.endpoints["market-xgb"]["EndpointConfigName"] == "rt-market-xgb-0002-config"
     assert world.sagemaker.models["rt-market-xgb-0002-model"]["PrimaryContainer"] == {
-        "ModelPackageName": result.model_package_arn}
+        "ModelPackageName": result.model_package_arn
+    }
     assert world.store.get_round("market-xgb", 2).deployment["status"] == "Updating"
     failed = endpoint_state_changed("market-xgb", "Failed", "capacity", world.promote_deps)
     assert failed.status == "recorded"
@@ -366,7 +399,9 @@ def test_reconcile_alerts_on_parked_events(world: World) -> None:
     world.reconcile_deps.parked_queue_urls = (url,)
     world.queues.depths[url] = 2
     reconcile(world.reconcile_deps)
-    assert world.alerts.published[0].subject == "[retune] 2 event(s) parked on retune-StartRoundOnFailureQueue"
+    assert (
+        world.alerts.published[0].subject == "[retune] 2 event(s) parked on retune-StartRoundOnFailureQueue"
+    )
 
 
 def test_loop_from_a_manifest_to_a_promoted_champion_and_the_next_warm_started_round(world: World) -> None:
@@ -375,6 +410,8 @@ def test_loop_from_a_manifest_to_a_promoted_champion_and_the_next_warm_started_r
     assert close_and_evaluate(world, challenger=0.47).status == "approved"
     start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
     request = world.sagemaker.created("CreateHyperParameterTuningJob")[1]
-    assert request["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [{"HyperParameterTuningJobName": TUNING}]
+    assert request["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [
+        {"HyperParameterTuningJobName": TUNING}
+    ]
     rnd = world.store.get_round("market-xgb", 2)
     assert rnd.plan.warm_start_parents.previous == []

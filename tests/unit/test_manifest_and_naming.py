@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from retune.errors import InvalidInput
 from retune.events import NotADrop, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, parse_manifest, path_problem
@@ -22,7 +21,8 @@ TUNING_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
 
 
 @pytest.mark.parametrize(
-    "path", ["../x.csv", "/etc/passwd", "a/../../b.csv", "a//b.csv", "./a.csv", "a\\b.csv", "", "manifest.json"]
+    "path",
+    ["../x.csv", "/etc/passwd", "a/../../b.csv", "a//b.csv", "./a.csv", "a\\b.csv", "", "manifest.json"],
 )
 def test_manifest_path_outside_the_drop_is_rejected(path: str) -> None:
     assert path_problem(path) is not None

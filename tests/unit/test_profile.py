@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from retune.errors import InvalidInput
 from retune.profile import parse_profile
+
 from tests.conftest import ROOT, profile_doc
 
 EXAMPLES = sorted((ROOT / "profiles").glob("*.json"))
@@ -35,7 +35,9 @@ def errors_of(doc: dict) -> list[str]:
 def test_profile_unknown_field_is_named() -> None:
     doc = profile_doc()
     doc["budget"]["max_job"] = 10
-    assert errors_of(doc) == ["budget.max_job: unknown field: remove it or check its spelling against the schema"]
+    assert errors_of(doc) == [
+        "budget.max_job: unknown field: remove it or check its spelling against the schema"
+    ]
 
 
 def test_profile_bad_strategy_lists_the_valid_ones() -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from retune.errors import LimitExceeded, Throttled
 from retune.events import NotADrop, parse_drop_event
 from retune.records import TrialRecord
 from retune.use_cases.start_round import start_round
+
 from tests.conftest import BUCKET, World, profile_doc, s3_event
 
 
@@ -22,8 +22,9 @@ def finish_round(world: World, profile: str = "market-xgb") -> None:
     world.table.items.pop((f"PROFILE#{profile}", "ACTIVE"))
     rnd = world.store.get_round(profile, active.seq)
     assert rnd is not None
-    world.store.save_round(rnd.model_copy(update={"status": "decided", "tuning_status": "Completed"}),
-                           expected_status=rnd.status)
+    world.store.save_round(
+        rnd.model_copy(update={"status": "decided", "tuning_status": "Completed"}), expected_status=rnd.status
+    )
 
 
 def test_start_round_starts_a_tuning_job_for_a_valid_drop(world: World) -> None:
@@ -37,13 +38,18 @@ def test_start_round_starts_a_tuning_job_for_a_valid_drop(world: World) -> None:
     assert request["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
     assert request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 20
     assert {t["Key"]: t["Value"] for t in request["Tags"]} == {
-        "retune:profile": "market-xgb", "retune:round": "1", "retune:drop": "2015-01-01"}
+        "retune:profile": "market-xgb",
+        "retune:round": "1",
+        "retune:drop": "2015-01-01",
+    }
     channels = {c["ChannelName"]: c for c in request["TrainingJobDefinition"]["InputDataConfig"]}
     assert set(channels) == {"train", "validation"}  # the test channel is held out
     uri = channels["train"]["DataSource"]["S3DataSource"]["S3Uri"]
     assert uri == f"s3://{BUCKET}/manifests/market-xgb/2015-01-01/train.manifest"
     assert world.bucket.json(BUCKET, "manifests/market-xgb/2015-01-01/train.manifest") == [
-        {"prefix": f"s3://{BUCKET}/datasets/market-xgb/2015-01-01/"}, "train.csv"]
+        {"prefix": f"s3://{BUCKET}/datasets/market-xgb/2015-01-01/"},
+        "train.csv",
+    ]
     rnd = world.store.get_round("market-xgb", 1)
     assert rnd is not None and rnd.status == "running"
     assert rnd.profile_version.startswith("v")
@@ -119,8 +125,10 @@ def test_start_round_ties_in_upload_time_go_to_the_higher_drop_id(world: World) 
     run(world, world.drop("2015-01-01"))
     a = world.drop("2015-07-01")
     b = world.drop("2016-01-01")
-    for key in (("retune-data", "datasets/market-xgb/2015-07-01/manifest.json"),
-                ("retune-data", "datasets/market-xgb/2016-01-01/manifest.json")):
+    for key in (
+        ("retune-data", "datasets/market-xgb/2015-07-01/manifest.json"),
+        ("retune-data", "datasets/market-xgb/2016-01-01/manifest.json"),
+    ):
         world.bucket.objects[key][-1].last_modified = world.clock.now
     run(world, b)
     assert run(world, a).status == "superseded"
@@ -134,10 +142,21 @@ def test_start_round_queued_drop_starts_on_drop_ready(world: World) -> None:
     finish_round(world)
     drop = world.store.get_drop("market-xgb", "2015-07-01")
     ready = {
-        "version": "0", "id": "e1", "detail-type": "Drop Ready", "source": "retune", "account": "123456789012",
-        "time": "2026-01-01T01:00:00Z", "region": "us-east-1", "resources": [],
-        "detail": {"profile": "market-xgb", "drop_id": "2015-07-01", "bucket": BUCKET, "key": drop.manifest_key,
-                   "version_id": drop.version_id},
+        "version": "0",
+        "id": "e1",
+        "detail-type": "Drop Ready",
+        "source": "retune",
+        "account": "123456789012",
+        "time": "2026-01-01T01:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "profile": "market-xgb",
+            "drop_id": "2015-07-01",
+            "bucket": BUCKET,
+            "key": drop.manifest_key,
+            "version_id": drop.version_id,
+        },
     }
     result = run(world, ready)
     assert result.status == "started"
@@ -161,8 +180,13 @@ def test_start_round_bad_manifest_fails_the_drop_and_alerts(world: World) -> Non
 
 def test_start_round_path_escape_is_rejected(world: World) -> None:
     world.put_profile()
-    manifest = {"channels": {"train": {"files": ["../other-drop/train.csv"]},
-                             "validation": {"files": ["validation.csv"]}, "test": {"files": ["test.csv"]}}}
+    manifest = {
+        "channels": {
+            "train": {"files": ["../other-drop/train.csv"]},
+            "validation": {"files": ["validation.csv"]},
+            "test": {"files": ["test.csv"]},
+        }
+    }
     result = run(world, world.drop("2015-01-01", manifest=manifest))
     assert result.status == "failed"
     assert any("leaves the drop's prefix" in e for e in result.errors)
@@ -267,8 +291,16 @@ def test_start_round_second_round_warm_starts_from_the_first(world: World) -> No
     world.put_profile()
     run(world, world.drop("2015-01-01"))
     rnd = world.store.get_round("market-xgb", 1)
-    world.store.put_trial(TrialRecord(profile="market-xgb", seq=1, training_job_name="rt-market-xgb-0001-001-abcdef12",
-                                      status="Completed", final_objective=0.5, updated_at=world.clock()))
+    world.store.put_trial(
+        TrialRecord(
+            profile="market-xgb",
+            seq=1,
+            training_job_name="rt-market-xgb-0001-001-abcdef12",
+            status="Completed",
+            final_objective=0.5,
+            updated_at=world.clock(),
+        )
+    )
     world.store.save_round(rnd.model_copy(update={"tuning_status": "Completed"}), expected_status="running")
     finish_round(world)
     result = run(world, world.drop("2015-07-01"))

@@ -93,8 +93,10 @@ def round_lines(rnd: RoundRecord, region: str | None = None) -> list[str]:
         f"billable {rnd.billable_seconds} s",
     ]
     planned = rnd.plan.max_jobs.value
-    lines.append(f"Plan: {planned} trials, {rnd.plan.max_parallel_jobs.value} in parallel, "
-                 f"early stopping {rnd.plan.early_stopping.value}")
+    lines.append(
+        f"Plan: {planned} trials, {rnd.plan.max_parallel_jobs.value} in parallel, "
+        f"early stopping {rnd.plan.early_stopping.value}"
+    )
     changes = rnd.plan.changes()
     if changes:
         lines.append("Plan changes for this round:")
@@ -109,13 +111,19 @@ def decision(rnd: RoundRecord, region: str | None = None) -> Alert:
     """The round's outcome: promoted, not promoted, or waiting for a person's approval."""
     assert rnd.decision is not None and rnd.evaluation is not None
     d, e = rnd.decision, rnd.evaluation
-    outcome: Outcome = {"approved": "promoted", "rejected": "not_promoted", "pending_manual": "pending_approval"}.get(
-        d.outcome, "round_failed"
-    )  # type: ignore[assignment]
-    versus = f" vs champion {_score(e.champion_score)}" if e.champion_score is not None else ", no champion yet"
-    verb = {"promoted": "promoted", "not_promoted": "not promoted", "pending_approval": "awaiting approval"}.get(
-        outcome, "not evaluated"
+    outcome: Outcome = {
+        "approved": "promoted",
+        "rejected": "not_promoted",
+        "pending_manual": "pending_approval",
+    }.get(d.outcome, "round_failed")  # type: ignore[assignment]
+    versus = (
+        f" vs champion {_score(e.champion_score)}" if e.champion_score is not None else ", no champion yet"
     )
+    verb = {
+        "promoted": "promoted",
+        "not_promoted": "not promoted",
+        "pending_approval": "awaiting approval",
+    }.get(outcome, "not evaluated")
     lines = [
         f"Decision: {verb}. {d.reason}",
         f"Evaluation ({e.job_name}, on the drop's held-out test data, {rnd.objective_metric}): "
@@ -218,6 +226,8 @@ def deployment_failed(rnd: RoundRecord, endpoint: str, reason: str) -> Alert:
         profile=rnd.profile,
         outcome="deployment_failed",
         subject=f"[retune] {rnd.profile} round {rnd.seq}: deployment to {endpoint} failed",
-        lines=[f"Endpoint {endpoint} failed to take the champion of round {rnd.seq}: {reason}",
-               *round_lines(rnd)],
+        lines=[
+            f"Endpoint {endpoint} failed to take the champion of round {rnd.seq}: {reason}",
+            *round_lines(rnd),
+        ],
     )

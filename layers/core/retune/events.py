@@ -105,7 +105,9 @@ def split_manifest_key(key: str) -> tuple[str, str]:
     profile, drop_id = parts[1], parts[2]
     problems = []
     if not re.match(PROFILE_NAME_PATTERN, profile) or len(profile) > PROFILE_NAME_MAX:
-        problems.append(f"profile {profile!r}: use lowercase letters, digits and '-' (at most {PROFILE_NAME_MAX})")
+        problems.append(
+            f"profile {profile!r}: use lowercase letters, digits and '-' (at most {PROFILE_NAME_MAX})"
+        )
     if not drop_id or len(drop_id) > DROP_ID_MAX or any(ord(c) < 32 for c in drop_id):
         problems.append(f"drop id {drop_id!r}: use 1 to {DROP_ID_MAX} printable characters")
     if problems:
@@ -147,7 +149,9 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
     if envelope.source == "retune" and envelope.detail_type == "Drop Ready":
         ready = _parse(DropReadyDetail, envelope.detail, "Drop Ready detail")
         if split_manifest_key(ready.key) != (ready.profile, ready.drop_id):
-            raise InvalidInput("Drop Ready detail", [f"key {ready.key!r} does not belong to drop {ready.drop_id}"])
+            raise InvalidInput(
+                "Drop Ready detail", [f"key {ready.key!r} does not belong to drop {ready.drop_id}"]
+            )
         return DropRef(
             bucket=ready.bucket,
             keys=(ready.key,),

@@ -71,7 +71,9 @@ def path_problem(path: str) -> str | None:
 def parse_manifest(raw: bytes) -> Manifest:
     """Validate a manifest document; raise InvalidInput naming each field and what would be valid."""
     if len(raw) > MANIFEST_MAX_BYTES:
-        raise InvalidInput("manifest", [f"(document): {len(raw)} bytes is over the {MANIFEST_MAX_BYTES} limit"])
+        raise InvalidInput(
+            "manifest", [f"(document): {len(raw)} bytes is over the {MANIFEST_MAX_BYTES} limit"]
+        )
     try:
         return Manifest.model_validate_json(raw)
     except ValueError as exc:

@@ -41,7 +41,9 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     profile_version: str | None = Field(default=None, description="The profile's S3 version it was made for.")
-    based_on_rounds: list[int] = Field(default_factory=list, description="The earlier rounds it learned from.")
+    based_on_rounds: list[int] = Field(
+        default_factory=list, description="The earlier rounds it learned from."
+    )
 
     strategy: Setting[Literal["Bayesian", "Random", "Hyperband", "Grid"]]
     max_jobs: Setting[int]
@@ -85,8 +87,14 @@ class Plan(BaseModel):
         for name in self.SETTINGS:
             setting = self.setting(name)
             if setting.moved:
-                out.append(Change(setting=name, from_=_plain(setting.previous), to=_plain(setting.value),
-                                  reason=setting.reason))
+                out.append(
+                    Change(
+                        setting=name,
+                        from_=_plain(setting.previous),
+                        to=_plain(setting.value),
+                        reason=setting.reason,
+                    )
+                )
         return out
 
 

@@ -50,7 +50,10 @@ def warm_start_candidates(profile: Profile, history: Sequence[RoundHistory]) -> 
         rnd = past.round
         if rnd.tuning_status not in WARM_START_TERMINAL:
             continue
-        if rnd.objective_metric != profile.objective.metric_name or frozenset(rnd.hyperparameter_names) != names:
+        if (
+            rnd.objective_metric != profile.objective.metric_name
+            or frozenset(rnd.hyperparameter_names) != names
+        ):
             continue
         if not any(t.status == "Completed" and t.final_objective is not None for t in past.trials):
             continue
@@ -58,7 +61,9 @@ def warm_start_candidates(profile: Profile, history: Sequence[RoundHistory]) -> 
     return out
 
 
-def plan_next_round(profile: Profile, history: Sequence[RoundHistory], profile_version: str | None = None) -> Plan:
+def plan_next_round(
+    profile: Profile, history: Sequence[RoundHistory], profile_version: str | None = None
+) -> Plan:
     """The next round's plan. For now: the profile's settings, warm-started from the most recent eligible rounds
     (at most the profile's bound, at most 5), TransferLearning because every round sees a new drop."""
     base = initial_plan(profile, profile_version)

@@ -78,7 +78,9 @@ class MetricDefinition(StrictModel):
         try:
             compiled = re.compile(value)
         except re.error as exc:
-            raise ValueError(f"not a valid regular expression ({exc}); write one with a capture group") from exc
+            raise ValueError(
+                f"not a valid regular expression ({exc}); write one with a capture group"
+            ) from exc
         if compiled.groups < 1:
             raise ValueError("needs one capture group around the number, for example 'rmse=([0-9.]+)'")
         return value
@@ -104,7 +106,9 @@ class Training(StrictModel):
     instance_type: str = Field(default="ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: int = Field(default=1, ge=1, le=100)
     volume_size_gb: int = Field(default=30, ge=1, le=16384)
-    max_runtime_seconds: int = Field(default=3600, ge=1, le=28 * 24 * 3600, description="Per-trial time limit.")
+    max_runtime_seconds: int = Field(
+        default=3600, ge=1, le=28 * 24 * 3600, description="Per-trial time limit."
+    )
     metric_definitions: list[MetricDefinition] = Field(
         default_factory=list,
         max_length=40,
@@ -120,7 +124,9 @@ class Training(StrictModel):
     channel_settings: dict[str, ChannelSettings] = Field(default_factory=dict)
     spot: bool = Field(default=False, description="Managed spot training.")
     max_wait_seconds: int | None = Field(default=None, ge=1, description="With spot: at least max_runtime.")
-    max_retry_attempts: int = Field(default=0, ge=0, le=30, description="SageMaker's RetryStrategy; 0 for none.")
+    max_retry_attempts: int = Field(
+        default=0, ge=0, le=30, description="SageMaker's RetryStrategy; 0 for none."
+    )
     vpc: Vpc | None = None
     volume_kms_key_id: str | None = Field(default=None, max_length=2048)
     output_kms_key_id: str | None = Field(default=None, max_length=2048)
@@ -151,7 +157,9 @@ class Training(StrictModel):
 class MetricNames(StrictModel):
     """Names of the trainer's metrics and hyperparameters that retune reads, where the trainer has them."""
 
-    epochs: str | None = Field(default=None, description="Metric that reports epochs run (or boosting rounds).")
+    epochs: str | None = Field(
+        default=None, description="Metric that reports epochs run (or boosting rounds)."
+    )
     compute: str | None = Field(default=None, description="Metric that reports compute spent, any unit.")
     patience_hyperparameter: str | None = Field(
         default=None, description="Static hyperparameter that sets the trainer's own early-stopping patience."
@@ -171,7 +179,9 @@ class IntegerRange(StrictModel):
     @model_validator(mode="after")
     def _ordered(self) -> IntegerRange:
         if self.min_value > self.max_value:
-            raise ValueError(f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}")
+            raise ValueError(
+                f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}"
+            )
         if self.scaling == "Logarithmic" and self.min_value <= 0:
             raise ValueError(f"range {self.name}: Logarithmic scaling needs min_value above 0")
         if self.scaling == "ReverseLogarithmic":
@@ -189,11 +199,15 @@ class ContinuousRange(StrictModel):
     @model_validator(mode="after")
     def _ordered(self) -> ContinuousRange:
         if self.min_value > self.max_value:
-            raise ValueError(f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}")
+            raise ValueError(
+                f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}"
+            )
         if self.scaling == "Logarithmic" and self.min_value <= 0:
             raise ValueError(f"range {self.name}: Logarithmic scaling needs min_value above 0")
-        if self.scaling == "ReverseLogarithmic" and not (0 <= self.min_value and self.max_value < 1):
-            raise ValueError(f"range {self.name}: ReverseLogarithmic scaling needs 0 <= min_value, max_value < 1")
+        if self.scaling == "ReverseLogarithmic" and not (self.min_value >= 0 and self.max_value < 1):
+            raise ValueError(
+                f"range {self.name}: ReverseLogarithmic scaling needs 0 <= min_value, max_value < 1"
+            )
         return self
 
 
@@ -245,7 +259,9 @@ class Search(StrictModel):
 class Budget(StrictModel):
     max_jobs: int = Field(default=20, ge=1, le=MAX_TRAINING_JOBS, description="Trials per round at most.")
     max_parallel_jobs: int = Field(default=2, ge=1, le=MAX_PARALLEL_JOBS)
-    max_round_seconds: int | None = Field(default=None, ge=120, le=15_768_000, description="Whole tuning job.")
+    max_round_seconds: int | None = Field(
+        default=None, ge=120, le=15_768_000, description="Whole tuning job."
+    )
     compute_budget: float | None = Field(
         default=None, gt=0, description="Alert when a round spends more (in the compute metric's unit)."
     )
@@ -286,7 +302,9 @@ class Bounds(StrictModel):
     )
     max_warm_start_parents: int = Field(default=MAX_WARM_START_PARENTS, ge=0, le=MAX_WARM_START_PARENTS)
     drift_tolerance: float = Field(
-        default=0.05, ge=0, description="Relative shortfall of a round's best, on comparable data, that is drift."
+        default=0.05,
+        ge=0,
+        description="Relative shortfall of a round's best, on comparable data, that is drift.",
     )
 
 
@@ -311,7 +329,9 @@ class Evaluation(StrictModel):
     instance_count: int = Field(default=1, ge=1, le=100)
     volume_size_gb: int = Field(default=30, ge=1, le=16384)
     max_runtime_seconds: int = Field(default=3600, ge=1, le=28 * 24 * 3600)
-    test_channel: str = Field(default="test", description="The manifest channel that holds the held-out data.")
+    test_channel: str = Field(
+        default="test", description="The manifest channel that holds the held-out data."
+    )
     hyperparameters: dict[str, str] = Field(default_factory=dict)
 
 
@@ -365,7 +385,10 @@ class Profile(StrictModel):
             raise ValueError(
                 f"objective.metric_name {self.objective.metric_name!r} needs a training.metric_definitions entry"
             )
-        for field, metric in (("metrics.epochs", self.metrics.epochs), ("metrics.compute", self.metrics.compute)):
+        for field, metric in (
+            ("metrics.epochs", self.metrics.epochs),
+            ("metrics.compute", self.metrics.compute),
+        ):
             if metric is not None and metric_names and metric not in metric_names:
                 raise ValueError(f"{field} {metric!r} needs a training.metric_definitions entry")
         patience = self.metrics.patience_hyperparameter
@@ -407,8 +430,8 @@ class Profile(StrictModel):
         patience = self.patience
         hyperband = self.search.hyperband
         return ResolvedBounds(
-            max_jobs=b.max_jobs or IntBound(floor=min(budget.max_jobs, max(2, budget.max_jobs // 4)),
-                                            ceiling=budget.max_jobs),
+            max_jobs=b.max_jobs
+            or IntBound(floor=min(budget.max_jobs, max(2, budget.max_jobs // 4)), ceiling=budget.max_jobs),
             max_parallel_jobs=b.max_parallel_jobs or IntBound(floor=1, ceiling=budget.max_parallel_jobs),
             max_runtime_seconds=b.max_runtime_seconds
             or IntBound(floor=min(runtime, max(60, runtime // 10)), ceiling=runtime),
@@ -419,7 +442,9 @@ class Profile(StrictModel):
             min_resource=b.min_resource
             or (IntBound(floor=1, ceiling=hyperband.max_resource) if hyperband else None),
             max_resource=b.max_resource
-            or (IntBound(floor=hyperband.min_resource, ceiling=hyperband.max_resource) if hyperband else None),
+            or (
+                IntBound(floor=hyperband.min_resource, ceiling=hyperband.max_resource) if hyperband else None
+            ),
             min_range_fraction=b.min_range_fraction,
             max_warm_start_parents=b.max_warm_start_parents,
             drift_tolerance=b.drift_tolerance,
@@ -432,14 +457,14 @@ class Profile(StrictModel):
 def parse_profile(raw: str | bytes | dict[str, object], *, expected_name: str | None = None) -> Profile:
     """Validate a profile document; raise InvalidInput whose errors name each field and what would be valid."""
     try:
-        profile = (
-            Profile.model_validate(raw) if isinstance(raw, dict) else Profile.model_validate_json(raw)
-        )
+        profile = Profile.model_validate(raw) if isinstance(raw, dict) else Profile.model_validate_json(raw)
     except ValueError as exc:
         raise InvalidInput("profile", describe_validation_error(exc)) from exc
     if expected_name is not None and profile.name != expected_name:
         raise InvalidInput(
             "profile",
-            [f"name: {profile.name!r} does not match its file profiles/{expected_name}.json; make them the same"],
+            [
+                f"name: {profile.name!r} does not match its file profiles/{expected_name}.json; make them the same"
+            ],
         )
     return profile

@@ -36,9 +36,14 @@ def judge(profile: Profile, challenger: float | None, champion: float | None) ->
     metric, margin = profile.objective.metric_name, profile.promotion.margin
     manual = profile.promotion.approval == "manual"
     if challenger is None or not math.isfinite(challenger):
-        return Verdict(False, "Rejected", "rejected", f"the evaluation reported no finite {metric} for the challenger")
+        return Verdict(
+            False, "Rejected", "rejected", f"the evaluation reported no finite {metric} for the challenger"
+        )
     if champion is None or not math.isfinite(champion):
-        wins, why = True, f"first champion: the challenger scored {challenger:.4f} and there is no champion to beat"
+        wins, why = (
+            True,
+            f"first champion: the challenger scored {challenger:.4f} and there is no champion to beat",
+        )
     else:
         gain = relative_improvement(profile.objective.type, challenger, champion)
         wins = gain > margin
@@ -50,5 +55,7 @@ def judge(profile: Profile, challenger: float | None, champion: float | None) ->
     if not wins:
         return Verdict(False, "Rejected", "rejected", why)
     if manual:
-        return Verdict(True, "PendingManualApproval", "pending_manual", f"{why}; the profile asks for manual approval")
+        return Verdict(
+            True, "PendingManualApproval", "pending_manual", f"{why}; the profile asks for manual approval"
+        )
     return Verdict(True, "Approved", "approved", why)

@@ -68,9 +68,13 @@ class RoundRecord(Record):
     profile_version: str
     objective_metric: str
     objective_type: Literal["Minimize", "Maximize"] = "Minimize"
-    epochs_metric: str | None = Field(default=None, description="The profile's metrics, snapshotted at start.")
+    epochs_metric: str | None = Field(
+        default=None, description="The profile's metrics, snapshotted at start."
+    )
     compute_metric: str | None = None
-    hyperparameter_names: list[str] = Field(description="Static plus searched: warm start needs them unchanged.")
+    hyperparameter_names: list[str] = Field(
+        description="Static plus searched: warm start needs them unchanged."
+    )
     started_at: Timestamp
     tuning_status: str | None = None
     failure_reason: str | None = None
@@ -96,7 +100,9 @@ class TrialRecord(Record):
     status: TrialStatus
     secondary_status: str | None = None
     hyperparameters: dict[str, str] = Field(default_factory=dict)
-    objective_series: list[float] = Field(default_factory=list, description="The objective, one value per epoch.")
+    objective_series: list[float] = Field(
+        default_factory=list, description="The objective, one value per epoch."
+    )
     final_objective: float | None = None
     stopped_early: bool = False
     epochs: int | None = None

@@ -55,16 +55,26 @@ def _range_params(ranges: list[ParameterRange]) -> dict[str, list[dict[str, Any]
         match r:
             case IntegerRange():
                 out.setdefault("IntegerParameterRanges", []).append(
-                    {"Name": r.name, "MinValue": str(r.min_value), "MaxValue": str(r.max_value),
-                     "ScalingType": r.scaling}
+                    {
+                        "Name": r.name,
+                        "MinValue": str(r.min_value),
+                        "MaxValue": str(r.max_value),
+                        "ScalingType": r.scaling,
+                    }
                 )
             case ContinuousRange():
                 out.setdefault("ContinuousParameterRanges", []).append(
-                    {"Name": r.name, "MinValue": repr(float(r.min_value)), "MaxValue": repr(float(r.max_value)),
-                     "ScalingType": r.scaling}
+                    {
+                        "Name": r.name,
+                        "MinValue": repr(float(r.min_value)),
+                        "MaxValue": repr(float(r.max_value)),
+                        "ScalingType": r.scaling,
+                    }
                 )
             case CategoricalRange():
-                out.setdefault("CategoricalParameterRanges", []).append({"Name": r.name, "Values": list(r.values)})
+                out.setdefault("CategoricalParameterRanges", []).append(
+                    {"Name": r.name, "Values": list(r.values)}
+                )
     return out
 
 
@@ -86,7 +96,10 @@ def _common_job_settings(profile: Profile) -> dict[str, Any]:
     t = profile.training
     out: dict[str, Any] = {}
     if t.vpc:
-        out["VpcConfig"] = {"SecurityGroupIds": list(t.vpc.security_group_ids), "Subnets": list(t.vpc.subnets)}
+        out["VpcConfig"] = {
+            "SecurityGroupIds": list(t.vpc.security_group_ids),
+            "Subnets": list(t.vpc.subnets),
+        }
     if t.network_isolation:
         out["EnableNetworkIsolation"] = True
     if t.inter_container_encryption:
@@ -101,11 +114,17 @@ def _output_config(profile: Profile, path: str) -> dict[str, Any]:
     return config
 
 
-def _s3_channel(name: str, uri: str, data_type: str, content_type: str | None, input_mode: str) -> dict[str, Any]:
+def _s3_channel(
+    name: str, uri: str, data_type: str, content_type: str | None, input_mode: str
+) -> dict[str, Any]:
     channel: dict[str, Any] = {
         "ChannelName": name,
         "DataSource": {
-            "S3DataSource": {"S3DataType": data_type, "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+            "S3DataSource": {
+                "S3DataType": data_type,
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
         },
         "InputMode": input_mode,
     }
@@ -182,8 +201,11 @@ def tuning_job_request(
             "TrainingImage": t.image,
             "TrainingInputMode": "File",
             # A built-in algorithm publishes its own metrics and takes no definitions.
-            **({"MetricDefinitions": [{"Name": d.name, "Regex": d.regex} for d in t.metric_definitions]}
-               if t.metric_definitions else {}),
+            **(
+                {"MetricDefinitions": [{"Name": d.name, "Regex": d.regex} for d in t.metric_definitions]}
+                if t.metric_definitions
+                else {}
+            ),
         },
         "RoleArn": t.role_arn or role_arn,
         "InputDataConfig": [
@@ -204,7 +226,9 @@ def tuning_job_request(
     }
     if t.spot:
         definition["EnableManagedSpotTraining"] = True
-        definition["CheckpointConfig"] = {"S3Uri": s3_uri(bucket, f"{models_prefix(profile.name)}checkpoints/{name}/")}
+        definition["CheckpointConfig"] = {
+            "S3Uri": s3_uri(bucket, f"{models_prefix(profile.name)}checkpoints/{name}/")
+        }
     if t.max_retry_attempts:
         definition["RetryStrategy"] = {"MaximumRetryAttempts": t.max_retry_attempts}
     if t.environment:
@@ -319,7 +343,9 @@ def model_package_request(
             "SupportedRealtimeInferenceInstanceTypes": list(p.inference_instance_types),
         },
         "ModelApprovalStatus": approval,
-        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": report_uri}}},
+        "ModelMetrics": {
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": report_uri}}
+        },
         "CustomerMetadataProperties": metadata,
     }
 

@@ -56,8 +56,9 @@ class TrainingJobDetail(_Detail):
 class TuningJobDetail(_Detail):
     HyperParameterTuningJobName: str = Field(min_length=1, max_length=32)
     HyperParameterTuningJobArn: str | None = None
-    HyperParameterTuningJobStatus: Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting",
-                                           "DeleteFailed"]
+    HyperParameterTuningJobStatus: Literal[
+        "InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting", "DeleteFailed"
+    ]
     FailureReason: str | None = None
     LastModifiedTime: Timestamp | None = None
 
@@ -122,7 +123,9 @@ def parse_sagemaker_event(event: Any, *expected: str) -> Envelope:
         raise InvalidInput("event", ["(document): an EventBridge event is a JSON object"])
     source, kind = event.get("source"), event.get("detail-type")
     if source != "aws.sagemaker" or kind not in expected:
-        raise InvalidInput("event", [f"source {source!r} / detail-type {kind!r}: expected aws.sagemaker {expected}"])
+        raise InvalidInput(
+            "event", [f"source {source!r} / detail-type {kind!r}: expected aws.sagemaker {expected}"]
+        )
     try:
         return _MODELS[str(kind)].model_validate(event)
     except ValidationError as exc:

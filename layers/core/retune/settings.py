@@ -31,7 +31,9 @@ class Settings(BaseModel):
         default=(), alias="PARKED_QUEUE_URLS", description="Comma-separated: Reconcile alerts on their depth."
     )
     stall_factor: float = Field(default=3.0, alias="STALL_FACTOR", gt=0)
-    region: str | None = Field(default=None, alias="AWS_REGION", description="Set by Lambda; for console links.")
+    region: str | None = Field(
+        default=None, alias="AWS_REGION", description="Set by Lambda; for console links."
+    )
 
     @field_validator("parked_queue_urls", mode="before")
     @classmethod
@@ -51,5 +53,7 @@ def load_settings(environ: dict[str, str]) -> Settings:
     try:
         return Settings.model_validate(environ)
     except ValidationError as exc:
-        missing = [".".join(str(p) for p in e["loc"]) + f": {e['msg']}" for e in exc.errors(include_url=False)]
+        missing = [
+            ".".join(str(p) for p in e["loc"]) + f": {e['msg']}" for e in exc.errors(include_url=False)
+        ]
         raise SettingsError("the function's environment is incomplete: " + "; ".join(missing)) from exc

@@ -57,7 +57,9 @@ def _item(pk: str, sk: str, record: BaseModel, **attributes: Any) -> Item:
 
 
 def _drop_item(drop: DropRecord) -> Item:
-    return _item(profile_pk(drop.profile), drop_sk(drop.drop_id), drop, state=drop.state, version=drop.version)
+    return _item(
+        profile_pk(drop.profile), drop_sk(drop.drop_id), drop, state=drop.state, version=drop.version
+    )
 
 
 def _round_item(rnd: RoundRecord) -> Item:
@@ -65,13 +67,25 @@ def _round_item(rnd: RoundRecord) -> Item:
 
 
 def _active_item(active: ActiveRecord) -> Item:
-    return _item(profile_pk(active.profile), "ACTIVE", active, seq=active.seq, gsi1pk=ACTIVE_INDEX,
-                 gsi1sk=active.profile)
+    return _item(
+        profile_pk(active.profile),
+        "ACTIVE",
+        active,
+        seq=active.seq,
+        gsi1pk=ACTIVE_INDEX,
+        gsi1sk=active.profile,
+    )
 
 
 def _queued_item(queued: QueuedRecord) -> Item:
-    return _item(profile_pk(queued.profile), "QUEUED", queued, drop_id=queued.drop_id, gsi1pk=QUEUED_INDEX,
-                 gsi1sk=queued.profile)
+    return _item(
+        profile_pk(queued.profile),
+        "QUEUED",
+        queued,
+        drop_id=queued.drop_id,
+        gsi1pk=QUEUED_INDEX,
+        gsi1sk=queued.profile,
+    )
 
 
 def _lookup_item(lookup: JobLookup) -> Item:
@@ -174,7 +188,10 @@ class Store:
         Raises RoundRunning when the profile already has an active round, ConflictError when anything else
         changed meanwhile (the caller re-reads and decides again)."""
         active = ActiveRecord(
-            profile=rnd.profile, seq=rnd.seq, drop_id=drop.drop_id, tuning_job_name=rnd.tuning_job_name,
+            profile=rnd.profile,
+            seq=rnd.seq,
+            drop_id=drop.drop_id,
+            tuning_job_name=rnd.tuning_job_name,
             started_at=rnd.started_at,
         )
         operations: list[Operation] = [
@@ -243,7 +260,9 @@ class Store:
         self.table.write(
             [
                 Put(_drop_item(drop), _unchanged_drop(expected_drop)),
-                Check(profile_pk(drop.profile), "QUEUED", Condition(equals={"drop_id": queued_winner.drop_id})),
+                Check(
+                    profile_pk(drop.profile), "QUEUED", Condition(equals={"drop_id": queued_winner.drop_id})
+                ),
             ]
         )
 
@@ -252,8 +271,17 @@ class Store:
 
     def put_trial(self, trial: TrialRecord, *, condition: Condition | None = None) -> None:
         self.table.write(
-            [Put(_item(profile_pk(trial.profile), trial_sk(trial.seq, trial.training_job_name), trial,
-                       status=trial.status), condition)]
+            [
+                Put(
+                    _item(
+                        profile_pk(trial.profile),
+                        trial_sk(trial.seq, trial.training_job_name),
+                        trial,
+                        status=trial.status,
+                    ),
+                    condition,
+                )
+            ]
         )
 
     def write(self, operations: Sequence[Operation]) -> None:

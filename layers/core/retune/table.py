@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from retune.errors import ConflictError, Throttled, TransientError
+from retune.adapters.errors import translated
+from retune.errors import ConflictError
 
 Item = dict[str, Any]
 
@@ -72,7 +73,9 @@ class ConditionFailed(ConflictError):
 class Table(Protocol):
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None: ...
 
-    def query(self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None) -> list[Item]: ...
+    def query(
+        self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None
+    ) -> list[Item]: ...
 
     def query_index(self, gsi1pk: str) -> list[Item]: ...
 
@@ -93,7 +96,9 @@ class MemoryTable:
         item = self.items.get((pk, sk))
         return copy.deepcopy(item) if item is not None else None
 
-    def query(self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None) -> list[Item]:
+    def query(
+        self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None
+    ) -> list[Item]:
         keys = sorted(k for k in self.items if k[0] == pk and k[1].startswith(sk_prefix))
         if descending:
             keys.reverse()
@@ -130,16 +135,6 @@ def _key_of(op: Operation) -> tuple[str, str]:
 
 # --- DynamoDB -----------------------------------------------------------------------------------------------
 
-_THROTTLING = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-
 
 class DynamoTable:
     """The state table in DynamoDB, through a low-level boto3 client (no resource layer: cheaper cold start)."""
@@ -153,14 +148,16 @@ class DynamoTable:
         self._de = TypeDeserializer()
 
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
-        with _translated():
+        with translated("dynamodb"):
             response = self._client.get_item(
                 TableName=self._name, Key=self._key(pk, sk), ConsistentRead=consistent
             )
         raw = response.get("Item")
         return self._from_dynamo(raw) if raw else None
 
-    def query(self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None) -> list[Item]:
+    def query(
+        self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None
+    ) -> list[Item]:
         params: dict[str, Any] = {
             "TableName": self._name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -185,9 +182,11 @@ class DynamoTable:
         if len(operations) == 1:
             self._write_one(operations[0])
             return
-        with _translated():
+        with translated("dynamodb"):
             try:
-                self._client.transact_write_items(TransactItems=[self._transact_item(op) for op in operations])
+                self._client.transact_write_items(
+                    TransactItems=[self._transact_item(op) for op in operations]
+                )
             except self._client.exceptions.TransactionCanceledException as exc:
                 reasons = exc.response.get("CancellationReasons", [])
                 for index, reason in enumerate(reasons):
@@ -203,17 +202,16 @@ class DynamoTable:
     def _write_one(self, op: Operation) -> None:
         params: dict[str, Any] = {"TableName": self._name}
         params.update(self._condition_params(op.condition))
-        with _translated():
+        with translated("dynamodb"):
             try:
                 if isinstance(op, Put):
                     self._client.put_item(Item=self._to_dynamo(op.item), **params)
                 elif isinstance(op, Delete):
                     self._client.delete_item(Key=self._key(op.pk, op.sk), **params)
-                else:
-                    # A lone check: read and compare (DynamoDB has no single-item ConditionCheck outside a
-                    # transaction).
-                    if not op.condition.holds(self.get(op.pk, op.sk)):
-                        raise ConditionFailed(0)
+                # A lone check: read and compare (DynamoDB has no single-item ConditionCheck outside a
+                # transaction).
+                elif not op.condition.holds(self.get(op.pk, op.sk)):
+                    raise ConditionFailed(0)
             except self._client.exceptions.ConditionalCheckFailedException as exc:
                 raise ConditionFailed(0) from exc
 
@@ -245,16 +243,16 @@ class DynamoTable:
 
     def _paged(self, operation: str, params: dict[str, Any], limit: int | None) -> list[Item]:
         items: list[Item] = []
-        with _translated():
-            while True:
-                if limit is not None:
-                    params["Limit"] = limit - len(items)
+        while True:
+            if limit is not None:
+                params["Limit"] = limit - len(items)
+            with translated("dynamodb"):
                 response = getattr(self._client, operation)(**params)
-                items.extend(self._from_dynamo(raw) for raw in response.get("Items", []))
-                start = response.get("LastEvaluatedKey")
-                if not start or (limit is not None and len(items) >= limit):
-                    return items
-                params["ExclusiveStartKey"] = start
+            items.extend(self._from_dynamo(raw) for raw in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start or (limit is not None and len(items) >= limit):
+                return items
+            params["ExclusiveStartKey"] = start
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
@@ -266,22 +264,3 @@ class DynamoTable:
         out = {k: self._de.deserialize(v) for k, v in raw.items()}
         # Numbers come back as Decimal; the store only keeps integers outside `doc`.
         return {k: int(v) if type(v).__name__ == "Decimal" else v for k, v in out.items()}
-
-
-class _translated:
-    """Turns throttling and server errors into TransientError so the invocation is retried by Lambda."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        response = getattr(exc, "response", None)
-        if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code", "")
-            if code in _THROTTLING:
-                raise Throttled(f"DynamoDB: {code}") from exc
-            if code in {"TransactionInProgressException"}:
-                raise TransientError(f"DynamoDB: {code}") from exc
-        return False
-
-

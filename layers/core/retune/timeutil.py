@@ -1,5 +1,6 @@
 """Timestamps as SageMaker's events carry them: epoch milliseconds (string or number) or ISO 8601 strings."""
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, bool):
-        raise ValueError("a timestamp cannot be a boolean")
+        raise ValueError("a timestamp cannot be a boolean")  # noqa: TRY004 (pydantic reports ValueError)
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
@@ -30,8 +31,8 @@ def parse_timestamp(value: Any) -> datetime:
                 ) from exc
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     else:
-        raise ValueError(f"{value!r} is not a timestamp: use epoch milliseconds or an ISO 8601 string")
-    if number != number or number < 0:  # NaN or negative
+        raise ValueError(f"{value!r} is not a timestamp: use epoch milliseconds or an ISO 8601 string")  # noqa: TRY004
+    if math.isnan(number) or number < 0:
         raise ValueError(f"{value!r} is not a timestamp")
     seconds = number / 1000 if number >= _MILLIS_THRESHOLD else number
     try:

@@ -47,7 +47,9 @@ def trial_status(described: dict[str, Any]) -> TrialStatus:
 
 def is_stopped_early(rnd: RoundRecord, status: str, secondary: str | None) -> bool:
     early_stopping = rnd.plan.early_stopping.value == "Auto" or rnd.plan.strategy.value == "Hyperband"
-    return status == "Stopped" and secondary == "Stopped" and early_stopping and rnd.tuning_status != "Stopped"
+    return (
+        status == "Stopped" and secondary == "Stopped" and early_stopping and rnd.tuning_status != "Stopped"
+    )
 
 
 def trial_from_description(

@@ -17,9 +17,7 @@ def describe_validation_error(exc: Exception) -> list[str]:
             message = "required: add it"
         elif kind == "json_invalid":
             message = f"not valid JSON ({error.get('ctx', {}).get('error', message)})"
-        elif kind == "literal_error":
-            message = f"{message} (got {error.get('input')!r})"
-        elif kind.startswith("string_pattern"):
+        elif kind == "literal_error" or kind.startswith("string_pattern"):
             message = f"{message} (got {error.get('input')!r})"
         lines.append(f"{location}: {message}")
     return lines

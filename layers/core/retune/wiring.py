@@ -72,7 +72,10 @@ def start_round_deps() -> StartRoundDeps:
 @cache
 def record_trial_deps() -> RecordTrialDeps:
     return RecordTrialDeps(
-        store=store(), sagemaker=sagemaker(), metric_series=Metrics(client("cloudwatch")), clock=utcnow,
+        store=store(),
+        sagemaker=sagemaker(),
+        metric_series=Metrics(client("cloudwatch")),
+        clock=utcnow,
         metrics=PowertoolsMetrics(),
     )
 
@@ -86,9 +89,16 @@ def event_bus() -> EventBus:
 def close_round_deps() -> CloseRoundDeps:
     settings = get_settings()
     return CloseRoundDeps(
-        store=store(), sagemaker=sagemaker(), bucket=Bucket(client("s3")), alerts=topic(), bus=event_bus(),
-        record=record_trial_deps(), clock=utcnow, data_bucket=settings.data_bucket,
-        role_arn=settings.sagemaker_role_arn, metrics=PowertoolsMetrics(),
+        store=store(),
+        sagemaker=sagemaker(),
+        bucket=Bucket(client("s3")),
+        alerts=topic(),
+        bus=event_bus(),
+        record=record_trial_deps(),
+        clock=utcnow,
+        data_bucket=settings.data_bucket,
+        role_arn=settings.sagemaker_role_arn,
+        metrics=PowertoolsMetrics(),
     )
 
 
@@ -96,9 +106,16 @@ def close_round_deps() -> CloseRoundDeps:
 def promote_deps() -> PromoteDeps:
     settings = get_settings()
     return PromoteDeps(
-        store=store(), sagemaker=sagemaker(), bucket=Bucket(client("s3")), alerts=topic(), bus=event_bus(),
-        clock=utcnow, data_bucket=settings.data_bucket, role_arn=settings.sagemaker_role_arn,
-        region=settings.region, metrics=PowertoolsMetrics(),
+        store=store(),
+        sagemaker=sagemaker(),
+        bucket=Bucket(client("s3")),
+        alerts=topic(),
+        bus=event_bus(),
+        clock=utcnow,
+        data_bucket=settings.data_bucket,
+        role_arn=settings.sagemaker_role_arn,
+        region=settings.region,
+        metrics=PowertoolsMetrics(),
     )
 
 
@@ -106,7 +123,14 @@ def promote_deps() -> PromoteDeps:
 def reconcile_deps() -> ReconcileDeps:
     settings = get_settings()
     return ReconcileDeps(
-        store=store(), start=start_round_deps(), close=close_round_deps(), promote=promote_deps(),
-        queues=Queues(client("sqs")), alerts=topic(), clock=utcnow, parked_queue_urls=settings.parked_queue_urls,
-        stall_factor=settings.stall_factor, metrics=PowertoolsMetrics(),
+        store=store(),
+        start=start_round_deps(),
+        close=close_round_deps(),
+        promote=promote_deps(),
+        queues=Queues(client("sqs")),
+        alerts=topic(),
+        clock=utcnow,
+        parked_queue_urls=settings.parked_queue_urls,
+        stall_factor=settings.stall_factor,
+        metrics=PowertoolsMetrics(),
     )

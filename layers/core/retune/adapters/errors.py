@@ -18,6 +18,7 @@ THROTTLING = frozenset(
         "RequestLimitExceeded",
         "SlowDown",
         "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
     }
 )
 NOT_FOUND = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound", "404", "ResourceNotFound"})

@@ -21,7 +21,9 @@ class Bucket:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def read(self, bucket: str, key: str, version_id: str | None = None, *, max_bytes: int | None = None) -> StoredObject:
+    def read(
+        self, bucket: str, key: str, version_id: str | None = None, *, max_bytes: int | None = None
+    ) -> StoredObject:
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
             params["VersionId"] = version_id
@@ -51,5 +53,8 @@ class Bucket:
     def write_json(self, bucket: str, key: str, document: Any) -> None:
         with translated("s3"):
             self._client.put_object(
-                Bucket=bucket, Key=key, Body=json.dumps(document, indent=1).encode(), ContentType="application/json"
+                Bucket=bucket,
+                Key=key,
+                Body=json.dumps(document, indent=1).encode(),
+                ContentType="application/json",
             )

@@ -51,9 +51,11 @@ class SageMaker:
 
     def create_tuning_job(self, request: dict[str, Any]) -> str:
         """Start a tuning job; raises AlreadyExists on a replay (the name is deterministic)."""
-        return str(self._call("CreateHyperParameterTuningJob", "create_hyper_parameter_tuning_job", request)[
-            "HyperParameterTuningJobArn"
-        ])
+        return str(
+            self._call("CreateHyperParameterTuningJob", "create_hyper_parameter_tuning_job", request)[
+                "HyperParameterTuningJobArn"
+            ]
+        )
 
     def create_training_job(self, request: dict[str, Any]) -> str:
         return str(self._call("CreateTrainingJob", "create_training_job", request)["TrainingJobArn"])

@@ -97,8 +97,10 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
     if closed.best_model_artifact is None:
         reason = _not_evaluated_reason(status, closed)
         failed = closed.model_copy(
-            update={"status": "failed",
-                    "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock())}
+            update={
+                "status": "failed",
+                "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
+            }
         )
         also = [Put(plan_item(rnd.profile, plan))] if plan else []
         won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, also=also)
@@ -121,12 +123,18 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
     try:
         deps.store.write(operations)
     except ConditionFailed:
-        return CloseResult("duplicate", tuning_job, rnd.profile, rnd.seq, detail="closed by another invocation")
+        return CloseResult(
+            "duplicate", tuning_job, rnd.profile, rnd.seq, detail="closed by another invocation"
+        )
     deps.metrics.count("RoundsClosed")
     if closed.compute is not None:
         deps.metrics.count("RoundCompute", closed.compute, "None")
     logger.info("round closed", extra={**extra, "best": closed.best_objective, "trials": closed.trial_counts})
-    if profile is not None and profile.budget.compute_budget and (closed.compute or 0) > profile.budget.compute_budget:
+    if (
+        profile is not None
+        and profile.budget.compute_budget
+        and (closed.compute or 0) > profile.budget.compute_budget
+    ):
         _alert(deps, profile, alerts.over_budget(closed, profile.budget.compute_budget))
     start_evaluation(evaluating, deps)
     return CloseResult("evaluating", tuning_job, rnd.profile, rnd.seq, backfilled)
@@ -147,7 +155,9 @@ def _backfill(rnd: RoundRecord, deps: CloseRoundDeps) -> int:
     return count
 
 
-def summarize(rnd: RoundRecord, described: dict[str, Any], trials: list[TrialRecord], now: Any) -> RoundRecord:
+def summarize(
+    rnd: RoundRecord, described: dict[str, Any], trials: list[TrialRecord], now: Any
+) -> RoundRecord:
     """The round summary: counts, best trial and objective, compute, trials stopped early, round time."""
     status = str(described["HyperParameterTuningJobStatus"])
     counts: dict[str, int] = {}
@@ -156,8 +166,9 @@ def summarize(rnd: RoundRecord, described: dict[str, Any], trials: list[TrialRec
     # An operator's stop of the whole round is not early stopping (see retune.trials).
     stopped_early = 0 if status == "Stopped" else sum(t.stopped_early for t in trials)
     best_job = (described.get("BestTrainingJob") or {}).get("TrainingJobName")
-    best_value = ((described.get("BestTrainingJob") or {}).get("FinalHyperParameterTuningJobObjectiveMetric")
-                  or {}).get("Value")
+    best_value = (
+        (described.get("BestTrainingJob") or {}).get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+    ).get("Value")
     by_name = {t.training_job_name: t for t in trials}
     best = by_name.get(best_job) if best_job else None
     if best is None or best.status != "Completed":
@@ -182,8 +193,14 @@ def summarize(rnd: RoundRecord, described: dict[str, Any], trials: list[TrialRec
 
 
 def _best_completed(rnd: RoundRecord, trials: list[TrialRecord]) -> TrialRecord | None:
-    done = [t for t in trials if t.status == "Completed" and t.final_objective is not None
-            and math.isfinite(t.final_objective) and t.model_artifact]
+    done = [
+        t
+        for t in trials
+        if t.status == "Completed"
+        and t.final_objective is not None
+        and math.isfinite(t.final_objective)
+        and t.model_artifact
+    ]
     if not done:
         return None
     pick = min if rnd.objective_type == "Minimize" else max
@@ -201,13 +218,20 @@ def _current_profile(name: str, deps: CloseRoundDeps) -> tuple[Profile | None, s
         return parse_profile(stored.body, expected_name=name), stored.version
     except (NotFound, InvalidInput) as exc:
         # The next drop validates the profile again and fails with the errors; the plan waits for it.
-        logger.warning("profile unreadable at close; the next plan is made at the next start",
-                       extra={"profile": name, "error": str(exc)})
+        logger.warning(
+            "profile unreadable at close; the next plan is made at the next start",
+            extra={"profile": name, "error": str(exc)},
+        )
         return None, None
 
 
-def _next_plan(profile: Profile | None, version: str | None, closed: RoundRecord, trials: list[TrialRecord],
-               deps: CloseRoundDeps) -> Plan | None:
+def _next_plan(
+    profile: Profile | None,
+    version: str | None,
+    closed: RoundRecord,
+    trials: list[TrialRecord],
+    deps: CloseRoundDeps,
+) -> Plan | None:
     if profile is None:
         return None
     history = [h for h in deps.store.history(closed.profile) if h.round.seq != closed.seq]
@@ -239,14 +263,19 @@ def start_evaluation(rnd: RoundRecord, deps: CloseRoundDeps) -> None:
     try:
         deps.sagemaker.create_training_job(request)
     except AlreadyExists:
-        logger.info("evaluation job already exists: a replay", extra={"profile": rnd.profile, "round": rnd.seq})
+        logger.info(
+            "evaluation job already exists: a replay", extra={"profile": rnd.profile, "round": rnd.seq}
+        )
     except InvalidRequest as exc:
         _decide_unevaluated(rnd, deps, f"the evaluation request is invalid: {'; '.join(exc.errors)}")
         return
     except LimitExceeded as exc:
         raise TransientError(f"evaluation of round {rnd.seq} waits for SageMaker capacity: {exc}") from exc
     evaluation = rnd.evaluation.model_copy(
-        update={"status": "InProgress", "champion_model_package": champion.model_package_arn if champion else None}
+        update={
+            "status": "InProgress",
+            "champion_model_package": champion.model_package_arn if champion else None,
+        }
     )
     try:
         deps.store.save_round(rnd.model_copy(update={"evaluation": evaluation}), expected_status="evaluating")
@@ -256,8 +285,10 @@ def start_evaluation(rnd: RoundRecord, deps: CloseRoundDeps) -> None:
 
 def _decide_unevaluated(rnd: RoundRecord, deps: CloseRoundDeps, reason: str) -> None:
     decided = rnd.model_copy(
-        update={"status": "decided", "decision": Decision(outcome="not_evaluated", reason=reason,
-                                                          decided_at=deps.clock())}
+        update={
+            "status": "decided",
+            "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
+        }
     )
     if finish_round(deps.store, deps.bus, decided, expected_status=rnd.status):
         deps.alerts.publish(alerts.round_failed(decided, reason))

@@ -30,8 +30,7 @@ from retune.requests import (
     model_request,
     s3_uri,
 )
-from retune.store import champion_item, lookup_item, profile_pk, round_item
-from retune.store import Store
+from retune.store import Store, champion_item, lookup_item, profile_pk, round_item
 from retune.table import ABSENT, Condition, ConditionFailed, Delete, Operation, Put
 from retune.use_cases.finish import announce_queued_drop, finish_round, release_if_held
 
@@ -57,8 +56,17 @@ class PromoteDeps:
 
 @dataclass(frozen=True)
 class PromoteResult:
-    status: Literal["approved", "rejected", "pending_manual", "not_evaluated", "duplicate", "ignored", "running",
-                    "champion_set", "recorded"]
+    status: Literal[
+        "approved",
+        "rejected",
+        "pending_manual",
+        "not_evaluated",
+        "duplicate",
+        "ignored",
+        "running",
+        "champion_set",
+        "recorded",
+    ]
     profile: str | None = None
     seq: int | None = None
     model_package_arn: str | None = None
@@ -88,28 +96,44 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
     scores = {m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList", []) or []}
     champion = deps.store.get_champion(rnd.profile)
     evaluation = rnd.evaluation.model_copy(
-        update={"status": status, "challenger_score": _finite(scores.get("challenger_score")),
-                "champion_score": _finite(scores.get("champion_score")) if champion else None,
-                "failure_reason": described.get("FailureReason"),
-                "champion_model_package": champion.model_package_arn if champion else None}
+        update={
+            "status": status,
+            "challenger_score": _finite(scores.get("challenger_score")),
+            "champion_score": _finite(scores.get("champion_score")) if champion else None,
+            "failure_reason": described.get("FailureReason"),
+            "champion_model_package": champion.model_package_arn if champion else None,
+        }
     )
     if status != "Completed" or profile is None:
-        reason = (f"evaluation {status}: {described.get('FailureReason') or 'no reason given'}"
-                  if status != "Completed" else "the profile could not be read to decide")
-        decided = rnd.model_copy(update={"status": "decided", "evaluation": evaluation,
-                                         "decision": Decision(outcome="not_evaluated", reason=reason,
-                                                              decided_at=deps.clock())})
+        reason = (
+            f"evaluation {status}: {described.get('FailureReason') or 'no reason given'}"
+            if status != "Completed"
+            else "the profile could not be read to decide"
+        )
+        decided = rnd.model_copy(
+            update={
+                "status": "decided",
+                "evaluation": evaluation,
+                "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
+            }
+        )
         if finish_round(deps.store, deps.bus, decided, expected_status="evaluating"):
             deps.alerts.publish(alerts.round_failed(decided, reason, deps.region))
         return PromoteResult("not_evaluated", rnd.profile, rnd.seq, detail=reason)
 
     verdict = judge(profile, evaluation.challenger_score, evaluation.champion_score)
-    package_arn = _register(rnd, profile, evaluation.challenger_score, evaluation.champion_score, verdict, deps)
+    package_arn = _register(
+        rnd, profile, evaluation.challenger_score, evaluation.champion_score, verdict, deps
+    )
     now = deps.clock()
     decided = rnd.model_copy(
-        update={"status": "decided", "evaluation": evaluation,
-                "decision": Decision(outcome=verdict.outcome, reason=verdict.reason, model_package_arn=package_arn,
-                                     decided_at=now)}
+        update={
+            "status": "decided",
+            "evaluation": evaluation,
+            "decision": Decision(
+                outcome=verdict.outcome, reason=verdict.reason, model_package_arn=package_arn, decided_at=now
+            ),
+        }
     )
     operations: list[Operation] = [
         Put(round_item(decided), Condition(equals={"status": "evaluating"})),
@@ -117,8 +141,19 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
     ]
     if verdict.outcome == "approved":
         assert rnd.best_model_artifact is not None
-        operations.append(_champion_write(champion, rnd.profile, package_arn, rnd.best_model_artifact, rnd.seq,
-                                          evaluation.challenger_score, "retune", verdict.reason, now))
+        operations.append(
+            _champion_write(
+                champion,
+                rnd.profile,
+                package_arn,
+                rnd.best_model_artifact,
+                rnd.seq,
+                evaluation.challenger_score,
+                "retune",
+                verdict.reason,
+                now,
+            )
+        )
     try:
         deps.store.write(operations)
     except ConditionFailed:
@@ -126,11 +161,21 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
         current = deps.store.get_round(rnd.profile, rnd.seq)
         if current is not None and current.status == "decided":
             _after_decision(current, profile, deps)
-            return PromoteResult("duplicate", rnd.profile, rnd.seq, package_arn, "decided by another invocation")
+            return PromoteResult(
+                "duplicate", rnd.profile, rnd.seq, package_arn, "decided by another invocation"
+            )
         raise TransientError(f"round {rnd.seq} of {rnd.profile}: the champion changed meanwhile") from None
     deps.metrics.count("ModelsPromoted" if verdict.outcome == "approved" else "ModelsNotPromoted")
-    logger.info("round decided", extra={"profile": rnd.profile, "round": rnd.seq, "outcome": verdict.outcome,
-                                        "reason": verdict.reason, "model_package": package_arn})
+    logger.info(
+        "round decided",
+        extra={
+            "profile": rnd.profile,
+            "round": rnd.seq,
+            "outcome": verdict.outcome,
+            "reason": verdict.reason,
+            "model_package": package_arn,
+        },
+    )
     _after_decision(decided, profile, deps)
     return PromoteResult(verdict.outcome, rnd.profile, rnd.seq, package_arn, verdict.reason)
 
@@ -139,8 +184,14 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _register(rnd: RoundRecord, profile: Profile, challenger: float | None, champion: float | None,
-              verdict: Any, deps: PromoteDeps) -> str:
+def _register(
+    rnd: RoundRecord,
+    profile: Profile,
+    challenger: float | None,
+    champion: float | None,
+    verdict: Any,
+    deps: PromoteDeps,
+) -> str:
     """The challenger in the profile's model package group (created if missing), with the evaluation report."""
     try:
         deps.sagemaker.describe_model_package_group(profile.model_package_group)
@@ -151,28 +202,64 @@ def _register(rnd: RoundRecord, profile: Profile, challenger: float | None, cham
             pass  # created concurrently
     assert rnd.evaluation is not None and rnd.best_model_artifact is not None
     report_key = f"evaluations/{rnd.profile}/{rnd.evaluation.job_name}/report.json"
-    deps.bucket.write_json(deps.data_bucket, report_key, {
-        "profile": rnd.profile, "round": rnd.seq, "drop": rnd.drop_id, "objective": rnd.objective_metric,
-        "objective_type": rnd.objective_type, "challenger_score": challenger, "champion_score": champion,
-        "challenger_training_job": rnd.best_training_job, "validation_objective": rnd.best_objective,
-        "decision": verdict.outcome, "reason": verdict.reason,
-    })
-    return deps.sagemaker.create_model_package(model_package_request(
-        profile=profile, seq=rnd.seq, model_data=rnd.best_model_artifact, approval=verdict.approval,
-        client_token=client_token(rnd.profile, rnd.seq, "register"),
-        report_uri=s3_uri(deps.data_bucket, report_key),
-        scores={"challenger_score": challenger, "champion_score": champion},
-        description=f"round {rnd.seq} of {rnd.profile} (drop {rnd.drop_id}): {verdict.reason}",
-    ))
+    deps.bucket.write_json(
+        deps.data_bucket,
+        report_key,
+        {
+            "profile": rnd.profile,
+            "round": rnd.seq,
+            "drop": rnd.drop_id,
+            "objective": rnd.objective_metric,
+            "objective_type": rnd.objective_type,
+            "challenger_score": challenger,
+            "champion_score": champion,
+            "challenger_training_job": rnd.best_training_job,
+            "validation_objective": rnd.best_objective,
+            "decision": verdict.outcome,
+            "reason": verdict.reason,
+        },
+    )
+    return deps.sagemaker.create_model_package(
+        model_package_request(
+            profile=profile,
+            seq=rnd.seq,
+            model_data=rnd.best_model_artifact,
+            approval=verdict.approval,
+            client_token=client_token(rnd.profile, rnd.seq, "register"),
+            report_uri=s3_uri(deps.data_bucket, report_key),
+            scores={"challenger_score": challenger, "champion_score": champion},
+            description=f"round {rnd.seq} of {rnd.profile} (drop {rnd.drop_id}): {verdict.reason}",
+        )
+    )
 
 
-def _champion_write(old: ChampionRecord | None, profile: str, package_arn: str, artifact: str, seq: int | None,
-                    score: float | None, who: str, reason: str, now: Any) -> Put:
-    change = ChampionChange(model_package_arn=package_arn, round_seq=seq, score=score, decided_by=who,
-                            changed_at=now, reason=reason)
+def _champion_write(
+    old: ChampionRecord | None,
+    profile: str,
+    package_arn: str,
+    artifact: str,
+    seq: int | None,
+    score: float | None,
+    who: str,
+    reason: str,
+    now: Any,
+) -> Put:
+    change = ChampionChange(
+        model_package_arn=package_arn,
+        round_seq=seq,
+        score=score,
+        decided_by=who,
+        changed_at=now,
+        reason=reason,
+    )
     new = ChampionRecord(
-        profile=profile, model_package_arn=package_arn, model_artifact=artifact, round_seq=seq, score=score,
-        history=[*(old.history if old else []), change], version=(old.version + 1) if old else 1,
+        profile=profile,
+        model_package_arn=package_arn,
+        model_artifact=artifact,
+        round_seq=seq,
+        score=score,
+        history=[*(old.history if old else []), change],
+        version=(old.version + 1) if old else 1,
     )
     condition = Condition(equals={"version": old.version}) if old else ABSENT
     return Put(champion_item(new), condition)
@@ -183,9 +270,13 @@ def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps
     decision = rnd.decision
     if decision is None:
         return
-    if decision.outcome == "approved" and profile is not None and profile.promotion.endpoint and (
-        rnd.deployment is None
-    ) and decision.model_package_arn:
+    if (
+        decision.outcome == "approved"
+        and profile is not None
+        and profile.promotion.endpoint
+        and (rnd.deployment is None)
+        and decision.model_package_arn
+    ):
         rnd = _deploy(rnd, profile, decision.model_package_arn, deps)
     alert = alerts.decision(rnd, deps.region)
     if profile is None or profile.alerts_on(alert.outcome):
@@ -199,8 +290,10 @@ def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteD
     assert profile.promotion.endpoint is not None
     endpoint = profile.promotion.endpoint.name
     for create, request in (
-        (deps.sagemaker.create_model, model_request(profile=profile, seq=rnd.seq, package_arn=package_arn,
-                                                    role_arn=deps.role_arn)),
+        (
+            deps.sagemaker.create_model,
+            model_request(profile=profile, seq=rnd.seq, package_arn=package_arn, role_arn=deps.role_arn),
+        ),
         (deps.sagemaker.create_endpoint_config, endpoint_config_request(profile=profile, seq=rnd.seq)),
     ):
         try:
@@ -214,25 +307,47 @@ def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteD
         current = None
     if current is None:
         try:
-            deps.sagemaker.create_endpoint({"EndpointName": endpoint, "EndpointConfigName": config,
-                                            "Tags": [{"Key": TAG_PROFILE, "Value": profile.name}]})
+            deps.sagemaker.create_endpoint(
+                {
+                    "EndpointName": endpoint,
+                    "EndpointConfigName": config,
+                    "Tags": [{"Key": TAG_PROFILE, "Value": profile.name}],
+                }
+            )
         except AlreadyExists:
             pass
         state = "Creating"
     elif current.get("EndpointConfigName") == config:
         state = str(current.get("EndpointStatus", "Updating"))
     elif current.get("EndpointStatus") in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
-        raise TransientError(f"endpoint {endpoint} is {current.get('EndpointStatus')}; deploy after it settles")
+        raise TransientError(
+            f"endpoint {endpoint} is {current.get('EndpointStatus')}; deploy after it settles"
+        )
     else:
         deps.sagemaker.update_endpoint({"EndpointName": endpoint, "EndpointConfigName": config})
         state = "Updating"
-    deployed = rnd.model_copy(update={"deployment": {"endpoint": endpoint, "config": config, "status": state,
-                                                     "model_package_arn": package_arn}})
-    deps.store.write([
-        Put(round_item(deployed), Condition(equals={"status": "decided"})),
-        Put(lookup_item(JobLookup(job_name=f"endpoint/{endpoint}", kind="endpoint", profile=rnd.profile,
-                                  seq=rnd.seq))),
-    ])
+    deployed = rnd.model_copy(
+        update={
+            "deployment": {
+                "endpoint": endpoint,
+                "config": config,
+                "status": state,
+                "model_package_arn": package_arn,
+            }
+        }
+    )
+    deps.store.write(
+        [
+            Put(round_item(deployed), Condition(equals={"status": "decided"})),
+            Put(
+                lookup_item(
+                    JobLookup(
+                        job_name=f"endpoint/{endpoint}", kind="endpoint", profile=rnd.profile, seq=rnd.seq
+                    )
+                )
+            ),
+        ]
+    )
     deps.metrics.count("Deployments")
     return deployed
 
@@ -258,39 +373,81 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
     if approval == "Approved":
         if champion is not None and champion.model_package_arn == package_arn:
             return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
-        artifact = ((described.get("InferenceSpecification") or {}).get("Containers") or [{}])[0].get("ModelDataUrl")
+        artifact = ((described.get("InferenceSpecification") or {}).get("Containers") or [{}])[0].get(
+            "ModelDataUrl"
+        )
         if not artifact:
             return PromoteResult("ignored", profile_name, seq, package_arn, "the package has no model data")
         now = deps.clock()
         score = rnd.evaluation.challenger_score if rnd and rnd.evaluation else None
-        operations: list[Operation] = [_champion_write(champion, profile_name, package_arn, artifact, seq, score, who,
-                                                       "approved by hand in the model registry", now)]
+        operations: list[Operation] = [
+            _champion_write(
+                champion,
+                profile_name,
+                package_arn,
+                artifact,
+                seq,
+                score,
+                who,
+                "approved by hand in the model registry",
+                now,
+            )
+        ]
         updated = rnd
         if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package_arn:
-            updated = rnd.model_copy(update={"decision": rnd.decision.model_copy(
-                update={"outcome": "approved", "decided_by": who, "decided_at": now,
-                        "reason": f"approved by hand ({who}); {rnd.decision.reason}"}), "deployment": None})
+            updated = rnd.model_copy(
+                update={
+                    "decision": rnd.decision.model_copy(
+                        update={
+                            "outcome": "approved",
+                            "decided_by": who,
+                            "decided_at": now,
+                            "reason": f"approved by hand ({who}); {rnd.decision.reason}",
+                        }
+                    ),
+                    "deployment": None,
+                }
+            )
             operations.append(Put(round_item(updated), Condition(equals={"status": rnd.status})))
         deps.store.write(operations)
         deps.metrics.count("ModelsPromoted")
         profile = _profile(profile_name, deps)
-        if updated is not None and profile is not None and profile.promotion.endpoint and updated.status == "decided":
+        if (
+            updated is not None
+            and profile is not None
+            and profile.promotion.endpoint
+            and updated.status == "decided"
+        ):
             updated = _deploy(updated, profile, package_arn, deps)
         deps.alerts.publish(alerts.approved_by_hand(updated, profile_name, package_arn, who))
         announce_queued_drop(deps.store, deps.bus, profile_name)
         return PromoteResult("champion_set", profile_name, seq, package_arn, f"approved by {who}")
-    if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package_arn and (
-        rnd.decision.outcome == "pending_manual"
+    if (
+        rnd is not None
+        and rnd.decision is not None
+        and rnd.decision.model_package_arn == package_arn
+        and (rnd.decision.outcome == "pending_manual")
     ):
-        rejected = rnd.model_copy(update={"decision": rnd.decision.model_copy(
-            update={"outcome": "rejected", "decided_by": who, "decided_at": deps.clock(),
-                    "reason": f"rejected by hand ({who})"})})
+        rejected = rnd.model_copy(
+            update={
+                "decision": rnd.decision.model_copy(
+                    update={
+                        "outcome": "rejected",
+                        "decided_by": who,
+                        "decided_at": deps.clock(),
+                        "reason": f"rejected by hand ({who})",
+                    }
+                )
+            }
+        )
         deps.store.save_round(rejected, expected_status=rnd.status)
         return PromoteResult("recorded", profile_name, seq, package_arn, f"rejected by {who}")
     return PromoteResult("ignored", profile_name, seq, package_arn, f"{approval}: nothing to do")
 
 
-def endpoint_state_changed(endpoint: str, status: str, reason: str | None, deps: PromoteDeps) -> PromoteResult:
+def endpoint_state_changed(
+    endpoint: str, status: str, reason: str | None, deps: PromoteDeps
+) -> PromoteResult:
     """Settle a pending deployment: InService, or Failed with an alert."""
     lookup = deps.store.get_lookup(f"endpoint/{endpoint}")
     if lookup is None:

@@ -60,8 +60,11 @@ def reconcile(deps: ReconcileDeps) -> ReconcileReport:
     active_profiles = {a.profile for a in deps.store.active_rounds()}
     for queued in deps.store.queued_drops():
         if queued.profile not in active_profiles:
-            _guarded(report, f"{queued.profile} drop {queued.drop_id}",
-                     lambda q=queued: _start_queued(q.profile, q.drop_id, deps, report))
+            _guarded(
+                report,
+                f"{queued.profile} drop {queued.drop_id}",
+                lambda q=queued: _start_queued(q.profile, q.drop_id, deps, report),
+            )
     for url in deps.parked_queue_urls:
         _guarded(report, f"queue {url}", lambda u=url: _parked(u, deps, report))
     for action in report.actions:
@@ -86,7 +89,9 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
     if rnd.status == "starting":
         _start_queued(rnd.profile, rnd.drop_id, deps, report)
     elif rnd.status == "running":
-        status = str(deps.close.sagemaker.describe_tuning_job(rnd.tuning_job_name)["HyperParameterTuningJobStatus"])
+        status = str(
+            deps.close.sagemaker.describe_tuning_job(rnd.tuning_job_name)["HyperParameterTuningJobStatus"]
+        )
         if status in TERMINAL_TUNING_STATUSES:
             result = close_round(rnd.tuning_job_name, deps.close)
             report.actions.append(f"closed {rnd.profile} round {rnd.seq} ({result.status})")
@@ -99,8 +104,8 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
             return
         described = deps.promote.sagemaker.describe_training_job(rnd.evaluation.job_name)
         if described.get("TrainingJobStatus") in ("Completed", "Failed", "Stopped"):
-            result = evaluation_ended(rnd.evaluation.job_name, deps.promote)
-            report.actions.append(f"decided {rnd.profile} round {rnd.seq} ({result.status})")
+            decided = evaluation_ended(rnd.evaluation.job_name, deps.promote)
+            report.actions.append(f"decided {rnd.profile} round {rnd.seq} ({decided.status})")
     elif rnd.status in ("decided", "failed"):
         release_if_held(deps.store, deps.close.bus, rnd)
         report.actions.append(f"released {rnd.profile} round {rnd.seq}")
@@ -127,8 +132,13 @@ def _start_queued(profile: str, drop_id: str, deps: ReconcileDeps, report: Recon
     drop = deps.store.get_drop(profile, drop_id)
     if drop is None:
         return
-    ref = DropRef(bucket=drop.bucket, keys=(drop.manifest_key,), version_id=drop.version_id, origin="drop-ready",
-                  event_time=deps.clock())
+    ref = DropRef(
+        bucket=drop.bucket,
+        keys=(drop.manifest_key,),
+        version_id=drop.version_id,
+        origin="drop-ready",
+        event_time=deps.clock(),
+    )
     result = start_round(ref, deps.start)
     report.actions.append(f"drop {profile}/{drop_id}: {result.status}")
 

@@ -78,17 +78,22 @@ def record_trial_of_round(
             return RecordResult("duplicate", training_job, existing.status, profile, seq, "already terminal")
         rnd = deps.store.get_round(profile, seq)
         if rnd is None:
-            raise ConflictError(f"round {seq} of {profile} is not recorded yet")  # retried: its start is in flight
+            raise ConflictError(
+                f"round {seq} of {profile} is not recorded yet"
+            )  # retried: its start is in flight
         try:
             description = described or deps.sagemaker.describe_training_job(training_job)
         except NotFound:
-            return RecordResult("ignored", training_job, profile=profile, seq=seq, detail="no such training job")
+            return RecordResult(
+                "ignored", training_job, profile=profile, seq=seq, detail="no such training job"
+            )
         now = deps.clock()
         series: list[float] = []
         if trial_status(description) in ("Completed", "Stopped", "Failed"):
             start = _start_of(description, now)
-            found = deps.metric_series.series(training_job, [rnd.objective_metric], start, _end_of(description, now),
-                                              now)
+            found = deps.metric_series.series(
+                training_job, [rnd.objective_metric], start, _end_of(description, now), now
+            )
             series = found.get(rnd.objective_metric, [])
         trial = trial_from_description(rnd, description, series, now)
         if existing is not None and _same(existing, trial):
@@ -104,7 +109,9 @@ def record_trial_of_round(
             deps.metrics.count("TrialsStoppedEarly")
         if trial.billable_seconds:
             deps.metrics.count("ComputeSeconds", trial.billable_seconds, "Seconds")
-        logger.info("trial recorded", extra={**extra, "status": trial.status, "objective": trial.final_objective})
+        logger.info(
+            "trial recorded", extra={**extra, "status": trial.status, "objective": trial.final_objective}
+        )
         return RecordResult("recorded", training_job, trial.status, profile, seq)
     raise ConflictError(f"trial {training_job}: state kept changing; retrying later")
 

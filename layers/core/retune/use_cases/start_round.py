@@ -29,7 +29,14 @@ from retune.validation import validate_request
 logger = logging.getLogger(__name__)
 
 Status = Literal[
-    "started", "queued", "superseded", "failed", "duplicate", "ignored", "waiting_for_capacity", "already_started"
+    "started",
+    "queued",
+    "superseded",
+    "failed",
+    "duplicate",
+    "ignored",
+    "waiting_for_capacity",
+    "already_started",
 ]
 MAX_ATTEMPTS = 8
 PROFILE_MAX_BYTES = 262_144
@@ -87,14 +94,23 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
                 return _resume(drop, deps)
         elif drop is not None and drop.state == "started":
             return StartResult(
-                "ignored", profile_name, drop_id, seq=drop.round_seq,
+                "ignored",
+                profile_name,
+                drop_id,
+                seq=drop.round_seq,
                 detail=f"drop {drop_id} already started round {drop.round_seq}; upload new data under a new drop id",
             )
         else:
             fresh = DropRecord(
-                profile=profile_name, drop_id=drop_id, state="received", bucket=ref.bucket, manifest_key=key,
-                version=obj.version, version_id=ref.version_id if ref.version_id else None,
-                uploaded_at=obj.last_modified, updated_at=deps.clock(),
+                profile=profile_name,
+                drop_id=drop_id,
+                state="received",
+                bucket=ref.bucket,
+                manifest_key=key,
+                version=obj.version,
+                version_id=ref.version_id if ref.version_id else None,
+                uploaded_at=obj.last_modified,
+                updated_at=deps.clock(),
             )
             try:
                 if drop is None:
@@ -171,7 +187,9 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
     store = deps.store
     active = store.get_active(drop.profile)
     queued = store.get_queued(drop.profile)
-    other = store.get_drop(drop.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
+    other = (
+        store.get_drop(drop.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
+    )
     if active is not None:
         if queued is None:
             store.enqueue(
@@ -182,8 +200,9 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
             return _queued(drop, deps, f"round {active.seq} is running")
         if queued.drop_id == drop.drop_id:
             if drop.state != "queued":
-                store.replace_drop(drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}),
-                                   expected=drop)
+                store.replace_drop(
+                    drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}), expected=drop
+                )
             return _queued(drop, deps, f"round {active.seq} is running")
         if other is None or drop.newer_than(other):
             store.enqueue(
@@ -191,7 +210,8 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
                 expected_drop=drop,
                 expected_queued=queued,
                 displaced=other.model_copy(update={"state": "superseded", "updated_at": deps.clock()})
-                if other else None,
+                if other
+                else None,
                 expected_displaced=other,
             )
             if other is not None:
@@ -218,7 +238,9 @@ def _supersede(drop: DropRecord, winner: QueuedRecord, deps: StartRoundDeps) -> 
         queued_winner=winner,
     )
     deps.metrics.count("DropsSuperseded")
-    return StartResult("superseded", drop.profile, drop.drop_id, detail=f"newer drop {winner.drop_id} is queued")
+    return StartResult(
+        "superseded", drop.profile, drop.drop_id, detail=f"newer drop {winner.drop_id} is queued"
+    )
 
 
 def _plan_for(valid: ValidDrop, deps: StartRoundDeps) -> Plan:
@@ -230,10 +252,13 @@ def _plan_for(valid: ValidDrop, deps: StartRoundDeps) -> Plan:
     return plan_next_round(valid.profile, history, valid.profile_version)
 
 
-def _request(drop: DropRecord, profile: Profile, manifest: Manifest, plan: Plan, seq: int,
-             deps: StartRoundDeps) -> dict[str, Any]:
-    uris = {c: s3_uri(deps.data_bucket, channel_manifest_key(profile.name, drop.drop_id, c))
-            for c in profile.training.channels}
+def _request(
+    drop: DropRecord, profile: Profile, manifest: Manifest, plan: Plan, seq: int, deps: StartRoundDeps
+) -> dict[str, Any]:
+    uris = {
+        c: s3_uri(deps.data_bucket, channel_manifest_key(profile.name, drop.drop_id, c))
+        for c in profile.training.channels
+    }
     return tuning_job_request(
         profile=profile,
         plan=plan,
@@ -246,7 +271,9 @@ def _request(drop: DropRecord, profile: Profile, manifest: Manifest, plan: Plan,
     )
 
 
-def write_channel_manifests(drop: DropRecord, manifest: Manifest, deps_bucket: BucketPort, data_bucket: str) -> None:
+def write_channel_manifests(
+    drop: DropRecord, manifest: Manifest, deps_bucket: BucketPort, data_bucket: str
+) -> None:
     """One SageMaker manifest file per channel, listing exactly the channel's files (deterministic content)."""
     prefix = f"datasets/{drop.profile}/{drop.drop_id}/"
     for name, channel in manifest.channels.items():
@@ -257,8 +284,14 @@ def write_channel_manifests(drop: DropRecord, manifest: Manifest, deps_bucket: B
         )
 
 
-def _start(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps, *, superseded: DropRecord | None,
-           dequeue: QueuedRecord | None) -> StartResult:
+def _start(
+    drop: DropRecord,
+    valid: ValidDrop,
+    deps: StartRoundDeps,
+    *,
+    superseded: DropRecord | None,
+    dequeue: QueuedRecord | None,
+) -> StartResult:
     profile = valid.profile
     seq = deps.store.last_round_seq(profile.name) + 1
     plan = _plan_for(valid, deps)
@@ -271,20 +304,41 @@ def _start(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps, *, supersed
     now = deps.clock()
     name = tuning_job_name(profile.name, seq)
     rnd = RoundRecord(
-        profile=profile.name, seq=seq, drop_id=drop.drop_id, tuning_job_name=name, status="starting", plan=plan,
-        profile_version=valid.profile_version, objective_metric=profile.objective.metric_name,
-        objective_type=profile.objective.type, epochs_metric=profile.metrics.epochs,
+        profile=profile.name,
+        seq=seq,
+        drop_id=drop.drop_id,
+        tuning_job_name=name,
+        status="starting",
+        plan=plan,
+        profile_version=valid.profile_version,
+        objective_metric=profile.objective.metric_name,
+        objective_type=profile.objective.type,
+        epochs_metric=profile.metrics.epochs,
         compute_metric=profile.metrics.compute,
-        hyperparameter_names=sorted(hyperparameter_names(profile)), started_at=now, last_event_at=now,
+        hyperparameter_names=sorted(hyperparameter_names(profile)),
+        started_at=now,
+        last_event_at=now,
     )
     started = drop.model_copy(
-        update={"state": "started", "round_seq": seq, "manifest": valid.manifest.model_dump(mode="json"),
-                "errors": [], "waiting_for_capacity": False, "updated_at": now}
+        update={
+            "state": "started",
+            "round_seq": seq,
+            "manifest": valid.manifest.model_dump(mode="json"),
+            "errors": [],
+            "waiting_for_capacity": False,
+            "updated_at": now,
+        }
     )
     deps.store.start_round(
-        rnd, started, expected_drop=drop, lookup=JobLookup(job_name=name, kind="tuning", profile=profile.name, seq=seq),
-        superseded=superseded.model_copy(update={"state": "superseded", "updated_at": now}) if superseded else None,
-        expected_superseded=superseded, dequeue=dequeue,
+        rnd,
+        started,
+        expected_drop=drop,
+        lookup=JobLookup(job_name=name, kind="tuning", profile=profile.name, seq=seq),
+        superseded=superseded.model_copy(update={"state": "superseded", "updated_at": now})
+        if superseded
+        else None,
+        expected_superseded=superseded,
+        dequeue=dequeue,
     )
     if superseded is not None:
         deps.metrics.count("DropsSuperseded")
@@ -301,8 +355,14 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
     except AlreadyExists:
         logger.info("tuning job already exists: a replay", extra=extra)
     except LimitExceeded as exc:
-        queued = drop.model_copy(update={"state": "queued", "round_seq": None, "waiting_for_capacity": True,
-                                         "updated_at": deps.clock()})
+        queued = drop.model_copy(
+            update={
+                "state": "queued",
+                "round_seq": None,
+                "waiting_for_capacity": True,
+                "updated_at": deps.clock(),
+            }
+        )
         deps.store.release_for_capacity(rnd, queued, expected_drop=drop)
         deps.metrics.count("RoundsWaitingForCapacity")
         logger.warning("sagemaker limit reached; drop queued", extra=extra)
@@ -320,8 +380,13 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
     assert drop.round_seq is not None
     rnd = deps.store.get_round(drop.profile, drop.round_seq)
     if rnd is None or rnd.status != "starting":
-        return StartResult("already_started", drop.profile, drop.drop_id, seq=drop.round_seq,
-                           tuning_job=rnd.tuning_job_name if rnd else None)
+        return StartResult(
+            "already_started",
+            drop.profile,
+            drop.drop_id,
+            seq=drop.round_seq,
+            tuning_job=rnd.tuning_job_name if rnd else None,
+        )
     stored = deps.bucket.read(deps.data_bucket, f"profiles/{drop.profile}.json", max_bytes=PROFILE_MAX_BYTES)
     profile = parse_profile(stored.body, expected_name=drop.profile)
     manifest = Manifest.model_validate(drop.manifest)
@@ -333,16 +398,21 @@ def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartRes
     failed = drop.model_copy(update={"state": "failed", "errors": errors, "updated_at": deps.clock()})
     deps.store.replace_drop(failed, expected=drop)
     deps.metrics.count("DropsFailed")
-    logger.warning("drop failed validation", extra={"profile": drop.profile, "drop": drop.drop_id, "errors": errors})
-    deps.alerts.publish(alerts.drop_failed(drop.profile, drop.drop_id, drop.version, drop.manifest_key, errors))
+    logger.warning(
+        "drop failed validation", extra={"profile": drop.profile, "drop": drop.drop_id, "errors": errors}
+    )
+    deps.alerts.publish(
+        alerts.drop_failed(drop.profile, drop.drop_id, drop.version, drop.manifest_key, errors)
+    )
     return StartResult("failed", drop.profile, drop.drop_id, errors=errors, detail="; ".join(errors))
 
 
 def _fail_unrecorded(ref: DropRef, deps: StartRoundDeps, profile: str, drop_id: str) -> StartResult:
     """The manifest named by the event no longer exists (deleted, or a version that is gone)."""
-    errors = [f"manifest: s3://{ref.bucket}/{ref.keys[-1]} (version {ref.version_id or 'latest'}) does not exist"]
+    errors = [
+        f"manifest: s3://{ref.bucket}/{ref.keys[-1]} (version {ref.version_id or 'latest'}) does not exist"
+    ]
     deps.metrics.count("DropsFailed")
     version = ref.version_id or ref.etag or "unknown"
     deps.alerts.publish(alerts.drop_failed(profile, drop_id, version, ref.keys[-1], errors))
     return StartResult("failed", profile, drop_id, errors=errors, detail=errors[0])
-
