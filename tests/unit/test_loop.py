@@ -415,3 +415,16 @@ def test_loop_from_a_manifest_to_a_promoted_champion_and_the_next_warm_started_r
     ]
     rnd = world.store.get_round("market-xgb", 2)
     assert rnd.plan.warm_start_parents.previous == []
+
+
+def test_promote_late_approval_event_of_an_older_package_does_not_roll_the_champion_back(world: World) -> None:
+    start(world)
+    run_round(world)
+    first = close_and_evaluate(world, challenger=0.47)
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    run_round(world, tuning="rt-market-xgb-0002")
+    second = close_and_evaluate(world, challenger=0.45, champion=0.47, tuning="rt-market-xgb-0002", seq=2)
+    assert second.status == "approved"
+    late = package_state_changed(first.model_package_arn, "Approved", "retune's role", world.promote_deps)
+    assert late.status == "duplicate"
+    assert world.store.get_champion("market-xgb").model_package_arn == second.model_package_arn

@@ -266,10 +266,21 @@ def _champion_write(
 
 
 def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps) -> None:
-    """Deploy (if approved and the profile names an endpoint), alert, announce the queued drop. Idempotent."""
+    """Alert, announce the queued drop, deploy (if approved and the profile names an endpoint). Idempotent.
+
+    The alert and the announcement come first: an endpoint still busy with an earlier deployment makes the deploy
+    raise for a retry, and must not hold back the decision's alert or the next round."""
     decision = rnd.decision
     if decision is None:
         return
+    if decision.outcome == "not_evaluated":
+        # The same alert (and key) as the decision's first attempt published.
+        deps.alerts.publish(alerts.round_failed(rnd, decision.reason, deps.region))
+    else:
+        alert = alerts.decision(rnd, deps.region)
+        if profile is None or profile.alerts_on(alert.outcome):
+            deps.alerts.publish(alert)
+    release_if_held(deps.store, deps.bus, rnd)
     if (
         decision.outcome == "approved"
         and profile is not None
@@ -277,11 +288,7 @@ def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps
         and (rnd.deployment is None)
         and decision.model_package_arn
     ):
-        rnd = _deploy(rnd, profile, decision.model_package_arn, deps)
-    alert = alerts.decision(rnd, deps.region)
-    if profile is None or profile.alerts_on(alert.outcome):
-        deps.alerts.publish(alert)
-    release_if_held(deps.store, deps.bus, rnd)
+        _deploy(rnd, profile, decision.model_package_arn, deps)
 
 
 def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteDeps) -> RoundRecord:
@@ -367,12 +374,32 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
     seq = int(seq_text)
     rnd = deps.store.get_round(profile_name, seq)
     if rnd is not None and rnd.status == "evaluating":
+        profile = _profile(profile_name, deps)
+        if profile is not None and profile.promotion.approval == "manual":
+            # retune registered the package for a person, who acted before retune's decision was written (its
+            # invocation is being retried): decide on the person's word once retune's decision is in.
+            raise TransientError(f"{package_arn} was {approval} by hand while round {seq} is still evaluating")
         # retune's own registration is in flight: its transaction sets the champion.
         return PromoteResult("ignored", profile_name, seq, package_arn, "retune's own decision is in flight")
     champion = deps.store.get_champion(profile_name)
     if approval == "Approved":
         if champion is not None and champion.model_package_arn == package_arn:
+            decided_by = champion.history[-1].decided_by if champion.history else "retune"
+            if decided_by != "retune":
+                # A person's approval repeated: finish what an interrupted attempt began after its write.
+                _after_approval(rnd, profile_name, package_arn, decided_by, deps)
             return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
+        if (
+            rnd is not None
+            and rnd.decision is not None
+            and rnd.decision.model_package_arn == package_arn
+            and (rnd.decision.outcome == "approved")
+        ):
+            # Approved when it was decided: this event is a late or repeated one (SageMaker sends one when the
+            # package is created, and may again), not a person's new decision; it must not roll the champion back.
+            return PromoteResult(
+                "duplicate", profile_name, seq, package_arn, "approved when decided; a late event"
+            )
         artifact = ((described.get("InferenceSpecification") or {}).get("Containers") or [{}])[0].get(
             "ModelDataUrl"
         )
@@ -411,16 +438,7 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
             operations.append(Put(round_item(updated), Condition(equals={"status": rnd.status})))
         deps.store.write(operations)
         deps.metrics.count("ModelsPromoted")
-        profile = _profile(profile_name, deps)
-        if (
-            updated is not None
-            and profile is not None
-            and profile.promotion.endpoint
-            and updated.status == "decided"
-        ):
-            updated = _deploy(updated, profile, package_arn, deps)
-        deps.alerts.publish(alerts.approved_by_hand(updated, profile_name, package_arn, who))
-        announce_queued_drop(deps.store, deps.bus, profile_name)
+        _after_approval(updated, profile_name, package_arn, who, deps)
         return PromoteResult("champion_set", profile_name, seq, package_arn, f"approved by {who}")
     if (
         rnd is not None
@@ -445,6 +463,27 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
     return PromoteResult("ignored", profile_name, seq, package_arn, f"{approval}: nothing to do")
 
 
+def _after_approval(
+    rnd: RoundRecord | None, profile_name: str, package_arn: str, who: str, deps: PromoteDeps
+) -> None:
+    """After a person's approval made the package the champion: alert, announce the queued drop, deploy the
+    package if it is its round's decision and the profile names an endpoint. Idempotent."""
+    deps.alerts.publish(alerts.approved_by_hand(rnd, profile_name, package_arn, who))
+    announce_queued_drop(deps.store, deps.bus, profile_name)
+    profile = _profile(profile_name, deps)
+    if (
+        rnd is not None
+        and profile is not None
+        and profile.promotion.endpoint
+        and rnd.status == "decided"
+        and rnd.deployment is None
+        and rnd.decision is not None
+        and rnd.decision.outcome == "approved"
+        and rnd.decision.model_package_arn == package_arn
+    ):
+        _deploy(rnd, profile, package_arn, deps)
+
+
 def endpoint_state_changed(
     endpoint: str, status: str, reason: str | None, deps: PromoteDeps
 ) -> PromoteResult:
@@ -454,6 +493,10 @@ def endpoint_state_changed(
         return PromoteResult("ignored", detail=f"endpoint {endpoint} is not retune's")
     rnd = deps.store.get_round(lookup.profile, lookup.seq)
     if rnd is None or rnd.deployment is None or rnd.deployment.get("status") == status:
+        if rnd is not None and rnd.deployment is not None and status == "Failed":
+            # A repeat finishes what an interrupted attempt began after its write: the alert, once per key.
+            reason = rnd.deployment.get("reason") or reason or "no reason given"
+            deps.alerts.publish(alerts.deployment_failed(rnd, endpoint, reason))
         return PromoteResult("duplicate", lookup.profile, lookup.seq, detail="nothing to settle")
     settled = rnd.model_copy(update={"deployment": {**rnd.deployment, "status": status, "reason": reason}})
     try:

@@ -1,0 +1,110 @@
+"""What the service's parts share: the lock, the store, the event bus, the clients, the runners and the
+mode."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from retune_local.events import EventBus
+from retune_local.images import ImageRegistry, ImageSpec
+from retune_local.runner import ForkServerRunner, Runner, SubprocessRunner
+from retune_local.scheduler import DeterministicScheduler, RealTimeScheduler, Scheduler
+from retune_local.shapes import Account
+from retune_local.store import Store
+
+log = logging.getLogger(__name__)
+
+METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+_PUT_METRIC_DATA_MAX = 1000
+
+
+class RunnerPool:
+    """One runner per image: warm (a fork server with the image's preload) when the image and the service
+    allow."""
+
+    def __init__(self, warm: bool) -> None:
+        self._warm = warm
+        self._plain = SubprocessRunner()
+        self._servers: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], ForkServerRunner] = {}
+        self._lock = threading.Lock()
+
+    def for_image(self, image: ImageSpec) -> Runner:
+        if not (self._warm and image.warm):
+            return self._plain
+        key = (image.preload, tuple(sorted(image.env.items())))
+        with self._lock:
+            runner = self._servers.get(key)
+            if runner is None:
+                runner = ForkServerRunner(image.preload, {**os.environ, **image.env})
+                self._servers[key] = runner
+            return runner
+
+    def close(self) -> None:
+        with self._lock:
+            runners = list(self._servers.values())
+            self._servers.clear()
+        for runner in runners:
+            runner.close()
+
+
+@dataclass
+class Context:
+    account: Account
+    store: Store
+    bus: EventBus
+    images: ImageRegistry
+    runners: RunnerPool
+    jobs_dir: Path
+    s3: Any | None
+    cloudwatch: Any | None
+    deterministic: bool
+    stop_grace_seconds: float = 5.0
+    base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    changed: threading.Condition = field(init=False)
+    wall: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+    def scheduler(self) -> Scheduler:
+        origin = self.wall()
+        return DeterministicScheduler(origin) if self.deterministic else RealTimeScheduler(origin)
+
+    def notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def publish_metrics(self, job_name: str, metrics: Sequence[tuple[str, float]], timestamp: float) -> None:
+        """Each value to CloudWatch under /aws/sagemaker/TrainingJobs, dimension TrainingJobName, as SageMaker
+        does."""
+        if self.cloudwatch is None or not metrics:
+            return
+        data = [
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": "TrainingJobName", "Value": job_name}],
+                "Timestamp": datetime.fromtimestamp(timestamp, tz=UTC),
+                "Value": value,
+                "Unit": "None",
+            }
+            for name, value in metrics
+        ]
+        for start in range(0, len(data), _PUT_METRIC_DATA_MAX):
+            try:
+                self.cloudwatch.put_metric_data(
+                    Namespace=METRICS_NAMESPACE, MetricData=data[start : start + _PUT_METRIC_DATA_MAX]
+                )
+            except (ClientError, BotoCoreError) as exc:
+                # SageMaker's metric delivery is best effort too: the job goes on.
+                log.warning("could not publish metrics of %s: %s", job_name, exc)

@@ -1,0 +1,112 @@
+"""SageMaker's JSON 1.1 protocol over HTTP on 127.0.0.1: what boto3 speaks when given `endpoint_url`.
+
+A request is `POST /` with `X-Amz-Target: SageMaker.<Operation>` and a JSON body. A success is HTTP 200 with
+the JSON result; an error is HTTP 400 with `{"__type": <code>, "message": <text>}`, which botocore turns into
+`ClientError.response["Error"]["Code"]` (and the client's modeled exception, when the code is one). Datetimes
+are epoch seconds. Requests are not signature-checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from retune_local.errors import ServiceError
+
+if TYPE_CHECKING:
+    from retune_local.api import LocalSageMaker
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "SageMaker."
+LOCAL_TARGET_PREFIX = "RetuneLocal."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _dispatch(self, target: str, raw: bytes) -> dict[str, Any]:
+        params = json.loads(raw) if raw.strip() else {}
+        if not isinstance(params, dict):
+            raise ServiceError("SerializationException", "the request body must be a JSON object")
+        if target.startswith(TARGET_PREFIX):
+            return self.server.service.handle(target[len(TARGET_PREFIX) :], params)
+        if target.startswith(LOCAL_TARGET_PREFIX):
+            return self.server.local_operation(target[len(LOCAL_TARGET_PREFIX) :], params)
+        raise ServiceError("UnknownOperationException", f"unknown X-Amz-Target {target!r}")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        target = self.headers.get("X-Amz-Target", "")
+        try:
+            result = self._dispatch(target, raw)
+        except ServiceError as exc:
+            self._reply(HTTPStatus.BAD_REQUEST, {"__type": exc.code, "message": exc.message})
+        except json.JSONDecodeError as exc:
+            self._reply(HTTPStatus.BAD_REQUEST, {"__type": "SerializationException", "message": str(exc)})
+        except Exception as exc:
+            log.exception("%s failed", target)
+            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"__type": "InternalFailure", "message": str(exc)})
+        else:
+            self._reply(HTTPStatus.OK, result)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, service: LocalSageMaker, host: str, port: int) -> None:
+        super().__init__((host, port), _Handler)
+        self.service = service
+
+    def local_operation(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Operations of the local service itself, not SageMaker's: SeedTuningJob {Request, Trials,
+        Events}."""
+        if operation == "SeedTuningJob":
+            return self.service.seed_tuning_job(
+                params["Request"], params.get("Trials", []), events=bool(params.get("Events"))
+            )
+        raise ServiceError("UnknownOperationException", f"unknown local operation {operation!r}")
+
+
+class SageMakerHTTPServer:
+    def __init__(self, service: LocalSageMaker, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server(service, host, port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="local-sagemaker-http",
+            daemon=True,
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

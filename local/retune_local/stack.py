@@ -1,0 +1,474 @@
+"""The local stack: moto's server for S3, DynamoDB, SNS, SQS, CloudWatch, EventBridge and KMS, the local SageMaker
+service, and the event router delivering to the functions of template.yaml, all on 127.0.0.1.
+
+retune's data and messaging resources (the bucket, the tables, the topic, the queues, the KMS key) are created in
+moto from template.yaml. The rules and functions are not: moto's EventBridge cannot deliver to Lambda targets, and
+once such a rule exists it silently drops S3's events. Instead one rule sends S3's and retune's own events to a
+capture queue that the router drains, and the local SageMaker hands its events to the router directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from retune_local.api import LocalSageMaker
+from retune_local.images import ImageSpec
+from retune_local.lambda_runtime import FunctionRuntime, Outcome, failure_record
+from retune_local.router import Router
+from retune_local.template import ROOT, TEMPLATE, FunctionSpec, Resolver, functions, load_template
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+CAPTURE_QUEUE = "retune-local-eventbridge-capture"
+ALERTS_INBOX = "retune-local-alerts-inbox"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+
+
+def _config() -> Config:
+    return Config(retries={"mode": "standard", "max_attempts": 3})
+
+
+@dataclass
+class Endpoints:
+    region: str
+    aws: str  # moto's server, every service but SageMaker
+    sagemaker: str
+    resources: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)  # "LogicalId.Attribute" → what Fn::GetAtt gives
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "endpoints": {
+                name: self.aws for name in ("s3", "dynamodb", "sns", "sqs", "cloudwatch", "events", "kms")
+            }
+            | {"sagemaker": self.sagemaker},
+            "resources": self.resources,
+            "attributes": self.attributes,
+        }
+
+    def environment(self) -> dict[str, str]:
+        """What a process needs to reach the local services with unmodified boto3 code."""
+        return {
+            **CREDENTIALS,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.aws,
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.sagemaker,
+        }
+
+    @classmethod
+    def read(cls, path: Path) -> Endpoints:
+        data = json.loads(path.read_text())
+        return cls(
+            data["region"],
+            data["endpoints"]["s3"],
+            data["endpoints"]["sagemaker"],
+            data["resources"],
+            data.get("attributes", {}),
+        )
+
+    def resolver(self, template: dict[str, Any], stack_name: str = "retune-local") -> Resolver:
+        """A resolver that gives this running stack's names to `Ref` and `Fn::GetAtt`."""
+        resolver = Resolver(template, self.region, ACCOUNT, stack_name)
+        resolver.physical.update(self.resources)
+        for key, value in self.attributes.items():
+            lid, _, attribute = key.partition(".")
+            resolver.attributes[(lid, attribute)] = value
+        return resolver
+
+
+def client(service: str, endpoints: Endpoints) -> Any:
+    url = endpoints.sagemaker if service == "sagemaker" else endpoints.aws
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=endpoints.region,
+        config=_config(),
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        aws_session_token="local",
+    )
+
+
+def _reset_moto(url: str) -> None:
+    import urllib.request  # noqa: PLC0415
+
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own loopback server)
+        response.read()
+
+
+def function_environment(
+    spec: FunctionSpec, endpoints: Endpoints, overrides: Mapping[str, Mapping[str, str]], function_name: str
+) -> dict[str, str]:
+    """A function's environment as Lambda gives it: the template's variables, `env.json`'s overrides (its
+    "Parameters" for every function, then the function's own), and the local endpoints and credentials."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ", "SYSTEMROOT")}
+    env.update(spec.environment)
+    env.update(overrides.get("Parameters", {}))
+    env.update(overrides.get(spec.logical_id, {}))
+    env.update(endpoints.environment())
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "RETUNE_LOCAL_ACCOUNT": ACCOUNT,
+        }
+    )
+    return env
+
+
+class LocalStack:
+    """Everything the deployed handlers need, on one machine. Use as a context manager.
+
+    images: TrainingImage name → ImageSpec or argv for the local SageMaker.
+    env_overrides: `env.json`'s shape ({"Parameters": {...}, "<LogicalId>": {...}}), applied over the template's.
+    deterministic: the local SageMaker's deterministic mode (fixed event order, virtual clock).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        images: Mapping[str, ImageSpec | Sequence[str]] | None = None,
+        *,
+        event_log: Path | None = None,
+        env_overrides: Mapping[str, Mapping[str, str]] | None = None,
+        deterministic: bool = True,
+        template_path: Path = TEMPLATE,
+        stack_name: str = "retune-local",
+        sagemaker_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.template = load_template(template_path)
+        self.stack_name = stack_name
+        self.event_log = event_log
+        self._images = dict(images or {})
+        self._env_overrides = {k: dict(v) for k, v in (env_overrides or {}).items()}
+        self._deterministic = deterministic
+        self._sagemaker_options = dict(sagemaker_options or {})
+        self._moto: Any = None
+        self.sagemaker: LocalSageMaker | None = None
+        self.router: Router | None = None
+        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.resolver = Resolver(self.template, REGION, ACCOUNT, stack_name)
+        self.endpoints: Endpoints | None = None
+        self.functions: dict[str, FunctionSpec] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.on_failure_records: list[dict[str, Any]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 (heavy; only the stack needs it)
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        aws_url = f"http://{host}:{port}"
+        # moto's backends live in this process: a stack started before in it would leave its resources behind.
+        _reset_moto(aws_url)
+        placeholder = Endpoints(REGION, aws_url, "")
+        self._create_resources(placeholder)
+        self.sagemaker = LocalSageMaker(
+            self.state_dir / "sagemaker",
+            self._images,
+            sink=self._on_sagemaker_event,
+            cloudwatch=client("cloudwatch", placeholder),
+            s3=client("s3", placeholder),
+            deterministic=self._deterministic,
+            region=REGION,
+            account_id=ACCOUNT,
+            **self._sagemaker_options,
+        )
+        sagemaker_url = self.sagemaker.start_http()
+        self.endpoints = Endpoints(REGION, aws_url, sagemaker_url, self._resource_names(), self._attributes())
+        self.functions = functions(self.template, self.resolver)
+        logs = self.state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        for logical_id, spec in self.functions.items():
+            self.runtimes[logical_id] = FunctionRuntime(
+                spec, self.function_environment(spec), on_failure=self._park, log_dir=logs
+            )
+        self.router = Router(self.functions, self.runtimes, self.event_log, REGION, ACCOUNT)
+        poller = threading.Thread(target=self._drain_capture_queue, name="capture-queue", daemon=True)
+        poller.start()
+        self._threads.append(poller)
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.sagemaker is not None:
+            self.sagemaker.close()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        for runtime in self.runtimes.values():
+            runtime.close()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- resources ---------------------------------------------------------------------------------------------
+
+    def _create_resources(self, endpoints: Endpoints) -> None:
+        """Create in moto every data and messaging resource of the template, and record its physical names."""
+        r = self.resolver
+        resources = self.template["Resources"]
+        name = lambda logical: f"{self.stack_name}-{logical}".lower()  # noqa: E731
+        order = [
+            "AWS::KMS::Key",
+            "AWS::S3::Bucket",
+            "AWS::DynamoDB::Table",
+            "AWS::SNS::Topic",
+            "AWS::SQS::Queue",
+        ]
+        by_type = {
+            kind: [lid for lid, res in resources.items() if res["Type"] == kind and r.resource_enabled(lid)]
+            for kind in order
+        }
+        kms, s3, dynamodb = client("kms", endpoints), client("s3", endpoints), client("dynamodb", endpoints)
+        sns, sqs = client("sns", endpoints), client("sqs", endpoints)
+        for lid in by_type["AWS::KMS::Key"]:
+            key = kms.create_key(Description=f"{self.stack_name} {lid}")["KeyMetadata"]
+            r.physical[lid] = key["KeyId"]
+            r.attributes[(lid, "Arn")] = key["Arn"]
+        for lid, res in resources.items():  # names that other resources may refer to, before creating them
+            kind = res["Type"]
+            if kind == "AWS::IAM::Role":
+                r.physical[lid] = name(lid)
+                r.attributes[(lid, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{name(lid)}"
+            elif kind == "AWS::Serverless::Function":
+                r.physical[lid] = name(lid)
+                r.attributes[(lid, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name(lid)}"
+            elif kind in ("AWS::Serverless::LayerVersion", "AWS::Logs::LogGroup", "AWS::KMS::Alias"):
+                r.physical[lid] = name(lid)
+        for lid in by_type["AWS::S3::Bucket"]:
+            props = r.resolve(resources[lid].get("Properties") or {})
+            bucket = props.get("BucketName") or name(lid)
+            s3.create_bucket(Bucket=bucket)
+            if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            if (props.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration"):
+                # moto's CloudFormation ignores this setting; the API call turns it on.
+                s3.put_bucket_notification_configuration(
+                    Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                )
+            r.physical[lid] = bucket
+            r.attributes[(lid, "Arn")] = f"arn:aws:s3:::{bucket}"
+        for lid in by_type["AWS::DynamoDB::Table"]:
+            props = r.resolve(resources[lid].get("Properties") or {})
+            table = props.get("TableName") or name(lid)
+            params: dict[str, Any] = {
+                "TableName": table,
+                "KeySchema": props["KeySchema"],
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                params["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            dynamodb.create_table(**params)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl and ttl.get("Enabled"):
+                dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
+            r.physical[lid] = table
+            r.attributes[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
+        for lid in by_type["AWS::SNS::Topic"]:
+            props = r.resolve(resources[lid].get("Properties") or {})
+            arn = sns.create_topic(Name=props.get("TopicName") or name(lid))["TopicArn"]
+            r.physical[lid] = arn
+            r.attributes[(lid, "TopicName")] = arn.rsplit(":", 1)[-1]
+            r.attributes[(lid, "TopicArn")] = arn
+        for lid in by_type["AWS::SQS::Queue"]:
+            props = r.resolve(resources[lid].get("Properties") or {})
+            url = sqs.create_queue(QueueName=props.get("QueueName") or name(lid))["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            r.physical[lid] = url
+            r.attributes[(lid, "Arn")] = arn
+            r.attributes[(lid, "QueueName")] = arn.rsplit(":", 1)[-1]
+            r.attributes[(lid, "QueueUrl")] = url
+        # Local additions: an inbox subscribed to every topic, so alerts can be read back, and the capture queue.
+        inbox = sqs.create_queue(QueueName=ALERTS_INBOX)["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for lid in by_type["AWS::SNS::Topic"]:
+            sns.subscribe(TopicArn=r.physical[lid], Protocol="sqs", Endpoint=inbox_arn)
+        self.alerts_inbox_url = inbox
+        capture = sqs.create_queue(QueueName=CAPTURE_QUEUE)["QueueUrl"]
+        capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events = client("events", endpoints)
+        events.put_rule(
+            Name="retune-local-capture", EventPattern=json.dumps({"source": ["aws.s3", "retune"]})
+        )
+        events.put_targets(Rule="retune-local-capture", Targets=[{"Id": "capture", "Arn": capture_arn}])
+        self.capture_url = capture
+
+    def _resource_names(self) -> dict[str, str]:
+        """Every resource by its logical id: what `Ref` gives (a name, an ARN or a queue URL)."""
+        return {
+            lid: str(self.resolver.physical[lid])
+            for lid in self.template["Resources"]
+            if lid in self.resolver.physical
+        }
+
+    def _attributes(self) -> dict[str, str]:
+        return {f"{lid}.{attr}": str(value) for (lid, attr), value in self.resolver.attributes.items()}
+
+    def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
+        assert self.endpoints is not None
+        return function_environment(
+            spec,
+            self.endpoints,
+            self._env_overrides,
+            self.resolver.physical.get(spec.logical_id, spec.logical_id),
+        )
+
+    # -- events ------------------------------------------------------------------------------------------------
+
+    def _on_sagemaker_event(self, event: dict[str, Any]) -> None:
+        assert self.router is not None
+        self.router.route(event)
+
+    def _drain_capture_queue(self) -> None:
+        assert self.endpoints is not None
+        sqs = client("sqs", self.endpoints)
+        while not self._stop.is_set():
+            # A long poll: the call returns as soon as a message arrives (or after a second, to see a stop).
+            response = sqs.receive_message(
+                QueueUrl=self.capture_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            )
+            for message in response.get("Messages", []):
+                event = json.loads(message["Body"])
+                sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
+                if self.router is not None and event.get("detail-type") != "Object Tags Added":
+                    self.router.route(event)
+
+    def _park(self, spec: FunctionSpec, event: dict[str, Any], outcome: Outcome) -> None:
+        """Lambda's on-failure destination: the function's on-failure queue in the local SQS."""
+        assert self.endpoints is not None
+        record = failure_record(spec, event, outcome, REGION, ACCOUNT)
+        self.on_failure_records.append(record)
+        if spec.on_failure and spec.on_failure in self.resolver.physical:
+            client("sqs", self.endpoints).send_message(
+                QueueUrl=self.resolver.physical[spec.on_failure], MessageBody=json.dumps(record, default=str)
+            )
+
+    # -- the Python API for tests and the demo --------------------------------------------------------------------
+
+    def resource(self, logical_id: str) -> str:
+        return str(self.resolver.physical[logical_id])
+
+    @property
+    def bucket(self) -> str:
+        return self.resource("DataBucket")
+
+    def client(self, service: str) -> Any:
+        assert self.endpoints is not None
+        return client(service, self.endpoints)
+
+    def put_profile(self, path: Path | str, name: str | None = None) -> None:
+        path = Path(path)
+        self.client("s3").put_object(
+            Bucket=self.bucket, Key=f"profiles/{name or path.stem}.json", Body=path.read_bytes()
+        )
+
+    def drop(
+        self,
+        directory: Path | str,
+        profile: str,
+        drop_id: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> str:
+        """Upload a drop's files as a user would: every file, then the manifest last. Returns the drop id."""
+        directory = Path(directory)
+        drop_id = drop_id or directory.name
+        s3 = self.client("s3")
+        prefix = f"datasets/{profile}/{drop_id}/"
+        files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "manifest.json")
+        for path in files:
+            s3.upload_file(str(path), self.bucket, prefix + path.relative_to(directory).as_posix())
+            if progress:
+                progress(path.name)
+        s3.upload_file(str(directory / "manifest.json"), self.bucket, prefix + "manifest.json")
+        return drop_id
+
+    def state(self) -> Any:
+        """retune's store on the local DynamoDB."""
+        from retune.store import Store  # noqa: PLC0415
+        from retune.table import DynamoTable  # noqa: PLC0415
+
+        return Store(DynamoTable(self.client("dynamodb"), self.resource("StateTable")))
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 120.0) -> bool:
+        """Block until `predicate()` holds; it is re-checked whenever an invocation finishes."""
+        assert self.router is not None
+        return self.router.wait_until(predicate, timeout)
+
+    def wait_for_round(
+        self,
+        profile: str,
+        seq: int,
+        timeout: float = 300.0,
+        statuses: tuple[str, ...] = ("decided", "failed"),
+    ) -> Any:
+        store = self.state()
+
+        def done() -> bool:
+            rnd = store.get_round(profile, seq)
+            return rnd is not None and rnd.status in statuses
+
+        if not self.wait_until(done, timeout):
+            raise TimeoutError(f"round {seq} of {profile} did not reach {statuses} in {timeout} s")
+        return store.get_round(profile, seq)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Drain the alerts published so far (SNS → the local inbox queue)."""
+        sqs = self.client("sqs")
+        out = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.alerts_inbox_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return out
+            for message in messages:
+                out.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.alerts_inbox_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def write_endpoints(self, path: Path) -> None:
+        assert self.endpoints is not None
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.endpoints.as_json(), indent=2))
+        tmp.replace(path)  # readers never see a half-written file
+
+    def reset_state_dir(self) -> None:
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+__all__ = ["ROOT", "Endpoints", "LocalStack", "client"]
