@@ -152,6 +152,7 @@ class LocalStack:
         template_path: Path = TEMPLATE,
         stack_name: str = "retune-local",
         sagemaker_options: Mapping[str, Any] | None = None,
+        physical_names: Mapping[str, str] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +163,7 @@ class LocalStack:
         self._env_overrides = {k: dict(v) for k, v in (env_overrides or {}).items()}
         self._deterministic = deterministic
         self._sagemaker_options = dict(sagemaker_options or {})
+        self._names = dict(physical_names or {})  # e.g. the names events/env.json uses
         self._moto: Any = None
         self.sagemaker: LocalSageMaker | None = None
         self.router: Router | None = None
@@ -236,7 +238,7 @@ class LocalStack:
         """Create in moto every data and messaging resource of the template, and record its physical names."""
         r = self.resolver
         resources = self.template["Resources"]
-        name = lambda logical: f"{self.stack_name}-{logical}".lower()  # noqa: E731
+        name = lambda logical: self._names.get(logical) or f"{self.stack_name}-{logical}".lower()  # noqa: E731
         order = [
             "AWS::KMS::Key",
             "AWS::S3::Bucket",
@@ -254,16 +256,7 @@ class LocalStack:
             key = kms.create_key(Description=f"{self.stack_name} {lid}")["KeyMetadata"]
             r.physical[lid] = key["KeyId"]
             r.attributes[(lid, "Arn")] = key["Arn"]
-        for lid, res in resources.items():  # names that other resources may refer to, before creating them
-            kind = res["Type"]
-            if kind == "AWS::IAM::Role":
-                r.physical[lid] = name(lid)
-                r.attributes[(lid, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{name(lid)}"
-            elif kind == "AWS::Serverless::Function":
-                r.physical[lid] = name(lid)
-                r.attributes[(lid, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name(lid)}"
-            elif kind in ("AWS::Serverless::LayerVersion", "AWS::Logs::LogGroup", "AWS::KMS::Alias"):
-                r.physical[lid] = name(lid)
+        r.name_everything()  # what the template only declares (roles, functions, log groups) gets a name too
         for lid in by_type["AWS::S3::Bucket"]:
             props = r.resolve(resources[lid].get("Properties") or {})
             bucket = props.get("BucketName") or name(lid)

@@ -71,6 +71,22 @@ class Resolver:
             if name not in self.parameters:
                 self.parameters[name] = str(spec.get("Default", ""))
 
+    def name_everything(self) -> None:
+        """Give every resource not yet named a name and an ARN of the stack's form (IAM roles, functions, log
+        groups and layers exist in the template only: nothing creates them locally)."""
+        for lid, resource in (self.template.get("Resources") or {}).items():
+            name = f"{self.stack_name}-{lid}".lower()
+            self.physical.setdefault(lid, name)
+            kind = str(resource.get("Type", ""))
+            if kind == "AWS::IAM::Role":
+                arn = f"arn:aws:iam::{self.account}:role/{name}"
+            elif kind == "AWS::Serverless::Function":
+                arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+            else:
+                service = kind.split("::")[1].lower() if kind.count("::") == 2 else "local"
+                arn = f"arn:aws:{service}:{self.region}:{self.account}:{name}"
+            self.attributes.setdefault((lid, "Arn"), arn)
+
     def pseudo(self, name: str) -> str:
         values = {
             "AWS::Region": self.region,

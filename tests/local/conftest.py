@@ -14,6 +14,7 @@ from retune_local.images import ImageSpec
 from retune_local.stack import LocalStack
 from tests.conftest import profile_doc
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 TOY = Path(__file__).resolve().parent / "toy_trainer.py"
 TOY_IMAGE = "retune/toy"
 
