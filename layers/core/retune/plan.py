@@ -44,6 +44,10 @@ class Plan(BaseModel):
     based_on_rounds: list[int] = Field(
         default_factory=list, description="The earlier rounds it learned from."
     )
+    drift_answered: int | None = Field(
+        default=None,
+        description="The latest round whose drift the policy has answered (by loosening), so it answers it once.",
+    )
 
     strategy: Setting[Literal["Bayesian", "Random", "Hyperband", "Grid"]]
     max_jobs: Setting[int]
@@ -83,10 +87,13 @@ class Plan(BaseModel):
 
     def changes(self) -> list[Change]:
         """The settings that moved from the previous round's plan, each with its reason."""
+        # A plan made from a previous one has a previous strategy (never None): there a previous None is a value
+        # (no BestObjectiveNotImproving, say), and None -> 3 or 3 -> None is a move too.
+        follows = self.strategy.previous is not None
         out = []
         for name in self.SETTINGS:
             setting = self.setting(name)
-            if setting.moved:
+            if setting.previous != setting.value if follows else setting.moved:
                 out.append(
                     Change(
                         setting=name,
