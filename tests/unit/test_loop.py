@@ -428,3 +428,18 @@ def test_promote_late_approval_event_of_an_older_package_does_not_roll_the_champ
     late = package_state_changed(first.model_package_arn, "Approved", "retune's role", world.promote_deps)
     assert late.status == "duplicate"
     assert world.store.get_champion("market-xgb").model_package_arn == second.model_package_arn
+
+
+def test_promote_plans_again_with_the_evaluation_so_drift_shapes_the_very_next_round(world: World) -> None:
+    start(world)
+    run_round(world)
+    close_and_evaluate(world, challenger=0.47)
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    run_round(world, tuning="rt-market-xgb-0002")
+    close_round("rt-market-xgb-0002", world.close_deps)
+    planned_at_close = world.store.get_plan("market-xgb")
+    world.sagemaker.end_evaluation(evaluation_job_name("market-xgb", 2), 0.60, 0.47)  # 28% behind: drift
+    assert evaluation_ended(evaluation_job_name("market-xgb", 2), world.promote_deps).status == "rejected"
+    plan = world.store.get_plan("market-xgb")
+    assert plan != planned_at_close
+    assert any("drift" in plan.setting(name).reason for name in plan.SETTINGS)

@@ -18,6 +18,7 @@ from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, NotFound, TransientError
 from retune.naming import client_token
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, RegistryPort
+from retune.policy import plan_next_round
 from retune.profile import Profile, parse_profile
 from retune.promotion import judge
 from retune.records import ChampionChange, ChampionRecord, Decision, JobLookup, RoundRecord
@@ -176,6 +177,7 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
             "model_package": package_arn,
         },
     )
+    _replan(decided, deps)
     _after_decision(decided, profile, deps)
     return PromoteResult(verdict.outcome, rnd.profile, rnd.seq, package_arn, verdict.reason)
 
@@ -506,6 +508,19 @@ def endpoint_state_changed(
     if status == "Failed":
         deps.alerts.publish(alerts.deployment_failed(settled, endpoint, reason or "no reason given"))
     return PromoteResult("recorded", lookup.profile, lookup.seq, detail=f"endpoint {endpoint} {status}")
+
+
+def _replan(rnd: RoundRecord, deps: PromoteDeps) -> None:
+    """Plan the next round again now that the evaluation is in: drift shows only there (the challenger behind the
+    champion on the same data), and CloseRound planned before it ran. Skipped once a newer round has started."""
+    if deps.store.last_round_seq(rnd.profile) != rnd.seq:
+        return
+    try:
+        stored = deps.bucket.read(deps.data_bucket, f"profiles/{rnd.profile}.json", max_bytes=PROFILE_MAX_BYTES)
+        profile = parse_profile(stored.body, expected_name=rnd.profile)
+    except (NotFound, InvalidInput):
+        return  # the next start validates the profile and plans then
+    deps.store.put_plan(rnd.profile, plan_next_round(profile, deps.store.history(rnd.profile), stored.version))
 
 
 def _profile(name: str, deps: PromoteDeps) -> Profile | None:
