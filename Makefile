@@ -66,5 +66,10 @@ schema: venv
 lock: venv
 	$(PY) scripts/lock.py
 
+DROPS ?= 4
+PROFILE ?= market-xgb
+demo: venv
+	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
+
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from retune_local.lambda_runtime import FunctionRuntime
 from retune_local.stack import Endpoints, LocalStack, function_environment
 from retune_local.template import functions, load_template
 
+
 def read_env_vars(path: str | None) -> dict[str, dict[str, str]]:
     """`env.json` as `sam local invoke --env-vars` takes it: {"Parameters": {...}, "<LogicalId>": {...}}."""
     if not path:
@@ -121,7 +122,9 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=300.0,
         help="how often the scheduled rules fire (default 300; SIGUSR1 fires them now)",
     )
-    i = commands.add_parser("invoke", parents=parents, help="invoke one function with an event file (no Docker)")
+    i = commands.add_parser(
+        "invoke", parents=parents, help="invoke one function with an event file (no Docker)"
+    )
     i.add_argument("logical_id", help="the function's logical id in template.yaml, e.g. StartRoundFunction")
     i.add_argument("--event", required=True, help="an event file, e.g. events/start_round/drop_ready.json")
     i.add_argument("--env-vars", help="env.json overrides")

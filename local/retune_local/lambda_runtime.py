@@ -73,7 +73,7 @@ class Worker:
         read_fd, write_fd = os.pipe()
         env = dict(environment)
         env["PYTHONPATH"] = os.pathsep.join([str(spec.code_uri), str(LAYER), str(ROOT / "local")])
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "retune_local.lambda_worker", module, function, str(write_fd)],
             stdin=subprocess.PIPE,
             stdout=log_file or subprocess.DEVNULL,
@@ -203,7 +203,7 @@ class FunctionRuntime:
                     self.on_failure(self.spec, item.event, item.outcomes[-1])
             try:
                 item.done(item.outcomes)
-            except Exception:  # noqa: BLE001 (a listener's bug must not stop the function)
+            except Exception:
                 log.exception("invocation listener failed")
 
     def _attempt(self, event: dict[str, Any], attempt: int) -> Outcome:

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
             os.environ.get("AWS_LAMBDA_FUNCTION_NAME", function_name),
             request.get("request_id") or str(uuid.uuid4()),
             begin + float(request.get("timeout", 120)),
-            int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 512)),
+            int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")),
             os.environ.get("AWS_REGION", "us-east-1"),
             os.environ.get("RETUNE_LOCAL_ACCOUNT", "123456789012"),
         )

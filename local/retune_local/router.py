@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
     """EventBridge's pattern matching (moto's implementation)."""
-    return bool(EventPattern(json.dumps(pattern), dict(pattern)).matches_event(dict(event)))
+    return bool(EventPattern(json.dumps(pattern), dict(pattern)).matches_event(dict(event)))  # type: ignore[arg-type]
 
 
 class Router:

@@ -93,7 +93,7 @@ class Endpoints:
 
 def client(service: str, endpoints: Endpoints) -> Any:
     url = endpoints.sagemaker if service == "sagemaker" else endpoints.aws
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=url,
         region_name=endpoints.region,
@@ -108,7 +108,7 @@ def _reset_moto(url: str) -> None:
     import urllib.request  # noqa: PLC0415
 
     request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own loopback server)
+    with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
 
 
@@ -238,7 +238,10 @@ class LocalStack:
         """Create in moto every data and messaging resource of the template, and record its physical names."""
         r = self.resolver
         resources = self.template["Resources"]
-        name = lambda logical: self._names.get(logical) or f"{self.stack_name}-{logical}".lower()  # noqa: E731
+
+        def name(logical: str) -> str:
+            return self._names.get(logical) or f"{self.stack_name}-{logical}".lower()
+
         order = [
             "AWS::KMS::Key",
             "AWS::S3::Bucket",
@@ -443,7 +446,7 @@ class LocalStack:
     def alerts(self) -> list[dict[str, Any]]:
         """Drain the alerts published so far (SNS → the local inbox queue)."""
         sqs = self.client("sqs")
-        out = []
+        out: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=self.alerts_inbox_url, MaxNumberOfMessages=10).get(
                 "Messages", []

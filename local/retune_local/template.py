@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 
-class CloudFormationLoader(yaml.SafeLoader):
+class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]
     """A SafeLoader that turns `!Ref X`, `!GetAtt A.B`, `!Sub ...`, `!If [...]` into their long forms."""
 
 
@@ -45,7 +45,7 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
         document = yaml.load(handle, Loader=CloudFormationLoader)
     if not isinstance(document, dict):
-        raise ValueError(f"{path} is not a template")
+        raise TypeError(f"{path} is not a template")
     return document
 
 

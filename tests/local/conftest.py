@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from retune_local.images import ImageSpec
 from retune_local.stack import LocalStack
+
 from tests.conftest import profile_doc
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
@@ -38,11 +38,17 @@ def write_drop(directory: Path, validation_rows: int = 3, test_rows: int = 3) ->
     (directory / "train.csv").write_text("".join(f"{i},{i}\n" for i in range(5)))
     (directory / "validation.csv").write_text("".join(f"{i},{i}\n" for i in range(validation_rows)))
     (directory / "test.csv").write_text("".join(f"{i},{i}\n" for i in range(test_rows)))
-    (directory / "manifest.json").write_text(json.dumps({"channels": {
-        "train": {"files": ["train.csv"], "content_type": "text/csv"},
-        "validation": {"files": ["validation.csv"], "content_type": "text/csv"},
-        "test": {"files": ["test.csv"], "content_type": "text/csv"},
-    }}))
+    (directory / "manifest.json").write_text(
+        json.dumps(
+            {
+                "channels": {
+                    "train": {"files": ["train.csv"], "content_type": "text/csv"},
+                    "validation": {"files": ["validation.csv"], "content_type": "text/csv"},
+                    "test": {"files": ["test.csv"], "content_type": "text/csv"},
+                }
+            }
+        )
+    )
     return directory
 
 

@@ -12,23 +12,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from retune_local import cli
 from retune_local.stack import LocalStack
+
 from tests.local.conftest import ROOT_DIR
 
 EVENTS = ROOT_DIR / "events"
 ENV_JSON = EVENTS / "env.json"
 # The names events/env.json and the event files use, as a deployed stack would have them.
-NAMES = {"DataBucket": "retune-data-123456789012", "StateTable": "retune-state",
-         "IdempotencyTable": "retune-idempotency", "AlertsTopic": "retune-alerts"}
+NAMES = {
+    "DataBucket": "retune-data-123456789012",
+    "StateTable": "retune-state",
+    "IdempotencyTable": "retune-idempotency",
+    "AlertsTopic": "retune-alerts",
+}
 
 # What each sample event does to a stack that holds no drop, round or package yet: the intended outcome.
 EXPECTED = {
-    "start_round/manifest_uploaded.json": ("StartRoundFunction", "failed"),  # that manifest version is not there
+    "start_round/manifest_uploaded.json": (
+        "StartRoundFunction",
+        "failed",
+    ),  # that manifest version is not there
     "start_round/manifest_uploaded_encoded_key.json": ("StartRoundFunction", "failed"),
     "start_round/drop_ready.json": ("StartRoundFunction", "failed"),
-    "record_trial/training_in_progress.json": ("RecordTrialFunction", "ignored"),  # no retune round launched it
+    "record_trial/training_in_progress.json": (
+        "RecordTrialFunction",
+        "ignored",
+    ),  # no retune round launched it
     "record_trial/training_completed.json": ("RecordTrialFunction", "ignored"),
     "record_trial/training_stopped_early.json": ("RecordTrialFunction", "ignored"),
     "record_trial/training_stopped_time_limit.json": ("RecordTrialFunction", "ignored"),
@@ -54,9 +64,12 @@ def endpoints_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-def invoke(logical_id: str, event: Path, endpoints_file: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    args = argparse.Namespace(logical_id=logical_id, event=str(event), env_vars=str(ENV_JSON),
-                              endpoints_file=str(endpoints_file))
+def invoke(
+    logical_id: str, event: Path, endpoints_file: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    args = argparse.Namespace(
+        logical_id=logical_id, event=str(event), env_vars=str(ENV_JSON), endpoints_file=str(endpoints_file)
+    )
     code = cli.invoke(args, {})
     return code, capsys.readouterr().out
 
@@ -67,8 +80,9 @@ def test_invoke_covers_every_event_file() -> None:
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED))
-def test_invoke_event_file_ends_as_intended(path: str, endpoints_file: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_invoke_event_file_ends_as_intended(
+    path: str, endpoints_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     function, status = EXPECTED[path]
     code, out = invoke(function, EVENTS / path, endpoints_file, capsys)
     assert code == 0, out
@@ -84,17 +98,44 @@ def test_invoke_exits_non_zero_when_the_handler_raises(endpoints_file: Path, tmp
     endpoints = json.loads(endpoints_file.read_text())
     import boto3  # noqa: PLC0415
 
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoints["endpoints"]["dynamodb"], region_name="us-east-1",
-                            aws_access_key_id="local", aws_secret_access_key="local")
-    dynamodb.put_item(TableName="retune-state", Item={
-        "pk": {"S": "JOB#rt-market-xgb-0001"}, "sk": {"S": "JOB"},
-        "doc": {"S": json.dumps({"job_name": "rt-market-xgb-0001", "kind": "tuning", "profile": "market-xgb",
-                                 "seq": 1})}})
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoints["endpoints"]["dynamodb"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    dynamodb.put_item(
+        TableName="retune-state",
+        Item={
+            "pk": {"S": "JOB#rt-market-xgb-0001"},
+            "sk": {"S": "JOB"},
+            "doc": {
+                "S": json.dumps(
+                    {"job_name": "rt-market-xgb-0001", "kind": "tuning", "profile": "market-xgb", "seq": 1}
+                )
+            },
+        },
+    )
     run = subprocess.run(  # the real command line, as a user types it
-        [sys.executable, "-m", "retune_local", "invoke", "CloseRoundFunction",
-         "--event", str(EVENTS / "close_round/tuning_completed.json"), "--env-vars", str(ENV_JSON),
-         "--endpoints-file", str(endpoints_file)],
-        capture_output=True, text=True, cwd=ROOT_DIR, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "retune_local",
+            "invoke",
+            "CloseRoundFunction",
+            "--event",
+            str(EVENTS / "close_round/tuning_completed.json"),
+            "--env-vars",
+            str(ENV_JSON),
+            "--endpoints-file",
+            str(endpoints_file),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT_DIR,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert json.loads(run.stdout)["errorType"] == "TransientError"

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from retune_local.stack import LocalStack
+
 from tests.local.conftest import write_drop
 
 
@@ -33,9 +34,12 @@ def test_local_stack_runs_two_drops_end_to_end(stack: LocalStack, tmp_path: Path
     second = stack.wait_for_round("toy", 2, timeout=120)
     assert second.status == "decided"
     assert second.plan.warm_start_parents.value == ["rt-toy-0001"]
-    described = stack.client("sagemaker").describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="rt-toy-0002")
+    described = stack.client("sagemaker").describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="rt-toy-0002"
+    )
     assert described["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [
-        {"HyperParameterTuningJobName": "rt-toy-0001"}]
+        {"HyperParameterTuningJobName": "rt-toy-0001"}
+    ]
     assert second.evaluation is not None and second.evaluation.champion_score is not None
 
     subjects = [alert["Subject"] for alert in stack.alerts()]
@@ -48,16 +52,28 @@ def test_local_stack_runs_two_drops_end_to_end(stack: LocalStack, tmp_path: Path
 
 
 def test_local_stack_parks_a_failing_invocation_on_the_on_failure_queue(stack: LocalStack) -> None:
-    event = {"version": "0", "id": "x", "detail-type": "SageMaker HyperParameter Tuning Job State Change",
-             "source": "aws.sagemaker", "account": "123456789012", "time": "2026-01-01T00:00:00Z",
-             "region": "us-east-1", "resources": [],
-             "detail": {"HyperParameterTuningJobName": "rt-toy-0009", "HyperParameterTuningJobStatus": "Completed"}}
+    event = {
+        "version": "0",
+        "id": "x",
+        "detail-type": "SageMaker HyperParameter Tuning Job State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "HyperParameterTuningJobName": "rt-toy-0009",
+            "HyperParameterTuningJobStatus": "Completed",
+        },
+    }
     # A lookup item for a round that does not exist: CloseRound raises a transient error every time.
     from retune.records import JobLookup  # noqa: PLC0415
     from retune.store import lookup_item  # noqa: PLC0415
     from retune.table import Put  # noqa: PLC0415
 
-    stack.state().write([Put(lookup_item(JobLookup(job_name="rt-toy-0009", kind="tuning", profile="toy", seq=9)))])
+    stack.state().write(
+        [Put(lookup_item(JobLookup(job_name="rt-toy-0009", kind="tuning", profile="toy", seq=9)))]
+    )
     assert stack.router is not None
     stack.router.route(event)
     assert stack.wait_until(lambda: len(stack.on_failure_records) == 1, timeout=60)
@@ -67,7 +83,10 @@ def test_local_stack_parks_a_failing_invocation_on_the_on_failure_queue(stack: L
     sqs = stack.client("sqs")
     queue = stack.resource("CloseRoundOnFailureQueue")
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    assert json.loads(messages[0]["Body"])["requestPayload"]["detail"]["HyperParameterTuningJobName"] == "rt-toy-0009"
+    assert (
+        json.loads(messages[0]["Body"])["requestPayload"]["detail"]["HyperParameterTuningJobName"]
+        == "rt-toy-0009"
+    )
 
 
 def test_local_stack_warm_worker_is_reused(stack: LocalStack, tmp_path: Path) -> None:

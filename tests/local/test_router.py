@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from retune_local.router import matches
 from retune_local.template import Resolver, functions, load_template
 
@@ -51,16 +50,22 @@ def load(path: str) -> dict[str, Any]:
         ("reconcile/schedule.json", []),  # schedules are fired by the router's timer, not matched
     ],
 )
-def test_router_routes_each_sample_event_to_its_function(router_rules: dict[str, Any], path: str,
-                                                          expected: list[str]) -> None:
+def test_router_routes_each_sample_event_to_its_function(
+    router_rules: dict[str, Any], path: str, expected: list[str]
+) -> None:
     assert targets(router_rules, load(path)) == expected
 
 
-def test_router_wildcard_matches_only_manifests_and_the_handler_checks_the_depth(router_rules: dict[str, Any]) -> None:
+def test_router_wildcard_matches_only_manifests_and_the_handler_checks_the_depth(
+    router_rules: dict[str, Any],
+) -> None:
     event = load("start_round/manifest_uploaded.json")
     for key, hit in [
         ("datasets/market-xgb/2015-01-01/manifest.json", True),
-        ("datasets/market-xgb/2015-01-01/deeper/manifest.json", True),  # `*` crosses `/`: StartRound ignores it
+        (
+            "datasets/market-xgb/2015-01-01/deeper/manifest.json",
+            True,
+        ),  # `*` crosses `/`: StartRound ignores it
         ("datasets/market-xgb/2015-01-01/train.csv", False),
         ("datasets/market-xgb/manifest.json.bak", False),
         ("profiles/market-xgb.json", False),
@@ -121,7 +126,8 @@ def test_router_source_and_detail_type_must_both_match(router_rules: dict[str, A
         ({"$or": [{"detail": {"a": [1]}}, {"detail": {"b": [2]}}]}, {"b": 2}, {"a": 2}),
     ],
 )
-def test_router_matcher_has_eventbridges_other_operators(pattern: dict[str, Any], hit: dict[str, Any],
-                                                         miss: dict[str, Any]) -> None:
+def test_router_matcher_has_eventbridges_other_operators(
+    pattern: dict[str, Any], hit: dict[str, Any], miss: dict[str, Any]
+) -> None:
     assert matches(pattern, {"source": "s", "detail": hit})
     assert not matches(pattern, {"source": "s", "detail": miss})

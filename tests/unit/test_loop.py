@@ -443,3 +443,9 @@ def test_promote_plans_again_with_the_evaluation_so_drift_shapes_the_very_next_r
     plan = world.store.get_plan("market-xgb")
     assert plan != planned_at_close
     assert any("drift" in plan.setting(name).reason for name in plan.SETTINGS)
+
+
+def test_promote_reason_says_plainly_when_the_challenger_is_worse(world: World) -> None:
+    result = second_round(world, challenger=0.48, champion=0.47)
+    assert result.status == "rejected"
+    assert result.detail.endswith("-2.13% worse: the champion stays")

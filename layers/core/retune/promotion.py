@@ -51,7 +51,12 @@ def judge(profile: Profile, challenger: float | None, champion: float | None) ->
             f"challenger {challenger:.4f} vs champion {champion:.4f} on the same test data: "
             f"{gain:+.2%} {'better' if gain >= 0 else 'worse'}"
         )
-        why = f"{comparison}, {'beyond' if wins else 'within'} the {margin:.2%} margin"
+        if wins:
+            why = f"{comparison}, beyond the {margin:.2%} margin"
+        elif gain > 0:
+            why = f"{comparison}, within the {margin:.2%} margin: the champion stays"
+        else:
+            why = f"{comparison}: the champion stays"
     if not wins:
         return Verdict(False, "Rejected", "rejected", why)
     if manual:
