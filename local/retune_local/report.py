@@ -62,7 +62,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) < 1e5 else f"{value:.3g}"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}" if abs(value) < 1e7 else f"{value:.3g}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 
