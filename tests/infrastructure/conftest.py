@@ -7,45 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from retune_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAM_VENV = ROOT / ".venv-tools" / "sam"
 SAM = SAM_VENV / "bin" / "sam"
 SAM_PYTHON = SAM_VENV / "bin" / "python"
-
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """A SafeLoader that turns `!Ref X`, `!GetAtt A.B`, `!Sub ...`, `!If [...]` into their long forms."""
-
-
-def _construct_tag(loader: CloudFormationLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "Condition":
-        return {"Condition": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        resource, _, attribute = value.partition(".")
-        return {"Fn::GetAtt": [resource, attribute]}
-    return {f"Fn::{tag_suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=CloudFormationLoader)
-    assert isinstance(document, dict)
-    return document
 
 
 @pytest.fixture(scope="session")
