@@ -253,7 +253,9 @@ class SimulatedSageMaker(FakeSageMaker):
         self._maybe_fail()
         if name not in self.tuning_jobs:
             raise NotFound(f"tuning job {name} not found")
-        return {k: v for k, v in self.tuning_jobs[name].items() if k != "request"}
+        job = self.tuning_jobs[name]
+        return {"TrainingJobDefinition": job["request"]["TrainingJobDefinition"],
+                **{k: v for k, v in job.items() if k != "request"}}
 
     def describe_training_job(self, name: str) -> dict[str, Any]:
         self._maybe_fail()

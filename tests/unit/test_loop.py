@@ -449,3 +449,14 @@ def test_promote_reason_says_plainly_when_the_challenger_is_worse(world: World) 
     result = second_round(world, challenger=0.48, champion=0.47)
     assert result.status == "rejected"
     assert result.detail.endswith("-2.13% worse: the champion stays")
+
+
+def test_promote_approval_event_for_a_round_the_store_does_not_hold_decided_is_ignored(world: World) -> None:
+    start(world)
+    run_round(world)
+    result = close_and_evaluate(world, challenger=0.47)
+    world.table.items.clear()  # records lost, or a replay that starts from nothing
+    late = package_state_changed(result.model_package_arn, "Approved", "retune's role", world.promote_deps)
+    assert late.status == "ignored"
+    assert world.store.get_champion("market-xgb") is None
+    assert world.alerts.outcomes() == ["promoted"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from retune.errors import LimitExceeded, Throttled
+from retune.errors import LimitExceeded, PermanentError, Throttled
 from retune.events import NotADrop, parse_drop_event
 from retune.records import TrialRecord
 from retune.use_cases.start_round import start_round
@@ -310,3 +310,14 @@ def test_start_round_second_round_warm_starts_from_the_first(world: World) -> No
         "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "rt-market-xgb-0001"}],
         "WarmStartType": "TransferLearning",
     }
+
+
+def test_start_round_will_not_adopt_a_tuning_job_of_another_drop(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    # retune's records are lost while SageMaker keeps its jobs: the next drop gets round 1's name again.
+    world.table.items.clear()
+    world.put_profile()
+    with pytest.raises(PermanentError, match="reads .*2015-01-01.*, not drop 2015-07-01"):
+        run(world, world.drop("2015-07-01"))
+    assert len(world.sagemaker.tuning_jobs) == 1

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, NotFound, TransientError
 from retune.naming import client_token
-from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, RegistryPort
 from retune.policy import plan_next_round
+from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, RegistryPort
 from retune.profile import Profile, parse_profile
 from retune.promotion import judge
 from retune.records import ChampionChange, ChampionRecord, Decision, JobLookup, RoundRecord
@@ -380,9 +380,15 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
         if profile is not None and profile.promotion.approval == "manual":
             # retune registered the package for a person, who acted before retune's decision was written (its
             # invocation is being retried): decide on the person's word once retune's decision is in.
-            raise TransientError(f"{package_arn} was {approval} by hand while round {seq} is still evaluating")
+            raise TransientError(
+                f"{package_arn} was {approval} by hand while round {seq} is still evaluating"
+            )
         # retune's own registration is in flight: its transaction sets the champion.
         return PromoteResult("ignored", profile_name, seq, package_arn, "retune's own decision is in flight")
+    if rnd is None or rnd.status != "decided":
+        # A package of a round the store does not hold as decided (an event from before retune's own records,
+        # or a replay after they were lost): nothing a person decided about a round retune knows.
+        return PromoteResult("ignored", profile_name, seq, package_arn, "its round is not decided in the store")
     champion = deps.store.get_champion(profile_name)
     if approval == "Approved":
         if champion is not None and champion.model_package_arn == package_arn:
@@ -402,44 +408,21 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
             return PromoteResult(
                 "duplicate", profile_name, seq, package_arn, "approved when decided; a late event"
             )
-        artifact = ((described.get("InferenceSpecification") or {}).get("Containers") or [{}])[0].get(
-            "ModelDataUrl"
-        )
+        artifact = _model_data(described)
         if not artifact:
             return PromoteResult("ignored", profile_name, seq, package_arn, "the package has no model data")
-        now = deps.clock()
-        score = rnd.evaluation.challenger_score if rnd and rnd.evaluation else None
-        operations: list[Operation] = [
-            _champion_write(
-                champion,
-                profile_name,
-                package_arn,
-                artifact,
-                seq,
-                score,
-                who,
-                "approved by hand in the model registry",
-                now,
-            )
-        ]
-        updated = rnd
-        if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package_arn:
-            updated = rnd.model_copy(
-                update={
-                    "decision": rnd.decision.model_copy(
-                        update={
-                            "outcome": "approved",
-                            "decided_by": who,
-                            "decided_at": now,
-                            "reason": f"approved by hand ({who}); {rnd.decision.reason}",
-                        }
-                    ),
-                    "deployment": None,
-                }
-            )
-            operations.append(Put(round_item(updated), Condition(equals={"status": rnd.status})))
-        deps.store.write(operations)
-        deps.metrics.count("ModelsPromoted")
+        updated = _set_champion_by_hand(
+            rnd,
+            champion,
+            profile_name,
+            seq,
+            package_arn,
+            artifact,
+            who,
+            "approved by hand in the model registry",
+            f"approved by hand ({who})",
+            deps,
+        )
         _after_approval(updated, profile_name, package_arn, who, deps)
         return PromoteResult("champion_set", profile_name, seq, package_arn, f"approved by {who}")
     if (
@@ -463,6 +446,113 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
         deps.store.save_round(rejected, expected_status=rnd.status)
         return PromoteResult("recorded", profile_name, seq, package_arn, f"rejected by {who}")
     return PromoteResult("ignored", profile_name, seq, package_arn, f"{approval}: nothing to do")
+
+
+def _model_data(described: dict[str, Any]) -> str | None:
+    containers = (described.get("InferenceSpecification") or {}).get("Containers") or [{}]
+    url = containers[0].get("ModelDataUrl")
+    return str(url) if url else None
+
+
+def _set_champion_by_hand(
+    rnd: RoundRecord | None,
+    champion: ChampionRecord | None,
+    profile_name: str,
+    seq: int | None,
+    package_arn: str,
+    artifact: str,
+    who: str,
+    champion_reason: str,
+    decision_reason: str,
+    deps: PromoteDeps,
+) -> RoundRecord | None:
+    """A person's decision: the champion (conditional on the version read) and, when the package is its round's
+    decision, that decision, in one write. Raises ConditionFailed when the champion changed since it was read.
+    Returns the round as written."""
+    now = deps.clock()
+    score = rnd.evaluation.challenger_score if rnd and rnd.evaluation else None
+    operations: list[Operation] = [
+        _champion_write(champion, profile_name, package_arn, artifact, seq, score, who, champion_reason, now)
+    ]
+    updated = rnd
+    if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package_arn:
+        updated = rnd.model_copy(
+            update={
+                "decision": rnd.decision.model_copy(
+                    update={
+                        "outcome": "approved",
+                        "decided_by": who,
+                        "decided_at": now,
+                        "reason": f"{decision_reason}; {rnd.decision.reason}",
+                    }
+                ),
+                "deployment": None,
+            }
+        )
+        operations.append(Put(round_item(updated), Condition(equals={"status": rnd.status})))
+    deps.store.write(operations)
+    deps.metrics.count("ModelsPromoted")
+    return updated
+
+
+def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: PromoteDeps) -> PromoteResult:
+    """A person makes a package the profile's champion (`retune promote`): a manual promotion, or a rollback to
+    an earlier champion. The same rules as an approval in the registry, with two differences: the package may
+    already be Approved (a rollback: no registry event would follow), and the registry is updated here.
+
+    Order: the champion first (conditional on its version), then the registry (Approved), then the alert, the
+    queued drop's announcement and the deployment. The registry's own state-change event then finds the package
+    already the champion and only repeats the idempotent steps."""
+    try:
+        described = deps.sagemaker.describe_model_package(package_arn)
+    except NotFound:
+        return PromoteResult("ignored", profile_name, None, package_arn, "no such model package")
+    metadata = described.get("CustomerMetadataProperties") or {}
+    owner, seq_text = metadata.get(TAG_PROFILE), metadata.get(TAG_ROUND)
+    if owner and owner != profile_name:
+        return PromoteResult(
+            "ignored", profile_name, None, package_arn, f"the package belongs to profile {owner}"
+        )
+    seq = int(seq_text) if seq_text and str(seq_text).isdigit() else None
+    rnd = deps.store.get_round(profile_name, seq) if seq is not None else None
+    if rnd is not None and rnd.status == "evaluating":
+        return PromoteResult(
+            "ignored",
+            profile_name,
+            seq,
+            package_arn,
+            f"round {seq} is still being decided; wait for its decision",
+        )
+    artifact = _model_data(described)
+    if not artifact:
+        return PromoteResult("ignored", profile_name, seq, package_arn, "the package has no model data")
+    champion = deps.store.get_champion(profile_name)
+    if champion is not None and champion.model_package_arn == package_arn:
+        return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
+    earlier = champion is not None and any(c.model_package_arn == package_arn for c in champion.history)
+    verb = "rolled back" if earlier else "promoted"
+    updated = _set_champion_by_hand(
+        rnd,
+        champion,
+        profile_name,
+        seq,
+        package_arn,
+        artifact,
+        who,
+        f"{verb} by hand with retune promote",
+        f"{verb} by hand ({who})",
+        deps,
+    )
+    if described.get("ModelApprovalStatus") != "Approved":
+        deps.sagemaker.update_model_package(
+            {
+                "ModelPackageArn": package_arn,
+                "ModelApprovalStatus": "Approved",
+                "ApprovalDescription": f"{verb} by hand by {who} with retune promote"[:1024],
+            }
+        )
+    _after_approval(updated, profile_name, package_arn, who, deps)
+    return PromoteResult("champion_set", profile_name, seq, package_arn, f"{verb} by {who}")
 
 
 def _after_approval(
@@ -516,11 +606,15 @@ def _replan(rnd: RoundRecord, deps: PromoteDeps) -> None:
     if deps.store.last_round_seq(rnd.profile) != rnd.seq:
         return
     try:
-        stored = deps.bucket.read(deps.data_bucket, f"profiles/{rnd.profile}.json", max_bytes=PROFILE_MAX_BYTES)
+        stored = deps.bucket.read(
+            deps.data_bucket, f"profiles/{rnd.profile}.json", max_bytes=PROFILE_MAX_BYTES
+        )
         profile = parse_profile(stored.body, expected_name=rnd.profile)
     except (NotFound, InvalidInput):
         return  # the next start validates the profile and plans then
-    deps.store.put_plan(rnd.profile, plan_next_round(profile, deps.store.history(rnd.profile), stored.version))
+    deps.store.put_plan(
+        rnd.profile, plan_next_round(profile, deps.store.history(rnd.profile), stored.version)
+    )
 
 
 def _profile(name: str, deps: PromoteDeps) -> Profile | None:

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from retune import alerts
-from retune.errors import AlreadyExists, ConflictError, InvalidInput, InvalidRequest, LimitExceeded, NotFound
+from retune.errors import (
+    AlreadyExists,
+    ConflictError,
+    InvalidInput,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    PermanentError,
+)
 from retune.events import DropRef, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import tuning_job_name
@@ -88,6 +96,9 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
     for _ in range(MAX_ATTEMPTS):
         drop = deps.store.get_drop(profile_name, drop_id)
         if drop is not None and drop.version == obj.version:
+            if drop.state == "failed":
+                # A repeat finishes what an interrupted attempt began: the alert (published once per key).
+                deps.alerts.publish(_failed_alert(drop))
             if drop.state in ("superseded", "failed"):
                 return StartResult("duplicate", profile_name, drop_id, detail=f"drop already {drop.state}")
             if drop.state == "started":
@@ -182,28 +193,32 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
 
 
 def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartResult:
-    """One attempt at the queue's rule: a running round queues the drop (the newest queued drop wins); else the
-    drop starts unless a newer drop already waits. Raises ConditionFailed/RoundRunning when it lost a race."""
+    """One attempt at the queue's rule: a running round (or a paused profile) queues the drop (the newest queued
+    drop wins); else the drop starts unless a newer drop already waits. Raises ConditionFailed/RoundRunning when
+    it lost a race."""
     store = deps.store
     active = store.get_active(drop.profile)
+    # A paused profile queues its drops as if a round were running; `retune resume` announces the queued one.
+    paused = store.get_paused(drop.profile) if active is None else None
     queued = store.get_queued(drop.profile)
     other = (
         store.get_drop(drop.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
     )
-    if active is not None:
+    if active is not None or paused is not None:
+        why = f"round {active.seq} is running" if active is not None else "the profile is paused"
         if queued is None:
             store.enqueue(
                 drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}),
                 expected_drop=drop,
                 expected_queued=None,
             )
-            return _queued(drop, deps, f"round {active.seq} is running")
+            return _queued(drop, deps, why)
         if queued.drop_id == drop.drop_id:
             if drop.state != "queued":
                 store.replace_drop(
                     drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}), expected=drop
                 )
-            return _queued(drop, deps, f"round {active.seq} is running")
+            return _queued(drop, deps, why)
         if other is None or drop.newer_than(other):
             store.enqueue(
                 drop.model_copy(update={"state": "queued", "updated_at": deps.clock()}),
@@ -216,7 +231,7 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
             )
             if other is not None:
                 deps.metrics.count("DropsSuperseded")
-            return _queued(drop, deps, f"round {active.seq} is running; supersedes drop {queued.drop_id}")
+            return _queued(drop, deps, f"{why}; supersedes drop {queued.drop_id}")
         return _supersede(drop, queued, deps)
     if queued is not None and queued.drop_id != drop.drop_id:
         if other is not None and other.newer_than(drop):
@@ -244,30 +259,58 @@ def _supersede(drop: DropRecord, winner: QueuedRecord, deps: StartRoundDeps) -> 
 
 
 def _plan_for(valid: ValidDrop, deps: StartRoundDeps) -> Plan:
-    """The stored plan, if it was made for this version of the profile; else a fresh one from the history."""
-    stored = deps.store.get_plan(valid.profile.name)
-    if stored is not None and stored.profile_version == valid.profile_version:
+    return next_plan(deps.store, valid.profile, valid.profile_version)
+
+
+def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
+    """The plan the profile's next round uses: the stored plan, if it was made for this version of the profile;
+    else a fresh one from the history. (`retune plan` shows it.)"""
+    stored = store.get_plan(profile.name)
+    if stored is not None and stored.profile_version == profile_version:
         return stored
-    history = deps.store.history(valid.profile.name)
-    return plan_next_round(valid.profile, history, valid.profile_version)
+    history = store.history(profile.name)
+    return plan_next_round(profile, history, profile_version)
 
 
 def _request(
     drop: DropRecord, profile: Profile, manifest: Manifest, plan: Plan, seq: int, deps: StartRoundDeps
 ) -> dict[str, Any]:
+    return round_request(
+        profile=profile,
+        manifest=manifest,
+        plan=plan,
+        seq=seq,
+        drop_id=drop.drop_id,
+        data_bucket=deps.data_bucket,
+        role_arn=deps.role_arn,
+    )
+
+
+def round_request(
+    *,
+    profile: Profile,
+    manifest: Manifest,
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    data_bucket: str,
+    role_arn: str,
+) -> dict[str, Any]:
+    """The CreateHyperParameterTuningJob request of a round, exactly as StartRound sends it (`retune plan
+    --render` prints it)."""
     uris = {
-        c: s3_uri(deps.data_bucket, channel_manifest_key(profile.name, drop.drop_id, c))
+        c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
         for c in profile.training.channels
     }
     return tuning_job_request(
         profile=profile,
         plan=plan,
         seq=seq,
-        drop_id=drop.drop_id,
-        bucket=deps.data_bucket,
+        drop_id=drop_id,
+        bucket=data_bucket,
         channel_manifests=uris,
         channel_content_types={c: manifest.channels[c].content_type for c in profile.training.channels},
-        role_arn=deps.role_arn,
+        role_arn=role_arn,
     )
 
 
@@ -353,6 +396,7 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
         deps.metrics.count("RoundsStarted")
         logger.info("tuning job created", extra=extra)
     except AlreadyExists:
+        _check_same_drop(rnd, deps)
         logger.info("tuning job already exists: a replay", extra=extra)
     except LimitExceeded as exc:
         queued = drop.model_copy(
@@ -373,6 +417,21 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
     except ConditionFailed:
         pass  # CloseRound (or a concurrent replay) already moved the round on: nothing to mark
     return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+
+
+def _check_same_drop(rnd: RoundRecord, deps: StartRoundDeps) -> None:
+    """A tuning job of this name exists: it is this round's only if it reads this drop's data. Otherwise retune's
+    records were lost while SageMaker kept its jobs, and adopting it would pass another drop's round off as this
+    one's: stop, for a person to look (the event is retried, then parked with an alert)."""
+    described = deps.sagemaker.describe_tuning_job(rnd.tuning_job_name)
+    channels = (described.get("TrainingJobDefinition") or {}).get("InputDataConfig") or []
+    uris = [c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", "") for c in channels]
+    expected = f"/manifests/{rnd.profile}/{rnd.drop_id}/"
+    if uris and not all(expected in uri for uri in uris):
+        raise PermanentError(
+            f"tuning job {rnd.tuning_job_name} exists but reads {uris[0]}, not drop {rnd.drop_id}: "
+            "retune's store lost its records of earlier rounds; restore the state table or start the profile afresh"
+        )
 
 
 def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
@@ -401,10 +460,12 @@ def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartRes
     logger.warning(
         "drop failed validation", extra={"profile": drop.profile, "drop": drop.drop_id, "errors": errors}
     )
-    deps.alerts.publish(
-        alerts.drop_failed(drop.profile, drop.drop_id, drop.version, drop.manifest_key, errors)
-    )
+    deps.alerts.publish(_failed_alert(failed))
     return StartResult("failed", drop.profile, drop.drop_id, errors=errors, detail="; ".join(errors))
+
+
+def _failed_alert(drop: DropRecord) -> alerts.Alert:
+    return alerts.drop_failed(drop.profile, drop.drop_id, drop.version, drop.manifest_key, drop.errors)
 
 
 def _fail_unrecorded(ref: DropRef, deps: StartRoundDeps, profile: str, drop_id: str) -> StartResult:
