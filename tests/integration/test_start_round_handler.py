@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from functions.start_round.handler import lambda_handler
@@ -139,6 +140,21 @@ def test_start_round_handler_replay_meets_resource_in_use(aws: AwsWorld) -> None
     rnd = aws.store.get_round("market-xgb", 1)
     aws.store.save_round(rnd.model_copy(update={"status": "starting"}), expected_status="running")
     aws.stubber.add_client_error("create_hyper_parameter_tuning_job", "ResourceInUse", "already exists", 400)
+    request = expected_request("2015-01-01")
+    aws.stubber.add_response(  # the existing job must read this drop's data to be adopted
+        "describe_hyper_parameter_tuning_job",
+        {
+            "HyperParameterTuningJobName": "rt-market-xgb-0001",
+            "HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/rt-market-xgb-0001",
+            "HyperParameterTuningJobConfig": request["HyperParameterTuningJobConfig"],
+            "TrainingJobDefinition": request["TrainingJobDefinition"],
+            "HyperParameterTuningJobStatus": "InProgress",
+            "CreationTime": datetime(2026, 1, 5, tzinfo=UTC),
+            "TrainingJobStatusCounters": {},
+            "ObjectiveStatusCounters": {},
+        },
+        {"HyperParameterTuningJobName": "rt-market-xgb-0001"},
+    )
     assert lambda_handler(event, FakeLambdaContext(), deps=aws.deps)["status"] == "started"
     aws.stubber.assert_no_pending_responses()
 
