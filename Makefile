@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools test test-unit lint format build schema lock demo bench clean
+.PHONY: help venv tools test test-unit test-reliability lint format build schema lock demo bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README)"
@@ -44,6 +44,42 @@ test: venv tools
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
+
+# The long reliability runs (pytest marker `slow`): e.g. 250 shuffled replays, and 5 on the local stack.
+test-reliability: venv
+	$(PY) -m pytest -q -m slow tests/replay
+
+# 10,000 training job events through RecordTrial on the local stack; writes benchmarks/results/load.json.
+bench-load: venv
+	$(PY) benchmarks/load.py
+
+# Every benchmark (each bench-* target).
+bench: bench-load bench-reference bench-efficiency bench-policy bench-cold-start
+
+# The efficiency benchmark's frozen reference (benchmarks/results/reference.json, committed): made only when it is
+# missing, or with REMAKE_REFERENCE=1. REFERENCE_ARGS sets its scale (default: 2 seeds x 60 trials per window).
+REFERENCE_ARGS ?=
+bench-reference: venv
+	@if [ -f benchmarks/results/reference.json ] && [ -z "$(REMAKE_REFERENCE)" ]; then \
+		echo "benchmarks/results/reference.json is frozen (made by: $$(sed -n 's/.*"command": "\(.*\)",/\1/p' benchmarks/results/reference.json)); REMAKE_REFERENCE=1 to remake it"; \
+	else $(PY) -m benchmarks.reference $(REFERENCE_ARGS); fi
+
+# retune against AMT-default, no early stopping, Random, Hyperband: 8 drops x 5 seeds x 2 workloads, resumable
+# (cached in out/bench/efficiency); writes benchmarks/results/efficiency.json and docs/benchmarks.md.
+EFFICIENCY_ARGS ?=
+bench-efficiency: venv bench-reference
+	$(PY) -m benchmarks.efficiency $(EFFICIENCY_ARGS)
+
+# Each handler's import and first invocation against `import boto3` and its clients, in fresh interpreters;
+# writes benchmarks/results/cold_start.json (COLD_START_ARGS, e.g. --runs 20).
+COLD_START_ARGS ?=
+bench-cold-start: venv
+	$(PY) benchmarks/cold_start.py $(COLD_START_ARGS)
+
+# The fast loop for tuning the policy: XGBoost, 3 seeds, 4 rounds, AMT-default and retune; shares the cache of
+# bench-efficiency (out/bench/efficiency) and writes out/bench/efficiency-policy-loop.json and .md.
+bench-policy: venv
+	$(PY) -m benchmarks.efficiency --policy-loop
 
 lint: venv tools
 	$(VENV)/bin/ruff check .

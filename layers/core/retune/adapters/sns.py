@@ -13,7 +13,13 @@ class AlertSink(Protocol):
 
 
 class Topic:
-    def __init__(self, client: Any, topic_arn: str, idempotency_table: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        topic_arn: str,
+        idempotency_table: str | None = None,
+        dynamodb_client: Any = None,
+    ) -> None:
         self._client = client
         self._topic_arn = topic_arn
         self._publish_once = self._send
@@ -26,10 +32,16 @@ class Topic:
                 idempotent_function,
             )
 
-            persistence = DynamoDBPersistenceLayer(table_name=idempotency_table)
+            # Given the function's DynamoDB client, Powertools builds no session and client of its own.
+            persistence = DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb_client)
             self._config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=7 * 24 * 3600)
+            # One key space for every function: Powertools prefixes keys with the Lambda function's name by
+            # default, and then Promote and Reconcile, deciding the same round, would each publish its alert.
             self._publish_once = idempotent_function(
-                data_keyword_argument="alert", persistence_store=persistence, config=self._config
+                data_keyword_argument="alert",
+                persistence_store=persistence,
+                config=self._config,
+                key_prefix="retune-alerts",
             )(self._send)
 
     def register_lambda_context(self, context: Any) -> None:
