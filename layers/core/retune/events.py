@@ -150,7 +150,11 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
         ready = _parse(DropReadyDetail, envelope.detail, "Drop Ready detail")
         if split_manifest_key(ready.key) != (ready.profile, ready.drop_id):
             raise InvalidInput(
-                "Drop Ready detail", [f"key {ready.key!r} does not belong to drop {ready.drop_id}"]
+                "Drop Ready detail",
+                [
+                    f"key: {ready.key!r} is not the manifest of profile {ready.profile!r}, "
+                    f"drop {ready.drop_id!r}"
+                ],
             )
         return DropRef(
             bucket=ready.bucket,

@@ -154,6 +154,14 @@ class QueuedRecord(Record):
     uploaded_at: Timestamp
 
 
+class PausedRecord(Record):
+    """A profile an operator paused: its drops queue as if a round were running, until it is resumed."""
+
+    profile: str
+    paused_at: Timestamp
+    paused_by: str
+
+
 class JobLookup(Record):
     """Maps a job's name back to its profile and round."""
 

@@ -74,8 +74,9 @@ class ModelPackageDetail(_Detail):
 
     @property
     def decided_by(self) -> str:
-        identity = self.LastModifiedBy.get("IamIdentity") or {}
-        return str(identity.get("Arn") or self.LastModifiedBy.get("UserProfileName") or "a person (unknown)")
+        identity = self.LastModifiedBy.get("IamIdentity")
+        arn = identity.get("Arn") if isinstance(identity, dict) else None  # the field is free-form here
+        return str(arn or self.LastModifiedBy.get("UserProfileName") or "a person (unknown)")
 
 
 class EndpointDetail(_Detail):

@@ -21,12 +21,24 @@ from retune.records import (
     ChampionRecord,
     DropRecord,
     JobLookup,
+    PausedRecord,
     QueuedRecord,
     RoundHistory,
     RoundRecord,
     TrialRecord,
 )
-from retune.table import ABSENT, Check, Condition, ConditionFailed, Delete, Item, Operation, Put, Table
+from retune.table import (
+    ABSENT,
+    PRESENT,
+    Check,
+    Condition,
+    ConditionFailed,
+    Delete,
+    Item,
+    Operation,
+    Put,
+    Table,
+)
 
 ACTIVE_INDEX = "ACTIVE"
 QUEUED_INDEX = "QUEUED"
@@ -125,6 +137,9 @@ class Store:
     def get_champion(self, profile: str) -> ChampionRecord | None:
         return self._get(ChampionRecord, profile_pk(profile), "CHAMPION")
 
+    def get_paused(self, profile: str) -> PausedRecord | None:
+        return self._get(PausedRecord, profile_pk(profile), "PAUSED")
+
     def get_lookup(self, job_name: str) -> JobLookup | None:
         return self._get(JobLookup, f"JOB#{job_name}", "JOB")
 
@@ -208,6 +223,8 @@ class Store:
             )
         else:
             operations.append(Check(profile_pk(rnd.profile), "QUEUED", ABSENT))
+        # A pause written after StartRound looked fails the start: it looks again and queues the drop.
+        operations.append(Check(profile_pk(rnd.profile), "PAUSED", ABSENT))
         try:
             self.table.write(operations)
         except ConditionFailed as exc:
@@ -265,6 +282,22 @@ class Store:
                 ),
             ]
         )
+
+    def pause(self, paused: PausedRecord) -> bool:
+        """Pause a profile: its drops queue until `resume`. False when it was already paused."""
+        try:
+            self.table.write([Put(_item(profile_pk(paused.profile), "PAUSED", paused), ABSENT)])
+        except ConditionFailed:
+            return False
+        return True
+
+    def resume(self, profile: str) -> bool:
+        """Lift a profile's pause. False when it was not paused."""
+        try:
+            self.table.write([Delete(profile_pk(profile), "PAUSED", PRESENT)])
+        except ConditionFailed:
+            return False
+        return True
 
     def put_plan(self, profile: str, plan: Plan) -> None:
         self.table.write([Put(_item(profile_pk(profile), "PLAN", plan))])

@@ -7,7 +7,7 @@ nothing here knows whether it runs in AWS or locally.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -23,18 +23,28 @@ from retune.settings import get_settings
 from retune.store import Store
 from retune.table import DynamoTable
 from retune.timeutil import utcnow
-from retune.use_cases.close_round import CloseRoundDeps
-from retune.use_cases.promote import PromoteDeps
-from retune.use_cases.reconcile import ReconcileDeps
-from retune.use_cases.record_trial import RecordTrialDeps
-from retune.use_cases.start_round import StartRoundDeps
+
+# Each factory imports its own use case: a function imports only the use cases it runs (its cold start).
+if TYPE_CHECKING:
+    from retune.use_cases.close_round import CloseRoundDeps
+    from retune.use_cases.promote import PromoteDeps
+    from retune.use_cases.reconcile import ReconcileDeps
+    from retune.use_cases.record_trial import RecordTrialDeps
+    from retune.use_cases.start_round import StartRoundDeps
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
 
 @cache
+def session() -> boto3.session.Session:
+    """One session for every client: each new session reads botocore's endpoint and service data again, which
+    made a client cost about three times as much (benchmarks/cold_start.py)."""
+    return boto3.session.Session()
+
+
+@cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return session().client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
 @cache
@@ -45,7 +55,12 @@ def store() -> Store:
 @cache
 def topic() -> Topic:
     settings = get_settings()
-    return Topic(client("sns"), settings.alerts_topic_arn, settings.idempotency_table)
+    return Topic(
+        client("sns"),
+        settings.alerts_topic_arn,
+        settings.idempotency_table,
+        dynamodb_client=client("dynamodb"),
+    )
 
 
 @cache
@@ -55,6 +70,8 @@ def sagemaker() -> SageMaker:
 
 @cache
 def start_round_deps() -> StartRoundDeps:
+    from retune.use_cases.start_round import StartRoundDeps  # noqa: PLC0415
+
     settings = get_settings()
     return StartRoundDeps(
         store=store(),
@@ -71,6 +88,8 @@ def start_round_deps() -> StartRoundDeps:
 
 @cache
 def record_trial_deps() -> RecordTrialDeps:
+    from retune.use_cases.record_trial import RecordTrialDeps  # noqa: PLC0415
+
     return RecordTrialDeps(
         store=store(),
         sagemaker=sagemaker(),
@@ -87,6 +106,8 @@ def event_bus() -> EventBus:
 
 @cache
 def close_round_deps() -> CloseRoundDeps:
+    from retune.use_cases.close_round import CloseRoundDeps  # noqa: PLC0415
+
     settings = get_settings()
     return CloseRoundDeps(
         store=store(),
@@ -104,6 +125,8 @@ def close_round_deps() -> CloseRoundDeps:
 
 @cache
 def promote_deps() -> PromoteDeps:
+    from retune.use_cases.promote import PromoteDeps  # noqa: PLC0415
+
     settings = get_settings()
     return PromoteDeps(
         store=store(),
@@ -121,6 +144,8 @@ def promote_deps() -> PromoteDeps:
 
 @cache
 def reconcile_deps() -> ReconcileDeps:
+    from retune.use_cases.reconcile import ReconcileDeps  # noqa: PLC0415
+
     settings = get_settings()
     return ReconcileDeps(
         store=store(),

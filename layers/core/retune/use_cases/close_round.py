@@ -74,11 +74,18 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
     rnd = deps.store.get_round(lookup.profile, lookup.seq)
     if rnd is None:
         raise TransientError(f"round {lookup.seq} of {lookup.profile} is not recorded yet")
+    # A repeat finishes what an interrupted attempt began after its write: the alerts (published once per key),
+    # the evaluation, the release of the profile.
     if rnd.status == "evaluating":
+        profile, _ = _current_profile(rnd.profile, deps)
+        _alert_over_budget(deps, profile, rnd)
         if rnd.evaluation is not None and rnd.evaluation.status == "Pending":
             start_evaluation(rnd, deps)
         return CloseResult("duplicate", tuning_job, rnd.profile, rnd.seq, detail="already closed; evaluating")
     if rnd.status in ("decided", "failed"):
+        if rnd.decision is not None and rnd.decision.outcome == "not_evaluated":
+            profile, _ = _current_profile(rnd.profile, deps)
+            _alert(deps, profile, alerts.round_failed(rnd, rnd.decision.reason))
         release_if_held(deps.store, deps.bus, rnd)
         return CloseResult("duplicate", tuning_job, rnd.profile, rnd.seq, detail=f"already {rnd.status}")
 
@@ -106,6 +113,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
         won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, also=also)
         if won:
             deps.metrics.count("RoundsFailed")
+            _count_saved(deps, profile, trials)
             logger.warning("round closed without a model to evaluate", extra={**extra, "reason": reason})
             _alert(deps, profile, alerts.round_failed(failed, reason))
         return CloseResult("failed", tuning_job, rnd.profile, rnd.seq, backfilled, reason)
@@ -127,15 +135,11 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
             "duplicate", tuning_job, rnd.profile, rnd.seq, detail="closed by another invocation"
         )
     deps.metrics.count("RoundsClosed")
+    _count_saved(deps, profile, trials)
     if closed.compute is not None:
         deps.metrics.count("RoundCompute", closed.compute, "None")
     logger.info("round closed", extra={**extra, "best": closed.best_objective, "trials": closed.trial_counts})
-    if (
-        profile is not None
-        and profile.budget.compute_budget
-        and (closed.compute or 0) > profile.budget.compute_budget
-    ):
-        _alert(deps, profile, alerts.over_budget(closed, profile.budget.compute_budget))
+    _alert_over_budget(deps, profile, closed)
     start_evaluation(evaluating, deps)
     return CloseResult("evaluating", tuning_job, rnd.profile, rnd.seq, backfilled)
 
@@ -292,6 +296,31 @@ def _decide_unevaluated(rnd: RoundRecord, deps: CloseRoundDeps, reason: str) -> 
     )
     if finish_round(deps.store, deps.bus, decided, expected_status=rnd.status):
         deps.alerts.publish(alerts.round_failed(decided, reason))
+
+
+def _alert_over_budget(deps: CloseRoundDeps, profile: Profile | None, rnd: RoundRecord) -> None:
+    if (
+        profile is not None
+        and profile.budget.compute_budget
+        and (rnd.compute or 0) > profile.budget.compute_budget
+    ):
+        _alert(deps, profile, alerts.over_budget(rnd, profile.budget.compute_budget))
+
+
+def compute_seconds_saved(max_jobs: int, trials: list[TrialRecord]) -> float | None:
+    """What the round's plan saved against the profile's full budget: `max_jobs` trials at the round's mean
+    billable seconds per trial, minus what the round billed (negative when the plan ran more trials than the
+    profile's budget). None when no trial reported billable time."""
+    billed = [t.billable_seconds for t in trials if t.billable_seconds is not None]
+    if not billed:
+        return None
+    return max_jobs * sum(billed) / len(billed) - sum(billed)
+
+
+def _count_saved(deps: CloseRoundDeps, profile: Profile | None, trials: list[TrialRecord]) -> None:
+    saved = compute_seconds_saved(profile.budget.max_jobs, trials) if profile is not None else None
+    if saved is not None:
+        deps.metrics.count("ComputeSecondsSaved", saved, "Seconds")
 
 
 def _alert(deps: CloseRoundDeps, profile: Profile | None, alert: alerts.Alert) -> None:

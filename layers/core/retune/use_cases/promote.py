@@ -388,7 +388,9 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
     if rnd is None or rnd.status != "decided":
         # A package of a round the store does not hold as decided (an event from before retune's own records,
         # or a replay after they were lost): nothing a person decided about a round retune knows.
-        return PromoteResult("ignored", profile_name, seq, package_arn, "its round is not decided in the store")
+        return PromoteResult(
+            "ignored", profile_name, seq, package_arn, "its round is not decided in the store"
+        )
     champion = deps.store.get_champion(profile_name)
     if approval == "Approved":
         if champion is not None and champion.model_package_arn == package_arn:
@@ -500,9 +502,10 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     an earlier champion. The same rules as an approval in the registry, with two differences: the package may
     already be Approved (a rollback: no registry event would follow), and the registry is updated here.
 
-    Order: the champion first (conditional on its version), then the registry (Approved), then the alert, the
-    queued drop's announcement and the deployment. The registry's own state-change event then finds the package
-    already the champion and only repeats the idempotent steps."""
+    Order: the champion first (conditional on its version); then the alert, the queued drop's announcement and
+    the deployment; then the registry (Approved), whose state-change event finds the package already the
+    champion and its alert published under the same key. A repeat finishes an interrupted attempt's registry
+    update."""
     try:
         described = deps.sagemaker.describe_model_package(package_arn)
     except NotFound:
@@ -528,6 +531,11 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
         return PromoteResult("ignored", profile_name, seq, package_arn, "the package has no model data")
     champion = deps.store.get_champion(profile_name)
     if champion is not None and champion.model_package_arn == package_arn:
+        # A repeat finishes what an interrupted attempt began after its write (each step is idempotent).
+        decided_by = champion.history[-1].decided_by if champion.history else "retune"
+        if decided_by != "retune":
+            _after_approval(rnd, profile_name, package_arn, decided_by, deps)
+        _approve_in_registry(described, package_arn, f"promoted by hand by {who} with retune promote", deps)
         return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
     earlier = champion is not None and any(c.model_package_arn == package_arn for c in champion.history)
     verb = "rolled back" if earlier else "promoted"
@@ -543,16 +551,20 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
         f"{verb} by hand ({who})",
         deps,
     )
+    _after_approval(updated, profile_name, package_arn, who, deps)
+    _approve_in_registry(described, package_arn, f"{verb} by hand by {who} with retune promote", deps)
+    return PromoteResult("champion_set", profile_name, seq, package_arn, f"{verb} by {who}")
+
+
+def _approve_in_registry(described: dict[str, Any], package_arn: str, why: str, deps: PromoteDeps) -> None:
     if described.get("ModelApprovalStatus") != "Approved":
         deps.sagemaker.update_model_package(
             {
                 "ModelPackageArn": package_arn,
                 "ModelApprovalStatus": "Approved",
-                "ApprovalDescription": f"{verb} by hand by {who} with retune promote"[:1024],
+                "ApprovalDescription": why[:1024],
             }
         )
-    _after_approval(updated, profile_name, package_arn, who, deps)
-    return PromoteResult("champion_set", profile_name, seq, package_arn, f"{verb} by {who}")
 
 
 def _after_approval(
@@ -560,7 +572,15 @@ def _after_approval(
 ) -> None:
     """After a person's approval made the package the champion: alert, announce the queued drop, deploy the
     package if it is its round's decision and the profile names an endpoint. Idempotent."""
-    deps.alerts.publish(alerts.approved_by_hand(rnd, profile_name, package_arn, who))
+    alert = alerts.approved_by_hand(rnd, profile_name, package_arn, who)
+    champion = deps.store.get_champion(profile_name)
+    if champion is not None and champion.model_package_arn == package_arn:
+        # The champion's version in the key: every change by hand alerts once (a rollback to a package that was
+        # champion before too), and the registry's event for an approval `retune promote` made finds it sent.
+        alert = alert.model_copy(
+            update={"key": f"{profile_name}/champion/v{champion.version}/{package_arn}/approved"}
+        )
+    deps.alerts.publish(alert)
     announce_queued_drop(deps.store, deps.bus, profile_name)
     profile = _profile(profile_name, deps)
     if (

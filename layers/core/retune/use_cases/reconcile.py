@@ -119,11 +119,12 @@ def _stall_check(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport)
     quiet = (deps.clock() - last).total_seconds()
     if quiet <= deps.stall_factor * rnd.plan.max_runtime_seconds.value:
         return
+    # The alert first (once per key), then the flag: the other order loses the alert when this run dies between.
+    deps.alerts.publish(alerts.round_stalled(rnd, quiet))
     try:
         deps.store.save_round(rnd.model_copy(update={"stall_alerted": True}), expected_status="running")
     except ConditionFailed:
         return  # the round moved on meanwhile
-    deps.alerts.publish(alerts.round_stalled(rnd, quiet))
     deps.metrics.count("RoundsStalled")
     report.actions.append(f"alerted stalled {rnd.profile} round {rnd.seq}")
 
