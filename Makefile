@@ -8,17 +8,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-tools/sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-tools/checkov
+# checkov offline: no guideline download, no call to its platform.
+CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation
 # `sam build` finds python3.13 through pyenv only when PYENV_VERSION lists it.
 export PYENV_VERSION := 3.13.0:3.11.7
 export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools test test-unit test-reliability lint format build schema lock demo bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
+.PHONY: help venv tools test test-unit test-reliability security lint format build schema lock demo bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README)"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
+	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
+	@echo "make security checkov on template.yaml and on the SAM-transformed template"
 	@echo "make lint     ruff, mypy, cfn-lint, sam validate --lint"
 	@echo "make build    sam build, then check the built layer"
 	@echo "make schema   regenerate schemas/ from the pydantic models"
@@ -37,7 +42,13 @@ $(SAM_VENV)/.installed: tools/sam-requirements.txt tools/sam-constraints.txt
 	touch $@
 
 venv: $(VENV)/.installed
-tools: $(SAM_VENV)/.installed
+# checkov pins boto3 and more: its own venv (installs in about 30 s).
+$(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constraints.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip --disable-pip-version-check -q install -c tools/checkov-constraints.txt -r tools/checkov-requirements.txt
+	touch $@
+
+tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 test: venv tools
 	$(PY) -m pytest -q -n 2 -m "not slow"
@@ -48,6 +59,15 @@ test-unit: venv
 # The long reliability runs (pytest marker `slow`): e.g. 250 shuffled replays, and 5 on the local stack.
 test-reliability: venv
 	$(PY) -m pytest -q -m slow tests/replay
+	$(PY) -m pytest -q -n 2 -m slow tests/reliability
+
+# checkov on the template as written and as the SAM transform makes it (the roles and rules SAM generates).
+# A check is skipped only in the template, each skip with its reason (docs/reliability.md).
+security: venv tools
+	$(CHECKOV) -f template.yaml
+	mkdir -p out
+	$(SAM_VENV)/bin/python tests/infrastructure/sam_transform.py template.yaml > out/template.transformed.json
+	$(CHECKOV) -f out/template.transformed.json
 
 # 10,000 training job events through RecordTrial on the local stack; writes benchmarks/results/load.json.
 bench-load: venv

@@ -254,8 +254,10 @@ class SimulatedSageMaker(FakeSageMaker):
         if name not in self.tuning_jobs:
             raise NotFound(f"tuning job {name} not found")
         job = self.tuning_jobs[name]
-        return {"TrainingJobDefinition": job["request"]["TrainingJobDefinition"],
-                **{k: v for k, v in job.items() if k != "request"}}
+        described = {k: v for k, v in job.items() if k != "request"}
+        if "request" in job:
+            described["TrainingJobDefinition"] = job["request"]["TrainingJobDefinition"]
+        return described
 
     def describe_training_job(self, name: str) -> dict[str, Any]:
         self._maybe_fail()

@@ -100,7 +100,7 @@ def emf_identity() -> tuple[str, dict[str, str]]:
     metrics.clear_metrics()
     try:
         PowertoolsMetrics().count("DropsFailed")
-        document = metrics.serialize_metric_set()
+        document: dict[str, Any] = dict(metrics.serialize_metric_set())
     finally:
         metrics.clear_metrics()
     (directive,) = document["_aws"]["CloudWatchMetrics"]

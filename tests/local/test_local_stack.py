@@ -15,7 +15,7 @@ from tests.local.conftest import write_drop
 def test_local_stack_runs_two_drops_end_to_end(stack: LocalStack, tmp_path: Path) -> None:
     store = stack.state()
     stack.drop(write_drop(tmp_path / "2015-01-01"), "toy")
-    first = stack.wait_for_round("toy", 1, timeout=120)
+    first = stack.wait_for_round("toy", 1, timeout=300)
     assert first.status == "decided", first
     assert first.tuning_status == "Completed"
     trials = store.trials("toy", 1)
@@ -31,7 +31,7 @@ def test_local_stack_runs_two_drops_end_to_end(stack: LocalStack, tmp_path: Path
     assert champion is not None and champion.round_seq == 1
 
     stack.drop(write_drop(tmp_path / "2015-07-01", validation_rows=4, test_rows=4), "toy")
-    second = stack.wait_for_round("toy", 2, timeout=120)
+    second = stack.wait_for_round("toy", 2, timeout=300)
     assert second.status == "decided"
     assert second.plan.warm_start_parents.value == ["rt-toy-0001"]
     described = stack.client("sagemaker").describe_hyper_parameter_tuning_job(
@@ -91,7 +91,7 @@ def test_local_stack_parks_a_failing_invocation_on_the_on_failure_queue(stack: L
 
 def test_local_stack_warm_worker_is_reused(stack: LocalStack, tmp_path: Path) -> None:
     stack.drop(write_drop(tmp_path / "2015-01-01"), "toy")
-    stack.wait_for_round("toy", 1, timeout=120)
+    stack.wait_for_round("toy", 1, timeout=300)
     runtime = stack.runtimes["RecordTrialFunction"]
     assert runtime.invocations >= 8  # InProgress and Completed of 4 trials, at least
     assert runtime.cold_starts == 1

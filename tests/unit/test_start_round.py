@@ -321,3 +321,15 @@ def test_start_round_will_not_adopt_a_tuning_job_of_another_drop(world: World) -
     with pytest.raises(PermanentError, match="reads .*2015-01-01.*, not drop 2015-07-01"):
         run(world, world.drop("2015-07-01"))
     assert len(world.sagemaker.tuning_jobs) == 1
+
+
+def test_start_round_late_event_for_an_older_drop_does_not_run_after_newer_data(world: World) -> None:
+    world.put_profile()
+    old_event = world.drop("2015-01-01")  # uploaded first, its event delayed (parked, then redriven)
+    run(world, world.drop("2015-07-01"))
+    finish_round(world)
+    result = run(world, old_event)
+    assert result.status == "superseded"
+    assert "2015-07-01, uploaded later, already started round 1" in result.detail
+    assert world.store.get_drop("market-xgb", "2015-01-01").state == "superseded"
+    assert len(world.sagemaker.tuning_jobs) == 1

@@ -85,6 +85,7 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
         raise TransientError(f"round {lookup.seq} of {lookup.profile} is not recorded yet")
     profile = _profile(rnd.profile, deps)
     if rnd.status == "decided":
+        _replan(rnd, deps)  # a repeat redoes every step after the decision's write, the replan too
         _after_decision(rnd, profile, deps)
         return PromoteResult("duplicate", rnd.profile, rnd.seq, detail="already decided")
     if rnd.status != "evaluating" or rnd.evaluation is None:

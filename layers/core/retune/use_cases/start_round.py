@@ -197,6 +197,19 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
     drop wins); else the drop starts unless a newer drop already waits. Raises ConditionFailed/RoundRunning when
     it lost a race."""
     store = deps.store
+    latest = _latest_started_drop(drop, store)
+    if latest is not None and latest.newer_than(drop):
+        # A late event (a parked one redriven, EventBridge's retries): newer data already had its round.
+        store.replace_drop(
+            drop.model_copy(update={"state": "superseded", "updated_at": deps.clock()}), expected=drop
+        )
+        deps.metrics.count("DropsSuperseded")
+        return StartResult(
+            "superseded",
+            drop.profile,
+            drop.drop_id,
+            detail=f"drop {latest.drop_id}, uploaded later, already started round {latest.round_seq}",
+        )
     active = store.get_active(drop.profile)
     # A paused profile queues its drops as if a round were running; `retune resume` announces the queued one.
     paused = store.get_paused(drop.profile) if active is None else None
@@ -238,6 +251,15 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
             return _supersede(drop, queued, deps)
         return _start(drop, valid, deps, superseded=other, dequeue=queued)
     return _start(drop, valid, deps, superseded=None, dequeue=queued)
+
+
+def _latest_started_drop(drop: DropRecord, store: Store) -> DropRecord | None:
+    """The drop of the profile's most recent round, if it is another drop than this one."""
+    seq = store.last_round_seq(drop.profile)
+    rnd = store.get_round(drop.profile, seq) if seq else None
+    if rnd is None or rnd.drop_id == drop.drop_id:
+        return None
+    return store.get_drop(drop.profile, rnd.drop_id)
 
 
 def _queued(drop: DropRecord, deps: StartRoundDeps, why: str) -> StartResult:

@@ -1,0 +1,509 @@
+"""One sequence of rounds of one arm, through the local SageMaker service's tuning engine (deterministic mode, warm
+runner, moto S3), with every plan from the service's own `plan_next_round` and every record built as the service
+builds it: `trials.trial_from_description` on DescribeTrainingJob plus the objective's per-epoch series the local
+service recorded from the job's emissions (what it publishes to CloudWatch), `close_round.summarize` on
+DescribeHyperParameterTuningJob, then the round's evaluation (challenger and champion scored on the drop's test data,
+judged by `promotion.judge`) as Promote records it before it plans again.
+
+Results are cached per (workload, arm, seed, round) as JSON under the run's work folder, next to the local service's
+state, so an interrupted run resumes where it stopped (the retune arm's warm-start parents live in that state).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+from retune.plan import FROM_PROFILE, Plan, Setting
+from retune.policy import hyperparameter_names, initial_plan, plan_next_round
+from retune.profile import Profile, parse_profile
+from retune.promotion import judge
+from retune.records import Decision, Evaluation, RoundHistory, RoundRecord
+from retune.requests import channel_manifest_key, s3_uri, sagemaker_manifest, tuning_job_request
+from retune.trials import trial_from_description
+from retune.use_cases.close_round import summarize
+from retune_local import market
+from retune_local.api import LocalSageMaker, SeedTrial
+from retune_local.demo import market_images
+from retune_local.errors import ServiceError
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLE = "arn:aws:iam::123456789012:role/retune-sagemaker"
+WORKLOADS = {"xgb": "market-xgb", "mlp": "market-mlp"}
+ARMS = ("amt_default", "bayesian_no_es", "random_auto", "hyperband", "retune")
+# Hyperband's resources: one epoch is one emission of the objective (XGB: 10 boosting rounds of 300; MLP: one
+# epoch of at most 60). MinResource 1 is AMT's default; MaxResource is the trainer's whole budget.
+HYPERBAND = {"xgb": {"min_resource": 1, "max_resource": 30}, "mlp": {"min_resource": 1, "max_resource": 60}}
+TUNING_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """One sequence: a workload, an arm, a seed, the windows' drops (in order) and the scale."""
+
+    workload: str
+    arm: str
+    seed: int
+    drops: tuple[market.DropSpec, ...]
+    max_jobs: int | None = None  # override the profile's trials per round (quick mode, reference)
+    parallel: int | None = None
+    tickers: tuple[str, ...] | None = None  # quick mode's tiny drops (the specs carry them too)
+    tag: str = ""  # the reference runs one task per window: its drop id
+
+    @property
+    def key(self) -> str:
+        return f"{self.workload}-{self.arm}-s{self.seed}" + (f"-{self.tag}" if self.tag else "")
+
+
+def policy_tag() -> str:
+    """A short hash of the policy's source: the retune arm's cached rounds belong to one version of the policy, so
+    a change to it (a knob, a rule) runs the retune arm again while the other arms' rounds are reused."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for name in ("policy.py", "policy_evidence.py", "policy_ranges.py", "requests.py"):
+        digest.update((ROOT / "layers" / "core" / "retune" / name).read_bytes())
+    return "p" + digest.hexdigest()[:6]
+
+
+def make_task(
+    workload: str,
+    arm: str,
+    seed: int,
+    drops: tuple[market.DropSpec, ...],
+    max_jobs: int | None = None,
+    tickers: tuple[str, ...] | None = None,
+) -> Task:
+    return Task(workload, arm, seed, drops, max_jobs, None, tickers, policy_tag() if arm == "retune" else "")
+
+
+def arm_profile(workload: str, arm: str, seed: int, max_jobs: int | None, parallel: int | None) -> Profile:
+    """The profile an arm runs: the workload's profile with the arm's strategy and early stopping, and the seed."""
+    doc = json.loads((ROOT / "profiles" / f"{WORKLOADS[workload]}.json").read_text())
+    doc["name"] = f"b{workload[0]}-{arm.replace('_', '')[:8]}-s{seed}"
+    doc["search"]["random_seed"] = 7 + 1000 * seed
+    if max_jobs is not None:
+        doc["budget"]["max_jobs"] = max_jobs
+    if parallel is not None:
+        doc["budget"]["max_parallel_jobs"] = parallel
+    doc["budget"]["max_parallel_jobs"] = min(doc["budget"]["max_parallel_jobs"], doc["budget"]["max_jobs"])
+    if arm in ("bayesian_no_es", "reference"):
+        doc["early_stopping"] = "Off"
+    elif arm == "random_auto":
+        doc["search"]["strategy"] = "Random"
+    elif arm == "hyperband":
+        doc["search"]["strategy"] = "Hyperband"
+        doc["search"]["hyperband"] = HYPERBAND[workload]
+        doc["early_stopping"] = "Off"
+    return parse_profile(doc)
+
+
+class S3:
+    """A moto S3 server in this process (as tests/trainers does), with the drops uploaded once each."""
+
+    def __init__(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per S3 request otherwise
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        self.bucket = f"retune-bench-{uuid.uuid4().hex[:8]}"
+        self.client.create_bucket(Bucket=self.bucket)
+        self.uploaded: dict[tuple[str, str], tuple[dict[str, str], dict[str, str | None]]] = {}
+
+    def upload(self, profile: str, drop: Path) -> tuple[dict[str, str], dict[str, str | None]]:
+        """The drop's files under datasets/ and a SageMaker manifest per channel, as StartRound writes them."""
+        if (profile, drop.name) in self.uploaded:
+            return self.uploaded[(profile, drop.name)]
+        prefix = f"datasets/{profile}/{drop.name}/"
+        manifest = json.loads((drop / "manifest.json").read_text())
+        manifests, content_types = {}, {}
+        for channel, entry in manifest["channels"].items():
+            for name in entry["files"]:
+                self.client.upload_file(str(drop / name), self.bucket, prefix + name)
+            key = channel_manifest_key(profile, drop.name, channel)
+            body = json.dumps(sagemaker_manifest(self.bucket, prefix, entry["files"]))
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body.encode())
+            manifests[channel] = s3_uri(self.bucket, key)
+            content_types[channel] = entry.get("content_type")
+        self.uploaded[(profile, drop.name)] = (manifests, content_types)
+        return manifests, content_types
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def drop_folder(work: Path, spec: market.DropSpec) -> Path:
+    """The drop's files, written once per work folder (a rename makes concurrent writers safe)."""
+    tag = "all" if spec.tickers is None else "-".join(spec.tickers)
+    folder = work / "drops" / tag / spec.drop_id
+    if not (folder / "manifest.json").is_file():
+        partial = Path(tempfile.mkdtemp(dir=work, prefix="drop-"))
+        market.write_drop(spec, partial)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            partial.rename(folder)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)  # another process wrote it first
+    return folder
+
+
+def _model_dir(service: LocalSageMaker, s3: S3, job: str, artifact: str | None, scratch: Path) -> Path:
+    local = service.ctx.jobs_dir / job / "model"
+    if (local / "retune-model.json").is_file():
+        return local
+    assert artifact is not None, f"{job}: no model artifact"
+    bucket, key = artifact.removeprefix("s3://").split("/", 1)
+    target = scratch / job
+    target.mkdir(parents=True, exist_ok=True)
+    archive = target / "model.tar.gz"
+    s3.client.download_file(bucket, key, str(archive))
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def test_rmse(model_dir: Path, spec: market.DropSpec) -> float:
+    """What the evaluation job reports: the model's RMSE on every row of the drop's test channel."""
+    from trainers.market_volatility.models import load_model_dir  # noqa: PLC0415 - numpy/xgboost only here
+
+    features, target = market.arrays(spec, "test")
+    return market.rmse(target, load_model_dir(model_dir, "model").predict(features))
+
+
+def _plan(task: Task, profile: Profile, history: list[RoundHistory], version: str) -> Plan:
+    if task.arm == "retune":
+        return plan_next_round(profile, history, version)
+    return initial_plan(profile, version)  # every round alike: the same tuning job re-run on each drop
+
+
+def reseed(
+    service: LocalSageMaker, s3: S3, work: Path, task: Task, profile: Profile, past: RoundHistory
+) -> None:
+    """Put an earlier round's tuning job, as it ended, into a fresh service state (seed mode): its trials'
+    tuned hyperparameters, objective series and status, so it can be a warm-start parent again."""
+    rnd = past.round
+    spec = task.drops[rnd.seq - 1]
+    manifests, content_types = s3.upload(profile.name, drop_folder(work, spec))
+    request = tuning_job_request(
+        profile=profile,
+        plan=rnd.plan,
+        seq=rnd.seq,
+        drop_id=spec.drop_id,
+        bucket=s3.bucket,
+        channel_manifests={c: manifests[c] for c in profile.training.channels},
+        channel_content_types=content_types,
+        role_arn=ROLE,
+    )
+    tuned = {r.name for r in rnd.plan.ranges.value}
+    trials = [
+        SeedTrial(
+            hyperparameters={k: v for k, v in t.hyperparameters.items() if k in tuned},
+            objective=t.objective_series,
+            status=t.status if t.status in ("Completed", "Stopped", "Failed") else "Failed",
+        )
+        for t in sorted(past.trials, key=lambda t: t.training_job_name)
+    ]
+    service.seed_tuning_job(request, trials)
+
+
+def run_round(
+    task: Task,
+    seq: int,
+    profile: Profile,
+    history: list[RoundHistory],
+    service: LocalSageMaker,
+    s3: S3,
+    work: Path,
+    champion: dict[str, Any] | None,
+) -> tuple[RoundHistory, dict[str, Any], dict[str, Any] | None]:
+    """Run round `seq` on its drop; returns its history entry, its benchmark row and the champion after it."""
+    spec = task.drops[seq - 1]
+    folder = drop_folder(work, spec)
+    manifests, content_types = s3.upload(profile.name, folder)
+    version = "bench"
+    plan = _plan(task, profile, history, version)
+    request = tuning_job_request(
+        profile=profile,
+        plan=plan,
+        seq=seq,
+        drop_id=spec.drop_id,
+        bucket=s3.bucket,
+        channel_manifests={c: manifests[c] for c in profile.training.channels},
+        channel_content_types=content_types,
+        role_arn=ROLE,
+    )
+    name = request["HyperParameterTuningJobName"]
+    started = datetime.now(UTC)
+    rnd = RoundRecord(
+        profile=profile.name,
+        seq=seq,
+        drop_id=spec.drop_id,
+        tuning_job_name=name,
+        status="running",
+        plan=plan,
+        profile_version=version,
+        objective_metric=profile.objective.metric_name,
+        objective_type=profile.objective.type,
+        epochs_metric=profile.metrics.epochs,
+        compute_metric=profile.metrics.compute,
+        hyperparameter_names=sorted(hyperparameter_names(profile)),
+        started_at=started,
+    )
+    wall = time.monotonic()
+    try:
+        service.handle("CreateHyperParameterTuningJob", request)
+    except ServiceError as exc:
+        # An interrupted run left this round's job behind: its parents are in the state, not its rows.
+        raise RuntimeError(
+            f"{name} exists in {service.ctx.jobs_dir.parent}: an interrupted round; delete the task's folder "
+            f"({work / 'tasks' / task.key}) to run it again"
+        ) from exc
+    described = service.wait_tuning_job(name, timeout=TUNING_TIMEOUT)
+    wall = time.monotonic() - wall
+    summaries = service.handle(
+        "ListTrainingJobsForHyperParameterTuningJob", {"HyperParameterTuningJobName": name, "MaxResults": 100}
+    )["TrainingJobSummaries"]
+    trials, cpu = [], 0.0
+    for summary in summaries:
+        job_name = summary["TrainingJobName"]
+        job = service.handle("DescribeTrainingJob", {"TrainingJobName": job_name})
+        cpu += float(job.get("LocalCpuTimeInSeconds") or 0.0)
+        # The objective's emissions as the local service recorded them (and published them to CloudWatch).
+        series = list(service._training[job_name.lower()].objective_series)
+        trials.append(trial_from_description(rnd, job, series, datetime.now(UTC)))
+    closed = summarize(rnd, described, trials, datetime.now(UTC))
+
+    # The evaluation, as CloseRound starts it and Promote judges it: both models on the drop's test data.
+    scratch = work / "scratch"
+    best_test = None
+    if closed.best_training_job is not None:
+        best_dir = _model_dir(service, s3, closed.best_training_job, closed.best_model_artifact, scratch)
+        best_test = test_rmse(best_dir, spec)
+    champion_test = test_rmse(Path(champion["model_dir"]), spec) if champion else None
+    verdict = judge(profile, best_test, champion_test)
+    now = datetime.now(UTC)
+    if best_test is not None:
+        evaluation = Evaluation(
+            job_name=name + "-eval",
+            status="Completed",
+            challenger_score=best_test,
+            champion_score=champion_test,
+        )
+        decision = Decision(outcome=verdict.outcome, reason=verdict.reason, decided_at=now)
+        closed = closed.model_copy(
+            update={"status": "decided", "evaluation": evaluation, "decision": decision}
+        )
+        if verdict.wins:
+            keep = work / "champions" / task.key / f"round-{seq}"
+            if keep.exists():
+                shutil.rmtree(keep)
+            shutil.copytree(best_dir, keep)
+            champion = {"model_dir": str(keep), "round": seq}
+    else:
+        closed = closed.model_copy(update={"status": "failed"})
+    served_test = test_rmse(Path(champion["model_dir"]), spec) if champion else None
+
+    stopped = sum(t.stopped_early for t in trials)
+    row = {
+        "round": seq,
+        "drop": spec.drop_id,
+        "strategy": plan.strategy.value,
+        "early_stopping": plan.early_stopping.value,
+        "planned_trials": plan.max_jobs.value,
+        "parallel": plan.max_parallel_jobs.value,
+        "warm_start_parents": len(plan.warm_start_parents.value),
+        "trials": len(trials),
+        "stopped_early": stopped,
+        "tuning_status": closed.tuning_status,
+        "completion": (described.get("TuningJobCompletionDetails") or {}),
+        "compute": closed.compute,
+        "cpu_seconds": round(cpu, 2),
+        "wall_seconds": round(wall, 1),
+        "best_validation_rmse": closed.best_objective,
+        "best_trial": closed.best_training_job,
+        "best_trial_test_rmse": best_test,
+        "champion_before_test_rmse": champion_test,
+        "promoted": bool(best_test is not None and verdict.wins),
+        "decision": verdict.reason,
+        "served_test_rmse": served_test,
+        "plan_changes": {
+            key: {"value": setting.value, "reason": setting.reason}
+            for key, setting in plan
+            if isinstance(setting, Setting) and setting.reason != FROM_PROFILE and key != "ranges"
+        },
+        "ranges_narrowed": plan.ranges.reason != FROM_PROFILE,
+    }
+    return RoundHistory(round=closed, trials=trials), row, champion
+
+
+def cached_rows(task: Task, work: Path, rounds: int) -> list[dict[str, Any]]:
+    """The rows of the task's rounds already run, in order, up to the first missing one."""
+    rows = []
+    for seq in range(1, rounds + 1):
+        path = work / "tasks" / task.key / "rounds" / f"{seq:02d}.json"
+        if not path.is_file():
+            break
+        rows.append(json.loads(path.read_text())["row"])
+    return rows
+
+
+def run_task(
+    task: Task,
+    work: Path,
+    rounds: int,
+    log: Any = sys.stderr,
+    shared: tuple[S3, LocalSageMaker] | None = None,
+) -> list[dict[str, Any]]:
+    """Run (or resume) a task's first `rounds` rounds; returns one row per round. `shared`: a moto server and a
+    local SageMaker shared by the tasks of one process (else the task gets its own, with its own state)."""
+    profile = arm_profile(task.workload, task.arm, task.seed, task.max_jobs, task.parallel)
+    folder = work / "tasks" / task.key
+    cache = folder / "rounds"
+    cache.mkdir(parents=True, exist_ok=True)
+    history: list[RoundHistory] = []
+    rows: list[dict[str, Any]] = []
+    champion: dict[str, Any] | None = None
+    todo: list[int] = []
+    for seq in range(1, rounds + 1):
+        path = cache / f"{seq:02d}.json"
+        if path.is_file() and not todo:
+            saved = json.loads(path.read_text())
+            history.append(RoundHistory.model_validate(saved["history"]))
+            rows.append(saved["row"])
+            champion = saved["champion"]
+        else:
+            todo.append(seq)
+    if not todo:
+        return rows
+    if shared is not None:
+        _rounds(task, todo, profile, history, rows, champion, shared[1], shared[0], work, cache, log)
+        return rows
+    lock = folder / "lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        holder = lock.read_text().strip()
+        if holder.isdigit() and Path(f"/proc/{holder}").exists():
+            raise TaskBusy(f"{task.key} is being run by process {holder}") from None
+        lock.unlink()  # left by a run that died
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    s3 = S3()
+    states = sorted(folder.glob("state-*"), key=lambda p: int(p.name.split("-")[1]))
+    interrupted = (folder / f"started-{todo[0]:02d}").exists()
+    # A round cut short leaves its tuning job in the service's state: start a fresh state then, and seed the
+    # earlier rounds into it (the retune arm's warm-start parents), from the cached records.
+    fresh = not states or interrupted
+    state = folder / f"state-{len(states) + 1 if fresh else len(states)}"
+    try:
+        with LocalSageMaker(state, market_images(), s3=s3.client, deterministic=True, warm=True) as service:
+            if fresh and task.arm == "retune":
+                for past in history:
+                    reseed(service, s3, work, task, profile, past)
+            _rounds(task, todo, profile, history, rows, champion, service, s3, work, cache, log)
+    finally:
+        s3.stop()
+        lock.unlink(missing_ok=True)
+    return rows
+
+
+class TaskBusy(Exception):
+    """Another process runs this task (two runs share a cache): skipped here, resumed by a later run."""
+
+
+def _rounds(
+    task: Task,
+    todo: list[int],
+    profile: Profile,
+    history: list[RoundHistory],
+    rows: list[dict[str, Any]],
+    champion: dict[str, Any] | None,
+    service: LocalSageMaker,
+    s3: S3,
+    work: Path,
+    cache: Path,
+    log: Any,
+) -> None:
+    """Run the rounds in `todo` in order, caching each as it ends."""
+    for seq in todo:
+        (work / "tasks" / task.key / f"started-{seq:02d}").touch()
+        entry, row, champion = run_round(task, seq, profile, history, service, s3, work, champion)
+        history.append(entry)
+        rows.append(row)
+        saved = {"history": entry.model_dump(mode="json"), "row": row, "champion": champion}
+        (cache / f"{seq:02d}.json").write_text(json.dumps(saved, default=str))
+        (work / "tasks" / task.key / f"started-{seq:02d}").unlink(missing_ok=True)
+        print(
+            f"{task.key} round {seq}: {row['trials']} trials ({row['stopped_early']} stopped), "
+            f"compute {row['compute']:.3g}, cpu {row['cpu_seconds']:.1f} s, wall {row['wall_seconds']:.1f} s, "
+            f"best {row['best_validation_rmse']:.5f}",
+            file=log,
+            flush=True,
+        )
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _work(job: tuple[Task, Path, int]) -> tuple[str, str | None]:
+    task, work, rounds = job
+    try:
+        run_task(task, work, rounds)
+    except Exception as exc:  # noqa: BLE001 - one failed sequence must not lose the others' results
+        import traceback  # noqa: PLC0415
+
+        return task.key, f"{exc!r}\n{traceback.format_exc()}"
+    return task.key, None
+
+
+def run_all(tasks: list[Task], work: Path, rounds: int, processes: int, log: Any = sys.stderr) -> list[str]:
+    """Run the tasks in `processes` worker processes (in the list's order); returns the errors, if any."""
+    import multiprocessing  # noqa: PLC0415
+
+    errors = []
+    jobs = [(t, work, rounds) for t in tasks]
+    if processes <= 1:
+        # In this process, one moto server for all: the quick mode's start-up cost is most of its time.
+        s3 = S3()
+        try:
+            with LocalSageMaker(
+                work / "shared-state", market_images(), s3=s3.client, deterministic=True, warm=True
+            ) as service:
+                for task in tasks:
+                    try:
+                        run_task(task, work, rounds, log, shared=(s3, service))
+                    except Exception as exc:  # noqa: BLE001 - as in _work
+                        print(f"{task.key} failed: {exc!r}", file=log, flush=True)
+                        errors.append(f"{task.key}: {exc!r}")
+        finally:
+            s3.stop()
+        return errors
+    with multiprocessing.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
+        for key, error in pool.imap(_work, jobs):
+            if error:
+                print(f"{key} failed: {error}", file=log, flush=True)
+                errors.append(f"{key}: {error.splitlines()[0]}")
+    return errors

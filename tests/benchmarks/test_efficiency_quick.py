@@ -1,0 +1,48 @@
+"""The efficiency benchmark's harness, in its quick mode (tiny drops, 3 rounds of 3 trials, every arm): a check that
+the harness runs and reports in the issue's shape, not of the goal (docs/benchmarks.md reports that)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import efficiency
+from benchmarks.efficiency_harness import ARMS
+
+pytestmark = pytest.mark.local_stack
+
+SUMMARY_KEYS = {
+    "retune_vs_amt_default_compute_ratio_rounds_3plus",
+    "retune_mean_regret_pct_rounds_3plus",
+    "retune_worst_regret_pct_rounds_3plus",
+    "amt_default_mean_regret_pct_rounds_3plus",
+    "retune_vs_amt_default_test_rmse_ratio",
+}
+
+
+def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_path: Path) -> None:
+    out = tmp_path / "efficiency.json"
+    code = efficiency.main(["--quick", "--work", str(tmp_path / "work"), "--out", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"xgb", "mlp"}
+    xgb = result["xgb"]
+    assert set(xgb["arms"]) == set(ARMS)
+    for arm in ARMS:
+        rounds = xgb["arms"][arm]["rounds"]
+        assert [r["round"] for r in rounds] == [1, 2, 3]
+        for r in rounds:
+            assert r["compute"] > 0 and r["cpu_seconds"] >= 0 and r["trials"] >= 1
+            assert r["best_validation_rmse"] > 0 and r["test_rmse"] > 0 and r["ridge_test_rmse"] > 0
+            assert r["regret_pct"] >= 0  # quick mode's reference is the best any arm found
+    assert set(xgb["summary"]) == SUMMARY_KEYS  # exactly the issue's five
+    assert all(isinstance(xgb["summary"][k], float) for k in SUMMARY_KEYS)
+    assert xgb["scale"]["mode"] == "quick"
+    # The retune arm's plans come from plan_next_round: its second round already moved settings.
+    assert xgb["arms"]["retune"]["rounds"][1]["per_seed"][0]["plan_changes"]
+    assert result["mlp"]["summary"]["retune_mean_regret_pct_rounds_3plus"] is None  # not run in quick mode
+    doc = out.with_suffix(".md").read_text()
+    assert "| retune | 3 |" in doc and "efficiency-xgb.svg" in doc
+    assert (tmp_path / "efficiency-xgb.svg").read_text().startswith("<svg")

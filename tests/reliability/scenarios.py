@@ -1,0 +1,264 @@
+"""Whole runs of the loop, as the events of AWS would drive it, for the fault sweep.
+
+Each scenario uploads profiles and drops, lets the simulated SageMaker run what retune launched, and delivers each
+event the way AWS would (some twice, some never). Where the script needs SageMaker to have received a job, it
+waits for it as the real loop would: Reconcile runs on its schedule until the job exists. A fault-free run never
+needs Reconcile there, so its calls are the sweep's reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from retune.naming import evaluation_job_name, tuning_job_name
+
+from tests.conftest import profile_doc
+from tests.reliability.harness import (
+    Harness,
+    endpoint_event,
+    package_event,
+    training_event,
+    tuning_event,
+)
+
+PROFILE = "market-xgb"
+ENDPOINT = "market-xgb"
+PERSON = "arn:aws:sts::123456789012:assumed-role/ml-lead/alice"
+ROUND_1 = [
+    {"objective": 0.52, "compute": 100},
+    {"objective": 0.48, "compute": 80},
+    {"objective": 0.61, "status": "Stopped", "secondary": "Stopped", "compute": 20},
+]
+ROUND_2 = [
+    {"objective": 0.50, "compute": 150},
+    {"objective": 0.46, "compute": 150},
+]
+SCHEDULE_RUNS = 3  # Reconcile runs a script waits for SageMaker's job, at most
+
+
+def ensure(h: Harness, what: str, done: Callable[[], bool]) -> None:
+    """Wait, as the loop would, for something Reconcile or a queued "Drop Ready" brings about; an operator
+    alerted to parked events (Reconcile's alert) sends them again."""
+    for _ in range(SCHEDULE_RUNS):
+        if done():
+            return
+        h.reconcile()
+        h.deliver_bus()
+        if not done() and h.parked:
+            h.redrive()
+            h.deliver_bus()
+    assert done(), f"stuck: {what} never happened"
+
+
+def tuning(seq: int) -> str:
+    return tuning_job_name(PROFILE, seq)
+
+
+def evaluation(seq: int) -> str:
+    return evaluation_job_name(PROFILE, seq)
+
+
+def started(h: Harness, seq: int) -> None:
+    ensure(h, f"tuning job {tuning(seq)} created", lambda: tuning(seq) in h.world.sagemaker.tuning_jobs)
+
+
+def run_trials(h: Harness, seq: int, results: list[dict[str, Any]], status: str = "Completed") -> list[str]:
+    started(h, seq)
+    names = h.world.sagemaker.run_trials(tuning(seq), results, status=status)
+    for name in names:
+        h.world.series.values[(name, "validation:rmse")] = [0.7, 0.6, 0.55]
+    return names
+
+
+def end_evaluation(
+    h: Harness, seq: int, challenger: float | None, champion: float | None = None, **kw: Any
+) -> None:
+    name = evaluation(seq)
+    ensure(h, f"evaluation {name} created", lambda: name in h.world.sagemaker.training_jobs)
+    h.world.sagemaker.end_evaluation(name, challenger, champion, **kw)
+
+
+def endpoint_in_service(h: Harness, seq: int) -> None:
+    """SageMaker finishes creating or updating the endpoint for round `seq`'s model, and says so."""
+    config = f"{tuning(seq)}-config"
+    ensure(
+        h,
+        f"endpoint {ENDPOINT} deployed with {config}",
+        lambda: h.world.sagemaker.endpoints.get(ENDPOINT, {}).get("EndpointConfigName") == config,
+    )
+    h.world.sagemaker.endpoints[ENDPOINT]["EndpointStatus"] = "InService"
+    h.deliver("promote", endpoint_event(ENDPOINT, "IN_SERVICE"))
+
+
+def endpoint_profile(**changes: Any) -> dict[str, Any]:
+    doc = profile_doc(PROFILE)
+    doc["promotion"]["endpoint"] = {"name": ENDPOINT, "instance_type": "ml.m5.large"}
+    for path, value in changes.items():
+        section, key = path.split("__")
+        doc[section][key] = value
+    return doc
+
+
+def loop(h: Harness) -> None:
+    """Two rounds: a drop starts round 1, a second drop queues behind it and S3 repeats the first; trials are
+    recorded (one event late, one lost: CloseRound backfills it); round 1 is promoted and deployed; "Drop Ready"
+    starts round 2, which goes over its compute budget, is promoted and updates the endpoint."""
+    w = h.world
+    w.put_profile(endpoint_profile(budget__compute_budget=250))
+    first = w.drop("2015-01-01")
+    h.deliver("start_round", first)
+    started(h, 1)
+    h.deliver("start_round", w.drop("2015-07-01"))
+    h.deliver("start_round", first)  # S3 delivers at least once
+    a, b, _ = run_trials(h, 1, ROUND_1)  # the third's events are all lost
+    h.deliver("record_trial", training_event(a, "InProgress", "Training"))  # late: the job is done by now
+    h.deliver("record_trial", training_event(a, "Completed"))
+    h.deliver("record_trial", training_event(b, "Completed"))
+    h.deliver("record_trial", training_event(a, "Completed"))  # SageMaker may send an event twice
+    h.deliver("close_round", tuning_event(tuning(1), "Completed"))  # c's event was lost: backfilled
+    end_evaluation(h, 1, 0.47)
+    h.deliver("promote", training_event(evaluation(1), "Completed"))
+    h.deliver("promote", training_event(evaluation(1), "Completed"))
+    endpoint_in_service(h, 1)
+    h.deliver_bus()
+    started(h, 2)
+    for name in run_trials(h, 2, ROUND_2):
+        h.deliver("record_trial", training_event(name, "Completed"))
+    h.deliver("close_round", tuning_event(tuning(2), "Completed"))
+    h.deliver("close_round", tuning_event(tuning(2), "Completed"))
+    end_evaluation(h, 2, 0.45, 0.47)
+    h.deliver("promote", training_event(evaluation(2), "Completed"))
+    endpoint_in_service(h, 2)
+    h.deliver_bus()
+    h.reconcile()
+
+
+def manual(h: Harness) -> None:
+    """A round that waits for a person: registered for manual approval; a person approves it in the registry
+    (the event comes twice), which makes it the champion and deploys it."""
+    w = h.world
+    w.put_profile(endpoint_profile(promotion__approval="manual"))
+    h.deliver("start_round", w.drop("2015-01-01"))
+    for name in run_trials(h, 1, ROUND_1):
+        h.deliver("record_trial", training_event(name, "Completed"))
+    h.deliver("close_round", tuning_event(tuning(1), "Completed"))
+    end_evaluation(h, 1, 0.47)
+    h.deliver("promote", training_event(evaluation(1), "Completed"))
+    ensure(h, "round 1 decided", lambda: bool(w.sagemaker.packages))
+    (arn,) = w.sagemaker.packages
+    w.sagemaker.packages[arn]["ModelApprovalStatus"] = "Approved"
+    w.sagemaker.packages[arn]["LastModifiedBy"] = {"IamIdentity": {"Arn": PERSON}}
+    h.deliver("promote", package_event(arn, "Approved", PERSON))
+    h.deliver("promote", package_event(arn, "Approved", PERSON))
+    ensure(h, f"endpoint {ENDPOINT} created", lambda: ENDPOINT in w.sagemaker.endpoints)
+    w.sagemaker.endpoints[ENDPOINT]["EndpointStatus"] = "Failed"
+    h.deliver("promote", endpoint_event(ENDPOINT, "FAILED"))
+    h.deliver_bus()
+    h.reconcile()
+
+
+def failures(h: Harness) -> None:
+    """What fails: a drop whose file is missing, a round whose trials all fail (the queued drop then starts),
+    and an evaluation that fails."""
+    w = h.world
+    w.put_profile()
+    h.deliver("start_round", w.drop("2014-12-01", files=("train.csv", "validation.csv")))
+    h.deliver("start_round", w.drop("2015-01-01"))
+    started(h, 1)
+    h.deliver("start_round", w.drop("2015-07-01"))
+    names = run_trials(
+        h, 1, [{"objective": None, "status": "Failed", "failure": "AlgorithmError: boom"}], status="Failed"
+    )
+    w.sagemaker.tuning_jobs[tuning(1)]["FailureReason"] = "All training jobs failed"
+    for name in names:
+        h.deliver("record_trial", training_event(name, "Failed"))
+    h.deliver("close_round", tuning_event(tuning(1), "Failed"))
+    h.deliver("close_round", tuning_event(tuning(1), "Failed"))
+    h.deliver_bus()
+    for name in run_trials(h, 2, ROUND_2):
+        h.deliver("record_trial", training_event(name, "Completed"))
+    h.deliver("close_round", tuning_event(tuning(2), "Completed"))
+    end_evaluation(h, 2, None, status="Failed", failure="ClientError: no test data")
+    h.deliver("promote", training_event(evaluation(2), "Failed"))
+    h.deliver("promote", training_event(evaluation(2), "Failed"))
+    h.reconcile()
+
+
+def lost(h: Harness) -> None:
+    """SageMaker's terminal events never arrive: Reconcile closes the round (backfilling every trial) and decides
+    it once the evaluation ends."""
+    w = h.world
+    w.put_profile()
+    h.deliver("start_round", w.drop("2015-01-01"))
+    run_trials(h, 1, ROUND_1)
+    h.reconcile()  # the tuning job's terminal event was lost
+    end_evaluation(h, 1, 0.47)
+    h.reconcile()  # and so was the evaluation's
+    h.reconcile()
+
+
+def queue(h: Harness) -> None:
+    """Drops pile up behind a running round: each newer one takes the queue and supersedes the one before; a drop
+    whose manifest is older than the queued one's is superseded at once; a queued drop's manifest is uploaded
+    again. The round stalls (one alert however often Reconcile looks), then ends; a person rejects the package
+    it registered for manual approval; the queued drop starts the next round."""
+    w = h.world
+    w.put_profile(endpoint_profile(promotion__approval="manual"))
+    h.deliver("start_round", w.drop("2015-01-01"))
+    started(h, 1)
+    h.deliver("start_round", w.drop("2015-03-01"))
+    h.deliver("start_round", w.drop("2015-05-01"))  # supersedes 2015-03-01
+    now = w.clock.now
+    w.clock.now = now - timedelta(hours=1)  # its manifest was written before 2015-05-01's
+    h.deliver("start_round", w.drop("2014-12-01"))
+    w.clock.now = now
+    h.deliver("start_round", w.drop("2015-05-01"))  # the manifest uploaded again
+    w.sagemaker.tuning_jobs[tuning(1)]["HyperParameterTuningJobStatus"] = "InProgress"
+    w.clock.advance(3 * 900 + 1)  # no trial event for three per-trial time limits
+    h.reconcile()
+    h.reconcile()
+    for name in run_trials(h, 1, ROUND_1):
+        h.deliver("record_trial", training_event(name, "Completed"))
+    h.deliver("close_round", tuning_event(tuning(1), "Completed"))
+    end_evaluation(h, 1, 0.47)
+    h.deliver("promote", training_event(evaluation(1), "Completed"))
+    ensure(h, "round 1 registered", lambda: bool(w.sagemaker.packages))
+    (arn,) = w.sagemaker.packages
+    w.sagemaker.packages[arn]["ModelApprovalStatus"] = "Rejected"
+    w.sagemaker.packages[arn]["LastModifiedBy"] = {"IamIdentity": {"Arn": PERSON}}
+    h.deliver("promote", package_event(arn, "Rejected", PERSON))
+    h.deliver_bus()
+    started(h, 2)
+    h.reconcile()
+
+
+SCENARIOS: dict[str, Callable[[Harness], None]] = {
+    "loop": loop,
+    "manual": manual,
+    "failures": failures,
+    "lost": lost,
+    "queue": queue,
+}
+
+
+def finish(h: Harness) -> None:
+    """After the script: the faults have cleared, the schedule keeps running, and an operator alerted to parked
+    events sends them again."""
+    h.script_calls = len(h.instrument.calls)
+    h.instrument.plan = None
+    h.reconcile()
+    h.deliver_bus()
+    if h.parked:
+        h.redrive()
+        h.deliver_bus()
+    h.reconcile()
+    h.deliver_bus()
+    h.reconcile()
+
+
+def run(name: str, h: Harness) -> Harness:
+    SCENARIOS[name](h)
+    finish(h)
+    return h
