@@ -239,8 +239,13 @@ def test_alert_is_published_once_whichever_function_publishes_it(aws: AwsWorld, 
     from retune.adapters.sns import Topic  # noqa: PLC0415
     from retune.alerts import Alert  # noqa: PLC0415
 
-    alert = Alert(key="market-xgb/round/1/decision", profile="market-xgb", outcome="promoted", subject="s", lines=[])
-    for function in ("retune-PromoteFunction", "retune-ReconcileFunction"):  # each Lambda builds its own Topic
+    alert = Alert(
+        key="market-xgb/round/1/decision", profile="market-xgb", outcome="promoted", subject="s", lines=[]
+    )
+    for function in (
+        "retune-PromoteFunction",
+        "retune-ReconcileFunction",
+    ):  # each Lambda builds its own Topic
         monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function)
         Topic(aws.sns, ENV["ALERTS_TOPIC_ARN"], ENV["IDEMPOTENCY_TABLE"]).publish(alert)
     assert len(aws.alerts()) == 1

@@ -417,7 +417,9 @@ def test_loop_from_a_manifest_to_a_promoted_champion_and_the_next_warm_started_r
     assert rnd.plan.warm_start_parents.previous == []
 
 
-def test_promote_late_approval_event_of_an_older_package_does_not_roll_the_champion_back(world: World) -> None:
+def test_promote_late_approval_event_of_an_older_package_does_not_roll_the_champion_back(
+    world: World,
+) -> None:
     start(world)
     run_round(world)
     first = close_and_evaluate(world, challenger=0.47)

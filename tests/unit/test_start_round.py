@@ -318,7 +318,7 @@ def test_start_round_will_not_adopt_a_tuning_job_of_another_drop(world: World) -
     # retune's records are lost while SageMaker keeps its jobs: the next drop gets round 1's name again.
     world.table.items.clear()
     world.put_profile()
-    with pytest.raises(PermanentError, match="reads .*2015-01-01.*, not drop 2015-07-01"):
+    with pytest.raises(PermanentError, match=r"reads .*2015-01-01.*, not drop 2015-07-01"):
         run(world, world.drop("2015-07-01"))
     assert len(world.sagemaker.tuning_jobs) == 1
 
