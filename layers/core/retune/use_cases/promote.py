@@ -296,7 +296,7 @@ def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps
 
 def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteDeps) -> RoundRecord:
     """Model from the package, a new endpoint config, then CreateEndpoint or UpdateEndpoint. The update is
-    asynchronous: the deployment is recorded as pending until the endpoint's state change (or Reconcile)."""
+    asynchronous: the deployment is recorded as pending until the endpoint's state change settles it (Reconcile does not yet)."""
     assert profile.promotion.endpoint is not None
     endpoint = profile.promotion.endpoint.name
     for create, request in (
