@@ -64,7 +64,8 @@ def numeric_range(draw: st.DrawFn, name: str, good: bool) -> dict[str, Any]:
         high = draw(st.floats(low, 0.999))
     else:
         low = draw(st.floats(-100, 100))
-        high = low + draw(st.floats(0, 200))
+        # A range is a point or at least 1e-6 wide: narrower, halfway back to the profile is the same float.
+        high = low + draw(st.just(0.0) | st.floats(1e-6, 200))
     return {"type": "continuous", "name": name, "min_value": low, "max_value": high, "scaling": scaling}
 
 
