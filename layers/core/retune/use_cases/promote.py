@@ -395,10 +395,7 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
     champion = deps.store.get_champion(profile_name)
     if approval == "Approved":
         if champion is not None and champion.model_package_arn == package_arn:
-            decided_by = champion.history[-1].decided_by if champion.history else "retune"
-            if decided_by != "retune":
-                # A person's approval repeated: finish what an interrupted attempt began after its write.
-                _after_approval(rnd, profile_name, package_arn, decided_by, deps)
+            _finish_repeated_approval(champion, rnd, profile_name, package_arn, deps)
             return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
         if (
             rnd is not None
@@ -533,9 +530,7 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     champion = deps.store.get_champion(profile_name)
     if champion is not None and champion.model_package_arn == package_arn:
         # A repeat finishes what an interrupted attempt began after its write (each step is idempotent).
-        decided_by = champion.history[-1].decided_by if champion.history else "retune"
-        if decided_by != "retune":
-            _after_approval(rnd, profile_name, package_arn, decided_by, deps)
+        _finish_repeated_approval(champion, rnd, profile_name, package_arn, deps)
         _approve_in_registry(described, package_arn, f"promoted by hand by {who} with retune promote", deps)
         return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
     earlier = champion is not None and any(c.model_package_arn == package_arn for c in champion.history)
@@ -555,6 +550,16 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     _after_approval(updated, profile_name, package_arn, who, deps)
     _approve_in_registry(described, package_arn, f"{verb} by hand by {who} with retune promote", deps)
     return PromoteResult("champion_set", profile_name, seq, package_arn, f"{verb} by {who}")
+
+
+def _finish_repeated_approval(
+    champion: ChampionRecord, rnd: RoundRecord | None, profile_name: str, package_arn: str, deps: PromoteDeps
+) -> None:
+    """A person's approval repeated: finish what an interrupted attempt began after its write (each step is
+    idempotent). retune's own decisions finish through evaluation_ended instead."""
+    decided_by = champion.history[-1].decided_by if champion.history else "retune"
+    if decided_by != "retune":
+        _after_approval(rnd, profile_name, package_arn, decided_by, deps)
 
 
 def _approve_in_registry(described: dict[str, Any], package_arn: str, why: str, deps: PromoteDeps) -> None:
