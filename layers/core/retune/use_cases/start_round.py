@@ -197,7 +197,9 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
     drop wins); else the drop starts unless a newer drop already waits. Raises ConditionFailed/RoundRunning when
     it lost a race."""
     store = deps.store
-    latest = _latest_started_drop(drop, store)
+    # With no round running, a drop older than the last round's is a late event (a parked one redriven,
+    # EventBridge's retries): newer data already had its round. (While a round runs, the queue's rule applies.)
+    latest = _latest_started_drop(drop, store) if store.get_active(drop.profile) is None else None
     if latest is not None and latest.newer_than(drop):
         # A late event (a parked one redriven, EventBridge's retries): newer data already had its round.
         store.replace_drop(
