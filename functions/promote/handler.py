@@ -52,7 +52,11 @@ def lambda_handler(
         assert isinstance(parsed, EndpointEvent)
         logger.append_keys(endpoint=parsed.detail.EndpointName)
         result = endpoint_state_changed(
-            parsed.detail.EndpointName, parsed.detail.EndpointStatus, parsed.detail.FailureReason, deps
+            parsed.detail.EndpointName,
+            parsed.detail.EndpointStatus,
+            parsed.detail.FailureReason,
+            deps,
+            config=parsed.detail.EndpointConfigName,
         )
     logger.info(
         "promote event handled",

@@ -251,9 +251,9 @@ def package_event(arn: str, approval: str, who: str) -> dict[str, Any]:
     return event
 
 
-def endpoint_event(name: str, status: str) -> dict[str, Any]:
+def endpoint_event(name: str, status: str, config: str) -> dict[str, Any]:
     event = sample("promote/endpoint_in_service.json")
-    event["detail"].update(EndpointName=name, EndpointStatus=status)
+    event["detail"].update(EndpointName=name, EndpointStatus=status, EndpointConfigName=config)
     return event
 
 

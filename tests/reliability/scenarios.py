@@ -89,7 +89,7 @@ def endpoint_in_service(h: Harness, seq: int) -> None:
         lambda: h.world.sagemaker.endpoints.get(ENDPOINT, {}).get("EndpointConfigName") == config,
     )
     h.world.sagemaker.endpoints[ENDPOINT]["EndpointStatus"] = "InService"
-    h.deliver("promote", endpoint_event(ENDPOINT, "IN_SERVICE"))
+    h.deliver("promote", endpoint_event(ENDPOINT, "IN_SERVICE", config))
 
 
 def endpoint_profile(**changes: Any) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def manual(h: Harness) -> None:
     h.deliver("promote", package_event(arn, "Approved", PERSON))
     ensure(h, f"endpoint {ENDPOINT} created", lambda: ENDPOINT in w.sagemaker.endpoints)
     w.sagemaker.endpoints[ENDPOINT]["EndpointStatus"] = "Failed"
-    h.deliver("promote", endpoint_event(ENDPOINT, "FAILED"))
+    h.deliver("promote", endpoint_event(ENDPOINT, "FAILED", f"{tuning(1)}-config"))
     h.deliver_bus()
     h.reconcile()
 
@@ -203,7 +203,7 @@ def queue(h: Harness) -> None:
     """Drops pile up behind a running round: each newer one takes the queue and supersedes the one before; a drop
     whose manifest is older than the queued one's is superseded at once; a queued drop's manifest is uploaded
     again. The round stalls (one alert however often Reconcile looks), then ends; a person rejects the package
-    it registered for manual approval; the queued drop starts the next round."""
+    it registered for manual approval; the queued drop starts the next round, which ends too."""
     w = h.world
     w.put_profile(endpoint_profile(promotion__approval="manual"))
     h.deliver("start_round", w.drop("2015-01-01"))
@@ -230,7 +230,12 @@ def queue(h: Harness) -> None:
     w.sagemaker.packages[arn]["LastModifiedBy"] = {"IamIdentity": {"Arn": PERSON}}
     h.deliver("promote", package_event(arn, "Rejected", PERSON))
     h.deliver_bus()
-    started(h, 2)
+    for name in run_trials(h, 2, ROUND_2):
+        h.deliver("record_trial", training_event(name, "Completed"))
+    h.deliver("close_round", tuning_event(tuning(2), "Completed"))
+    end_evaluation(h, 2, 0.45, 0.47)
+    h.deliver("promote", training_event(evaluation(2), "Completed"))
+    h.deliver_bus()  # a drop redriven late, queued behind round 2, is superseded now: round 2 had newer data
     h.reconcile()
 
 

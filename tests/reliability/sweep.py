@@ -38,57 +38,11 @@ def reference(scenario: str) -> Reference:
     )
 
 
-AFTER_EFFECT = ("timeout", "crash", "condition_failed")
-
-
 def known_gap(scenario: str, calls: list[Call], kind: str, outage: bool) -> str | None:
     """Faults that hit a gap found by this sweep and reported, not yet closed (docs/reliability.md, "Open").
     Marked xfail(strict): closing the gap turns them into failures until the mark is removed."""
-    lost_effect = kind not in AFTER_EFFECT
-    for call in calls:
-        if (
-            call.function == "reconcile"
-            and call.caller in ("evaluation_ended", "_after_decision", "_replan")
-            and (
-                call.caller == "_replan"  # runs between the decision's write and its alert
-                or (call.label == "alerts.publish" and lost_effect)
-                or (call.label == "table.write" and kind in ("timeout", "crash"))
-            )
-        ):
-            return (
-                "open: a decision Reconcile makes releases ACTIVE in its transaction; if the invocation "
-                "fails after it, no later run sees the round, and its alert (and deployment) are lost"
-            )
-        if (
-            outage
-            and scenario == "loop"
-            and call.caller == "endpoint_state_changed"
-            and call.step == _first_endpoint_step(scenario)
-            and (lost_effect or call.port != "table" or call.method != "write")
-        ):
-            return (
-                "open: an endpoint event parked until a newer deployment took the endpoint's lookup never "
-                "settles the older round's deployment, and Reconcile does not settle deployments"
-            )
-        if (
-            outage
-            and lost_effect
-            and call.function == "start_round"
-            and call.step in SUPERSEDED_DROP_STEPS.get(scenario, ())
-        ):
-            return (
-                "open: a drop whose event is parked until a newer drop has started is queued when redriven, and "
-                "would start a round on older data; StartRound compares a drop only with the queued one"
-            )
+    del scenario, calls, kind, outage  # no gap is open
     return None
-
-
-# The steps of `queue` that deliver a drop superseded in the fault-free run (2015-03-01, 2014-12-01).
-SUPERSEDED_DROP_STEPS = {"queue": (1, 3)}
-
-
-def _first_endpoint_step(scenario: str) -> int:
-    return min(c.step for c in reference(scenario).calls if c.caller == "endpoint_state_changed")
 
 
 def _param(values: tuple[Any, ...], case_id: str, gap: str | None) -> Any:

@@ -147,7 +147,7 @@ def other_deps(aws: AwsWorld) -> Any:
         ("close_round", tuning_event("hpo-not-ours", "Completed")),
         ("close_round", tuning_event("rt-market-xgb-0007", "Completed")),
         ("promote", training_event("rt-market-xgb-0007-eval", "Completed")),
-        ("promote", endpoint_event("someone-elses-endpoint", "IN_SERVICE")),
+        ("promote", endpoint_event("someone-elses-endpoint", "IN_SERVICE", "someone-elses-config")),
     ],
     ids=["foreign-trial", "rt-prefixed-trial", "foreign-tuning", "unknown-round", "unknown-eval", "endpoint"],
 )
@@ -346,3 +346,27 @@ def run(aws: AwsWorld, path: str, document: dict[str, Any]) -> dict[str, Any]:
         "promote": (promote_handler, world.promote_deps),
     }[path]
     return dict(handler(document, FakeLambdaContext(), deps))
+
+
+def test_hostile_update_of_an_endpoint_another_caller_is_updating_is_transient() -> None:
+    """Two callers that both found the endpoint free: the second UpdateEndpoint meets SageMaker's
+    ValidationException "Cannot update in-progress endpoint", which must read as busy (retried), not as bad
+    input."""
+    import boto3  # noqa: PLC0415
+    from botocore.stub import Stubber  # noqa: PLC0415
+    from retune.errors import TransientError  # noqa: PLC0415
+
+    client = boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    request = {"EndpointName": "market-xgb", "EndpointConfigName": "rt-market-xgb-0002-config"}
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "update_endpoint",
+            "ValidationException",
+            'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/market-xgb".',
+            400,
+            expected_params=request,
+        )
+        with pytest.raises(TransientError, match="market-xgb is busy"):
+            SageMaker(client).update_endpoint(request)

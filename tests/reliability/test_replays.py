@@ -7,7 +7,6 @@ the registry write and the champion write, and a lost terminal event.
 from __future__ import annotations
 
 import pytest
-from retune.errors import TransientError
 from retune.use_cases.promote import evaluation_ended, package_state_changed
 
 from tests.reliability.harness import Crash, FaultPlan, Harness, champion_is_whole, effects
@@ -90,25 +89,43 @@ def test_replays_a_persons_approval_racing_retunes_decision_is_retried_not_lost(
 
 
 def test_replays_deployment_failed_alert_survives_a_crash_after_its_write() -> None:
-    h = crashed_then_retried("manual", "endpoint_state_changed", "table.write")
+    h = crashed_then_retried("manual", "_settle", "table.write")
     assert "market-xgb/round/1/deploy-failed/market-xgb" in alerts_of(h)
 
 
 def test_replays_busy_endpoint_holds_back_neither_the_alert_nor_the_next_round() -> None:
-    """Round 2 is decided while round 1's endpoint is still being created: the deploy waits for a retry, the
-    decision's alert and the queued drop's announcement do not."""
+    """Round 2's decision is finished while the endpoint is busy with another deployment: the decision's alert
+    goes out, its deployment waits as Pending (no retry, nothing parked), and Reconcile deploys it once the
+    endpoint is free, then settles it from DescribeEndpoint when the endpoint's event never comes."""
     h = Harness()
     run("loop", h)  # a fault-free run ends with the endpoint on round 2's config
     w = h.world
-    w.sagemaker.endpoints["market-xgb"]["EndpointStatus"] = "Updating"
+    endpoint = w.sagemaker.endpoints["market-xgb"]
+    endpoint.update(EndpointStatus="Updating", EndpointConfigName="another-config")
     rnd = w.store.get_round("market-xgb", 2)
-    assert rnd is not None
-    w.store.save_round(rnd.model_copy(update={"deployment": None}), expected_status="decided")
+    assert rnd is not None and rnd.deployment is not None
+    pending = {**rnd.deployment, "status": "Pending"}
+    del pending["reason"]
+    w.store.save_round(rnd.model_copy(update={"deployment": pending}), expected_status="decided")
     w.alerts.published.clear()
-    w.bus.events.clear()
-    w.sagemaker.endpoints["market-xgb"]["EndpointConfigName"] = "another-config"
-    with pytest.raises(TransientError, match="deploy after it settles"):
-        evaluation_ended("rt-market-xgb-0002-eval", w.promote_deps)
+    updates = w.sagemaker.calls.count("UpdateEndpoint")
+
+    assert evaluation_ended("rt-market-xgb-0002-eval", w.promote_deps).status == "duplicate"
+    assert alerts_of(h) == ["market-xgb/round/2/decision"]
+    assert [r.seq for r in w.store.deploying_rounds()] == [2]
+    assert w.sagemaker.calls.count("UpdateEndpoint") == updates
+
+    h.reconcile()  # still busy: nothing moves
+    assert w.store.get_round("market-xgb", 2).deployment["status"] == "Pending"  # type: ignore[union-attr]
+    endpoint["EndpointStatus"] = "InService"
+    h.reconcile()  # free: deployed
+    assert w.sagemaker.calls.count("UpdateEndpoint") == updates + 1
+    assert endpoint["EndpointConfigName"] == "rt-market-xgb-0002-config"
+    assert w.store.get_round("market-xgb", 2).deployment["status"] == "Updating"  # type: ignore[union-attr]
+    endpoint["EndpointStatus"] = "InService"
+    h.reconcile()  # its event lost: settled from the endpoint's description
+    assert w.store.get_round("market-xgb", 2).deployment["status"] == "InService"  # type: ignore[union-attr]
+    assert w.store.deploying_rounds() == []
     assert alerts_of(h) == ["market-xgb/round/2/decision"]
 
 

@@ -462,3 +462,90 @@ def test_promote_approval_event_for_a_round_the_store_does_not_hold_decided_is_i
     assert late.status == "ignored"
     assert world.store.get_champion("market-xgb") is None
     assert world.alerts.outcomes() == ["promoted"]
+
+
+def endpoint_round(world: World, challenger: float = 0.47) -> Any:
+    doc = profile_doc()
+    doc["promotion"]["endpoint"] = {"name": "market-xgb", "instance_type": "ml.m5.large"}
+    start(world, doc=doc)
+    run_round(world)
+    return close_and_evaluate(world, challenger=challenger)
+
+
+def test_reconcile_finishes_a_decision_whose_run_died_after_its_write(world: World) -> None:
+    """The decision's write keeps ACTIVE; a run that dies before the alert and the release leaves the round
+    decided and still active, and Reconcile finishes it: alert, release, the queued drop announced, deploy."""
+    doc = profile_doc()
+    doc["promotion"]["endpoint"] = {"name": "market-xgb", "instance_type": "ml.m5.large"}
+    start(world, doc=doc)
+    run_round(world)
+    close_round(TUNING, world.close_deps)
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)  # queued behind round 1
+    name = evaluation_job_name("market-xgb", 1)
+    world.sagemaker.end_evaluation(name, 0.47)
+    world.alerts.fail_next.append(RuntimeError("the invocation died here"))  # the first step after the write
+    with pytest.raises(RuntimeError):
+        evaluation_ended(name, world.promote_deps)
+    rnd = world.store.get_round("market-xgb", 1)
+    assert rnd.status == "decided" and rnd.deployment["status"] == "Pending"
+    assert world.store.get_active("market-xgb").seq == 1
+    assert world.alerts.outcomes() == []
+
+    report = reconcile(world.reconcile_deps)
+    assert "finished the decision of market-xgb round 1" in report.actions
+    assert world.alerts.outcomes() == ["promoted"]
+    assert world.store.get_active("market-xgb").seq == 2  # released, and the queued drop started round 2
+    assert world.store.get_round("market-xgb", 2).drop_id == "2015-07-01"
+    assert world.store.get_round("market-xgb", 1).deployment["status"] == "Creating"
+    assert world.sagemaker.calls.count("CreateEndpoint") == 1
+
+
+def test_promote_endpoint_event_of_an_older_config_settles_that_round_only(world: World) -> None:
+    endpoint_round(world)
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    run_round(world, tuning="rt-market-xgb-0002")
+    world.sagemaker.endpoints["market-xgb"]["EndpointStatus"] = "InService"
+    close_and_evaluate(world, challenger=0.45, champion=0.47, tuning="rt-market-xgb-0002", seq=2)
+    assert world.store.get_round("market-xgb", 2).deployment["status"] == "Updating"
+    # round 1's event, parked until now: it settles round 1, not round 2
+    late = endpoint_state_changed(
+        "market-xgb", "InService", None, world.promote_deps, config="rt-market-xgb-0001-config"
+    )
+    assert (late.status, late.seq) == ("recorded", 1)
+    assert world.store.get_round("market-xgb", 1).deployment["status"] == "InService"
+    assert world.store.get_round("market-xgb", 2).deployment["status"] == "Updating"
+    passing = endpoint_state_changed(
+        "market-xgb", "Updating", None, world.promote_deps, config="rt-market-xgb-0002-config"
+    )
+    assert passing.status == "duplicate"  # a passing state settles nothing
+    assert [r.seq for r in world.store.deploying_rounds()] == [2]
+    foreign = endpoint_state_changed("market-xgb", "InService", None, world.promote_deps, config="by-hand")
+    assert foreign.status == "ignored"
+
+
+def test_reconcile_settles_a_deployment_whose_endpoint_event_was_lost(world: World) -> None:
+    endpoint_round(world)
+    world.sagemaker.endpoints["market-xgb"].update(EndpointStatus="Failed", FailureReason="no capacity")
+    report = reconcile(world.reconcile_deps)
+    assert "market-xgb round 1: endpoint market-xgb Failed" in report.actions
+    assert world.store.get_round("market-xgb", 1).deployment["status"] == "Failed"
+    assert world.alerts.outcomes()[-1] == "deployment_failed"
+    assert "no capacity" in world.alerts.published[-1].body
+    assert world.store.deploying_rounds() == []
+    reconcile(world.reconcile_deps)
+    assert world.alerts.outcomes().count("deployment_failed") == 1
+
+
+def test_promote_deploy_to_a_failed_endpoint_fails_with_an_alert_instead_of_updating_it(world: World) -> None:
+    world.sagemaker.endpoints["market-xgb"] = {
+        "EndpointName": "market-xgb",
+        "EndpointConfigName": "someone-elses-config",
+        "EndpointStatus": "Failed",
+        "FailureReason": "out of capacity",
+    }
+    endpoint_round(world)
+    assert world.sagemaker.calls.count("UpdateEndpoint") == 0
+    deployment = world.store.get_round("market-xgb", 1).deployment
+    assert deployment["status"] == "Failed" and "takes no update" in deployment["reason"]
+    assert world.alerts.outcomes()[-1] == "deployment_failed"
+    assert world.store.deploying_rounds() == []

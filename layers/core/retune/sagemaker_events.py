@@ -83,6 +83,7 @@ class EndpointDetail(_Detail):
     EndpointName: str = Field(min_length=1, max_length=63)
     EndpointArn: str | None = None
     EndpointStatus: str
+    EndpointConfigName: str | None = Field(default=None, max_length=63)
     FailureReason: str | None = None
 
     @field_validator("EndpointStatus")

@@ -42,6 +42,9 @@ from retune.table import (
 
 ACTIVE_INDEX = "ACTIVE"
 QUEUED_INDEX = "QUEUED"
+DEPLOYING_INDEX = "DEPLOYING"
+# A deployment in one of these states needs nothing more; any other (Pending, Creating, Updating) is in the index.
+SETTLED_DEPLOYMENTS = frozenset({"InService", "Failed", "Superseded"})
 
 
 class RoundRunning(ConflictError):
@@ -75,7 +78,11 @@ def _drop_item(drop: DropRecord) -> Item:
 
 
 def _round_item(rnd: RoundRecord) -> Item:
-    return _item(profile_pk(rnd.profile), round_sk(rnd.seq), rnd, status=rnd.status)
+    index: dict[str, str] = {}
+    if rnd.deployment is not None and rnd.deployment.get("status") not in SETTLED_DEPLOYMENTS:
+        # Sparse: a round is in the index while its deployment is unsettled, so Reconcile finds it.
+        index = {"gsi1pk": DEPLOYING_INDEX, "gsi1sk": f"{rnd.profile}#{seq_key(rnd.seq)}"}
+    return _item(profile_pk(rnd.profile), round_sk(rnd.seq), rnd, status=rnd.status, **index)
 
 
 def _active_item(active: ActiveRecord) -> Item:
@@ -169,6 +176,10 @@ class Store:
 
     def queued_drops(self) -> list[QueuedRecord]:
         return [QueuedRecord.model_validate_json(i["doc"]) for i in self.table.query_index(QUEUED_INDEX)]
+
+    def deploying_rounds(self) -> list[RoundRecord]:
+        """Rounds whose deployment is wanted or under way and not yet settled."""
+        return [RoundRecord.model_validate_json(i["doc"]) for i in self.table.query_index(DEPLOYING_INDEX)]
 
     # drops
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from retune.adapters.errors import error_code, translated
-from retune.errors import AlreadyExists, NotFound
+from retune.errors import AlreadyExists, NotFound, TransientError
 from retune.validation import validate_request
 
 
@@ -115,4 +115,15 @@ class SageMaker:
         self._create("CreateEndpoint", "create_endpoint", request)
 
     def update_endpoint(self, request: dict[str, Any]) -> None:
-        self._call("UpdateEndpoint", "update_endpoint", request)
+        """An endpoint another caller began updating meanwhile answers ValidationException "Cannot update
+        in-progress endpoint": transient (the deployment stays Pending and is tried again)."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            self._call("UpdateEndpoint", "update_endpoint", request)
+        except ClientError as exc:
+            if error_code(exc) == "ValidationException" and "in-progress" in str(exc).lower():
+                raise TransientError(
+                    f"sagemaker: endpoint {request.get('EndpointName')} is busy: {exc}"
+                ) from exc
+            raise

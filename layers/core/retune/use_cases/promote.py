@@ -31,9 +31,9 @@ from retune.requests import (
     model_request,
     s3_uri,
 )
-from retune.store import Store, champion_item, lookup_item, profile_pk, round_item
-from retune.table import ABSENT, Condition, ConditionFailed, Delete, Operation, Put
-from retune.use_cases.finish import announce_queued_drop, finish_round, release_if_held
+from retune.store import SETTLED_DEPLOYMENTS, Store, champion_item, lookup_item, round_item
+from retune.table import ABSENT, Condition, ConditionFailed, Operation, Put
+from retune.use_cases.finish import announce_queued_drop, release_if_held
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +83,9 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
     rnd = deps.store.get_round(lookup.profile, lookup.seq)
     if rnd is None:
         raise TransientError(f"round {lookup.seq} of {lookup.profile} is not recorded yet")
-    profile = _profile(rnd.profile, deps)
+    profile = profile_or_none(rnd.profile, deps)
     if rnd.status == "decided":
-        _replan(rnd, deps)  # a repeat redoes every step after the decision's write, the replan too
-        _after_decision(rnd, profile, deps)
+        finish_decision(rnd, profile, deps)  # a repeat redoes every step after the decision's write
         return PromoteResult("duplicate", rnd.profile, rnd.seq, detail="already decided")
     if rnd.status != "evaluating" or rnd.evaluation is None:
         return PromoteResult("ignored", rnd.profile, rnd.seq, detail=f"round is {rnd.status}")
@@ -119,15 +118,24 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
                 "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
             }
         )
-        if finish_round(deps.store, deps.bus, decided, expected_status="evaluating"):
-            deps.alerts.publish(alerts.round_failed(decided, reason, deps.region))
-        return PromoteResult("not_evaluated", rnd.profile, rnd.seq, detail=reason)
+        return _decide(decided, None, profile, deps) or PromoteResult(
+            "not_evaluated", rnd.profile, rnd.seq, detail=reason
+        )
 
     verdict = judge(profile, evaluation.challenger_score, evaluation.champion_score)
     package_arn = _register(
         rnd, profile, evaluation.challenger_score, evaluation.champion_score, verdict, deps
     )
     now = deps.clock()
+    deployment = None
+    if verdict.outcome == "approved" and profile.promotion.endpoint is not None:
+        # Wanted from the decision on, in its write: Reconcile deploys it if every attempt after this one fails.
+        deployment = {
+            "endpoint": profile.promotion.endpoint.name,
+            "config": endpoint_config_request(profile=profile, seq=rnd.seq)["EndpointConfigName"],
+            "status": "Pending",
+            "model_package_arn": package_arn,
+        }
     decided = rnd.model_copy(
         update={
             "status": "decided",
@@ -135,52 +143,77 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
             "decision": Decision(
                 outcome=verdict.outcome, reason=verdict.reason, model_package_arn=package_arn, decided_at=now
             ),
+            "deployment": deployment,
         }
     )
-    operations: list[Operation] = [
-        Put(round_item(decided), Condition(equals={"status": "evaluating"})),
-        Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
-    ]
+    champion_write = None
     if verdict.outcome == "approved":
         assert rnd.best_model_artifact is not None
-        operations.append(
-            _champion_write(
-                champion,
-                rnd.profile,
-                package_arn,
-                rnd.best_model_artifact,
-                rnd.seq,
-                evaluation.challenger_score,
-                "retune",
-                verdict.reason,
-                now,
-            )
+        champion_write = _champion_write(
+            champion,
+            rnd.profile,
+            package_arn,
+            rnd.best_model_artifact,
+            rnd.seq,
+            evaluation.challenger_score,
+            "retune",
+            verdict.reason,
+            now,
         )
+    return _decide(decided, champion_write, profile, deps) or PromoteResult(
+        verdict.outcome, rnd.profile, rnd.seq, package_arn, verdict.reason
+    )
+
+
+def _decide(
+    decided: RoundRecord, champion_write: Put | None, profile: Profile | None, deps: PromoteDeps
+) -> PromoteResult | None:
+    """Write the decision (and the champion, if it changes) in one transaction, conditional on the round still
+    evaluating, then finish. The round keeps ACTIVE until finish_decision releases it: a run that dies in
+    between leaves a decided round holding ACTIVE, which a repeat of the event or Reconcile finishes. None when
+    this invocation made the decision; the duplicate's result when another invocation did."""
+    operations: list[Operation] = [Put(round_item(decided), Condition(equals={"status": "evaluating"}))]
+    if champion_write is not None:
+        operations.append(champion_write)
     try:
         deps.store.write(operations)
     except ConditionFailed:
         # Another invocation decided first (or the champion moved by hand meanwhile): look again next time.
-        current = deps.store.get_round(rnd.profile, rnd.seq)
+        current = deps.store.get_round(decided.profile, decided.seq)
         if current is not None and current.status == "decided":
-            _after_decision(current, profile, deps)
+            finish_decision(current, profile, deps)
+            arn = current.decision.model_package_arn if current.decision else None
             return PromoteResult(
-                "duplicate", rnd.profile, rnd.seq, package_arn, "decided by another invocation"
+                "duplicate", decided.profile, decided.seq, arn, "decided by another invocation"
             )
-        raise TransientError(f"round {rnd.seq} of {rnd.profile}: the champion changed meanwhile") from None
-    deps.metrics.count("ModelsPromoted" if verdict.outcome == "approved" else "ModelsNotPromoted")
+        raise TransientError(
+            f"round {decided.seq} of {decided.profile}: the champion changed meanwhile"
+        ) from None
+    assert decided.decision is not None
+    outcome = decided.decision.outcome
+    if outcome != "not_evaluated":
+        deps.metrics.count("ModelsPromoted" if outcome == "approved" else "ModelsNotPromoted")
     logger.info(
         "round decided",
         extra={
-            "profile": rnd.profile,
-            "round": rnd.seq,
-            "outcome": verdict.outcome,
-            "reason": verdict.reason,
-            "model_package": package_arn,
+            "profile": decided.profile,
+            "round": decided.seq,
+            "outcome": outcome,
+            "reason": decided.decision.reason,
+            "model_package": decided.decision.model_package_arn,
         },
     )
-    _replan(decided, deps)
-    _after_decision(decided, profile, deps)
-    return PromoteResult(verdict.outcome, rnd.profile, rnd.seq, package_arn, verdict.reason)
+    finish_decision(decided, profile, deps)
+    return None
+
+
+def finish_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps) -> None:
+    """Everything after a decision's write, each step idempotent: the replan, the alert, the release of ACTIVE
+    and the queued drop's announcement, the deployment. Run by the decision, by a repeat of its event and by
+    Reconcile for a decided round that still holds ACTIVE."""
+    if rnd.decision is not None and rnd.decision.outcome != "not_evaluated":
+        _replan(rnd, deps)
+    _after_decision(rnd, profile, deps)
 
 
 def _finite(value: float | None) -> float | None:
@@ -269,15 +302,15 @@ def _champion_write(
 
 
 def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps) -> None:
-    """Alert, announce the queued drop, deploy (if approved and the profile names an endpoint). Idempotent.
+    """Alert, release ACTIVE and announce the queued drop, deploy (if approved and the profile names an
+    endpoint). Idempotent.
 
-    The alert and the announcement come first: an endpoint still busy with an earlier deployment makes the deploy
-    raise for a retry, and must not hold back the decision's alert or the next round."""
+    The alert and the release come first: an endpoint still busy with an earlier deployment leaves this one
+    pending for Reconcile, and must not hold back the decision's alert or the next round."""
     decision = rnd.decision
     if decision is None:
         return
     if decision.outcome == "not_evaluated":
-        # The same alert (and key) as the decision's first attempt published.
         deps.alerts.publish(alerts.round_failed(rnd, decision.reason, deps.region))
     else:
         alert = alerts.decision(rnd, deps.region)
@@ -288,17 +321,31 @@ def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps
         decision.outcome == "approved"
         and profile is not None
         and profile.promotion.endpoint
-        and (rnd.deployment is None)
+        and (rnd.deployment is None or rnd.deployment.get("status") == "Pending")
         and decision.model_package_arn
     ):
         _deploy(rnd, profile, decision.model_package_arn, deps)
 
 
+# DescribeEndpoint's EndpointStatus: busy ones take no UpdateEndpoint until they settle; a Failed endpoint takes
+# only DeleteEndpoint, and one whose update and rollback both failed needs a person (SageMaker's API reference).
+BUSY_ENDPOINT = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+BROKEN_ENDPOINT = frozenset({"Failed", "UpdateRollbackFailed"})
+
+
 def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteDeps) -> RoundRecord:
     """Model from the package, a new endpoint config, then CreateEndpoint or UpdateEndpoint. The update is
-    asynchronous: the deployment is recorded as pending until the endpoint's state change settles it (Reconcile does not yet)."""
+    asynchronous: the deployment is recorded as Creating/Updating until the endpoint's state change (or
+    Reconcile, which describes the endpoint) settles it. An endpoint busy with another deployment leaves this
+    one Pending, for Reconcile to deploy once it is free; one whose package is no longer the champion is
+    Superseded (a newer champion deploys instead)."""
     assert profile.promotion.endpoint is not None
     endpoint = profile.promotion.endpoint.name
+    config = endpoint_config_request(profile=profile, seq=rnd.seq)["EndpointConfigName"]
+    wanted = {"endpoint": endpoint, "config": config, "model_package_arn": package_arn}
+    champion = deps.store.get_champion(rnd.profile)
+    if champion is None or champion.model_package_arn != package_arn:
+        return _record_deployment(rnd, {**wanted, "status": "Superseded"}, deps)
     for create, request in (
         (
             deps.sagemaker.create_model,
@@ -310,7 +357,6 @@ def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteD
             create(request)
         except AlreadyExists:
             pass  # a repeat
-    config = endpoint_config_request(profile=profile, seq=rnd.seq)["EndpointConfigName"]
     try:
         current = deps.sagemaker.describe_endpoint(endpoint)
     except NotFound:
@@ -329,36 +375,43 @@ def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteD
         state = "Creating"
     elif current.get("EndpointConfigName") == config:
         state = str(current.get("EndpointStatus", "Updating"))
-    elif current.get("EndpointStatus") in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
-        raise TransientError(
-            f"endpoint {endpoint} is {current.get('EndpointStatus')}; deploy after it settles"
+    elif current.get("EndpointStatus") in BUSY_ENDPOINT:
+        logger.info(
+            "deployment waits for the endpoint",
+            extra={"endpoint": endpoint, "endpoint_status": current.get("EndpointStatus"), "round": rnd.seq},
         )
+        state = "Pending"
+    elif current.get("EndpointStatus") in BROKEN_ENDPOINT:
+        reason = (
+            f"endpoint {endpoint} is {current.get('EndpointStatus')} "
+            f"({current.get('FailureReason') or 'no reason given'}): it takes no update until a person repairs "
+            "or deletes it"
+        )
+        # The alert first, then the record: a run that dies between them alerts again under the same key.
+        deps.alerts.publish(alerts.deployment_failed(rnd, endpoint, reason))
+        return _record_deployment(rnd, {**wanted, "status": "Failed", "reason": reason}, deps)
     else:
         deps.sagemaker.update_endpoint({"EndpointName": endpoint, "EndpointConfigName": config})
         state = "Updating"
-    deployed = rnd.model_copy(
-        update={
-            "deployment": {
-                "endpoint": endpoint,
-                "config": config,
-                "status": state,
-                "model_package_arn": package_arn,
-            }
-        }
-    )
-    deps.store.write(
-        [
-            Put(round_item(deployed), Condition(equals={"status": "decided"})),
-            Put(
-                lookup_item(
-                    JobLookup(
-                        job_name=f"endpoint/{endpoint}", kind="endpoint", profile=rnd.profile, seq=rnd.seq
-                    )
-                )
-            ),
-        ]
-    )
-    deps.metrics.count("Deployments")
+    deployed = _record_deployment(rnd, {**wanted, "status": state}, deps)
+    if state != "Pending":
+        deps.metrics.count("Deployments")
+    return deployed
+
+
+def _record_deployment(rnd: RoundRecord, deployment: dict[str, Any], deps: PromoteDeps) -> RoundRecord:
+    """The round's deployment, and the lookups that map the endpoint's events (by endpoint and by config) to
+    the round."""
+    deployed = rnd.model_copy(update={"deployment": deployment})
+    if rnd.deployment == deployment:
+        return deployed
+    operations: list[Operation] = [Put(round_item(deployed), Condition(equals={"status": "decided"}))]
+    if deployment["status"] not in ("Pending", "Superseded"):
+        for key in (f"endpoint/{deployment['endpoint']}", f"endpoint-config/{deployment['config']}"):
+            operations.append(
+                Put(lookup_item(JobLookup(job_name=key, kind="endpoint", profile=rnd.profile, seq=rnd.seq)))
+            )
+    deps.store.write(operations)
     return deployed
 
 
@@ -377,7 +430,7 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
     seq = int(seq_text)
     rnd = deps.store.get_round(profile_name, seq)
     if rnd is not None and rnd.status == "evaluating":
-        profile = _profile(profile_name, deps)
+        profile = profile_or_none(profile_name, deps)
         if profile is not None and profile.promotion.approval == "manual":
             # retune registered the package for a person, who acted before retune's decision was written (its
             # invocation is being retried): decide on the person's word once retune's decision is in.
@@ -588,7 +641,7 @@ def _after_approval(
         )
     deps.alerts.publish(alert)
     announce_queued_drop(deps.store, deps.bus, profile_name)
-    profile = _profile(profile_name, deps)
+    profile = profile_or_none(profile_name, deps)
     if (
         rnd is not None
         and profile is not None
@@ -603,19 +656,35 @@ def _after_approval(
 
 
 def endpoint_state_changed(
-    endpoint: str, status: str, reason: str | None, deps: PromoteDeps
+    endpoint: str, status: str, reason: str | None, deps: PromoteDeps, config: str | None = None
 ) -> PromoteResult:
-    """Settle a pending deployment: InService, or Failed with an alert."""
-    lookup = deps.store.get_lookup(f"endpoint/{endpoint}")
+    """Settle a deployment: InService, or Failed with an alert. The event names the endpoint config it is
+    about; an event for an older deployment, redriven after a newer one took the endpoint, settles the older."""
+    lookup = deps.store.get_lookup(f"endpoint-config/{config}") if config else None
+    lookup = lookup or deps.store.get_lookup(f"endpoint/{endpoint}")
     if lookup is None:
         return PromoteResult("ignored", detail=f"endpoint {endpoint} is not retune's")
     rnd = deps.store.get_round(lookup.profile, lookup.seq)
-    if rnd is None or rnd.deployment is None or rnd.deployment.get("status") == status:
-        if rnd is not None and rnd.deployment is not None and status == "Failed":
+    if rnd is None or rnd.deployment is None or (config and rnd.deployment.get("config") != config):
+        return PromoteResult(
+            "ignored", lookup.profile, lookup.seq, detail=f"{config} is not a retune deployment"
+        )
+    return _settle(rnd, status, reason, deps)
+
+
+def _settle(rnd: RoundRecord, status: str, reason: str | None, deps: PromoteDeps) -> PromoteResult:
+    assert rnd.deployment is not None
+    endpoint = str(rnd.deployment.get("endpoint"))
+    current = rnd.deployment.get("status")
+    # A settled deployment does not move again, but for one Reconcile found superseded whose own event comes late
+    # (it knows now how the deployment ended); an endpoint's passing states (Updating...) settle nothing.
+    final = current in SETTLED_DEPLOYMENTS and not (current == "Superseded" and status != "Superseded")
+    if final or status not in SETTLED_DEPLOYMENTS:
+        if current == "Failed" and status == "Failed":
             # A repeat finishes what an interrupted attempt began after its write: the alert, once per key.
             reason = rnd.deployment.get("reason") or reason or "no reason given"
             deps.alerts.publish(alerts.deployment_failed(rnd, endpoint, reason))
-        return PromoteResult("duplicate", lookup.profile, lookup.seq, detail="nothing to settle")
+        return PromoteResult("duplicate", rnd.profile, rnd.seq, detail=f"nothing to settle ({status})")
     settled = rnd.model_copy(update={"deployment": {**rnd.deployment, "status": status, "reason": reason}})
     try:
         deps.store.save_round(settled, expected_status=rnd.status)
@@ -623,7 +692,41 @@ def endpoint_state_changed(
         raise TransientError("round changed while settling its deployment") from None
     if status == "Failed":
         deps.alerts.publish(alerts.deployment_failed(settled, endpoint, reason or "no reason given"))
-    return PromoteResult("recorded", lookup.profile, lookup.seq, detail=f"endpoint {endpoint} {status}")
+    return PromoteResult("recorded", rnd.profile, rnd.seq, detail=f"endpoint {endpoint} {status}")
+
+
+def settle_deployment(rnd: RoundRecord, deps: PromoteDeps) -> str | None:
+    """Reconcile's step for a round whose deployment is unsettled: deploy a pending one whose endpoint is free,
+    and settle a requested one from the endpoint's description when its event never came. What it did, if
+    anything."""
+    deployment = rnd.deployment or {}
+    status, endpoint = deployment.get("status"), str(deployment.get("endpoint"))
+    if status == "Pending":
+        profile = profile_or_none(rnd.profile, deps)
+        if (
+            profile is None
+            or profile.promotion.endpoint is None
+            or profile.promotion.endpoint.name != endpoint
+        ):
+            return None  # the profile changed or cannot be read: the next run looks again
+        done = _deploy(rnd, profile, str(deployment.get("model_package_arn")), deps)
+        return f"deployment {done.deployment.get('status') if done.deployment else None}"
+    try:
+        described = deps.sagemaker.describe_endpoint(endpoint)
+    except NotFound:
+        return _settle(rnd, "Failed", f"endpoint {endpoint} no longer exists", deps).detail
+    state = str(described.get("EndpointStatus"))
+    if state in BUSY_ENDPOINT:
+        return None
+    if described.get("EndpointConfigName") == deployment.get("config"):
+        if state in BROKEN_ENDPOINT:
+            return _settle(rnd, "Failed", described.get("FailureReason"), deps).detail
+        return _settle(rnd, state, None, deps).detail if state == "InService" else None
+    owner = deps.store.get_lookup(f"endpoint/{endpoint}")
+    if owner is not None and owner.seq > rnd.seq:
+        return _settle(rnd, "Superseded", f"round {owner.seq} deployed to {endpoint} since", deps).detail
+    reason = described.get("FailureReason") or f"the endpoint runs {described.get('EndpointConfigName')}"
+    return _settle(rnd, "Failed", str(reason), deps).detail
 
 
 def _replan(rnd: RoundRecord, deps: PromoteDeps) -> None:
@@ -643,7 +746,8 @@ def _replan(rnd: RoundRecord, deps: PromoteDeps) -> None:
     )
 
 
-def _profile(name: str, deps: PromoteDeps) -> Profile | None:
+def profile_or_none(name: str, deps: PromoteDeps) -> Profile | None:
+    """The profile as stored, or None (logged) when it is missing or invalid."""
     try:
         stored = deps.bucket.read(deps.data_bucket, f"profiles/{name}.json", max_bytes=PROFILE_MAX_BYTES)
         return parse_profile(stored.body, expected_name=name)

@@ -1,7 +1,10 @@
 """Reconcile (every few minutes): catch what never arrived. Everything goes through the same idempotent use cases.
 
 - a round whose tuning job ended but whose terminal event was lost is closed;
-- a round whose evaluation ended unseen is decided; a half-started round is launched;
+- a round whose evaluation ended unseen is decided; a decided round still holding ACTIVE (its decision's run died
+  after the write) is finished: replan, alert, release, deploy; a half-started round is launched;
+- a deployment left pending (its endpoint was busy) is deployed once the endpoint is free, and one whose endpoint
+  event never came is settled from DescribeEndpoint;
 - a queued drop with no active round (its "Drop Ready" lost, or SageMaker's limit met) is started;
 - a round with no trial event for `stall_factor` times its per-trial limit is alerted, once;
 - messages waiting on a dead-letter or on-failure queue are alerted.
@@ -23,7 +26,13 @@ from retune.store import Store
 from retune.table import ConditionFailed
 from retune.use_cases.close_round import CloseRoundDeps, close_round
 from retune.use_cases.finish import release_if_held
-from retune.use_cases.promote import PromoteDeps, evaluation_ended
+from retune.use_cases.promote import (
+    PromoteDeps,
+    evaluation_ended,
+    finish_decision,
+    profile_or_none,
+    settle_deployment,
+)
 from retune.use_cases.start_round import StartRoundDeps, start_round
 
 logger = logging.getLogger(__name__)
@@ -57,6 +66,10 @@ def reconcile(deps: ReconcileDeps) -> ReconcileReport:
     report = ReconcileReport()
     for active in deps.store.active_rounds():
         _guarded(report, f"{active.profile} round {active.seq}", lambda a=active: _round(a, deps, report))
+    for rnd in deps.store.deploying_rounds():
+        _guarded(
+            report, f"{rnd.profile} round {rnd.seq} deployment", lambda r=rnd: _deployment(r, deps, report)
+        )
     active_profiles = {a.profile for a in deps.store.active_rounds()}
     for queued in deps.store.queued_drops():
         if queued.profile not in active_profiles:
@@ -106,9 +119,18 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
         if described.get("TrainingJobStatus") in ("Completed", "Failed", "Stopped"):
             decided = evaluation_ended(rnd.evaluation.job_name, deps.promote)
             report.actions.append(f"decided {rnd.profile} round {rnd.seq} ({decided.status})")
-    elif rnd.status in ("decided", "failed"):
+    elif rnd.status == "decided":
+        finish_decision(rnd, profile_or_none(rnd.profile, deps.promote), deps.promote)
+        report.actions.append(f"finished the decision of {rnd.profile} round {rnd.seq}")
+    elif rnd.status == "failed":
         release_if_held(deps.store, deps.close.bus, rnd)
         report.actions.append(f"released {rnd.profile} round {rnd.seq}")
+
+
+def _deployment(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    done = settle_deployment(rnd, deps.promote)
+    if done:
+        report.actions.append(f"{rnd.profile} round {rnd.seq}: {done}")
 
 
 def _stall_check(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
