@@ -91,10 +91,16 @@ def make_task(
     return Task(workload, arm, seed, drops, max_jobs, None, tickers, policy_tag() if arm == "retune" else "")
 
 
-def arm_profile(workload: str, arm: str, seed: int, max_jobs: int | None, parallel: int | None) -> Profile:
-    """The profile an arm runs: the workload's profile with the arm's strategy and early stopping, and the seed."""
+def arm_profile(
+    workload: str, arm: str, seed: int, max_jobs: int | None, parallel: int | None, tag: str = ""
+) -> Profile:
+    """The profile an arm runs: the workload's profile with the arm's strategy and early stopping, and the seed.
+    A task's tag (the reference's window) goes into the name too: tasks that share one local SageMaker (one
+    process) must not share job names."""
     doc = json.loads((ROOT / "profiles" / f"{WORKLOADS[workload]}.json").read_text())
     doc["name"] = f"b{workload[0]}-{arm.replace('_', '')[:8]}-s{seed}"
+    if arm == "reference" and tag:
+        doc["name"] += "-" + tag.replace("-", "")[2:]  # 2015-07-01 -> 150701
     doc["search"]["random_seed"] = 7 + 1000 * seed
     if max_jobs is not None:
         doc["budget"]["max_jobs"] = max_jobs
@@ -377,7 +383,7 @@ def run_task(
 ) -> list[dict[str, Any]]:
     """Run (or resume) a task's first `rounds` rounds; returns one row per round. `shared`: a moto server and a
     local SageMaker shared by the tasks of one process (else the task gets its own, with its own state)."""
-    profile = arm_profile(task.workload, task.arm, task.seed, task.max_jobs, task.parallel)
+    profile = arm_profile(task.workload, task.arm, task.seed, task.max_jobs, task.parallel, task.tag)
     folder = work / "tasks" / task.key
     cache = folder / "rounds"
     cache.mkdir(parents=True, exist_ok=True)
