@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
             reply["error"] = init_error
         else:
             try:
-                reply["result"] = handler(request["event"], context)  # type: ignore[misc]
+                reply["result"] = handler(request["event"], context)
             except Exception as exc:  # noqa: BLE001 (a handler's error is the invocation's outcome)
                 reply["error"] = _error(exc)
         reply["duration_ms"] = (time.monotonic() - begin) * 1000
