@@ -1,44 +1,45 @@
 """Inbound events as models: every event becomes one of these at the edge, or a classified InvalidInput."""
 
-from __future__ import annotations
-
+# Annotations are evaluated as written, not postponed: see retune.modeling.
 import re
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from retune.envelope import Envelope
 from retune.errors import InvalidInput
-from retune.profile import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN
+from retune.modeling import Model
+from retune.naming import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN
 from retune.timeutil import Timestamp
 from retune.validation_errors import describe_validation_error
+
+__all__ = [
+    "DATASETS_PREFIX",
+    "DROP_ID_MAX",
+    "MANIFEST_NAME",
+    "DropReadyDetail",
+    "DropRef",
+    "Envelope",
+    "NotADrop",
+    "ObjectCreatedDetail",
+    "S3Bucket",
+    "S3Object",
+    "candidate_keys",
+    "parse_drop_event",
+    "split_manifest_key",
+]
 
 DATASETS_PREFIX = "datasets/"
 MANIFEST_NAME = "manifest.json"
 DROP_ID_MAX = 128
 
 
-class Envelope(BaseModel):
-    """EventBridge's envelope (the `replay-name` of a replayed event is kept but not needed)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    version: str = "0"
-    id: str
-    detail_type: str = Field(alias="detail-type")
-    source: str
-    account: str = ""
-    time: Timestamp
-    region: str = ""
-    resources: list[str] = Field(default_factory=list)
-    detail: dict[str, Any]
-
-
-class S3Bucket(BaseModel):
+class S3Bucket(Model):
     name: str = Field(min_length=3, max_length=63)
 
 
-class S3Object(BaseModel):
+class S3Object(Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     key: str = Field(min_length=1, max_length=1024)
@@ -48,7 +49,7 @@ class S3Object(BaseModel):
     sequencer: str | None = None
 
 
-class ObjectCreatedDetail(BaseModel):
+class ObjectCreatedDetail(Model):
     model_config = ConfigDict(extra="ignore")
 
     bucket: S3Bucket
@@ -56,7 +57,7 @@ class ObjectCreatedDetail(BaseModel):
     reason: str | None = None
 
 
-class DropReadyDetail(BaseModel):
+class DropReadyDetail(Model):
     """retune's own "Drop Ready" event: a queued drop may start now."""
 
     model_config = ConfigDict(extra="forbid")
@@ -68,7 +69,7 @@ class DropReadyDetail(BaseModel):
     version_id: str | None = None
 
 
-class DropRef(BaseModel):
+class DropRef(Model):
     """Which manifest object a drop event points at.
 
     `keys` are the candidate object keys, in the order to try them: S3's notifications URL-encode keys

@@ -3,14 +3,14 @@
 It is written last, so its arrival means the drop is complete. Each channel becomes one InputDataConfig entry.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated as written, not postponed: see retune.modeling.
 import posixpath
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from retune.errors import InvalidInput
+from retune.modeling import Model
 from retune.validation_errors import describe_validation_error
 
 CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9\.\-_]+$"  # SageMaker's ChannelName
@@ -18,7 +18,7 @@ MAX_FILES = 10_000
 MANIFEST_MAX_BYTES = 1_048_576
 
 
-class Channel(BaseModel):
+class Channel(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     files: list[str] = Field(min_length=1, max_length=MAX_FILES, description="Paths relative to the drop.")
@@ -36,7 +36,7 @@ class Channel(BaseModel):
         return files
 
 
-class Manifest(BaseModel):
+class Manifest(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, title="retune drop manifest")
 
     channels: dict[str, Channel] = Field(min_length=1, max_length=20)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+# A profile's name: its file profiles/<name>.json, its drops' prefix datasets/<name>/, part of its jobs' names.
+PROFILE_NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+PROFILE_NAME_MAX = 48
 JOB_PREFIX = "rt-"
 TUNING_JOB_NAME_MAX = 32
 EVALUATION_SUFFIX = "-eval"

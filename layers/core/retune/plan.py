@@ -3,18 +3,18 @@
 `retune.policy.plan_next_round` computes it; StartRound turns it into a CreateHyperParameterTuningJob request.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated as written, not postponed: see retune.modeling.
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retune.profile import ParameterRange
+from retune.modeling import Model
+from retune.ranges import ParameterRange
 
 FROM_PROFILE = "from the profile"
 
 
-class Setting[T](BaseModel):
+class Setting[T](Model):
     model_config = ConfigDict(frozen=True)
 
     value: T
@@ -26,7 +26,7 @@ class Setting[T](BaseModel):
         return self.previous is not None and self.previous != self.value
 
 
-class Change(BaseModel):
+class Change(Model):
     setting: str
     from_: Any = Field(alias="from", serialization_alias="from")
     to: Any
@@ -35,10 +35,13 @@ class Change(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class Plan(BaseModel):
+class Plan(Model):
     """The settings of one round. Every field is a Setting; `changes()` lists those that moved, with reasons."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built at import, unlike the other models (retune.modeling): a round's record holds its plan, and a model
+    # built before the models holding it lends them its schema, where a deferred one is built once inside each of
+    # them and once more on its own (StartRound, CloseRound and Promote read rounds and make plans).
+    model_config = ConfigDict(frozen=True, defer_build=False)
 
     profile_version: str | None = Field(default=None, description="The profile's S3 version it was made for.")
     based_on_rounds: list[int] = Field(

@@ -5,58 +5,71 @@ A profile is a JSON document at `profiles/<profile>.json` in the data bucket. It
 `bounds`; where the profile leaves a bound out, `Profile.resolved_bounds()` derives it from the profile's own value.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated as written, not postponed: see retune.modeling.
 import re
-from typing import Annotated, Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from retune.errors import InvalidInput
+from retune.modeling import StrictModel
+from retune.naming import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN
+from retune.outcomes import ALL_OUTCOMES, Outcome
+from retune.ranges import (
+    HYPERPARAMETER_NAME_PATTERN,
+    CategoricalRange,
+    ContinuousRange,
+    IntegerRange,
+    ParameterRange,
+    Scaling,
+)
 from retune.validation_errors import describe_validation_error
 
-PROFILE_NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-PROFILE_NAME_MAX = 48
-HYPERPARAMETER_NAME_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
+# The ranges, outcomes and name rules live in their own modules (a function that reads no profile does not
+# define the profile's models); they are part of this module's interface too.
+__all__ = [
+    "ALL_OUTCOMES",
+    "HYPERPARAMETER_NAME_PATTERN",
+    "MAX_PARALLEL_JOBS",
+    "MAX_TRAINING_JOBS",
+    "MAX_WARM_START_PARENTS",
+    "MIN_JOBS_NOT_IMPROVING",
+    "PROFILE_NAME_MAX",
+    "PROFILE_NAME_PATTERN",
+    "ROLE_ARN_PATTERN",
+    "Alerts",
+    "Bounds",
+    "Budget",
+    "CategoricalRange",
+    "ChannelSettings",
+    "ContinuousRange",
+    "Endpoint",
+    "Evaluation",
+    "Hyperband",
+    "IntBound",
+    "IntegerRange",
+    "MetricDefinition",
+    "MetricNames",
+    "Objective",
+    "Outcome",
+    "ParameterRange",
+    "Profile",
+    "Promotion",
+    "ResolvedBounds",
+    "Scaling",
+    "Search",
+    "StrictModel",
+    "Training",
+    "Vpc",
+    "parse_profile",
+]
+
 # SageMaker's own limits (CreateHyperParameterTuningJob, 2023 defaults).
 MAX_TRAINING_JOBS = 750
 MAX_PARALLEL_JOBS = 100
 MAX_WARM_START_PARENTS = 5
 MIN_JOBS_NOT_IMPROVING = 3
 ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
-
-Outcome = Literal[
-    "promoted",
-    "not_promoted",
-    "pending_approval",
-    "approved_by_hand",
-    "drop_failed",
-    "round_failed",
-    "round_stalled",
-    "limit_exceeded",
-    "parked_events",
-    "over_budget",
-    "deployment_failed",
-]
-ALL_OUTCOMES: tuple[Outcome, ...] = (
-    "promoted",
-    "not_promoted",
-    "pending_approval",
-    "approved_by_hand",
-    "drop_failed",
-    "round_failed",
-    "round_stalled",
-    "limit_exceeded",
-    "parked_events",
-    "over_budget",
-    "deployment_failed",
-)
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in a profile must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Objective(StrictModel):
@@ -143,7 +156,7 @@ class Training(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _spot_wait(self) -> Training:
+    def _spot_wait(self) -> Self:
         if self.spot and (self.max_wait_seconds is None or self.max_wait_seconds < self.max_runtime_seconds):
             raise ValueError("spot training needs max_wait_seconds of at least max_runtime_seconds")
         if not self.spot and self.max_wait_seconds is not None:
@@ -166,73 +179,12 @@ class MetricNames(StrictModel):
     )
 
 
-Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
-
-
-class IntegerRange(StrictModel):
-    type: Literal["integer"] = "integer"
-    name: str = Field(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=256)
-    min_value: int
-    max_value: int
-    scaling: Scaling = "Auto"
-
-    @model_validator(mode="after")
-    def _ordered(self) -> IntegerRange:
-        if self.min_value > self.max_value:
-            raise ValueError(
-                f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}"
-            )
-        if self.scaling == "Logarithmic" and self.min_value <= 0:
-            raise ValueError(f"range {self.name}: Logarithmic scaling needs min_value above 0")
-        if self.scaling == "ReverseLogarithmic":
-            raise ValueError(f"range {self.name}: ReverseLogarithmic applies to continuous ranges only")
-        return self
-
-
-class ContinuousRange(StrictModel):
-    type: Literal["continuous"] = "continuous"
-    name: str = Field(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=256)
-    min_value: float
-    max_value: float
-    scaling: Scaling = "Auto"
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ContinuousRange:
-        if self.min_value > self.max_value:
-            raise ValueError(
-                f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}"
-            )
-        if self.scaling == "Logarithmic" and self.min_value <= 0:
-            raise ValueError(f"range {self.name}: Logarithmic scaling needs min_value above 0")
-        if self.scaling == "ReverseLogarithmic" and not (self.min_value >= 0 and self.max_value < 1):
-            raise ValueError(
-                f"range {self.name}: ReverseLogarithmic scaling needs 0 <= min_value, max_value < 1"
-            )
-        return self
-
-
-class CategoricalRange(StrictModel):
-    type: Literal["categorical"] = "categorical"
-    name: str = Field(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=256)
-    values: list[str] = Field(min_length=1, max_length=30)
-
-    @field_validator("values")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if len(value) != len(set(value)):
-            raise ValueError("categorical values must be distinct")
-        return value
-
-
-ParameterRange = Annotated[IntegerRange | ContinuousRange | CategoricalRange, Field(discriminator="type")]
-
-
 class Hyperband(StrictModel):
     min_resource: int = Field(ge=1, le=20000, description="Epochs a configuration gets at least.")
     max_resource: int = Field(ge=1, le=20000, description="Epochs a configuration gets at most.")
 
     @model_validator(mode="after")
-    def _ordered(self) -> Hyperband:
+    def _ordered(self) -> Self:
         if self.min_resource > self.max_resource:
             raise ValueError("hyperband min_resource must not be above max_resource")
         return self
@@ -245,7 +197,7 @@ class Search(StrictModel):
     hyperband: Hyperband | None = None
 
     @model_validator(mode="after")
-    def _rules(self) -> Search:
+    def _rules(self) -> Self:
         names = [r.name for r in self.ranges]
         if len(names) != len(set(names)):
             raise ValueError("two ranges have the same name")
@@ -267,7 +219,7 @@ class Budget(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _parallel(self) -> Budget:
+    def _parallel(self) -> Self:
         if self.max_parallel_jobs > self.max_jobs:
             raise ValueError(f"max_parallel_jobs {self.max_parallel_jobs} is above max_jobs {self.max_jobs}")
         return self
@@ -278,7 +230,7 @@ class IntBound(StrictModel):
     ceiling: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> IntBound:
+    def _ordered(self) -> Self:
         if self.floor > self.ceiling:
             raise ValueError(f"floor {self.floor} is above ceiling {self.ceiling}")
         return self
@@ -369,17 +321,17 @@ class Profile(StrictModel):
     description: str = Field(default="", max_length=1024)
     objective: Objective
     training: Training
-    metrics: MetricNames = MetricNames()
+    metrics: MetricNames = MetricNames.model_construct()
     search: Search
-    budget: Budget = Budget()
+    budget: Budget = Budget.model_construct()
     early_stopping: Literal["Auto", "Off"] = "Auto"
-    bounds: Bounds = Bounds()
-    evaluation: Evaluation = Evaluation()
+    bounds: Bounds = Bounds.model_construct()
+    evaluation: Evaluation = Evaluation.model_construct()
     promotion: Promotion
-    alerts: Alerts = Alerts()
+    alerts: Alerts = Alerts.model_construct()
 
     @model_validator(mode="after")
-    def _consistent(self) -> Profile:
+    def _consistent(self) -> Self:
         metric_names = {d.name for d in self.training.metric_definitions}
         if metric_names and self.objective.metric_name not in metric_names:
             raise ValueError(

@@ -1,12 +1,12 @@
 """What the store holds, per profile (DESIGN.md, 'The store'). Pure data: no boto3 here."""
 
-from __future__ import annotations
-
+# Annotations are evaluated as written, not postponed: see retune.modeling.
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from retune.modeling import Model
 from retune.plan import Plan
 from retune.timeutil import Timestamp
 
@@ -17,7 +17,7 @@ TERMINAL_TRIAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
 TERMINAL_TUNING_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
 
 
-class Record(BaseModel):
+class Record(Model):
     model_config = ConfigDict(extra="ignore")
 
 
@@ -36,7 +36,7 @@ class DropRecord(Record):
     waiting_for_capacity: bool = Field(default=False, description="Queued after ResourceLimitExceeded.")
     updated_at: Timestamp
 
-    def newer_than(self, other: DropRecord) -> bool:
+    def newer_than(self, other: "DropRecord") -> bool:
         """The queue's order: the manifest's upload time, ties broken by drop id."""
         return (self.uploaded_at, self.drop_id) > (other.uploaded_at, other.drop_id)
 
@@ -74,6 +74,9 @@ class RoundRecord(Record):
     compute_metric: str | None = None
     hyperparameter_names: list[str] = Field(
         description="Static plus searched: warm start needs them unchanged."
+    )
+    budget_max_jobs: int | None = Field(
+        default=None, description="The profile's full budget of trials, what the plan saves against."
     )
     started_at: Timestamp
     tuning_status: str | None = None
@@ -171,7 +174,7 @@ class JobLookup(Record):
     seq: int
 
 
-class RoundHistory(BaseModel):
+class RoundHistory(Model):
     """One earlier round with its trials: what plan_next_round learns from."""
 
     round: RoundRecord

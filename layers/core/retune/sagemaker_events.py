@@ -6,14 +6,14 @@ Both forms of each are accepted. Fields retune does not read are ignored, and ev
 name and status is optional: handlers describe the job for the authoritative values.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated as written, not postponed: see retune.modeling.
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from retune.envelope import Envelope
 from retune.errors import InvalidInput
-from retune.events import Envelope
+from retune.modeling import Model
 from retune.timeutil import Timestamp
 from retune.validation_errors import describe_validation_error
 
@@ -34,7 +34,7 @@ def _tags(value: Any) -> Any:
     return value
 
 
-class _Detail(BaseModel):
+class _Detail(Model):
     model_config = ConfigDict(extra="ignore")
 
     Tags: dict[str, str] = Field(default_factory=dict)

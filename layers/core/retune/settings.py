@@ -4,21 +4,21 @@ A missing or malformed variable fails the invocation loudly at its start; there 
 of resources. The template sets every variable (template.yaml, Globals and each function).
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated as written, not postponed: see retune.modeling.
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from retune.errors import RetuneError
+from retune.modeling import Model
 
 
 class SettingsError(RetuneError):
     """The function's environment is incomplete: a deployment problem, not bad input."""
 
 
-class Settings(BaseModel):
+class Settings(Model):
     model_config = ConfigDict(frozen=True)
 
     state_table: str = Field(alias="STATE_TABLE", min_length=3)

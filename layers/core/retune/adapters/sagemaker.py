@@ -6,7 +6,6 @@ from typing import Any
 
 from retune.adapters.errors import error_code, translated
 from retune.errors import AlreadyExists, NotFound, TransientError
-from retune.validation import validate_request
 
 
 class SageMaker:
@@ -14,6 +13,10 @@ class SageMaker:
         self._client = client
 
     def _call(self, operation: str, method: str, request: dict[str, Any]) -> dict[str, Any]:
+        # Imported at the first request, not with the adapter: RecordTrial only describes jobs, and then never
+        # loads the validator and its regular expressions (a cold start's cost; benchmarks/cold_start.py).
+        from retune.validation import validate_request  # noqa: PLC0415
+
         validate_request(operation, request, service_model=self._client.meta.service_model)
         with translated("sagemaker"):
             response: dict[str, Any] = getattr(self._client, method)(**request)
