@@ -4,17 +4,19 @@ An alert has a natural key (profile, outcome, and what it is about), so that how
 delivered, it is published once (the SNS adapter makes publishing idempotent on the key).
 """
 
-from __future__ import annotations
+# Annotations are evaluated as written, not postponed: see retune.modeling.
+from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from retune.profile import Outcome
+from retune.modeling import Model
+from retune.outcomes import Outcome
 from retune.records import RoundRecord
 
 SUBJECT_MAX = 100  # SNS's limit for e-mail subjects
 
 
-class Alert(BaseModel):
+class Alert(Model):
     key: str = Field(description="Natural key: the same key is published once.")
     profile: str
     outcome: Outcome
@@ -74,24 +76,76 @@ def _console(region: str | None, fragment: str) -> str:
     return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{fragment}"
 
 
+def _package_lines(package_arn: str, region: str | None) -> list[str]:
+    """The package's ARN and a console link to its group (arn:...:model-package/<group>/<version>)."""
+    lines = [f"Model package: {package_arn}"]
+    group = (
+        package_arn.split(":model-package/", 1)[-1].split("/", 1)[0]
+        if ":model-package/" in package_arn
+        else ""
+    )
+    link = _console(region, f"model-registry/{group}") if group else ""
+    if link:
+        lines.append(f"Model registry: {link}")
+    return lines
+
+
+def _range(r: dict[str, object]) -> str:
+    if "values" in r:
+        return "{" + ", ".join(map(str, r["values"])) + "}"  # type: ignore[call-overload]
+    scaling = str(r.get("scaling") or "Auto")
+    suffix = "" if scaling == "Auto" else f" {scaling.lower()}"
+    return f"{r.get('min_value'):.4g}..{r.get('max_value'):.4g}{suffix}"
+
+
+def _change(setting: str, before: object, after: object) -> str:
+    """A plan's move as a person reads it; for the search ranges, only the ranges that moved."""
+    if setting == "ranges" and isinstance(before, list) and isinstance(after, list):
+        old = {r["name"]: r for r in before if isinstance(r, dict)}
+        new = {r["name"]: r for r in after if isinstance(r, dict)}
+        moved = [
+            f"{name} {_range(old[name]) if name in old else '(none)'} -> "
+            f"{_range(new[name]) if name in new else '(not searched)'}"
+            for name in [*old, *(n for n in new if n not in old)]
+            if old.get(name) != new.get(name)
+        ]
+        return "; ".join(moved) or "unchanged"
+    return f"{before!r} -> {after!r}"
+
+
+def saved_line(rnd: RoundRecord) -> str | None:
+    """What the round's plan saved against the profile's full budget: that many trials at the round's mean
+    billable seconds per trial, minus what it billed."""
+    trials = sum(rnd.trial_counts.values())
+    if not rnd.budget_max_jobs or not trials or not rnd.billable_seconds:
+        return None
+    full = rnd.budget_max_jobs * rnd.billable_seconds / trials
+    saved = full - rnd.billable_seconds
+    return (
+        f"Saved against the profile's full budget ({rnd.budget_max_jobs} trials, about {full:.0f} billable s): "
+        f"{saved:.0f} s ({saved / full:.0%})"
+    )
+
+
 def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
 def round_lines(rnd: RoundRecord, region: str | None = None) -> list[str]:
     """What a person on call needs about a round, from the message alone."""
-    counts = rnd.trial_counts
     lines = [
         f"Profile: {rnd.profile}",
         f"Drop: {rnd.drop_id}",
         f"Round: {rnd.seq} (tuning job {rnd.tuning_job_name}, {rnd.tuning_status or 'running'})",
-        f"Trials: {counts.get('Completed', 0)} completed, {rnd.stopped_early} stopped early, "
-        f"{counts.get('Failed', 0)} failed, {sum(counts.values())} in all",
+        _trials_line(rnd),
         f"Best trial: {rnd.best_training_job or 'none'} ({rnd.objective_metric} {_score(rnd.best_objective)} "
         "on validation)",
         f"Compute: {rnd.compute if rnd.compute is not None else 'n/a'} (trainer's count); "
         f"billable {rnd.billable_seconds} s",
     ]
+    saved = saved_line(rnd)
+    if saved:
+        lines.append(saved)
     planned = rnd.plan.max_jobs.value
     lines.append(
         f"Plan: {planned} trials, {rnd.plan.max_parallel_jobs.value} in parallel, "
@@ -100,11 +154,24 @@ def round_lines(rnd: RoundRecord, region: str | None = None) -> list[str]:
     changes = rnd.plan.changes()
     if changes:
         lines.append("Plan changes for this round:")
-        lines.extend(f"  - {c.setting}: {c.from_!r} -> {c.to!r} ({c.reason})" for c in changes)
+        lines.extend(f"  - {c.setting}: {_change(c.setting, c.from_, c.to)} ({c.reason})" for c in changes)
     link = _console(region, f"hyper-tuning-jobs/{rnd.tuning_job_name}")
     if link:
         lines.append(f"Tuning job: {link}")
     return lines
+
+
+def _trials_line(rnd: RoundRecord) -> str:
+    counts = rnd.trial_counts
+    # Stopped trials that Auto did not stop were stopped by their time limit (or by a person).
+    other = counts.get("Stopped", 0) - rnd.stopped_early
+    parts = [
+        f"{counts.get('Completed', 0)} completed",
+        f"{rnd.stopped_early} stopped early",
+        *([f"{other} stopped by their time limit or by hand"] if other > 0 else []),
+        f"{counts.get('Failed', 0)} failed",
+    ]
+    return f"Trials: {', '.join(parts)}, {sum(counts.values())} in all"
 
 
 def decision(rnd: RoundRecord, region: str | None = None) -> Alert:
@@ -131,7 +198,7 @@ def decision(rnd: RoundRecord, region: str | None = None) -> Alert:
         *round_lines(rnd, region),
     ]
     if d.model_package_arn:
-        lines.append(f"Model package: {d.model_package_arn}")
+        lines.extend(_package_lines(d.model_package_arn, region))
     if outcome == "pending_approval":
         lines.append("What to do: review the package in the Model Registry and approve or reject it;")
         lines.append("an approval promotes it and deploys it to the profile's endpoint, if any.")
@@ -146,11 +213,16 @@ def decision(rnd: RoundRecord, region: str | None = None) -> Alert:
 
 
 def round_failed(rnd: RoundRecord, reason: str, region: str | None = None) -> Alert:
+    evaluation = rnd.evaluation
+    if evaluation is not None and evaluation.status in ("Failed", "Stopped"):
+        what = f"evaluation {evaluation.status}"
+    else:
+        what = f"tuning job {rnd.tuning_status}" if rnd.tuning_status else "not evaluated"
     return Alert(
         key=f"{rnd.profile}/round/{rnd.seq}/failed",
         profile=rnd.profile,
         outcome="round_failed",
-        subject=f"[retune] {rnd.profile} round {rnd.seq}: failed ({rnd.tuning_status or 'not evaluated'})",
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: failed ({what})",
         lines=[
             f"Round {rnd.seq} of {rnd.profile} ended without a model to promote: {reason}",
             *round_lines(rnd, region),
@@ -160,22 +232,25 @@ def round_failed(rnd: RoundRecord, reason: str, region: str | None = None) -> Al
     )
 
 
-def over_budget(rnd: RoundRecord, budget: float) -> Alert:
+def over_budget(rnd: RoundRecord, budget: float, region: str | None = None) -> Alert:
     return Alert(
         key=f"{rnd.profile}/round/{rnd.seq}/over-budget",
         profile=rnd.profile,
         outcome="over_budget",
-        subject=f"[retune] {rnd.profile} round {rnd.seq}: over its compute budget ({rnd.compute} > {budget})",
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: over its compute budget "
+        f"({rnd.compute:g} > {budget:g} compute)",
         lines=[
             f"Round {rnd.seq} of {rnd.profile} spent {rnd.compute} (trainer's compute count); "
             f"the profile's budget is {budget}.",
-            *round_lines(rnd),
+            *round_lines(rnd, region),
             "What to do: lower budget.max_jobs or the policy's ceilings, or raise budget.compute_budget.",
         ],
     )
 
 
-def approved_by_hand(rnd: RoundRecord | None, profile: str, package_arn: str, who: str) -> Alert:
+def approved_by_hand(
+    rnd: RoundRecord | None, profile: str, package_arn: str, who: str, region: str | None = None
+) -> Alert:
     where = f"round {rnd.seq}" if rnd else "an earlier package"
     return Alert(
         key=f"{profile}/champion/{package_arn}/approved",
@@ -184,12 +259,21 @@ def approved_by_hand(rnd: RoundRecord | None, profile: str, package_arn: str, wh
         subject=f"[retune] {profile}: champion set by hand ({where})",
         lines=[
             f"{who} approved {package_arn}; it is now the champion of {profile}.",
-            *(round_lines(rnd) if rnd else []),
+            *_package_lines(package_arn, region),
+            *(
+                [
+                    f"Evaluation ({rnd.evaluation.job_name}, {rnd.objective_metric}): challenger "
+                    f"{_score(rnd.evaluation.challenger_score)}, champion {_score(rnd.evaluation.champion_score)}"
+                ]
+                if rnd and rnd.evaluation
+                else []
+            ),
+            *(round_lines(rnd, region) if rnd else []),
         ],
     )
 
 
-def round_stalled(rnd: RoundRecord, quiet_seconds: float) -> Alert:
+def round_stalled(rnd: RoundRecord, quiet_seconds: float, region: str | None = None) -> Alert:
     return Alert(
         key=f"{rnd.profile}/round/{rnd.seq}/stalled",
         profile=rnd.profile,
@@ -198,16 +282,19 @@ def round_stalled(rnd: RoundRecord, quiet_seconds: float) -> Alert:
         lines=[
             f"No trial of round {rnd.seq} ({rnd.tuning_job_name}) has changed state for {int(quiet_seconds)} s,",
             f"several times its per-trial limit of {rnd.plan.max_runtime_seconds.value} s.",
-            *round_lines(rnd),
-            "What to do: look at the tuning job in the console; stop it with `retune stop` if it hangs.",
+            *round_lines(rnd, region),
+            "What to do: look at the tuning job (link above); stop it with `retune stop "
+            f"{rnd.profile} {rnd.seq}` if it hangs.",
         ],
     )
 
 
-def parked_events(queue_url: str, count: int) -> Alert:
+def parked_events(queue_url: str, count: int, now: datetime) -> Alert:
+    """Keyed by the queue and the hour: while events wait, one alert an hour (Reconcile looks every few
+    minutes), however the count moves."""
     name = queue_url.rsplit("/", 1)[-1]
     return Alert(
-        key=f"parked/{name}/{count}",
+        key=f"parked/{name}/{now:%Y-%m-%dT%H}",
         profile="*",
         outcome="parked_events",
         subject=f"[retune] {count} event(s) parked on {name}",
@@ -220,7 +307,7 @@ def parked_events(queue_url: str, count: int) -> Alert:
     )
 
 
-def deployment_failed(rnd: RoundRecord, endpoint: str, reason: str) -> Alert:
+def deployment_failed(rnd: RoundRecord, endpoint: str, reason: str, region: str | None = None) -> Alert:
     return Alert(
         key=f"{rnd.profile}/round/{rnd.seq}/deploy-failed/{endpoint}",
         profile=rnd.profile,
@@ -228,6 +315,17 @@ def deployment_failed(rnd: RoundRecord, endpoint: str, reason: str) -> Alert:
         subject=f"[retune] {rnd.profile} round {rnd.seq}: deployment to {endpoint} failed",
         lines=[
             f"Endpoint {endpoint} failed to take the champion of round {rnd.seq}: {reason}",
-            *round_lines(rnd),
+            *(
+                _package_lines(str(rnd.deployment["model_package_arn"]), region)
+                if rnd.deployment and rnd.deployment.get("model_package_arn")
+                else []
+            ),
+            *([f"Endpoint: {link}"] if (link := _console(region, f"endpoints/{endpoint}")) else []),
+            *round_lines(rnd, region),
+            "What to do: read the endpoint's FailureReason (above, and in DescribeEndpoint) and its CloudWatch",
+            f"logs (/aws/sagemaker/Endpoints/{endpoint}), and fix the cause; then point the endpoint at this",
+            f"round's config by hand (aws sagemaker update-endpoint --endpoint-name {endpoint} "
+            f"--endpoint-config-name {(rnd.deployment or {}).get('config', '<config>')}),",
+            "or let the next promoted round deploy. retune's champion record is unchanged either way.",
         ],
     )

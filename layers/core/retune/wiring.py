@@ -119,6 +119,7 @@ def close_round_deps() -> CloseRoundDeps:
         clock=utcnow,
         data_bucket=settings.data_bucket,
         role_arn=settings.sagemaker_role_arn,
+        region=settings.region,
         metrics=PowertoolsMetrics(),
     )
 

@@ -51,6 +51,7 @@ class CloseRoundDeps:
     clock: Clock
     data_bucket: str
     role_arn: str
+    region: str | None = None  # for the alerts' console links
     metrics: MetricsPort = field(default_factory=NoMetrics)
     service_model: Any = None
 
@@ -85,7 +86,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
     if rnd.status in ("decided", "failed"):
         if rnd.decision is not None and rnd.decision.outcome == "not_evaluated":
             profile, _ = _current_profile(rnd.profile, deps)
-            _alert(deps, profile, alerts.round_failed(rnd, rnd.decision.reason))
+            _alert(deps, profile, alerts.round_failed(rnd, rnd.decision.reason, deps.region))
         release_if_held(deps.store, deps.bus, rnd)
         return CloseResult("duplicate", tuning_job, rnd.profile, rnd.seq, detail=f"already {rnd.status}")
 
@@ -115,7 +116,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
             deps.metrics.count("RoundsFailed")
             _count_saved(deps, profile, trials)
             logger.warning("round closed without a model to evaluate", extra={**extra, "reason": reason})
-            _alert(deps, profile, alerts.round_failed(failed, reason))
+            _alert(deps, profile, alerts.round_failed(failed, reason, deps.region))
         return CloseResult("failed", tuning_job, rnd.profile, rnd.seq, backfilled, reason)
 
     name = evaluation_job_name(rnd.profile, rnd.seq)
@@ -295,7 +296,7 @@ def _decide_unevaluated(rnd: RoundRecord, deps: CloseRoundDeps, reason: str) -> 
         }
     )
     if finish_round(deps.store, deps.bus, decided, expected_status=rnd.status):
-        deps.alerts.publish(alerts.round_failed(decided, reason))
+        deps.alerts.publish(alerts.round_failed(decided, reason, deps.region))
 
 
 def _alert_over_budget(deps: CloseRoundDeps, profile: Profile | None, rnd: RoundRecord) -> None:
@@ -304,7 +305,7 @@ def _alert_over_budget(deps: CloseRoundDeps, profile: Profile | None, rnd: Round
         and profile.budget.compute_budget
         and (rnd.compute or 0) > profile.budget.compute_budget
     ):
-        _alert(deps, profile, alerts.over_budget(rnd, profile.budget.compute_budget))
+        _alert(deps, profile, alerts.over_budget(rnd, profile.budget.compute_budget, deps.region))
 
 
 def compute_seconds_saved(max_jobs: int, trials: list[TrialRecord]) -> float | None:

@@ -388,7 +388,7 @@ def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteD
             "or deletes it"
         )
         # The alert first, then the record: a run that dies between them alerts again under the same key.
-        deps.alerts.publish(alerts.deployment_failed(rnd, endpoint, reason))
+        deps.alerts.publish(alerts.deployment_failed(rnd, endpoint, reason, deps.region))
         return _record_deployment(rnd, {**wanted, "status": "Failed", "reason": reason}, deps)
     else:
         deps.sagemaker.update_endpoint({"EndpointName": endpoint, "EndpointConfigName": config})
@@ -631,7 +631,7 @@ def _after_approval(
 ) -> None:
     """After a person's approval made the package the champion: alert, announce the queued drop, deploy the
     package if it is its round's decision and the profile names an endpoint. Idempotent."""
-    alert = alerts.approved_by_hand(rnd, profile_name, package_arn, who)
+    alert = alerts.approved_by_hand(rnd, profile_name, package_arn, who, deps.region)
     champion = deps.store.get_champion(profile_name)
     if champion is not None and champion.model_package_arn == package_arn:
         # The champion's version in the key: every change by hand alerts once (a rollback to a package that was
@@ -683,7 +683,7 @@ def _settle(rnd: RoundRecord, status: str, reason: str | None, deps: PromoteDeps
         if current == "Failed" and status == "Failed":
             # A repeat finishes what an interrupted attempt began after its write: the alert, once per key.
             reason = rnd.deployment.get("reason") or reason or "no reason given"
-            deps.alerts.publish(alerts.deployment_failed(rnd, endpoint, reason))
+            deps.alerts.publish(alerts.deployment_failed(rnd, endpoint, reason, deps.region))
         return PromoteResult("duplicate", rnd.profile, rnd.seq, detail=f"nothing to settle ({status})")
     settled = rnd.model_copy(update={"deployment": {**rnd.deployment, "status": status, "reason": reason}})
     try:
@@ -691,7 +691,9 @@ def _settle(rnd: RoundRecord, status: str, reason: str | None, deps: PromoteDeps
     except ConditionFailed:
         raise TransientError("round changed while settling its deployment") from None
     if status == "Failed":
-        deps.alerts.publish(alerts.deployment_failed(settled, endpoint, reason or "no reason given"))
+        deps.alerts.publish(
+            alerts.deployment_failed(settled, endpoint, reason or "no reason given", deps.region)
+        )
     return PromoteResult("recorded", rnd.profile, rnd.seq, detail=f"endpoint {endpoint} {status}")
 
 

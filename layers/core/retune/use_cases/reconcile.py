@@ -142,7 +142,7 @@ def _stall_check(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport)
     if quiet <= deps.stall_factor * rnd.plan.max_runtime_seconds.value:
         return
     # The alert first (once per key), then the flag: the other order loses the alert when this run dies between.
-    deps.alerts.publish(alerts.round_stalled(rnd, quiet))
+    deps.alerts.publish(alerts.round_stalled(rnd, quiet, deps.promote.region))
     try:
         deps.store.save_round(rnd.model_copy(update={"stall_alerted": True}), expected_status="running")
     except ConditionFailed:
@@ -169,6 +169,6 @@ def _start_queued(profile: str, drop_id: str, deps: ReconcileDeps, report: Recon
 def _parked(url: str, deps: ReconcileDeps, report: ReconcileReport) -> None:
     count = deps.queues.depth(url)
     if count > 0:
-        deps.alerts.publish(alerts.parked_events(url, count))
+        deps.alerts.publish(alerts.parked_events(url, count, deps.clock()))
         deps.metrics.count("EventsParked", count)
         report.actions.append(f"{count} parked on {url}")

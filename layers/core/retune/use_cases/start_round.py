@@ -383,6 +383,7 @@ def _start(
         epochs_metric=profile.metrics.epochs,
         compute_metric=profile.metrics.compute,
         hyperparameter_names=sorted(hyperparameter_names(profile)),
+        budget_max_jobs=profile.budget.max_jobs,
         started_at=now,
         last_event_at=now,
     )
