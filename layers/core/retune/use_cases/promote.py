@@ -83,9 +83,10 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
     rnd = deps.store.get_round(lookup.profile, lookup.seq)
     if rnd is None:
         raise TransientError(f"round {lookup.seq} of {lookup.profile} is not recorded yet")
-    profile = profile_or_none(rnd.profile, deps)
+    stored = _stored_profile(rnd.profile, deps)
+    profile, version = stored if stored else (None, None)
     if rnd.status == "decided":
-        finish_decision(rnd, profile, deps)  # a repeat redoes every step after the decision's write
+        finish_decision(rnd, profile, deps, version)  # a repeat redoes every step after the decision's write
         return PromoteResult("duplicate", rnd.profile, rnd.seq, detail="already decided")
     if rnd.status != "evaluating" or rnd.evaluation is None:
         return PromoteResult("ignored", rnd.profile, rnd.seq, detail=f"round is {rnd.status}")
@@ -118,7 +119,7 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
                 "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
             }
         )
-        return _decide(decided, None, profile, deps) or PromoteResult(
+        return _decide(decided, None, profile, version, deps) or PromoteResult(
             "not_evaluated", rnd.profile, rnd.seq, detail=reason
         )
 
@@ -160,13 +161,17 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
             verdict.reason,
             now,
         )
-    return _decide(decided, champion_write, profile, deps) or PromoteResult(
+    return _decide(decided, champion_write, profile, version, deps) or PromoteResult(
         verdict.outcome, rnd.profile, rnd.seq, package_arn, verdict.reason
     )
 
 
 def _decide(
-    decided: RoundRecord, champion_write: Put | None, profile: Profile | None, deps: PromoteDeps
+    decided: RoundRecord,
+    champion_write: Put | None,
+    profile: Profile | None,
+    version: str | None,
+    deps: PromoteDeps,
 ) -> PromoteResult | None:
     """Write the decision (and the champion, if it changes) in one transaction, conditional on the round still
     evaluating, then finish. The round keeps ACTIVE until finish_decision releases it: a run that dies in
@@ -181,7 +186,7 @@ def _decide(
         # Another invocation decided first (or the champion moved by hand meanwhile): look again next time.
         current = deps.store.get_round(decided.profile, decided.seq)
         if current is not None and current.status == "decided":
-            finish_decision(current, profile, deps)
+            finish_decision(current, profile, deps, version)
             arn = current.decision.model_package_arn if current.decision else None
             return PromoteResult(
                 "duplicate", decided.profile, decided.seq, arn, "decided by another invocation"
@@ -203,16 +208,19 @@ def _decide(
             "model_package": decided.decision.model_package_arn,
         },
     )
-    finish_decision(decided, profile, deps)
+    finish_decision(decided, profile, deps, version)
     return None
 
 
-def finish_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps) -> None:
+def finish_decision(
+    rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps, version: str | None = None
+) -> None:
     """Everything after a decision's write, each step idempotent: the replan, the alert, the release of ACTIVE
     and the queued drop's announcement, the deployment. Run by the decision, by a repeat of its event and by
-    Reconcile for a decided round that still holds ACTIVE."""
+    Reconcile for a decided round that still holds ACTIVE. `version`: the stored profile's, when the caller read
+    it (else the replan reads the profile again)."""
     if rnd.decision is not None and rnd.decision.outcome != "not_evaluated":
-        _replan(rnd, deps)
+        _replan(rnd, deps, (profile, version) if profile is not None and version is not None else None)
     _after_decision(rnd, profile, deps)
 
 
@@ -731,28 +739,29 @@ def settle_deployment(rnd: RoundRecord, deps: PromoteDeps) -> str | None:
     return _settle(rnd, "Failed", str(reason), deps).detail
 
 
-def _replan(rnd: RoundRecord, deps: PromoteDeps) -> None:
+def _replan(rnd: RoundRecord, deps: PromoteDeps, stored: tuple[Profile, str] | None) -> None:
     """Plan the next round again now that the evaluation is in: drift shows only there (the challenger behind the
     champion on the same data), and CloseRound planned before it ran. Skipped once a newer round has started."""
     if deps.store.last_round_seq(rnd.profile) != rnd.seq:
         return
-    try:
-        stored = deps.bucket.read(
-            deps.data_bucket, f"profiles/{rnd.profile}.json", max_bytes=PROFILE_MAX_BYTES
-        )
-        profile = parse_profile(stored.body, expected_name=rnd.profile)
-    except (NotFound, InvalidInput):
+    stored = stored or _stored_profile(rnd.profile, deps)
+    if stored is None:
         return  # the next start validates the profile and plans then
-    deps.store.put_plan(
-        rnd.profile, plan_next_round(profile, deps.store.history(rnd.profile), stored.version)
-    )
+    profile, version = stored
+    deps.store.put_plan(rnd.profile, plan_next_round(profile, deps.store.history(rnd.profile), version))
+
+
+def _stored_profile(name: str, deps: PromoteDeps) -> tuple[Profile, str] | None:
+    """The profile as stored, with its version, or None (logged) when it is missing or invalid."""
+    try:
+        stored = deps.bucket.read(deps.data_bucket, f"profiles/{name}.json", max_bytes=PROFILE_MAX_BYTES)
+        return parse_profile(stored.body, expected_name=name), stored.version
+    except (NotFound, InvalidInput):
+        logger.warning("profile unreadable in promote", extra={"profile": name})
+        return None
 
 
 def profile_or_none(name: str, deps: PromoteDeps) -> Profile | None:
     """The profile as stored, or None (logged) when it is missing or invalid."""
-    try:
-        stored = deps.bucket.read(deps.data_bucket, f"profiles/{name}.json", max_bytes=PROFILE_MAX_BYTES)
-        return parse_profile(stored.body, expected_name=name)
-    except (NotFound, InvalidInput):
-        logger.warning("profile unreadable in promote", extra={"profile": name})
-        return None
+    stored = _stored_profile(name, deps)
+    return stored[0] if stored else None
