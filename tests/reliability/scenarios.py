@@ -80,6 +80,18 @@ def end_evaluation(
     h.world.sagemaker.end_evaluation(name, challenger, champion, **kw)
 
 
+def round_to_evaluation(
+    h: Harness, seq: int, results: list[dict[str, Any]], challenger: float, champion: float | None = None
+) -> None:
+    """Round `seq` runs `results`, every trial's event arrives, it closes, and its evaluation ends and is
+    delivered once."""
+    for name in run_trials(h, seq, results):
+        h.deliver("record_trial", training_event(name, "Completed"))
+    h.deliver("close_round", tuning_event(tuning(seq), "Completed"))
+    end_evaluation(h, seq, challenger, champion)
+    h.deliver("promote", training_event(evaluation(seq), "Completed"))
+
+
 def endpoint_in_service(h: Harness, seq: int) -> None:
     """SageMaker finishes creating or updating the endpoint for round `seq`'s model, and says so."""
     config = f"{tuning(seq)}-config"
@@ -141,11 +153,7 @@ def manual(h: Harness) -> None:
     w = h.world
     w.put_profile(endpoint_profile(promotion__approval="manual"))
     h.deliver("start_round", w.drop("2015-01-01"))
-    for name in run_trials(h, 1, ROUND_1):
-        h.deliver("record_trial", training_event(name, "Completed"))
-    h.deliver("close_round", tuning_event(tuning(1), "Completed"))
-    end_evaluation(h, 1, 0.47)
-    h.deliver("promote", training_event(evaluation(1), "Completed"))
+    round_to_evaluation(h, 1, ROUND_1, 0.47)
     ensure(h, "round 1 decided", lambda: bool(w.sagemaker.packages))
     (arn,) = w.sagemaker.packages
     w.sagemaker.packages[arn]["ModelApprovalStatus"] = "Approved"
@@ -219,22 +227,14 @@ def queue(h: Harness) -> None:
     w.clock.advance(3 * 900 + 1)  # no trial event for three per-trial time limits
     h.reconcile()
     h.reconcile()
-    for name in run_trials(h, 1, ROUND_1):
-        h.deliver("record_trial", training_event(name, "Completed"))
-    h.deliver("close_round", tuning_event(tuning(1), "Completed"))
-    end_evaluation(h, 1, 0.47)
-    h.deliver("promote", training_event(evaluation(1), "Completed"))
+    round_to_evaluation(h, 1, ROUND_1, 0.47)
     ensure(h, "round 1 registered", lambda: bool(w.sagemaker.packages))
     (arn,) = w.sagemaker.packages
     w.sagemaker.packages[arn]["ModelApprovalStatus"] = "Rejected"
     w.sagemaker.packages[arn]["LastModifiedBy"] = {"IamIdentity": {"Arn": PERSON}}
     h.deliver("promote", package_event(arn, "Rejected", PERSON))
     h.deliver_bus()
-    for name in run_trials(h, 2, ROUND_2):
-        h.deliver("record_trial", training_event(name, "Completed"))
-    h.deliver("close_round", tuning_event(tuning(2), "Completed"))
-    end_evaluation(h, 2, 0.45, 0.47)
-    h.deliver("promote", training_event(evaluation(2), "Completed"))
+    round_to_evaluation(h, 2, ROUND_2, 0.45, 0.47)
     h.deliver_bus()  # a drop redriven late, queued behind round 2, is superseded now: round 2 had newer data
     h.reconcile()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 Outcome = Literal[
     "promoted",
@@ -17,16 +17,4 @@ Outcome = Literal[
     "over_budget",
     "deployment_failed",
 ]
-ALL_OUTCOMES: tuple[Outcome, ...] = (
-    "promoted",
-    "not_promoted",
-    "pending_approval",
-    "approved_by_hand",
-    "drop_failed",
-    "round_failed",
-    "round_stalled",
-    "limit_exceeded",
-    "parked_events",
-    "over_budget",
-    "deployment_failed",
-)
+ALL_OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)

@@ -16,6 +16,14 @@ HYPERPARAMETER_NAME_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
 Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
 
 
+def _check_order_and_log(name: str, low: float, high: float, scaling: Scaling) -> None:
+    """What both numeric ranges require: min_value at most max_value, and above 0 for Logarithmic scaling."""
+    if low > high:
+        raise ValueError(f"range {name}: min_value {low} is above max_value {high}")
+    if scaling == "Logarithmic" and low <= 0:
+        raise ValueError(f"range {name}: Logarithmic scaling needs min_value above 0")
+
+
 class IntegerRange(StrictModel):
     type: Literal["integer"] = "integer"
     name: str = Field(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=256)
@@ -25,12 +33,7 @@ class IntegerRange(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if self.min_value > self.max_value:
-            raise ValueError(
-                f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}"
-            )
-        if self.scaling == "Logarithmic" and self.min_value <= 0:
-            raise ValueError(f"range {self.name}: Logarithmic scaling needs min_value above 0")
+        _check_order_and_log(self.name, self.min_value, self.max_value, self.scaling)
         if self.scaling == "ReverseLogarithmic":
             raise ValueError(f"range {self.name}: ReverseLogarithmic applies to continuous ranges only")
         return self
@@ -45,12 +48,7 @@ class ContinuousRange(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if self.min_value > self.max_value:
-            raise ValueError(
-                f"range {self.name}: min_value {self.min_value} is above max_value {self.max_value}"
-            )
-        if self.scaling == "Logarithmic" and self.min_value <= 0:
-            raise ValueError(f"range {self.name}: Logarithmic scaling needs min_value above 0")
+        _check_order_and_log(self.name, self.min_value, self.max_value, self.scaling)
         if self.scaling == "ReverseLogarithmic" and not (self.min_value >= 0 and self.max_value < 1):
             raise ValueError(
                 f"range {self.name}: ReverseLogarithmic scaling needs 0 <= min_value, max_value < 1"
