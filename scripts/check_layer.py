@@ -1,4 +1,5 @@
-"""Checks the layer `sam build` made: it holds retune, and its compiled code is for Lambda's arm64 (aarch64).
+"""Checks the layer `sam build` made: it holds retune, its compiled code is for Lambda's arm64 (aarch64), and
+every module ships the bytecode Lambda's Python 3.13 uses without checking the source (layers/core/Makefile).
 
     python scripts/check_layer.py BUILD_DIR [--layer CoreLayer]
 
@@ -19,6 +20,8 @@ EM_NAMES = {3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64"}
 LAMBDA_PYTHON_TAG = "cpython-313"
 # Lambda's limit for a function and all its layers, unzipped.
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+# The flags word of a .pyc (PEP 552): bit 0 hash-based, bit 1 check the source. Unchecked hash-based is 0b01.
+UNCHECKED_HASH = 0b01
 
 
 def elf_machine(path: Path) -> int | None:
@@ -58,9 +61,36 @@ def check_layer(layer: Path) -> list[str]:
         if elf_machine(path) is None:
             problems.append(f"{path.relative_to(layer)} is not an ELF shared object")
 
+    problems.extend(bytecode_problems(site))
     size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
     if size > UNZIPPED_LIMIT_BYTES:
         problems.append(f"the layer is {size / 2**20:.0f} MiB unzipped, over Lambda's 250 MiB")
+    return problems
+
+
+def bytecode_problems(site: Path) -> list[str]:
+    """Every module's bytecode is there, for Lambda's Python, unchecked: else each cold start compiles it."""
+    missing, checked = [], []
+    for source in sorted(site.rglob("*.py")):
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{LAMBDA_PYTHON_TAG}.pyc"
+        if not compiled.is_file():
+            missing.append(source)
+            continue
+        with compiled.open("rb") as handle:
+            header = handle.read(8)
+        if len(header) < 8 or struct.unpack("<I", header[4:8])[0] != UNCHECKED_HASH:
+            checked.append(compiled)
+    problems = []
+    for paths, what in (
+        (missing, "has no {tag} bytecode"),
+        (checked, "is not unchecked hash-based bytecode (compileall --invalidation-mode unchecked-hash)"),
+    ):
+        if paths:
+            more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+            text = what.format(tag=LAMBDA_PYTHON_TAG)
+            problems.append(
+                f"{paths[0].relative_to(site.parent)} {text}{more}: Lambda would compile it at every cold start"
+            )
     return problems
 
 
@@ -86,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     binaries = sum(1 for p in layer.rglob("*.so*") if p.is_file() and elf_machine(p) is not None)
     size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
     print(
-        f"{layer}: retune present, {binaries} shared object(s), all aarch64, {size / 2**20:.0f} MiB unzipped"
+        f"{layer}: retune present, {binaries} shared object(s), all aarch64, bytecode for every module, "
+        f"{size / 2**20:.0f} MiB unzipped"
     )
     return 0
 

@@ -1,9 +1,13 @@
-"""scripts/check_layer.py reads ELF headers: an aarch64 layer holding retune passes, else it fails."""
+"""scripts/check_layer.py reads ELF headers and .pyc headers: an aarch64 layer holding retune, with unchecked
+bytecode for every module, passes; else it fails."""
 
 from __future__ import annotations
 
+import py_compile
 import struct
 from pathlib import Path
+
+import pytest
 
 from scripts import check_layer
 
@@ -16,13 +20,22 @@ def elf(machine: int) -> bytes:
     return ident + struct.pack("<HH", 3, machine) + bytes(44)
 
 
+def module(path: Path, mode: py_compile.PycInvalidationMode | None) -> None:
+    """A source file and, unless mode is None, its bytecode as Python 3.13 names it (the tests run on 3.13)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("VALUE = 1\n")
+    if mode is not None:
+        cfile = path.parent / "__pycache__" / f"{path.stem}.{check_layer.LAMBDA_PYTHON_TAG}.pyc"
+        py_compile.compile(str(path), cfile=str(cfile), doraise=True, invalidation_mode=mode)
+
+
 def make_layer(root: Path, machine: int, with_retune: bool = True) -> Path:
     site = root / "CoreLayer" / "python"
     (site / "pydantic_core").mkdir(parents=True)
     (site / "pydantic_core" / "_pydantic_core.cpython-313-aarch64-linux-gnu.so").write_bytes(elf(machine))
+    module(site / "pydantic_core" / "__init__.py", py_compile.PycInvalidationMode.UNCHECKED_HASH)
     if with_retune:
-        (site / "retune").mkdir()
-        (site / "retune" / "__init__.py").write_text("")
+        module(site / "retune" / "__init__.py", py_compile.PycInvalidationMode.UNCHECKED_HASH)
     return root
 
 
@@ -55,3 +68,24 @@ def test_check_layer_fails_on_another_pythons_extension(tmp_path: Path) -> None:
 
 def test_check_layer_fails_when_nothing_was_built(tmp_path: Path) -> None:
     assert check_layer.main([str(tmp_path / "missing")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (None, "retune/store.py has no cpython-313 bytecode"),
+        (py_compile.PycInvalidationMode.TIMESTAMP, "store.cpython-313.pyc is not unchecked hash-based"),
+        (py_compile.PycInvalidationMode.CHECKED_HASH, "store.cpython-313.pyc is not unchecked hash-based"),
+    ],
+)
+def test_check_layer_fails_on_a_module_without_unchecked_bytecode(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mode: py_compile.PycInvalidationMode | None,
+    message: str,
+) -> None:
+    # Lambda's /opt is read-only and SAM's zips date every file 1980-01-01: such a module compiles at every cold start.
+    make_layer(tmp_path, check_layer.EM_AARCH64)
+    module(tmp_path / "CoreLayer" / "python" / "retune" / "store.py", mode)
+    assert check_layer.main([str(tmp_path)]) == 1
+    assert message in capsys.readouterr().err
