@@ -36,13 +36,12 @@ def finish_round(
 
 
 def release_if_held(store: Store, bus: EventBusPort, rnd: RoundRecord) -> None:
-    """A replay after a round ended: make sure its ACTIVE item is gone and the queued drop announced."""
-    active = store.get_active(rnd.profile)
-    if active is not None and active.seq == rnd.seq:
-        try:
-            store.write([Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq}))])
-        except ConditionFailed:
-            pass  # released meanwhile
+    """A replay after a round ended: make sure its ACTIVE item is gone and the queued drop announced. One
+    conditional delete, no read first: it fails, harmlessly, when the item is gone or held by another round."""
+    try:
+        store.write([Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq}))])
+    except ConditionFailed:
+        pass  # released already, or the profile's next round holds it
     announce_queued_drop(store, bus, rnd.profile)
 
 
