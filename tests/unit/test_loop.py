@@ -447,6 +447,18 @@ def test_promote_plans_again_with_the_evaluation_so_drift_shapes_the_very_next_r
     assert any("drift" in plan.setting(name).reason for name in plan.SETTINGS)
 
 
+def test_a_repeat_of_an_old_evaluation_does_not_replan_over_a_newer_round(world: World) -> None:
+    start(world)
+    run_round(world)
+    close_and_evaluate(world, challenger=0.47)
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    run_round(world, tuning="rt-market-xgb-0002")  # round 2 runs
+    planned = world.store.get_plan("market-xgb")
+    repeat = evaluation_ended(evaluation_job_name("market-xgb", 1), world.promote_deps)
+    assert repeat.status == "duplicate"
+    assert world.store.get_plan("market-xgb") == planned
+
+
 def test_promote_reason_says_plainly_when_the_challenger_is_worse(world: World) -> None:
     result = second_round(world, challenger=0.48, champion=0.47)
     assert result.status == "rejected"

@@ -742,13 +742,14 @@ def settle_deployment(rnd: RoundRecord, deps: PromoteDeps) -> str | None:
 def _replan(rnd: RoundRecord, deps: PromoteDeps, stored: tuple[Profile, str] | None) -> None:
     """Plan the next round again now that the evaluation is in: drift shows only there (the challenger behind the
     champion on the same data), and CloseRound planned before it ran. Skipped once a newer round has started."""
-    if deps.store.last_round_seq(rnd.profile) != rnd.seq:
+    history = deps.store.history(rnd.profile)
+    if not history or history[-1].round.seq != rnd.seq:
         return
     stored = stored or _stored_profile(rnd.profile, deps)
     if stored is None:
         return  # the next start validates the profile and plans then
     profile, version = stored
-    deps.store.put_plan(rnd.profile, plan_next_round(profile, deps.store.history(rnd.profile), version))
+    deps.store.put_plan(rnd.profile, plan_next_round(profile, history, version))
 
 
 def _stored_profile(name: str, deps: PromoteDeps) -> tuple[Profile, str] | None:
