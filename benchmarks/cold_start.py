@@ -7,6 +7,14 @@ talks to, both measured in fresh Python 3.13 interpreters, interleaved in one ru
 The ratios are of CPU time (user + system), which other work on the machine barely moves; the wall-clock ratios
 are written beside them. The interpreters get the functions' environment from template.yaml.
 
+The measured interpreters run what Lambda runs, laid out as Lambda lays it out:
+- the handler's folder as SAM ships a function (its handler.py, no bytecode) first on the path, like /var/task;
+- the CoreLayer built by its own recipe (layers/core/Makefile, here for this machine's platform), like /opt/python:
+  the same pinned wheels, retune, and the bytecode the recipe ships;
+- a Python 3.13 with no packages of its own, and no bytecode written (Lambda's /var/task and /opt are read-only).
+Each arm also runs on that layer without its bytecode ("source only"), which is what SAM's python3.13 builder
+shipped: every cold start then compiled every module it imported.
+
 The first invocation runs the real code, wiring's client creation included, against recorded AWS answers:
 1. a recording interpreter runs the loop once (StartRound, RecordTrial, CloseRound, Promote, Reconcile, each on
    its sample event in events/) against moto, with SageMaker's answers canned, and records every AWS call's parsed
@@ -24,6 +32,7 @@ import os
 import pickle
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,7 +96,8 @@ def template_variables() -> dict[str, str]:
 
 
 def environment(recording: Path) -> dict[str, str]:
-    """A Lambda-like environment: the template's variables, credentials in the environment, no config files."""
+    """A Lambda-like environment: the template's variables, credentials in the environment, no config files.
+    PYTHONPATH is the repository's (for the recording); `measure` puts the staged task and layer there."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")}
     env.update(template_variables())
     env.update(json.loads((ROOT / "events" / "env.json").read_text())["Parameters"])
@@ -167,7 +177,7 @@ HANDLER_ARM = """
 event = RECORDING["events"][NAME]
 context = Context()
 start, start_cpu = time.perf_counter(), time.process_time()
-module = __import__(f"functions.{NAME}.handler", fromlist=["lambda_handler"])
+module = __import__("handler")
 stub_clients()
 result = module.lambda_handler(event, context)
 seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
@@ -189,11 +199,53 @@ print("RESULT " + json.dumps({"seconds": seconds, "cpu": cpu, "clients": CREATED
 """
 
 
-def measure(arm: str, name: str, env: dict[str, str]) -> dict[str, Any]:
+LAYOUTS = ("bytecode", "source")
+
+
+def stage(root: Path) -> Path:
+    """Lay out what Lambda runs under `root` (see the module's docstring); returns its interpreter."""
+    layer = root / "layer" / "bytecode"
+    subprocess.run(
+        [
+            "make",
+            "--silent",
+            "-C",
+            str(ROOT / "layers" / "core"),
+            "build-CoreLayer",
+            f"ARTIFACTS_DIR={layer}",
+            "PLATFORM=",  # this machine's wheels, of the same pins
+            f"LAYER_PYTHON={PYTHON}",
+        ],
+        check=True,
+    )
+    shutil.copytree(layer, root / "layer" / "source", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in HANDLERS:
+        (root / "task" / name).mkdir(parents=True)
+        shutil.copy2(ROOT / "functions" / name / "handler.py", root / "task" / name / "handler.py")
+    base = subprocess.run(
+        [str(PYTHON), "-c", "import sys; print(sys._base_executable)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([base, "-m", "venv", "--without-pip", str(root / "runtime")], check=True)
+    return root / "runtime" / "bin" / "python"
+
+
+def measure(
+    arm: str, name: str, layout: str, env: dict[str, str], staged: Path, python: Path
+) -> dict[str, Any]:
     code = PREAMBLE + (HANDLER_ARM if arm == "handler" else BASELINE_ARM)
+    env = {
+        **env,
+        "PYTHONPATH": os.pathsep.join(
+            [str(staged / "task" / name), str(staged / "layer" / layout / "python")]
+        ),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     proc = subprocess.run(
-        [str(PYTHON), "-c", code, arm, name],
-        cwd=ROOT,
+        [str(python), "-c", code, arm, name],
+        cwd=staged,
         env=env,
         capture_output=True,
         text=True,
@@ -470,11 +522,12 @@ def main() -> None:
         parser.error("--runs must be at least 10")
 
     with tempfile.TemporaryDirectory() as tmp:
+        python = stage(Path(tmp))
         recording = Path(tmp) / "recording.pickle"
         proc = subprocess.run(
             [str(PYTHON), str(Path(__file__).resolve()), "--record", str(recording)],
             cwd=ROOT,
-            env={**environment(recording), "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'core'}"},
+            env=environment(recording),
             capture_output=True,
             text=True,
             timeout=600,
@@ -486,39 +539,48 @@ def main() -> None:
         with recording.open("rb") as handle:
             env["PARKED_QUEUE_URLS"] = ",".join(pickle.load(handle)["parked"])
 
-        arms = [(arm, name) for name in HANDLERS for arm in ("handler", "baseline")]
-        # One unmeasured pass: byte-code caches written, files in the page cache, the recording checked.
-        for arm, name in arms:
-            run = measure(arm, name, env)
+        arms = [
+            (arm, name, layout) for name in HANDLERS for arm in ("handler", "baseline") for layout in LAYOUTS
+        ]
+        staged = Path(tmp)
+        # One unmeasured pass: files in the page cache, the recording checked.
+        for arm, name, layout in arms:
+            run = measure(arm, name, layout, env, staged, python)
             if arm == "handler":
                 check(name, run)
-        samples: dict[tuple[str, str], dict[str, list[float]]] = {a: {"cpu": [], "wall": []} for a in arms}
+        samples: dict[tuple[str, str, str], dict[str, list[float]]] = {
+            a: {"cpu": [], "wall": []} for a in arms
+        }
         shuffler = random.Random(20260105)
         for i in range(args.runs):
             order = arms[:]
             shuffler.shuffle(order)
-            for arm, name in order:
-                run = measure(arm, name, env)
+            for arm, name, layout in order:
+                run = measure(arm, name, layout, env, staged, python)
                 if arm == "handler":
                     check(name, run)
-                samples[(arm, name)]["cpu"].append(run["cpu"])
-                samples[(arm, name)]["wall"].append(run["seconds"])
+                samples[(arm, name, layout)]["cpu"].append(run["cpu"])
+                samples[(arm, name, layout)]["wall"].append(run["seconds"])
             print(f"run {i + 1}/{args.runs} done", file=sys.stderr)
 
-    medians = {
-        name: {
-            arm: {
-                clock: round(statistics.median(samples[(arm, name)][clock]), 4) for clock in ("cpu", "wall")
+    def medians_of(layout: str) -> dict[str, dict[str, dict[str, float]]]:
+        return {
+            name: {
+                arm: {
+                    clock: round(statistics.median(samples[(arm, name, layout)][clock]), 4)
+                    for clock in ("cpu", "wall")
+                }
+                for arm in ("handler", "baseline")
             }
-            for arm in ("handler", "baseline")
+            for name in HANDLERS
         }
-        for name in HANDLERS
-    }
 
-    def ratios(clock: str) -> dict[str, float]:
+    def ratios(medians: dict[str, dict[str, dict[str, float]]], clock: str) -> dict[str, float]:
         return {name: round(m["handler"][clock] / m["baseline"][clock], 2) for name, m in medians.items()}
 
-    cpu, wall = ratios("cpu"), ratios("wall")
+    medians, source = medians_of("bytecode"), medians_of("source")
+    cpu, wall = ratios(medians, "cpu"), ratios(medians, "wall")
+    source_cpu = ratios(source, "cpu")
     version = subprocess.run(
         [str(PYTHON), "-c", "import platform; print(platform.python_version())"],
         capture_output=True,
@@ -541,17 +603,37 @@ def main() -> None:
         "max_wall_ratio": max(wall.values()),
         "median_seconds": medians,
         "baseline": "import boto3, then boto3.client(service, config=...) for each AWS service the handler talks to",
+        "layout": (
+            "the handler's folder as SAM ships it, then the CoreLayer built by layers/core/Makefile for this "
+            "machine, on the path of a Python 3.13 without packages of its own; no bytecode written"
+        ),
+        "source_only": {
+            "what": (
+                "the same arms on the layer without its bytecode, as SAM's python3.13 builder shipped it: "
+                "every cold start compiled every module it imported"
+            ),
+            "handlers": source_cpu,
+            "median_seconds": source,
+            "handler_cpu_saved_by_bytecode": {
+                name: round(source[name]["handler"]["cpu"] - medians[name]["handler"]["cpu"], 3)
+                for name in HANDLERS
+            },
+        },
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     width = max(map(len, HANDLERS))
-    print(f"{'handler':<{width}}  cpu ratio  wall ratio  (median cpu s: handler vs baseline)")
+    print(
+        f"{'handler':<{width}}  cpu ratio  wall ratio  (median cpu s: handler vs baseline)"
+        "  | source only: cpu ratio (handler vs baseline)"
+    )
     for name in HANDLERS:
-        m = medians[name]
+        m, o = medians[name], source[name]
         print(
             f"{name:<{width}}  {cpu[name]:8.2f}x  {wall[name]:9.2f}x  "
             f"({m['handler']['cpu']:.3f} vs {m['baseline']['cpu']:.3f})"
+            f"  | {source_cpu[name]:.2f}x ({o['handler']['cpu']:.3f} vs {o['baseline']['cpu']:.3f})"
         )
     print(f"max {result['max_ratio']:.2f}x (goal {GOAL}x) -> {args.out}")
 
