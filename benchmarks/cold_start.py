@@ -202,6 +202,14 @@ print("RESULT " + json.dumps({"seconds": seconds, "cpu": cpu, "clients": CREATED
 LAYOUTS = ("bytecode", "source")
 
 
+def python_says(expression: str) -> str:
+    """An expression's value in the project's Python (sys and platform imported)."""
+    code = f"import platform, sys; print({expression})"
+    return subprocess.run(
+        [str(PYTHON), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def stage(root: Path) -> Path:
     """Lay out what Lambda runs under `root` (see the module's docstring); returns its interpreter."""
     layer = root / "layer" / "bytecode"
@@ -222,12 +230,7 @@ def stage(root: Path) -> Path:
     for name in HANDLERS:
         (root / "task" / name).mkdir(parents=True)
         shutil.copy2(ROOT / "functions" / name / "handler.py", root / "task" / name / "handler.py")
-    base = subprocess.run(
-        [str(PYTHON), "-c", "import sys; print(sys._base_executable)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    base = python_says("sys._base_executable")
     subprocess.run([base, "-m", "venv", "--without-pip", str(root / "runtime")], check=True)
     return root / "runtime" / "bin" / "python"
 
@@ -581,12 +584,7 @@ def main() -> None:
     medians, source = medians_of("bytecode"), medians_of("source")
     cpu, wall = ratios(medians, "cpu"), ratios(medians, "wall")
     source_cpu = ratios(source, "cpu")
-    version = subprocess.run(
-        [str(PYTHON), "-c", "import platform; print(platform.python_version())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = python_says("platform.python_version()")
     result = {
         "handlers": cpu,
         "max_ratio": max(cpu.values()),
