@@ -1,4 +1,5 @@
-"""`sam build` succeeds, and the layer it builds holds retune with aarch64 binaries for Lambda's arm64.
+"""`sam build` succeeds, and the layer it builds (layers/core/Makefile) holds retune, aarch64 binaries for Lambda's
+arm64 and unchecked bytecode for every module (scripts/check_layer.py).
 
 One build per session (it pip-installs the layer for arm64, the slowest infrastructure test), so one test.
 """
@@ -24,7 +25,7 @@ FUNCTIONS = (
 )
 
 
-def test_build_makes_an_arm64_layer_holding_retune(tmp_path: Path) -> None:
+def test_build_makes_an_arm64_layer_holding_retune_and_its_bytecode(tmp_path: Path) -> None:
     require_sam()
     build_dir = tmp_path / "build"
     build = subprocess.run(
