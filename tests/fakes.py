@@ -293,6 +293,7 @@ class SimulatedSageMaker(FakeSageMaker):
     # registry and endpoints
 
     def describe_model_package_group(self, name: str) -> dict[str, Any]:
+        self.calls.append("DescribeModelPackageGroup")
         if name not in self.groups:
             raise NotFound(f"model package group {name} does not exist")
         return self.groups[name]
@@ -312,6 +313,8 @@ class SimulatedSageMaker(FakeSageMaker):
         if token in self.tokens:
             return self.tokens[token]
         group = request["ModelPackageGroupName"]
+        if group not in self.groups:
+            raise NotFound(f"model package group {group} does not exist")
         version = 1 + sum(1 for p in self.packages.values() if p["ModelPackageGroupName"] == group)
         arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
         self.packages[arn] = {**request, "ModelPackageArn": arn, "ModelPackageVersion": version}

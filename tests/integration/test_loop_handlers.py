@@ -328,13 +328,6 @@ def test_promote_handler_registers_and_promotes_the_first_champion(loop: dict[st
         | {"FinalMetricDataList": [{"MetricName": "challenger_score", "Value": 0.4712, "Timestamp": T0}]},
         {"TrainingJobName": EVAL},
     )
-    aws.stubber.add_client_error(
-        "describe_model_package_group",
-        "ValidationException",
-        "ModelPackageGroup retune-market-xgb does not exist.",
-        400,
-        expected_params={"ModelPackageGroupName": "retune-market-xgb"},
-    )
     aws.stubber.add_response(
         "create_model_package_group",
         {"ModelPackageGroupArn": "arn:group"},

@@ -7,6 +7,7 @@ fields, wrong types, and every timestamp form SageMaker uses. (On the local stac
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -370,3 +371,55 @@ def test_hostile_update_of_an_endpoint_another_caller_is_updating_is_transient()
         )
         with pytest.raises(TransientError, match="market-xgb is busy"):
             SageMaker(client).update_endpoint(request)
+
+
+@pytest.mark.parametrize("group_exists", [False, True])
+def test_hostile_registration_into_a_missing_group_is_not_found_and_other_invalid_requests_stay_invalid(
+    group_exists: bool,
+) -> None:
+    """CreateModelPackage into a group deleted by hand answers ValidationException: the adapter tells that apart
+    from other invalid requests by describing the group (NotFound, which Promote answers by creating the group),
+    never by the message's wording; with the group there, the original error stands."""
+    import boto3  # noqa: PLC0415
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+    from botocore.stub import Stubber  # noqa: PLC0415
+    from retune.errors import NotFound  # noqa: PLC0415
+
+    client = boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    request = {
+        "ModelPackageGroupName": "retune-market-xgb",
+        "InferenceSpecification": {
+            "Containers": [{"Image": "retune/market-volatility-xgb", "ModelDataUrl": "s3://b/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    }
+    with Stubber(client) as stub:
+        stub.add_client_error("create_model_package", "ValidationException", "a message", 400)
+        if group_exists:
+            stub.add_response(
+                "describe_model_package_group",
+                {
+                    "ModelPackageGroupName": "retune-market-xgb",
+                    "ModelPackageGroupArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/g",
+                    "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
+                    "CreatedBy": {},
+                    "ModelPackageGroupStatus": "Completed",
+                },
+                {"ModelPackageGroupName": "retune-market-xgb"},
+            )
+            with pytest.raises(ClientError, match="a message"):
+                SageMaker(client).create_model_package(request)
+        else:
+            stub.add_client_error(
+                "describe_model_package_group",
+                "ValidationException",
+                "ModelPackageGroup retune-market-xgb does not exist.",
+                400,
+                expected_params={"ModelPackageGroupName": "retune-market-xgb"},
+            )
+            with pytest.raises(NotFound, match="model package group retune-market-xgb does not exist"):
+                SageMaker(client).create_model_package(request)
+        stub.assert_no_pending_responses()

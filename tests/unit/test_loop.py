@@ -249,6 +249,31 @@ def test_promote_challenger_wins_beyond_the_margin(world: World) -> None:
     )
 
 
+def test_promote_creates_the_group_at_the_first_registration_and_makes_no_call_for_it_later(
+    world: World,
+) -> None:
+    result = second_round(world, challenger=0.45, champion=0.47)
+    assert result.status == "approved"
+    assert list(world.sagemaker.groups) == ["retune-market-xgb"]
+    assert [p["ModelPackageVersion"] for p in world.sagemaker.packages.values()] == [1, 2]
+    assert world.sagemaker.calls.count("CreateModelPackageGroup") == 1
+    assert "DescribeModelPackageGroup" not in world.sagemaker.calls
+
+
+def test_promote_creates_the_group_again_when_it_was_deleted_by_hand_since_the_champion(world: World) -> None:
+    start(world)
+    run_round(world)
+    close_and_evaluate(world, challenger=0.47)
+    world.sagemaker.groups.clear()
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    run_round(world, tuning="rt-market-xgb-0002")
+    result = close_and_evaluate(world, challenger=0.45, champion=0.47, tuning="rt-market-xgb-0002", seq=2)
+    assert result.status == "approved"
+    assert list(world.sagemaker.groups) == ["retune-market-xgb"]
+    assert world.sagemaker.packages[result.model_package_arn]["ModelPackageGroupName"] == "retune-market-xgb"
+    assert world.store.get_champion("market-xgb").round_seq == 2
+
+
 def test_promote_replayed_evaluation_event_registers_and_promotes_once(world: World) -> None:
     start(world)
     run_round(world)

@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import Field
 
 from retune.modeling import Model
+from retune.naming import package_group
 from retune.outcomes import Outcome
 from retune.records import RoundRecord
 
@@ -79,11 +80,7 @@ def _console(region: str | None, fragment: str) -> str:
 def _package_lines(package_arn: str, region: str | None) -> list[str]:
     """The package's ARN and a console link to its group (arn:...:model-package/<group>/<version>)."""
     lines = [f"Model package: {package_arn}"]
-    group = (
-        package_arn.split(":model-package/", 1)[-1].split("/", 1)[0]
-        if ":model-package/" in package_arn
-        else ""
-    )
+    group = package_group(package_arn)
     link = _console(region, f"model-registry/{group}") if group else ""
     if link:
         lines.append(f"Model registry: {link}")

@@ -62,3 +62,11 @@ def client_token(profile: str, seq: int, purpose: str) -> str:
     """An idempotency token of at most 36 characters of [a-zA-Z0-9-], derived from the round."""
     digest = hashlib.sha256(f"{profile}/{seq}/{purpose}".encode()).hexdigest()
     return f"rt-{digest[:33]}"
+
+
+def package_group(package_arn: str) -> str | None:
+    """The model package group of a versioned package's ARN (`arn:...:model-package/<group>/<version>`); None for
+    an unversioned package's or any other ARN."""
+    _, marker, path = package_arn.partition(":model-package/")
+    parts = path.split("/")
+    return parts[0] if marker and len(parts) == 2 and parts[0] else None

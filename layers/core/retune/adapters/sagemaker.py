@@ -96,8 +96,21 @@ class SageMaker:
         self._create("CreateModelPackageGroup", "create_model_package_group", request)
 
     def create_model_package(self, request: dict[str, Any]) -> str:
-        """Idempotent on the request's ClientToken: a repeat returns the same package ARN."""
-        return str(self._call("CreateModelPackage", "create_model_package", request)["ModelPackageArn"])
+        """Idempotent on the request's ClientToken: a repeat returns the same package ARN. A group that does not
+        exist raises NotFound: SageMaker rejects the request as invalid, told apart from other invalid requests by
+        describing the group rather than by the wording of its message."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            return str(self._call("CreateModelPackage", "create_model_package", request)["ModelPackageArn"])
+        except ClientError as exc:
+            group = request.get("ModelPackageGroupName")
+            if group and error_code(exc) == "ValidationException":
+                try:
+                    self.describe_model_package_group(group)
+                except NotFound:
+                    raise NotFound(f"sagemaker: model package group {group} does not exist: {exc}") from exc
+            raise
 
     def describe_model_package(self, arn: str) -> dict[str, Any]:
         return self._describe("describe_model_package", ModelPackageName=arn)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, NotFound, TransientError
-from retune.naming import client_token
+from retune.naming import client_token, package_group
 from retune.policy import plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, RegistryPort
 from retune.profile import Profile, parse_profile
@@ -125,7 +125,7 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
 
     verdict = judge(profile, evaluation.challenger_score, evaluation.champion_score)
     package_arn = _register(
-        rnd, profile, evaluation.challenger_score, evaluation.champion_score, verdict, deps
+        rnd, profile, champion, evaluation.challenger_score, evaluation.champion_score, verdict, deps
     )
     now = deps.clock()
     deployment = None
@@ -231,19 +231,21 @@ def _finite(value: float | None) -> float | None:
 def _register(
     rnd: RoundRecord,
     profile: Profile,
+    champion_record: ChampionRecord | None,
     challenger: float | None,
     champion: float | None,
     verdict: Any,
     deps: PromoteDeps,
 ) -> str:
-    """The challenger in the profile's model package group (created if missing), with the evaluation report."""
-    try:
-        deps.sagemaker.describe_model_package_group(profile.model_package_group)
-    except NotFound:
-        try:
-            deps.sagemaker.create_model_package_group(model_package_group_request(profile))
-        except AlreadyExists:
-            pass  # created concurrently
+    """The challenger in the profile's model package group, with the evaluation report.
+
+    The group is created (an existing one is fine) unless the champion's package lies in it, as from the profile's
+    first promotion on; one deleted by hand since is made again when the registration finds it missing. Describing
+    the group first cost every round a call, and a profile's first an error response, for which botocore builds
+    exception classes from all of SageMaker's model (benchmarks/cold_start.py)."""
+    held = package_group(champion_record.model_package_arn) if champion_record else None
+    if held is None or held.lower() != profile.model_package_group.lower():
+        _create_group(profile, deps)
     assert rnd.evaluation is not None and rnd.best_model_artifact is not None
     report_key = f"evaluations/{rnd.profile}/{rnd.evaluation.job_name}/report.json"
     deps.bucket.write_json(
@@ -263,18 +265,28 @@ def _register(
             "reason": verdict.reason,
         },
     )
-    return deps.sagemaker.create_model_package(
-        model_package_request(
-            profile=profile,
-            seq=rnd.seq,
-            model_data=rnd.best_model_artifact,
-            approval=verdict.approval,
-            client_token=client_token(rnd.profile, rnd.seq, "register"),
-            report_uri=s3_uri(deps.data_bucket, report_key),
-            scores={"challenger_score": challenger, "champion_score": champion},
-            description=f"round {rnd.seq} of {rnd.profile} (drop {rnd.drop_id}): {verdict.reason}",
-        )
+    request = model_package_request(
+        profile=profile,
+        seq=rnd.seq,
+        model_data=rnd.best_model_artifact,
+        approval=verdict.approval,
+        client_token=client_token(rnd.profile, rnd.seq, "register"),
+        report_uri=s3_uri(deps.data_bucket, report_key),
+        scores={"challenger_score": challenger, "champion_score": champion},
+        description=f"round {rnd.seq} of {rnd.profile} (drop {rnd.drop_id}): {verdict.reason}",
     )
+    try:
+        return deps.sagemaker.create_model_package(request)
+    except NotFound:
+        _create_group(profile, deps)
+        return deps.sagemaker.create_model_package(request)
+
+
+def _create_group(profile: Profile, deps: PromoteDeps) -> None:
+    try:
+        deps.sagemaker.create_model_package_group(model_package_group_request(profile))
+    except AlreadyExists:
+        pass  # made by an earlier round, by hand, or by a concurrent invocation
 
 
 def _champion_write(
