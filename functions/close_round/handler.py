@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -38,4 +37,4 @@ def lambda_handler(
             "backfilled": result.backfilled,
         },
     )
-    return asdict(result)
+    return result._asdict()

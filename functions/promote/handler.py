@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -67,4 +66,4 @@ def lambda_handler(
             "detail": result.detail,
         },
     )
-    return asdict(result)
+    return result._asdict()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -30,4 +29,4 @@ def lambda_handler(
     logger.info(
         "training job event handled", extra={"status": result.status, "trial_status": result.trial_status}
     )
-    return asdict(result)
+    return result._asdict()

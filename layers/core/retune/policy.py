@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from retune.plan import FROM_PROFILE, Plan, Setting
 from retune.policy_evidence import (
@@ -179,8 +179,7 @@ def _rounds(stats: Sequence[RoundStats]) -> str:
     return f"rounds {seqs[0]}-{seqs[-1]}" if seqs == list(range(seqs[0], seqs[-1] + 1)) else f"rounds {seqs}"
 
 
-@dataclass(frozen=True)
-class _Rules:
+class _Rules(NamedTuple):
     profile: Profile
     bounds: ResolvedBounds
     last: Plan

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
+from typing import NamedTuple
 
 from retune.profile import Profile
 from retune.records import TERMINAL_TUNING_STATUSES, RoundHistory, RoundRecord, TrialRecord
@@ -20,8 +20,7 @@ from retune.records import TERMINAL_TUNING_STATUSES, RoundHistory, RoundRecord, 
 SCORED_STATUSES = frozenset({"Completed", "Stopped"})
 
 
-@dataclass(frozen=True)
-class Knobs:
+class Knobs(NamedTuple):
     """The policy's constants, in one place so that the efficiency benchmark can tune them."""
 
     # AMT's "improves by 1% or more" (BestObjectiveNotImproving); the local reading takes 1% of the best's size.
@@ -154,8 +153,7 @@ def settle_epoch(winner: TrialRecord, minimize: bool, improvement: float) -> int
     return len(mine)
 
 
-@dataclass(frozen=True)
-class RoundStats:
+class RoundStats(NamedTuple):
     """One closed round, read as AMT would count it: its trials with an objective in the order they finished."""
 
     history: RoundHistory
@@ -237,8 +235,7 @@ def round_stats(history: RoundHistory, knobs: Knobs) -> RoundStats:
     return RoundStats(history, scored, ranked, improvements, shortfall(history.round), knobs.top_fraction)
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """The closed rounds comparable with the profile, oldest first, and the drift the next plan must answer."""
 
     rounds: list[RoundStats]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from retune.policy_evidence import Knobs, RoundStats, numeric
 from retune.profile import CategoricalRange, ContinuousRange, IntegerRange, ParameterRange
@@ -21,8 +21,7 @@ _SNAP = 1e-6  # an integer range's bound this close to a whole number is that nu
 _EPSILON = 1e-9  # positions closer than this are equal (float round trips through log and exp)
 
 
-@dataclass(frozen=True)
-class Scale:
+class Scale(NamedTuple):
     """Positions in the profile's range, in its scaling: 0 at its min_value, 1 at its max_value."""
 
     original: NumericRange
@@ -70,8 +69,7 @@ class Scale:
         return min(float(self.original.max_value), max(float(self.original.min_value), x))
 
 
-@dataclass(frozen=True)
-class RangeMove:
+class RangeMove(NamedTuple):
     range: ParameterRange
     reason: str | None = None  # None when the range did not move
 

@@ -9,16 +9,14 @@ never wins.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from retune.profile import Profile
 
 ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     wins: bool
     approval: ApprovalStatus
     outcome: Literal["approved", "rejected", "pending_manual"]

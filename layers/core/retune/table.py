@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
 
 from retune.adapters.errors import translated
 from retune.errors import ConflictError
@@ -19,13 +19,12 @@ from retune.errors import ConflictError
 Item = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """All of: the item is absent (`absent`), present (`present`), and its attributes equal `equals`."""
 
     absent: bool = False
     present: bool = False
-    equals: Mapping[str, Any] = field(default_factory=dict)
+    equals: Mapping[str, Any] = MappingProxyType({})
 
     def holds(self, item: Item | None) -> bool:
         if self.absent:
@@ -39,21 +38,18 @@ ABSENT = Condition(absent=True)
 PRESENT = Condition(present=True)
 
 
-@dataclass(frozen=True)
-class Put:
+class Put(NamedTuple):
     item: Item
     condition: Condition | None = None
 
 
-@dataclass(frozen=True)
-class Delete:
+class Delete(NamedTuple):
     pk: str
     sk: str
     condition: Condition | None = None
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     pk: str
     sk: str
     condition: Condition

@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from retune.errors import InvalidRequest
 
@@ -36,8 +35,7 @@ MAX_TUNABLE_TO_STATIC_CHANGES = 10
 HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 
 
-@dataclass(frozen=True)
-class ParentJob:
+class ParentJob(NamedTuple):
     """A warm-start parent as DescribeHyperParameterTuningJob reports it."""
 
     name: str
@@ -330,8 +328,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
-@dataclass(frozen=True)
-class _Definition:
+class _Definition(NamedTuple):
     """One training job definition of a tuning job, with the ranges and objective that apply to it."""
 
     path: str

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from retune.adapters.errors import translated
 
 
-@dataclass(frozen=True)
-class StoredObject:
+class StoredObject(NamedTuple):
     body: bytes
     version: str  # the S3 version id, or the ETag where the bucket is not versioned
     last_modified: datetime

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, InvalidRequest, LimitExceeded, NotFound, TransientError
@@ -56,8 +56,7 @@ class CloseRoundDeps:
     service_model: Any = None
 
 
-@dataclass(frozen=True)
-class CloseResult:
+class CloseResult(NamedTuple):
     status: Literal["evaluating", "failed", "duplicate", "ignored", "running"]
     tuning_job: str
     profile: str | None = None

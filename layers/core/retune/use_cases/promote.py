@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, NotFound, TransientError
@@ -55,8 +55,7 @@ class PromoteDeps:
     metrics: MetricsPort = field(default_factory=NoMetrics)
 
 
-@dataclass(frozen=True)
-class PromoteResult:
+class PromoteResult(NamedTuple):
     status: Literal[
         "approved",
         "rejected",

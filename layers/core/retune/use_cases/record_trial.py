@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from retune.errors import ConflictError, NotFound
 from retune.naming import is_evaluation_job, is_retune_job, tuning_job_of_trial
@@ -41,8 +41,7 @@ class RecordTrialDeps:
     metrics: MetricsPort = field(default_factory=NoMetrics)
 
 
-@dataclass(frozen=True)
-class RecordResult:
+class RecordResult(NamedTuple):
     status: Literal["recorded", "duplicate", "ignored"]
     training_job: str
     trial_status: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from retune import alerts
 from retune.errors import (
@@ -74,8 +74,7 @@ class StartRoundDeps:
     service_model: Any = None  # SageMaker's botocore model, shared with the client (None: load it once)
 
 
-@dataclass(frozen=True)
-class ValidDrop:
+class ValidDrop(NamedTuple):
     profile: Profile
     profile_version: str
     manifest: Manifest
