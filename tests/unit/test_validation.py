@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import botocore.session
@@ -392,6 +393,16 @@ def test_every_pattern_of_the_sagemaker_model_translates_to_python(sagemaker_mod
     untranslated = [pattern for pattern in patterns if validation._compiled(pattern) is None]
 
     assert untranslated == []
+
+
+@pytest.mark.parametrize("name", ["L", "Lu", "Z", "S", "N", "Nd", "P", "Po", "C"])
+def test_a_unicode_property_class_matches_exactly_the_ascii_characters_of_its_categories(name: str) -> None:
+    members = {chr(code) for code in range(128) if unicodedata.category(chr(code)).startswith(name)}
+
+    matched = {chr(code) for code in range(128) if validation._matches(rf"\p{{{name}}}", chr(code))}
+
+    assert matched == members
+    assert members  # every name above has ASCII members, so an empty class could not pass
 
 
 # --- AMT's rules --------------------------------------------------------------------------------------------

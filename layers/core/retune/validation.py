@@ -294,6 +294,7 @@ def _code_point(pair: re.Match[str]) -> str:
     return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
 
 
+@cache
 def _property_members(name: str) -> str:
     """The inside of a character class for \\p{name}."""
     if name in _POSIX_CLASSES:
@@ -301,10 +302,22 @@ def _property_members(name: str) -> str:
     categories = [c for c in _GENERAL_CATEGORIES if c.startswith(name)] if len(name) <= 2 else []
     if not categories:
         raise _Untranslatable(name)
-    ascii_members = [chr(code) for code in range(128) if unicodedata.category(chr(code)) in categories]
-    return "".join(f"\\x{ord(c):02x}" for c in ascii_members) + "".join(
-        f"\\U{ord(_STAND_INS[c]):08x}" for c in categories
-    )
+    ascii_members = [code for code in range(128) if unicodedata.category(chr(code)) in categories]
+    return _class_ranges(ascii_members) + "".join(f"\\U{ord(_STAND_INS[c]):08x}" for c in categories)
+
+
+def _class_ranges(codes: list[int]) -> str:
+    """Ascending ASCII code points as the inside of a character class, each run as one range: the pattern is half
+    as long, and a function's first request compiles a few of them (a cold start's cost)."""
+    out: list[str] = []
+    start = 0
+    for index, code in enumerate(codes):
+        if index + 1 < len(codes) and codes[index + 1] == code + 1:
+            continue
+        first = codes[start]
+        out.append(f"\\x{first:02x}" if first == code else f"\\x{first:02x}-\\x{code:02x}")
+        start = index + 1
+    return "".join(out)
 
 
 def _fold(value: str) -> str:
