@@ -435,9 +435,6 @@ class CannedSageMaker:
             return 200, {"TrainingJobSummaries": [self.summary()]}
         if operation == "CreateTrainingJob":
             return 200, {"TrainingJobArn": f"{self.ARN}:training-job/{params['TrainingJobName']}"}
-        if operation == "DescribeModelPackageGroup":
-            message = f"ModelPackageGroup {params['ModelPackageGroupName']} does not exist."
-            return 400, {"Error": {"Code": "ValidationException", "Message": message}}
         if operation == "CreateModelPackageGroup":
             return 200, {"ModelPackageGroupArn": f"{self.ARN}:model-package-group/retune-market-xgb"}
         if operation == "CreateModelPackage":
