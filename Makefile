@@ -50,8 +50,9 @@ $(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constra
 
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+# loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
 test: venv tools
-	$(PY) -m pytest -q -n 2 -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
@@ -66,7 +67,7 @@ test-reliability: venv
 security: venv tools
 	$(CHECKOV) -f template.yaml
 	mkdir -p out
-	$(SAM_VENV)/bin/python tests/infrastructure/sam_transform.py template.yaml > out/template.transformed.json
+	$(SAM_VENV)/bin/python scripts/sam_transform.py template.yaml > out/template.transformed.json
 	$(CHECKOV) -f out/template.transformed.json
 
 # 10,000 training job events through RecordTrial on the local stack; writes benchmarks/results/load.json.
@@ -124,7 +125,8 @@ lock: venv
 
 DROPS ?= 4
 PROFILE ?= market-xgb
-demo: venv
+# The local stack enforces IAM as the SAM-transformed template defines the roles: it needs the SAM CLI's venv.
+demo: venv $(SAM_VENV)/.installed
 	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
 
 clean:

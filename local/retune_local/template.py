@@ -4,7 +4,11 @@ against a local stack's physical names. The local stack creates its resources fr
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +18,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# The SAM translator lives in the SAM CLI's venv (`make tools`): it pins a pydantic the project's venv does not use.
+SAM_PYTHON = ROOT / ".venv-tools" / "sam" / "bin" / "python"
+SAM_TRANSFORM = ROOT / "scripts" / "sam_transform.py"
+SAM_PINS = ROOT / "tools" / "sam-constraints.txt"
+TRANSFORM_CACHE = ROOT / "out" / "sam-transform"
 
 
 class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -46,6 +55,43 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
         document = yaml.load(handle, Loader=CloudFormationLoader)
     if not isinstance(document, dict):
         raise TypeError(f"{path} is not a template")
+    return document
+
+
+def transformed(path: Path = TEMPLATE, parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The CloudFormation template SAM's transform makes of `path`: what CloudFormation deploys, with the roles,
+    rules and event-invoke configs SAM generates. Cached under out/ by the template's bytes, the parameters and the
+    translator's pins (a transform takes seconds; the local stack needs it at every start)."""
+    params = dict(sorted((parameters or {}).items()))
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(json.dumps(params).encode())
+    digest.update(SAM_PINS.read_bytes() if SAM_PINS.exists() else b"")
+    cache = TRANSFORM_CACHE / f"{digest.hexdigest()[:32]}.json"
+    if cache.exists():
+        document: dict[str, Any] = json.loads(cache.read_text())
+        return document
+    python = Path(os.environ.get("RETUNE_SAM_PYTHON") or SAM_PYTHON)
+    if not python.exists():
+        raise FileNotFoundError(
+            f"{python}: the SAM translator's Python is missing; `make tools` installs it (or set RETUNE_SAM_PYTHON "
+            "to a Python with aws-sam-translator)"
+        )
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+    result = subprocess.run(
+        [str(python), str(SAM_TRANSFORM), str(path), *(f"{k}={v}" for k, v in params.items())],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"the SAM transform of {path} failed: {result.stderr.strip()[-2000:]}")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(result.stdout)
+    partial.replace(cache)  # atomic: parallel test workers never read half a file
+    document = json.loads(result.stdout)
     return document
 
 

@@ -19,7 +19,7 @@ from tests.infrastructure.conftest import ROOT, SAM, SAM_PYTHON, TEMPLATE, requi
 
 pytestmark = pytest.mark.infrastructure
 
-TRANSFORM = Path(__file__).with_name("sam_transform.py")
+TRANSFORM = ROOT / "scripts" / "sam_transform.py"
 FUNCTIONS = ("StartRound", "RecordTrial", "CloseRound", "Promote", "Reconcile")
 
 

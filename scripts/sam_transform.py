@@ -1,7 +1,8 @@
 """Transforms template.yaml with the SAM translator, offline, and prints the CloudFormation it becomes.
 
-Run by the infrastructure tests with the SAM CLI's own interpreter (`.venv-tools/sam/bin/python`), which has
-`samtranslator`; the project's venv does not (aws-sam-translator pins conflict with the project's).
+Run with the SAM CLI's own interpreter (`.venv-tools/sam/bin/python`), which has `samtranslator`; the project's
+venv does not (aws-sam-translator pins a pydantic the project's does not use). The infrastructure tests lint and check
+its output; the local stack reads the functions' roles from it (`retune_local.template.transformed`).
 
     python sam_transform.py TEMPLATE [Name=Value ...]
 
