@@ -62,7 +62,7 @@ Context = dict[str, ContextValue]
 VERSIONS = ("2012-10-17", "2008-10-17")
 _POLICY_ELEMENTS = frozenset({"Version", "Id", "Statement"})
 _STATEMENT_ELEMENTS = frozenset(
-    {
+    (
         "Sid",
         "Effect",
         "Action",
@@ -72,7 +72,7 @@ _STATEMENT_ELEMENTS = frozenset(
         "Principal",
         "NotPrincipal",
         "Condition",
-    }
+    )
 )
 
 
@@ -230,7 +230,7 @@ def _arn_pattern(text: str, variables: bool) -> _Pattern:
 def _resource_pattern(text: str, variables: bool) -> _Pattern:
     if text == "*":
         return _Pattern.of(text, variables=False, wildcards=True)
-    # AWS's own managed policies put variables before the fifth colon too (arn:*:kms:*:${aws:PrincipalAccount}:…).
+    # AWS's own managed policies put variables before the fifth colon too (arn:*:kms:*:${aws:PrincipalAccount}:...).
     return _arn_pattern(text, variables)
 
 
@@ -393,7 +393,8 @@ class _Condition:
             # ForAnyValue needs a value to match; a plain negated operator holds for an absent key
             return self.qualifier is None and self.base.negated
         if self.qualifier is None:
-            # Multivalued keys need a set operator; without one AWS does not match them (the guide is silent).
+            # The guide requires a set operator for a multivalued key and is silent on the result without one:
+            # the stricter reading, no match.
             return isinstance(value, str) and self._value_matches(value, context)
         values = (value,) if isinstance(value, str) else value
         if self.qualifier == "all":
@@ -416,11 +417,11 @@ def _scalars(raw: Any, what: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _conditions(raw: Any, variables: bool) -> tuple[tuple[str, _Condition], ...]:
-    """(element for messages, condition) for every key under every operator."""
+def _conditions(raw: Any, variables: bool) -> tuple[_Condition, ...]:
+    """One condition for every key under every operator."""
     if not isinstance(raw, Mapping):
         raise _Invalid("must be an object of operators")
-    out: list[tuple[str, _Condition]] = []
+    out: list[_Condition] = []
     for name, keys in raw.items():
         prefix, colon, base_name = str(name).rpartition(":")
         qualifier = _QUALIFIERS.get(prefix) if colon else None
@@ -443,9 +444,7 @@ def _conditions(raw: Any, variables: bool) -> tuple[tuple[str, _Condition], ...]
                 values: tuple[Any, ...] = tuple(t.lower() == "true" for t in texts)
             else:
                 values = tuple(base.compile(t, variables) for t in texts)
-            out.append(
-                (str(name), _Condition(str(name), base, qualifier, if_exists, str(key).lower(), values))
-            )
+            out.append(_Condition(str(name), base, qualifier, if_exists, str(key).lower(), values))
     return tuple(out)
 
 
@@ -555,8 +554,8 @@ class Statement:
     def __repr__(self) -> str:
         return f"<Statement {self.label} {self.effect}>"
 
-    def applies(self, action: str, resource: str, context: Context) -> bool:
-        """Whether the action, resource and conditions match (the principal is `reach`'s business)."""
+    def _applies(self, action: str, resource: str, context: Context) -> bool:
+        """Whether the action, resource and conditions match (the principal is `_reach`'s business)."""
         if self._actions.match(action) == self._not_action:
             return False
         if self._resources is not None:
@@ -565,7 +564,7 @@ class Statement:
                 return False
         return all(c.holds(context) for c in self._conditions)
 
-    def reach(self, caller: Caller) -> Reach | None:
+    def _reach(self, caller: Caller) -> Reach | None:
         """How a resource-policy statement's principal names the caller: directly, through its account, or not."""
         principals = self._principals
         if principals is None:
@@ -632,7 +631,7 @@ def _statement(raw: Any, policy: str, index: int, kind: Kind, variables: bool) -
         if principal is not None:
             element = principal[0]
             principals = _principals(principal[1])
-        conditions: tuple[tuple[str, _Condition], ...] = ()
+        conditions: tuple[_Condition, ...] = ()
         if "Condition" in raw:
             element = "Condition"
             conditions = _conditions(raw["Condition"], variables)
@@ -649,7 +648,7 @@ def _statement(raw: Any, policy: str, index: int, kind: Kind, variables: bool) -
         resource is not None and resource[0] == "NotResource",
         principals,
         principal is not None and principal[0] == "NotPrincipal",
-        tuple(c for _, c in conditions),
+        conditions,
     )
 
 
@@ -737,7 +736,7 @@ def evaluate(
         if policy.kind != "identity":
             raise ValueError(f"{policy.name} is a resource-based policy, passed as an identity policy")
         for statement in policy.statements:
-            if statement.applies(action, resource, context):
+            if statement._applies(action, resource, context):
                 if statement.effect == "Deny":
                     return Decision(False, "explicit_deny", statement, (), "identity")
                 identity.append(statement)
@@ -749,8 +748,8 @@ def evaluate(
                 f"{resource_policy.name} is an identity-based policy, passed as a resource policy"
             )
         for statement in resource_policy.statements:
-            reach = statement.reach(caller)
-            if reach is None or not statement.applies(action, resource, context):
+            reach = statement._reach(caller)
+            if reach is None or not statement._applies(action, resource, context):
                 continue
             if statement.effect == "Deny":  # a Deny naming the account covers its principals
                 return Decision(False, "explicit_deny", statement, (), "key" if key_policy else "resource")
