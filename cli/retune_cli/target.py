@@ -6,7 +6,6 @@ resource by its logical id in template.yaml (`DataBucket`, `StateTable`, `StartR
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
@@ -68,9 +67,8 @@ class Target:
         return self.resource("DataBucket")
 
     def who(self) -> str:
-        """Who acts, for the champion's history and the registry: the caller's IAM identity in AWS."""
-        if self.local:
-            return f"{getpass.getuser()} (local)"
+        """Who acts, for the champion's history and the registry: the caller's IAM identity (the local stack
+        answers with the CLI principal's)."""
         return str(self.client("sts").get_caller_identity()["Arn"])
 
     def _list_stack_resources(self) -> None:
@@ -119,10 +117,17 @@ class Target:
         # The functions' SAGEMAKER_ROLE_ARN: the role the stack creates (template.yaml, Globals).
         if "SageMakerExecutionRole.Arn" in attributes:
             resources["SageMakerRole"] = attributes["SageMakerExecutionRole.Arn"]
+        # The local stack enforces IAM: the CLI signs with the key of its own principal, whose policy is the one
+        # the README documents for operators.
+        keys = (data.get("credentials") or {}).get("cli")
+        if not isinstance(keys, dict):
+            raise CliError(
+                f"{path}: the endpoints file has no credentials for the CLI; restart the local stack"
+            )
         session = boto3.session.Session(
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-            aws_session_token="local",
+            aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=keys.get("AWS_SESSION_TOKEN"),
             region_name=region,
         )
         return cls(

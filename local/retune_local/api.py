@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retune.errors import InvalidRequest
 from retune.validation import ParentJob, validate_request
@@ -28,6 +28,9 @@ from retune_local.shapes import Account, paginate
 from retune_local.store import Store
 from retune_local.strategies import parse_ranges
 from retune_local.training import TrainingJob, TrainingJobDriver, save
+
+if TYPE_CHECKING:
+    from retune_local.iam.gate import Gate
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +151,25 @@ class LocalSageMaker:
         """Map a TrainingImage name (see images.py for matching) to a local command."""
         return self.ctx.images.register(name, spec)
 
-    def start_http(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve the JSON protocol on host:port (0 = any free port); returns the endpoint URL for boto3."""
+    def start_http(self, host: str = "127.0.0.1", port: int = 0, gate: Gate | None = None) -> str:
+        """Serve the JSON protocol on host:port (0 = any free port); returns the endpoint URL for boto3. With a
+        gate, every request is authorized by IAM (retune_local.iam) before it runs."""
         from retune_local.http import SageMakerHTTPServer  # noqa: PLC0415 - only HTTP users pay for it
 
         if self._http is None:
-            self._http = SageMakerHTTPServer(self, host, port)
+            self._http = SageMakerHTTPServer(self, host, port, gate=gate)
             self._http.start()
         return str(self._http.url)
+
+    def resource_tags(self, arn: str) -> dict[str, str] | None:
+        """The tags of the resource with this ARN (what ListTags gives), or None when no such resource exists:
+        IAM's `aws:ResourceTag/<key>` condition keys."""
+        with self.ctx.lock:
+            try:
+                tags, _ = self._tag_holder(arn)
+            except errors.ServiceError:
+                return None
+            return {tag["Key"]: tag["Value"] for tag in tags}
 
     def client(self) -> Any:
         """A boto3 SageMaker client talking to this service over HTTP (started if needed)."""

@@ -3,7 +3,8 @@
 A request is `POST /` with `X-Amz-Target: SageMaker.<Operation>` and a JSON body. A success is HTTP 200 with
 the JSON result; an error is HTTP 400 with `{"__type": <code>, "message": <text>}`, which botocore turns into
 `ClientError.response["Error"]["Code"]` (and the client's modeled exception, when the code is one). Datetimes
-are epoch seconds. Requests are not signature-checked.
+are epoch seconds. With a gate (the local stack's IAM, retune_local.iam), each request is authorized as the principal
+whose key signed it before it runs; signatures themselves are not verified.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from retune_local.errors import ServiceError
 
 if TYPE_CHECKING:
     from retune_local.api import LocalSageMaker
+    from retune_local.iam.gate import Denial, Gate
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +50,32 @@ class _Handler(BaseHTTPRequestHandler):
         params = json.loads(raw) if raw.strip() else {}
         if not isinstance(params, dict):
             raise ServiceError("SerializationException", "the request body must be a JSON object")
+        denial = self._authorize(target, params)
+        if denial is not None:
+            raise ServiceError(denial.code, denial.message)
         if target.startswith(TARGET_PREFIX):
             return self.server.service.handle(target[len(TARGET_PREFIX) :], params)
         if target.startswith(LOCAL_TARGET_PREFIX):
             return self.server.local_operation(target[len(LOCAL_TARGET_PREFIX) :], params)
         raise ServiceError("UnknownOperationException", f"unknown X-Amz-Target {target!r}")
+
+    def _authorize(self, target: str, params: dict[str, Any]) -> Denial | None:
+        gate = self.server.gate
+        if gate is None:
+            return None
+        from retune_local.iam.gate import Denial, credential_of  # noqa: PLC0415
+
+        found = credential_of(self.headers, {})
+        who = gate.identify("sagemaker", found[0] if found else None)
+        if isinstance(who, Denial):
+            return who
+        if target.startswith(TARGET_PREFIX):
+            return gate.authorize(who, "sagemaker", target[len(TARGET_PREFIX) :], params)
+        if who.administrator:
+            return None  # the local service's own operations (SeedTuningJob): set-up, not SageMaker's API
+        return Denial(
+            "AccessDeniedException", f"{target} is the local service's own operation: administrator only", 400
+        )
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -74,9 +97,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, service: LocalSageMaker, host: str, port: int) -> None:
+    def __init__(self, service: LocalSageMaker, host: str, port: int, gate: Gate | None = None) -> None:
         super().__init__((host, port), _Handler)
         self.service = service
+        self.gate = gate
 
     def local_operation(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Operations of the local service itself, not SageMaker's: SeedTuningJob {Request, Trials,
@@ -89,8 +113,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class SageMakerHTTPServer:
-    def __init__(self, service: LocalSageMaker, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server(service, host, port)
+    def __init__(
+        self, service: LocalSageMaker, host: str = "127.0.0.1", port: int = 0, gate: Gate | None = None
+    ) -> None:
+        self._server = _Server(service, host, port, gate)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},

@@ -3,8 +3,15 @@ service, and the event router delivering to the functions of template.yaml, all 
 
 retune's data and messaging resources (the bucket, the tables, the topic, the queues, the KMS key) are created in
 moto from template.yaml. The rules and functions are not: moto's EventBridge cannot deliver to Lambda targets, and
-once such a rule exists it silently drops S3's events. Instead one rule sends S3's and retune's own events to a
-capture queue that the router drains, and the local SageMaker hands its events to the router directly.
+once such a rule exists it silently drops S3's events. Instead one rule sends retune's own events to a capture queue
+that the router drains; S3's "Object Created" events are made by the gate in S3's own shape (retune_local.s3_events;
+moto's are not) and the local SageMaker's by the service, both handed to the router directly.
+
+IAM is enforced (retune_local.iam): every request to moto's server and to the local SageMaker is signed with a
+principal's key and authorized against that principal's policies. Each function runs with its own role's credentials,
+as the SAM-transformed template defines the role; SageMaker reads and writes a job's data as its execution role; the
+stack's own set-up and the Python API below act as an administrator; `principal("cli")` is the retune CLI, with the
+policy its documentation states.
 """
 
 from __future__ import annotations
@@ -23,10 +30,23 @@ import boto3
 from botocore.config import Config
 
 from retune_local.api import LocalSageMaker
+from retune_local.iam import principals as iam_principals
+from retune_local.iam.gate import Gate, start_gated_moto
+from retune_local.iam.principals import Principal
+from retune_local.iam.resources import StackResources
 from retune_local.images import ImageSpec
 from retune_local.lambda_runtime import FunctionRuntime, Outcome, failure_record
 from retune_local.router import Router
-from retune_local.template import ROOT, TEMPLATE, FunctionSpec, Resolver, functions, load_template
+from retune_local.s3_events import ObjectEvents
+from retune_local.template import (
+    ROOT,
+    TEMPLATE,
+    FunctionSpec,
+    Resolver,
+    functions,
+    load_template,
+    transformed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +54,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 CAPTURE_QUEUE = "retune-local-eventbridge-capture"
 ALERTS_INBOX = "retune-local-alerts-inbox"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+ADMINISTRATOR = iam_principals.administrator(ACCOUNT)
 
 
 def _config() -> Config:
@@ -48,22 +68,34 @@ class Endpoints:
     sagemaker: str
     resources: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)  # "LogicalId.Attribute" → what Fn::GetAtt gives
+    # principal name ("administrator", "cli", a function's logical id) → its AWS_* credential variables
+    credentials: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "region": self.region,
             "endpoints": {
-                name: self.aws for name in ("s3", "dynamodb", "sns", "sqs", "cloudwatch", "events", "kms")
+                name: self.aws
+                for name in ("s3", "dynamodb", "sns", "sqs", "cloudwatch", "events", "kms", "logs", "sts")
             }
             | {"sagemaker": self.sagemaker},
             "resources": self.resources,
             "attributes": self.attributes,
+            "credentials": self.credentials,
         }
 
-    def environment(self) -> dict[str, str]:
-        """What a process needs to reach the local services with unmodified boto3 code."""
+    def environment(self, principal: str = iam_principals.ADMINISTRATOR) -> dict[str, str]:
+        """What a process needs to reach the local services with unmodified boto3 code, as `principal`."""
+        if principal == iam_principals.ADMINISTRATOR and principal not in self.credentials:
+            keys = ADMINISTRATOR.environment()
+        elif principal in self.credentials:
+            keys = self.credentials[principal]
+        else:
+            raise KeyError(
+                f"the local stack has no principal {principal!r}; it has {sorted(self.credentials)}"
+            )
         return {
-            **CREDENTIALS,
+            **keys,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ENDPOINT_URL": self.aws,
@@ -79,6 +111,7 @@ class Endpoints:
             data["endpoints"]["sagemaker"],
             data["resources"],
             data.get("attributes", {}),
+            data.get("credentials", {}),
         )
 
     def resolver(self, template: dict[str, Any], stack_name: str = "retune-local") -> Resolver:
@@ -91,16 +124,15 @@ class Endpoints:
         return resolver
 
 
-def client(service: str, endpoints: Endpoints) -> Any:
+def client(service: str, endpoints: Endpoints, principal: Principal = ADMINISTRATOR) -> Any:
+    """A boto3 client of a local service, signed as `principal` (the administrator unless told)."""
     url = endpoints.sagemaker if service == "sagemaker" else endpoints.aws
     return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=url,
         region_name=endpoints.region,
         config=_config(),
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        aws_session_token="local",
+        **principal.client_credentials(),
     )
 
 
@@ -116,12 +148,12 @@ def function_environment(
     spec: FunctionSpec, endpoints: Endpoints, overrides: Mapping[str, Mapping[str, str]], function_name: str
 ) -> dict[str, str]:
     """A function's environment as Lambda gives it: the template's variables, `env.json`'s overrides (its
-    "Parameters" for every function, then the function's own), and the local endpoints and credentials."""
+    "Parameters" for every function, then the function's own), the local endpoints, and its role's credentials."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ", "SYSTEMROOT")}
     env.update(spec.environment)
     env.update(overrides.get("Parameters", {}))
     env.update(overrides.get(spec.logical_id, {}))
-    env.update(endpoints.environment())
+    env.update(endpoints.environment(spec.logical_id))
     env.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": function_name,
@@ -157,6 +189,7 @@ class LocalStack:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.template = load_template(template_path)
+        self._template_path = template_path
         self.stack_name = stack_name
         self.event_log = event_log
         self._images = dict(images or {})
@@ -174,34 +207,47 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.on_failure_records: list[dict[str, Any]] = []
+        self.gate = Gate([ADMINISTRATOR], region=REGION, account=ACCOUNT)
+        self._transformed: dict[str, Any] = {}
+        self.iam_resolver = self.resolver
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 (heavy; only the stack needs it)
-
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
+        self.object_events = ObjectEvents(self._on_object_created, REGION, ACCOUNT)
+        self._moto = start_gated_moto(self.gate, self.object_events)
         host, port = self._moto.get_host_and_port()
         aws_url = f"http://{host}:{port}"
         # moto's backends live in this process: a stack started before in it would leave its resources behind.
         _reset_moto(aws_url)
         placeholder = Endpoints(REGION, aws_url, "")
         self._create_resources(placeholder)
+        principals = self._principals()
+        # SageMaker reads a job's data and writes its model and metrics as the job's execution role.
+        sagemaker_role = principals.get("SageMakerExecutionRole", ADMINISTRATOR)
         self.sagemaker = LocalSageMaker(
             self.state_dir / "sagemaker",
             self._images,
             sink=self._on_sagemaker_event,
-            cloudwatch=client("cloudwatch", placeholder),
-            s3=client("s3", placeholder),
+            cloudwatch=client("cloudwatch", placeholder, sagemaker_role),
+            s3=client("s3", placeholder, sagemaker_role),
             deterministic=self._deterministic,
             region=REGION,
             account_id=ACCOUNT,
             **self._sagemaker_options,
         )
-        sagemaker_url = self.sagemaker.start_http()
-        self.endpoints = Endpoints(REGION, aws_url, sagemaker_url, self._resource_names(), self._attributes())
+        resources = StackResources(self._transformed, self.iam_resolver, self.sagemaker.resource_tags)
+        self.gate.install(principals.values(), resources)
+        sagemaker_url = self.sagemaker.start_http(gate=self.gate)
+        self.endpoints = Endpoints(
+            REGION,
+            aws_url,
+            sagemaker_url,
+            self._resource_names(),
+            self._attributes(),
+            {name: p.environment() for name, p in self.gate.principals.items()},
+        )
         self.functions = functions(self.template, self.resolver)
         logs = self.state_dir / "logs"
         logs.mkdir(exist_ok=True)
@@ -214,6 +260,23 @@ class LocalStack:
         poller.start()
         self._threads.append(poller)
         return self
+
+    def _principals(self) -> dict[str, Principal]:
+        """The functions' and the SageMaker execution role's principals, as the SAM-transformed template defines
+        their roles, and the CLI's, resolved against this stack's names."""
+        self._transformed = transformed(self._template_path)
+        self.iam_resolver = Resolver(self._transformed, REGION, ACCOUNT, self.stack_name)
+        self.iam_resolver.parameters.update(self.resolver.parameters)
+        self.iam_resolver.physical.update(self.resolver.physical)
+        self.iam_resolver.attributes.update(self.resolver.attributes)
+        self.iam_resolver.name_everything()  # the roles, rules and configs SAM generated
+        principals = iam_principals.template_principals(self._transformed, self.iam_resolver)
+        principals[iam_principals.CLI] = iam_principals.cli(self.iam_resolver)
+        return principals
+
+    def principal(self, name: str) -> Principal:
+        """A principal of this stack: "administrator", "cli", a function's logical id, "SageMakerExecutionRole"."""
+        return self.gate.principals[name]
 
     def close(self) -> None:
         self._stop.set()
@@ -320,7 +383,9 @@ class LocalStack:
         ]
         events = client("events", endpoints)
         events.put_rule(
-            Name="retune-local-capture", EventPattern=json.dumps({"source": ["aws.s3", "retune"]})
+            # retune's own events only: S3's come from the gate's ObjectEvents, in S3's shape (moto's are not).
+            Name="retune-local-capture",
+            EventPattern=json.dumps({"source": ["retune"]}),
         )
         events.put_targets(Rule="retune-local-capture", Targets=[{"Id": "capture", "Arn": capture_arn}])
         self.capture_url = capture
@@ -351,6 +416,11 @@ class LocalStack:
         assert self.router is not None
         self.router.route(event)
 
+    def _on_object_created(self, event: dict[str, Any]) -> None:
+        """S3's "Object Created" event, as EventBridge delivers it to the rules (once the router runs)."""
+        if self.router is not None:
+            self.router.route(event)
+
     def _drain_capture_queue(self) -> None:
         assert self.endpoints is not None
         sqs = client("sqs", self.endpoints)
@@ -362,16 +432,17 @@ class LocalStack:
             for message in response.get("Messages", []):
                 event = json.loads(message["Body"])
                 sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
-                if self.router is not None and event.get("detail-type") != "Object Tags Added":
+                if self.router is not None:
                     self.router.route(event)
 
     def _park(self, spec: FunctionSpec, event: dict[str, Any], outcome: Outcome) -> None:
-        """Lambda's on-failure destination: the function's on-failure queue in the local SQS."""
+        """Lambda's on-failure destination: the function's on-failure queue in the local SQS, sent as Lambda sends
+        it, with the function's execution role."""
         assert self.endpoints is not None
         record = failure_record(spec, event, outcome, REGION, ACCOUNT)
         self.on_failure_records.append(record)
         if spec.on_failure and spec.on_failure in self.resolver.physical:
-            client("sqs", self.endpoints).send_message(
+            client("sqs", self.endpoints, self.principal(spec.logical_id)).send_message(
                 QueueUrl=self.resolver.physical[spec.on_failure], MessageBody=json.dumps(record, default=str)
             )
 
@@ -384,9 +455,10 @@ class LocalStack:
     def bucket(self) -> str:
         return self.resource("DataBucket")
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, principal: str = iam_principals.ADMINISTRATOR) -> Any:
+        """A boto3 client of the local service, signed as `principal` (the administrator unless told)."""
         assert self.endpoints is not None
-        return client(service, self.endpoints)
+        return client(service, self.endpoints, self.principal(principal))
 
     def put_profile(self, path: Path | str, name: str | None = None) -> None:
         path = Path(path)

@@ -122,8 +122,10 @@ class Resolver:
         groups and layers exist in the template only: nothing creates them locally)."""
         for lid, resource in (self.template.get("Resources") or {}).items():
             name = f"{self.stack_name}-{lid}".lower()
-            self.physical.setdefault(lid, name)
             kind = str(resource.get("Type", ""))
+            # What Ref gives: a topic's ARN, anything else's name.
+            topic = f"arn:aws:sns:{self.region}:{self.account}:{name}"
+            self.physical.setdefault(lid, topic if kind == "AWS::SNS::Topic" else name)
             if kind == "AWS::IAM::Role":
                 arn = f"arn:aws:iam::{self.account}:role/{name}"
             elif kind == "AWS::Serverless::Function":

@@ -36,7 +36,7 @@ def test_pause_queues_drops_and_resume_starts_the_newest(cli: Cli, local: tuple[
     )
     assert store.get_round("paused", 1) is None
     listed = cli("rounds", "paused", "--json").json()
-    assert listed["paused"]["paused_by"].endswith("(local)")
+    assert listed["paused"]["paused_by"] == "arn:aws:iam::123456789012:user/retune-operator"  # sts, as in AWS
     assert listed["queued"]["drop_id"] == "2016-02-01"
     assert "PAUSED since" in cli("rounds", "paused").out
 
@@ -176,7 +176,9 @@ def test_redrive_replays_parked_events(cli: Cli, local: tuple[LocalStack, Path])
         MessageAttributes={"ERROR_CODE": {"DataType": "String", "StringValue": "THROTTLING"}},
     )
 
-    dry = cli("redrive", "--dry-run", "--json").json()
+    dry_run = cli("redrive", "--dry-run", "--json")
+    assert dry_run.code == 0, dry_run.err
+    dry = dry_run.json()
     assert dry["dry_run"] is True
     assert {(e["queue"], e["function"]) for e in dry["events"]} == {
         ("CloseRoundOnFailureQueue", "CloseRoundFunction"),

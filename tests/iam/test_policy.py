@@ -7,15 +7,14 @@ The statements are shaped like template.yaml's where the template has one.
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any, Literal
 
 import pytest
 from retune_local.iam import policy as policy_module
 from retune_local.iam.policy import Caller, Decision, Policy, PolicyError, Request, denial_message, evaluate
-from retune_local.template import Resolver
+from retune_local.template import Resolver, transformed
 
-from tests.infrastructure.conftest import ROOT, SAM_PYTHON, TEMPLATE, require_sam, tool_env
+from tests.infrastructure.conftest import require_sam
 
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/retune-StartRoundFunctionRole"
@@ -1244,23 +1243,8 @@ def test_every_policy_document_of_the_transformed_template_parses() -> None:
     """Every PolicyDocument, KeyPolicy and AssumeRolePolicyDocument of the SAM-transformed template parses, as
     identity-based (role policies) or resource-based (bucket, queue, topic, key and trust policies) policy."""
     require_sam()
-    transform = ROOT / "tests" / "infrastructure" / "sam_transform.py"
-    result = subprocess.run(
-        [str(SAM_PYTHON), str(transform), str(TEMPLATE)],
-        cwd=ROOT,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    template = json.loads(result.stdout)
+    template = transformed()
     resolver = Resolver(template)
-    for logical_id, spec in template["Resources"].items():
-        if spec["Type"] == "AWS::SNS::Topic":  # CloudFormation's Ref of a topic is its ARN
-            name = f"{resolver.stack_name}-{logical_id}".lower()
-            resolver.physical[logical_id] = f"arn:aws:sns:{resolver.region}:{resolver.account}:{name}"
     resolver.name_everything()
 
     parsed: dict[str, Policy] = {}

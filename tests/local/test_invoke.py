@@ -98,12 +98,14 @@ def test_invoke_exits_non_zero_when_the_handler_raises(endpoints_file: Path, tmp
     endpoints = json.loads(endpoints_file.read_text())
     import boto3  # noqa: PLC0415
 
+    administrator = endpoints["credentials"]["administrator"]  # the test's set-up, not retune's code
     dynamodb = boto3.client(
         "dynamodb",
         endpoint_url=endpoints["endpoints"]["dynamodb"],
         region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=administrator["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=administrator["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=administrator["AWS_SESSION_TOKEN"],
     )
     dynamodb.put_item(
         TableName="retune-state",
