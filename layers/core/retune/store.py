@@ -171,6 +171,22 @@ class Store:
                 rounds[rnd.seq] = RoundHistory(round=rnd)
         return [rounds[seq] for seq in sorted(rounds)]
 
+    def free_job_name(
+        self, profile: str, seq: int, names: Sequence[str]
+    ) -> tuple[str, bool] | list[JobLookup]:
+        """The first of `names` that no other profile's round holds in the job-name lookup, and whether round
+        `seq` of `profile` holds it already (a start released for capacity and tried again). When every name is
+        held, their holders."""
+        holders = []
+        for name in names:
+            held = self.get_lookup(name)
+            if held is None:
+                return name, False
+            if (held.kind, held.profile, held.seq) == ("tuning", profile, seq):
+                return name, True
+            holders.append(held)
+        return holders
+
     def active_rounds(self) -> list[ActiveRecord]:
         return [ActiveRecord.model_validate_json(i["doc"]) for i in self.table.query_index(ACTIVE_INDEX)]
 
@@ -203,13 +219,15 @@ class Store:
         drop: DropRecord,
         *,
         expected_drop: DropRecord,
-        lookup: JobLookup,
+        lookup: JobLookup | None,
         superseded: DropRecord | None = None,
         expected_superseded: DropRecord | None = None,
         dequeue: QueuedRecord | None = None,
     ) -> None:
         """Atomically: take the profile's ACTIVE item, create the round, mark the drop started, map the tuning
-        job's name to the round; optionally supersede an older queued drop and clear the queue entry.
+        job's name to the round (`lookup`, on the condition that nobody holds the name; None when this round
+        already holds it, see `free_job_name`); optionally supersede an older queued drop and clear the queue
+        entry.
 
         Raises RoundRunning when the profile already has an active round, ConflictError when anything else
         changed meanwhile (the caller re-reads and decides again)."""
@@ -224,8 +242,9 @@ class Store:
             Put(_active_item(active), ABSENT),
             Put(_round_item(rnd), ABSENT),
             Put(_drop_item(drop), _unchanged_drop(expected_drop)),
-            Put(_lookup_item(lookup)),
         ]
+        if lookup is not None:
+            operations.append(Put(_lookup_item(lookup), ABSENT))
         if superseded is not None and expected_superseded is not None:
             operations.append(Put(_drop_item(superseded), _unchanged_drop(expected_superseded)))
         if dequeue is not None:
