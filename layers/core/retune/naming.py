@@ -24,6 +24,7 @@ JOB_PREFIX = "rt-"
 TUNING_JOB_NAME_MAX = 32
 EVALUATION_SUFFIX = "-eval"
 SEQ_WIDTH = 4
+LEGACY_KEY_MAX = 10_000  # rounds up to it keep the sort keys the code before issue 17 gave them
 ALTERNATIVE_MARK = "--"  # in alternative names only: profile names never hold it
 ALTERNATIVE_HASH = 13  # base-36 characters of SHA-256 (67 bits): no two profiles' alternatives meet
 # Training jobs a tuning job launches: <tuning job>-<3 digits>-<8 hex>.
@@ -31,8 +32,23 @@ _TRIAL_SUFFIX = re.compile(r"^(?P<tuning>.+)-\d{3}-[0-9a-f]{8}$")
 
 
 def seq_key(seq: int) -> str:
-    """Round sequences are zero-padded so that they sort as numbers in the store."""
-    return f"{seq:0{SEQ_WIDTH}d}"
+    """A round's number in the store's sort keys, in an order that holds for any number of rounds.
+
+    Up to 10,000 as the code before issue 17 wrote them, zero-padded to 4 digits (so 10,000 is "10000": the last
+    round that code could start, and the one key that sorts out of order, between "1000" and "1001"; the store's
+    ordered reads look it up by itself). From 10,001 on, a letter giving the number of digits ("a" for 5, "b" for
+    6, ...; after "z", a "~" per 26 more) and the digits: every such key sorts after every digit, and by length
+    first, then digit by digit."""
+    if seq <= LEGACY_KEY_MAX:
+        return f"{seq:0{SEQ_WIDTH}d}"
+    digits = str(seq)
+    extra = len(digits) - SEQ_WIDTH - 1
+    return "~" * (extra // 26) + chr(ord("a") + extra % 26) + digits
+
+
+def seq_of_key(key: str) -> int:
+    """The round number a sort-key part written by `seq_key` (or by the code before it) holds."""
+    return int(key if key[:1].isdigit() else key.lstrip("~")[1:])
 
 
 def profile_stem(profile: str, room: int) -> str:

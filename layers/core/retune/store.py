@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from retune.errors import ConflictError
-from retune.naming import seq_key
+from retune.naming import LEGACY_KEY_MAX, seq_key, seq_of_key
 from retune.plan import Plan
 from retune.records import (
     ActiveRecord,
@@ -153,23 +153,39 @@ class Store:
     def last_round_seq(self, profile: str) -> int:
         """The highest round sequence of a profile, 0 when it has none (trial items sort after their round)."""
         items = self.table.query(profile_pk(profile), "ROUND#", descending=True, limit=1)
-        return int(items[0]["sk"].split("#")[1]) if items else 0
+        last = seq_of_key(items[0]["sk"].split("#")[1]) if items else 0
+        # Round 10,000's key sorts between 1000's and 1001's (see seq_key): it is the last when 9,999 looks so.
+        if last == LEGACY_KEY_MAX - 1 and self.table.get(profile_pk(profile), round_sk(LEGACY_KEY_MAX)):
+            return LEGACY_KEY_MAX
+        return last
 
     def trials(self, profile: str, seq: int) -> list[TrialRecord]:
         items = self.table.query(profile_pk(profile), f"{round_sk(seq)}#TRIAL#")
         return [TrialRecord.model_validate_json(i["doc"]) for i in items]
 
-    def history(self, profile: str) -> list[RoundHistory]:
-        """Every round of a profile with its trials, oldest first: what plan_next_round learns from."""
-        rounds: dict[int, RoundHistory] = {}
-        for item in self.table.query(profile_pk(profile), "ROUND#"):
+    def history(self, profile: str, rounds: int) -> list[RoundHistory]:
+        """The newest `rounds` rounds of a profile (by number) with their trials, oldest first: what
+        plan_next_round learns from (`rounds`: the policy's `Knobs.history_rounds`). One paged query from the
+        first of them on, plus round 10,000's items when it is among them (they sort elsewhere, see seq_key)."""
+        last = self.last_round_seq(profile)
+        first = max(1, last - rounds + 1)
+        pk = profile_pk(profile)
+        items = self.table.query(pk, "ROUND#", start=round_sk(first))
+        if first <= LEGACY_KEY_MAX <= last:
+            items += self.table.query(pk, round_sk(LEGACY_KEY_MAX))
+        found: dict[int, RoundHistory] = {}
+        trials: list[TrialRecord] = []
+        for item in items:
             if "#TRIAL#" in item["sk"]:
-                trial = TrialRecord.model_validate_json(item["doc"])
-                rounds[trial.seq].trials.append(trial)
+                trials.append(TrialRecord.model_validate_json(item["doc"]))
             else:
                 rnd = RoundRecord.model_validate_json(item["doc"])
-                rounds[rnd.seq] = RoundHistory(round=rnd)
-        return [rounds[seq] for seq in sorted(rounds)]
+                if first <= rnd.seq <= last:
+                    found[rnd.seq] = RoundHistory(round=rnd)
+        for trial in trials:
+            if trial.seq in found:
+                found[trial.seq].trials.append(trial)
+        return [found[seq] for seq in sorted(found)]
 
     def free_job_name(
         self, profile: str, seq: int, names: Sequence[str]

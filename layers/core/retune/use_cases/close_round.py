@@ -16,7 +16,7 @@ from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, InvalidRequest, LimitExceeded, NotFound, TransientError
 from retune.naming import evaluation_job_of
 from retune.plan import Plan
-from retune.policy import plan_next_round
+from retune.policy import KNOBS, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, SageMakerPort
 from retune.profile import Profile, parse_profile
 from retune.records import (
@@ -238,7 +238,9 @@ def _next_plan(
 ) -> Plan | None:
     if profile is None:
         return None
-    history = [h for h in deps.store.history(closed.profile) if h.round.seq != closed.seq]
+    history = [
+        h for h in deps.store.history(closed.profile, KNOBS.history_rounds) if h.round.seq != closed.seq
+    ]
     history.append(RoundHistory(round=closed, trials=trials))
     return plan_next_round(profile, history, version)
 

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, NotFound, TransientError
 from retune.naming import client_token, package_group
-from retune.policy import plan_next_round
+from retune.policy import KNOBS, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, RegistryPort
 from retune.profile import Profile, parse_profile
 from retune.promotion import judge
@@ -762,7 +762,7 @@ def settle_deployment(rnd: RoundRecord, deps: PromoteDeps) -> str | None:
 def _replan(rnd: RoundRecord, deps: PromoteDeps, stored: tuple[Profile, str] | None) -> None:
     """Plan the next round again now that the evaluation is in: drift shows only there (the challenger behind the
     champion on the same data), and CloseRound planned before it ran. Skipped once a newer round has started."""
-    history = deps.store.history(rnd.profile)
+    history = deps.store.history(rnd.profile, KNOBS.history_rounds)
     if not history or history[-1].round.seq != rnd.seq:
         return
     stored = stored or _stored_profile(rnd.profile, deps)

@@ -25,7 +25,7 @@ from retune.events import DropRef, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import round_job_names
 from retune.plan import Plan
-from retune.policy import hyperparameter_names, plan_next_round
+from retune.policy import KNOBS, hyperparameter_names, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, MetricsPort, NoMetrics, SageMakerPort
 from retune.profile import Profile, parse_profile
 from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
@@ -291,7 +291,7 @@ def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
     stored = store.get_plan(profile.name)
     if stored is not None and stored.profile_version == profile_version:
         return stored
-    history = store.history(profile.name)
+    history = store.history(profile.name, KNOBS.history_rounds)
     return plan_next_round(profile, history, profile_version)
 
 
