@@ -32,7 +32,8 @@ from retune_cli.output import (
 def _rounds(ctx: Context, profile: str) -> list[RoundRecord]:
     """Every round of a profile, oldest first (the trial items under them are skipped)."""
     items = ctx.store.table.query(profile_pk(profile), "ROUND#")
-    return [RoundRecord.model_validate_json(i["doc"]) for i in items if "#TRIAL#" not in i["sk"]]
+    found = [RoundRecord.model_validate_json(i["doc"]) for i in items if "#TRIAL#" not in i["sk"]]
+    return sorted(found, key=lambda r: r.seq)  # round 10,000's key sorts out of order (retune.naming.seq_key)
 
 
 def _drops(ctx: Context, profile: str) -> list[DropRecord]:
@@ -286,10 +287,14 @@ def _plain(value: Any) -> Any:
 
 def _render(ctx: Context, profile: Any, upcoming: Any, seq: int) -> int:
     """The exact CreateHyperParameterTuningJob request StartRound would send for the next round, not sent."""
+    from retune.naming import round_job_names  # noqa: PLC0415
     from retune.use_cases.start_round import round_request  # noqa: PLC0415
     from retune.validation import request_errors  # noqa: PLC0415
 
     drop_id, manifest = _drop_for_render(ctx, profile.name)
+    # The name StartRound would take: its first choice unless another profile's round holds it.
+    names = round_job_names(profile.name, seq)
+    chosen = ctx.store.free_job_name(profile.name, seq, names)
     request = round_request(
         profile=profile,
         manifest=manifest,
@@ -298,6 +303,7 @@ def _render(ctx: Context, profile: Any, upcoming: Any, seq: int) -> int:
         drop_id=drop_id,
         data_bucket=ctx.target.bucket,
         role_arn=ctx.target.resource("SageMakerRole"),
+        name=chosen[0] if isinstance(chosen, tuple) else names[0],
     )
     print(json.dumps(request, indent=2, default=str))
     errors = request_errors(

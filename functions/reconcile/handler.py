@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from retune.observability import logger, metrics
-from retune.use_cases.reconcile import ReconcileDeps, reconcile
+from retune.use_cases.reconcile import ReconcileDeps, ReconcileFailed, reconcile
 from retune.wiring import reconcile_deps
 
 
@@ -19,5 +19,11 @@ def lambda_handler(
     deps = deps or reconcile_deps()
     deps.alerts.register_lambda_context(context)
     report = reconcile(deps)
-    logger.info("reconciled", extra={"actions": len(report.actions), "errors": report.errors})
+    logger.info(
+        "reconciled",
+        extra={"actions": len(report.actions), "errors": report.errors, "failures": report.failures},
+    )
+    if report.failures:
+        # Each failed item is alerted and the others are done; failing the run fires the Errors alarm.
+        raise ReconcileFailed(f"{len(report.failures)} item(s) failed: " + "; ".join(report.failures))
     return asdict(report)

@@ -473,6 +473,26 @@ def test_template_key_policy_admits_cloudwatch_and_eventbridge(template: dict[st
             assert s["Principal"] == {"AWS": ROOT_PRINCIPAL}
 
 
+def test_template_key_policy_admits_only_this_accounts_alarms_and_no_undocumented_condition(
+    template: dict[str, Any],
+) -> None:
+    """Issue 17 item 20: CloudWatch's use of the key carries the source conditions SNS documents for AWS services
+    publishing to encrypted topics; EventBridge's carries none (an undocumented one silently stops delivery)."""
+    statements = {
+        s["Sid"]: s for s in props(template["Resources"]["EncryptionKey"])["KeyPolicy"]["Statement"]
+    }
+    alarms = statements["CloudWatchAlarmsPublishToEncryptedTopic"]
+    assert alarms["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+            }
+        },
+    }
+    assert "Condition" not in statements["EventBridgeSendsToEncryptedQueues"]
+
+
 def test_template_topic_and_queues_are_encrypted_with_the_key(template: dict[str, Any]) -> None:
     assert props(template["Resources"]["AlertsTopic"])["KmsMasterKeyId"] == KEY
     queues = resources(template, "AWS::SQS::Queue")

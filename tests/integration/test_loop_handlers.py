@@ -21,7 +21,7 @@ from retune.table import Put
 from retune.timeutil import utcnow
 from retune.use_cases.close_round import CloseRoundDeps
 from retune.use_cases.promote import PromoteDeps
-from retune.use_cases.reconcile import ReconcileDeps
+from retune.use_cases.reconcile import ReconcileDeps, ReconcileFailed
 from retune.use_cases.record_trial import RecordTrialDeps
 
 from functions.close_round.handler import lambda_handler as close_round_handler
@@ -456,6 +456,41 @@ def test_reconcile_handler_alerts_on_parked_events(loop: dict[str, Any]) -> None
     assert result["actions"] == [f"1 parked on {url}"]
     (alert,) = aws.alerts()
     assert alert["Subject"] == "[retune] 1 event(s) parked on retune-StartRoundOnFailureQueue"
+
+
+def test_reconcile_handler_alerts_an_unclassified_error_goes_on_and_ends_failed(loop: dict[str, Any]) -> None:
+    """Issue 17 item 6: an AWS error retune does not classify (AccessDenied) on one round neither aborts the run
+    nor hides the parked events; it is alerted, and the run ends failed so that the Errors alarm fires."""
+    aws = loop["aws"]
+    url = aws.sqs.create_queue(QueueName="retune-StartRoundOnFailureQueue")["QueueUrl"]
+    aws.sqs.send_message(
+        QueueUrl=url, MessageBody=json.dumps({"requestContext": {"condition": "RetriesExhausted"}})
+    )
+    aws.stubber.add_client_error(
+        "describe_hyper_parameter_tuning_job",
+        service_error_code="AccessDeniedException",
+        service_message="not authorized to perform: sagemaker:DescribeHyperParameterTuningJob",
+        http_status_code=400,
+        expected_params={"HyperParameterTuningJobName": TUNING},
+    )
+    deps = ReconcileDeps(
+        store=aws.store,
+        start=aws.deps,
+        close=loop["close"],
+        promote=loop["promote"],
+        queues=Queues(aws.sqs),
+        alerts=aws.deps.alerts,
+        clock=lambda: T0.replace(minute=1),
+        parked_queue_urls=(url,),
+    )
+    with pytest.raises(ReconcileFailed, match="1 item\\(s\\) failed: market-xgb round 1: ClientError"):
+        reconcile_handler(load_event("reconcile/schedule.json"), FakeLambdaContext(), deps=deps)
+    aws.stubber.assert_no_pending_responses()
+    subjects = sorted(a["Subject"] for a in aws.alerts())
+    assert subjects == [
+        "[retune] 1 event(s) parked on retune-StartRoundOnFailureQueue",
+        "[retune] market-xgb round 1: Reconcile failed (ClientError)",
+    ]
 
 
 def test_handlers_reject_malformed_events_without_raising(loop: dict[str, Any]) -> None:

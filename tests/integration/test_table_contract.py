@@ -79,6 +79,34 @@ def test_table_query_by_prefix_in_both_directions(table: Table) -> None:
     assert [i["sk"] for i in table.query("P", "ROUND#", descending=True, limit=1)] == ["ROUND#0002"]
 
 
+def test_table_query_from_a_start_key_within_the_prefix(table: Table) -> None:
+    """Issue 17 item 20: a bounded read of the newest rounds starts at a sort key, and stays within the prefix."""
+    for sk in (
+        "DROP#z",
+        "ROUND#0001",
+        "ROUND#0002",
+        "ROUND#0002#TRIAL#a",
+        "ROUND#10000",
+        "ROUND#a10001",
+        "ROUNDS",
+    ):
+        table.write([Put(item("P", sk))])
+    assert [i["sk"] for i in table.query("P", "ROUND#", start="ROUND#0002")] == [
+        "ROUND#0002",
+        "ROUND#0002#TRIAL#a",
+        "ROUND#10000",
+        "ROUND#a10001",
+    ]
+    assert [i["sk"] for i in table.query("P", "ROUND#", start="ROUND#2")] == ["ROUND#a10001"]
+    assert [i["sk"] for i in table.query("P", "ROUND#", start="A")] == [
+        "ROUND#0001",
+        "ROUND#0002",
+        "ROUND#0002#TRIAL#a",
+        "ROUND#10000",
+        "ROUND#a10001",
+    ]
+
+
 def test_table_index_finds_sparse_items(table: Table) -> None:
     table.write([Put(item("PROFILE#a", "ACTIVE", gsi1pk="ACTIVE", gsi1sk="a"))])
     table.write([Put(item("PROFILE#b", "ACTIVE", gsi1pk="ACTIVE", gsi1sk="b"))])

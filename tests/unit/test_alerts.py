@@ -473,6 +473,46 @@ def test_parked_events_name_the_queue_and_count_and_how_to_replay(world: World) 
     )  # the next hour, still parked: reminded
 
 
+def test_reconcile_failed_names_the_item_the_error_and_where_the_traceback_is(world: World) -> None:
+    start(world)
+
+    def broken(name: str) -> dict[str, Any]:
+        raise RuntimeError(
+            "An error occurred (AccessDeniedException) when calling DescribeHyperParameterTuningJob"
+        )
+
+    world.sagemaker.describe_tuning_job = broken  # type: ignore[method-assign]
+    reconcile(world.reconcile_deps)
+    (alert,) = world.alerts.published
+    assert alert.outcome == "reconcile_failed"
+    assert alert.profile == PROFILE
+    assert alert.subject == "[retune] market-xgb round 1: Reconcile failed (RuntimeError)"
+    assert_subject_fits_sns(alert)
+    # one message a day per item and kind of error, however many runs and retries meet it
+    assert alert.key == f"market-xgb/reconcile/round/1/RuntimeError/{world.clock.now:%Y-%m-%d}"
+    assert alert.lines == [
+        "Reconcile could not finish market-xgb round 1: RuntimeError: An error occurred (AccessDeniedException) "
+        "when calling DescribeHyperParameterTuningJob",
+        "The other profiles and queues were reconciled. This run ends failed (the Reconcile function's",
+        "Errors alarm fires), and every run, every few minutes, tries this again.",
+        'What to do: find "reconcile item failed" with this item in the Reconcile function\'s log group',
+        "(/aws/lambda/<stack>-ReconcileFunction-...) for the traceback, and fix the cause; nothing needs",
+        "replaying: the next run after the fix finishes it.",
+    ]
+    reconcile(world.reconcile_deps)
+    world.clock.advance(3600)
+    reconcile(world.reconcile_deps)
+    assert len(world.alerts.published) == 1
+
+
+def test_reconcile_failed_on_a_queue_is_the_services_and_cuts_a_long_error() -> None:
+    error = ValueError("x" * 2000)
+    alert = alerts.reconcile_failed("*", "queue retune-StartRoundOnFailureQueue", "queue/q", error, utcnow())
+    assert alert.profile == "*"
+    assert alert.subject == "[retune] queue retune-StartRoundOnFailureQueue: Reconcile failed (ValueError)"
+    assert len(alert.lines[0]) < 600 and alert.lines[0].endswith("...")
+
+
 def test_parked_events_on_a_queue_with_the_longest_name_sqs_allows_still_fit_sns() -> None:
     name = "retune-prod-StartRoundOnFailureQueue-" + "A" * (80 - 37)  # SQS names are at most 80 characters
     assert len(name) == 80
@@ -559,6 +599,7 @@ def every_alert(rnd: RoundRecord) -> list[alerts.Alert]:
         alerts.parked_events(PARKED_URL, 1, utcnow()),
         alerts.over_budget(rnd, 150.0),
         alerts.deployment_failed(rnd, "market-xgb-live", "capacity"),
+        alerts.reconcile_failed(rnd.profile, f"{rnd.profile} round 1", "round/1", KeyError("x"), utcnow()),
     ]
 
 

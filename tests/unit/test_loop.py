@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from retune.errors import RetuneError
 from retune.events import parse_drop_event
 from retune.naming import evaluation_job_name
 from retune.table import ConditionFailed
@@ -17,7 +18,9 @@ from retune.use_cases.reconcile import reconcile
 from retune.use_cases.record_trial import record_trial
 from retune.use_cases.start_round import start_round
 
+from functions.reconcile.handler import lambda_handler as reconcile_handler
 from tests.conftest import BUCKET, World, profile_doc
+from tests.reliability.harness import LambdaContext
 
 TUNING = "rt-market-xgb-0001"
 GOOD = [
@@ -586,3 +589,54 @@ def test_promote_deploy_to_a_failed_endpoint_fails_with_an_alert_instead_of_upda
     assert deployment["status"] == "Failed" and "takes no update" in deployment["reason"]
     assert world.alerts.outcomes()[-1] == "deployment_failed"
     assert world.store.deploying_rounds() == []
+
+
+# ---------------------------------------------------------------- issue 17 item 6: Reconcile's isolation
+
+PARKED = "https://sqs.us-east-1.amazonaws.com/123456789012/retune-StartRoundOnFailureQueue"
+
+
+def two_profiles_one_failing(world: World) -> None:
+    """market-xgb's round cannot be reconciled (its tuning job's DescribeHyperParameterTuningJob raises an error
+    retune does not classify, as an AccessDenied or a bug would); trend-xgb's round ended unseen; one event is
+    parked."""
+    start(world)
+    world.put_profile({**profile_doc(), "name": "trend-xgb"}, name="trend-xgb")
+    assert start_round(
+        parse_drop_event(world.drop("2015-01-01", profile="trend-xgb")), world.deps
+    ).status == ("started")
+    run_round(world, tuning="rt-trend-xgb-0001", record=False)
+    world.reconcile_deps.parked_queue_urls = (PARKED,)
+    world.queues.depths[PARKED] = 1
+    describe = world.sagemaker.describe_tuning_job
+
+    def broken(name: str) -> dict[str, Any]:
+        if name == TUNING:
+            raise KeyError("HyperParameterTuningJobStatus")
+        return describe(name)
+
+    world.sagemaker.describe_tuning_job = broken  # type: ignore[method-assign]
+
+
+def test_reconcile_isolates_a_failing_profile_and_still_reconciles_the_rest(world: World) -> None:
+    two_profiles_one_failing(world)
+    report = reconcile(world.reconcile_deps)
+    # market-xgb sorts first: its failure neither stops trend-xgb's round nor the parked-events alert
+    assert "closed trend-xgb round 1 (evaluating)" in report.actions
+    assert f"1 parked on {PARKED}" in report.actions
+    assert report.failures == ["market-xgb round 1: KeyError: 'HyperParameterTuningJobStatus'"]
+    assert sorted(world.alerts.outcomes()) == ["parked_events", "reconcile_failed"]
+    (failed,) = [a for a in world.alerts.published if a.outcome == "reconcile_failed"]
+    assert failed.subject == "[retune] market-xgb round 1: Reconcile failed (KeyError)"
+    assert world.metrics.counts["ReconcileFailures"] == 1
+
+
+def test_reconcile_run_with_a_failed_item_ends_failed_and_its_retries_alert_once(world: World) -> None:
+    two_profiles_one_failing(world)
+    for _ in range(3):  # the scheduled invocation and Lambda's two retries of an asynchronous one
+        with pytest.raises(RetuneError, match="1 item\\(s\\) failed: market-xgb round 1"):
+            reconcile_handler({}, LambdaContext(), deps=world.reconcile_deps)
+        world.clock.advance(60)
+    assert world.alerts.outcomes().count("reconcile_failed") == 1
+    assert world.store.get_round("trend-xgb", 1).status == "evaluating"
+    assert len(world.sagemaker.created("CreateTrainingJob")) == 1  # trend-xgb's evaluation, launched once

@@ -15,6 +15,7 @@ from retune.outcomes import Outcome
 from retune.records import RoundRecord
 
 SUBJECT_MAX = 100  # SNS's limit for e-mail subjects
+ERROR_SHOWN = 500  # of an unexpected error's message, in an alert
 
 
 class Alert(Model):
@@ -300,6 +301,30 @@ def parked_events(queue_url: str, count: int, now: datetime) -> Alert:
             "or EventBridge could not deliver it.",
             "What to do: read the messages (they hold the event and the error), fix the cause,",
             "then replay them with `retune redrive`.",
+        ],
+    )
+
+
+def reconcile_failed(profile: str, what: str, about: str, error: BaseException, now: datetime) -> Alert:
+    """One item Reconcile could not finish (`what`, e.g. "market-xgb round 3"; `about` its part of the key).
+    Keyed by the item, the error's type and the day: Lambda's retries of the failed run and the runs every few
+    minutes after it publish it once a day while it persists."""
+    kind = type(error).__name__
+    message = str(error)
+    if len(message) > ERROR_SHOWN:
+        message = message[: ERROR_SHOWN - 3] + "..."
+    return Alert(
+        key=f"{profile}/reconcile/{about}/{kind}/{now:%Y-%m-%d}",
+        profile=profile,
+        outcome="reconcile_failed",
+        subject=f"[retune] {what}: Reconcile failed ({kind})",
+        lines=[
+            f"Reconcile could not finish {what}: {kind}: {message}",
+            "The other profiles and queues were reconciled. This run ends failed (the Reconcile function's",
+            "Errors alarm fires), and every run, every few minutes, tries this again.",
+            'What to do: find "reconcile item failed" with this item in the Reconcile function\'s log group',
+            "(/aws/lambda/<stack>-ReconcileFunction-...) for the traceback, and fix the cause; nothing needs",
+            "replaying: the next run after the fix finishes it.",
         ],
     )
 

@@ -2,6 +2,14 @@
 
 Every name starts with JOB_PREFIX, which the EventBridge rules match. Tuning job names are at most 32 characters of
 `[a-zA-Z0-9](-*[a-zA-Z0-9])*` and case-insensitive; profile names are lowercase, so no two profiles collide by case.
+
+A round's first choice is `rt-<stem>-<round>`, the stem being the profile's name cut to fit with a short hash of the
+whole. Two profiles can have one stem (a profile may be named as another's cut stem), so the first choice is only
+taken when no other profile's round holds it (StartRound reads the job-name lookup, and writes it on the condition
+that it is still free); else the round takes its alternative, `rt-<head>--<hash>-<round>`, which no first choice can
+equal (profile names never hold "--") and whose hash is long enough that no two profiles' alternatives meet. The
+round's trials (`<tuning>-<3 digits>-<8 hex>`), evaluation (`<tuning>-eval`), model and endpoint config are named
+after the tuning job name the round took (stored in the round), so they are the round's alone too.
 """
 
 from __future__ import annotations
@@ -16,13 +24,31 @@ JOB_PREFIX = "rt-"
 TUNING_JOB_NAME_MAX = 32
 EVALUATION_SUFFIX = "-eval"
 SEQ_WIDTH = 4
+LEGACY_KEY_MAX = 10_000  # rounds up to it keep the sort keys the code before issue 17 gave them
+ALTERNATIVE_MARK = "--"  # in alternative names only: profile names never hold it
+ALTERNATIVE_HASH = 13  # base-36 characters of SHA-256 (67 bits): no two profiles' alternatives meet
 # Training jobs a tuning job launches: <tuning job>-<3 digits>-<8 hex>.
 _TRIAL_SUFFIX = re.compile(r"^(?P<tuning>.+)-\d{3}-[0-9a-f]{8}$")
 
 
 def seq_key(seq: int) -> str:
-    """Round sequences are zero-padded so that they sort as numbers in the store."""
-    return f"{seq:0{SEQ_WIDTH}d}"
+    """A round's number in the store's sort keys, in an order that holds for any number of rounds.
+
+    Up to 10,000 as the code before issue 17 wrote them, zero-padded to 4 digits (so 10,000 is "10000": the last
+    round that code could start, and the one key that sorts out of order, between "1000" and "1001"; the store's
+    ordered reads look it up by itself). From 10,001 on, a letter giving the number of digits ("a" for 5, "b" for
+    6, ...; after "z", a "~" per 26 more) and the digits: every such key sorts after every digit, and by length
+    first, then digit by digit."""
+    if seq <= LEGACY_KEY_MAX:
+        return f"{seq:0{SEQ_WIDTH}d}"
+    digits = str(seq)
+    extra = len(digits) - SEQ_WIDTH - 1
+    return "~" * (extra // 26) + chr(ord("a") + extra % 26) + digits
+
+
+def seq_of_key(key: str) -> int:
+    """The round number a sort-key part written by `seq_key` (or by the code before it) holds."""
+    return int(key if key[:1].isdigit() else key.lstrip("~")[1:])
 
 
 def profile_stem(profile: str, room: int) -> str:
@@ -34,14 +60,50 @@ def profile_stem(profile: str, room: int) -> str:
     return f"{head}-{digest}"
 
 
+def round_text(seq: int) -> str:
+    """A round's number in its job names: at least 4 digits (names need no order, only uniqueness)."""
+    return f"{seq:0{SEQ_WIDTH}d}"
+
+
 def tuning_job_name(profile: str, seq: int) -> str:
-    seq_text = seq_key(seq)
+    """A round's first-choice tuning job name (the only rule before issue 17: rounds started then keep it)."""
+    seq_text = round_text(seq)
     room = TUNING_JOB_NAME_MAX - len(JOB_PREFIX) - 1 - len(seq_text)
     return f"{JOB_PREFIX}{profile_stem(profile, room)}-{seq_text}"
 
 
+def alternative_tuning_job_name(profile: str, seq: int) -> str:
+    """A round's tuning job name when another profile's round holds its first choice."""
+    seq_text = round_text(seq)
+    digest = _base36(int(hashlib.sha256(profile.encode()).hexdigest(), 16) % 36**ALTERNATIVE_HASH)
+    room = TUNING_JOB_NAME_MAX - len(JOB_PREFIX) - len(ALTERNATIVE_MARK) - len(digest) - 1 - len(seq_text)
+    head = profile[: max(room, 1)].rstrip("-")
+    return f"{JOB_PREFIX}{head}{ALTERNATIVE_MARK}{digest}-{seq_text}"
+
+
+def round_job_names(profile: str, seq: int) -> tuple[str, str]:
+    """The names a round may take, in order of preference."""
+    return tuning_job_name(profile, seq), alternative_tuning_job_name(profile, seq)
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return out.rjust(ALTERNATIVE_HASH, "0")
+
+
 def evaluation_job_name(profile: str, seq: int) -> str:
-    return tuning_job_name(profile, seq) + EVALUATION_SUFFIX
+    """The evaluation job of a round that took its first-choice name (tests and tools; use cases use
+    `evaluation_job_of`)."""
+    return evaluation_job_of(tuning_job_name(profile, seq))
+
+
+def evaluation_job_of(tuning_job: str) -> str:
+    """The evaluation job of the round whose tuning job this is."""
+    return tuning_job + EVALUATION_SUFFIX
 
 
 def is_retune_job(name: str) -> bool:

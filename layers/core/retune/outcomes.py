@@ -16,5 +16,6 @@ Outcome = Literal[
     "parked_events",
     "over_budget",
     "deployment_failed",
+    "reconcile_failed",
 ]
 ALL_OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)

@@ -27,6 +27,9 @@ class Knobs(NamedTuple):
     improvement: float = 0.01
     # Rounds (since the last drift) whose trial counts, gaps, running times and curves the next plan follows.
     recent_rounds: int = 3
+    # The newest rounds (by number) the policy reads at all, and so the store reads to plan (a long-lived
+    # profile's history stays bounded; older rounds' knowledge lives on in the previous plan's ranges).
+    history_rounds: int = 20
     # Trials with an objective a round needs before its counts and gaps are evidence.
     min_trials: int = 3
     # Trials planned per trial a recent round needed to reach its best.
@@ -252,7 +255,8 @@ class Evidence(NamedTuple):
 def read_history(
     profile: Profile, history: Sequence[RoundHistory], answered: int | None, knobs: Knobs
 ) -> Evidence:
-    """Sort the history by round, keep the closed rounds with the profile's objective, and find the drift.
+    """Sort the history by round, keep the newest `knobs.history_rounds` rounds' closed rounds with the profile's
+    objective, and find the drift.
 
     Drift is a round whose challenger fell behind the champion by more than `bounds.drift_tolerance` on the same
     test data. It starts a new horizon: older rounds no longer shape the plan. It is answered once, by the first
@@ -260,6 +264,8 @@ def read_history(
     `drift_answered`).
     """
     ordered = sorted(history, key=lambda h: (h.round.seq, h.round.tuning_job_name))
+    newest = ordered[-1].round.seq if ordered else 0
+    ordered = [h for h in ordered if h.round.seq > newest - knobs.history_rounds]
     comparable = [
         round_stats(h, knobs)
         for h in ordered

@@ -143,12 +143,14 @@ def tuning_job_request(
     channel_manifests: dict[str, str],
     channel_content_types: dict[str, str | None],
     role_arn: str,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """CreateHyperParameterTuningJob for round `seq` of `profile`, with the plan's settings.
 
-    `channel_manifests` maps each training channel to the S3 URI of its SageMaker manifest file.
+    `channel_manifests` maps each training channel to the S3 URI of its SageMaker manifest file; `name` is the
+    tuning job name the round took (default: its first choice, see retune.naming).
     """
-    name = tuning_job_name(profile.name, seq)
+    name = name or tuning_job_name(profile.name, seq)
     t = profile.training
     strategy = plan.strategy.value
     limits: dict[str, Any] = {"MaxParallelTrainingJobs": plan.max_parallel_jobs.value}
@@ -266,14 +268,16 @@ def evaluation_job_request(
     test_manifest: str,
     test_content_type: str | None,
     role_arn: str,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """CreateTrainingJob for the evaluation of round `seq` (docs/trainer-contract.md, 'evaluate mode').
+    """CreateTrainingJob for the evaluation of round `seq` (docs/trainer-contract.md, 'evaluate mode'), named
+    `name` (the round's `evaluation.job_name`; default: after the round's first-choice tuning job name).
 
     Channels: `challenger` and, when there is one, `champion` (each a model.tar.gz), and `test` (the drop's
     held-out data). The job prints `challenger_score=` and `champion_score=` lines, scored on the same data.
     """
     e = profile.evaluation
-    name = evaluation_job_name(profile.name, seq)
+    name = name or evaluation_job_name(profile.name, seq)
     hyperparameters = {
         **e.hyperparameters,
         "retune_mode": "evaluate",
@@ -350,9 +354,12 @@ def model_package_request(
     }
 
 
-def model_request(*, profile: Profile, seq: int, package_arn: str, role_arn: str) -> dict[str, Any]:
+def model_request(
+    *, profile: Profile, seq: int, tuning_job: str, package_arn: str, role_arn: str
+) -> dict[str, Any]:
+    """CreateModel for round `seq`'s package, named after the round's tuning job (its name is the round's alone)."""
     request: dict[str, Any] = {
-        "ModelName": f"{tuning_job_name(profile.name, seq)}-model",
+        "ModelName": f"{tuning_job}-model",
         "PrimaryContainer": {"ModelPackageName": package_arn},
         "ExecutionRoleArn": profile.training.role_arn or role_arn,
         "Tags": [{"Key": TAG_PROFILE, "Value": profile.name}, {"Key": TAG_ROUND, "Value": str(seq)}],
@@ -367,15 +374,16 @@ def model_request(*, profile: Profile, seq: int, package_arn: str, role_arn: str
     return request
 
 
-def endpoint_config_request(*, profile: Profile, seq: int) -> dict[str, Any]:
+def endpoint_config_request(*, profile: Profile, seq: int, tuning_job: str) -> dict[str, Any]:
+    """CreateEndpointConfig for round `seq`'s model, named after the round's tuning job."""
     assert profile.promotion.endpoint is not None
     endpoint = profile.promotion.endpoint
     return {
-        "EndpointConfigName": f"{tuning_job_name(profile.name, seq)}-config",
+        "EndpointConfigName": f"{tuning_job}-config",
         "ProductionVariants": [
             {
                 "VariantName": "AllTraffic",
-                "ModelName": f"{tuning_job_name(profile.name, seq)}-model",
+                "ModelName": f"{tuning_job}-model",
                 "InstanceType": endpoint.instance_type,
                 "InitialInstanceCount": endpoint.initial_instance_count,
             }

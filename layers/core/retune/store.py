@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from retune.errors import ConflictError
-from retune.naming import seq_key
+from retune.naming import LEGACY_KEY_MAX, seq_key, seq_of_key
 from retune.plan import Plan
 from retune.records import (
     ActiveRecord,
@@ -153,23 +153,55 @@ class Store:
     def last_round_seq(self, profile: str) -> int:
         """The highest round sequence of a profile, 0 when it has none (trial items sort after their round)."""
         items = self.table.query(profile_pk(profile), "ROUND#", descending=True, limit=1)
-        return int(items[0]["sk"].split("#")[1]) if items else 0
+        last = seq_of_key(items[0]["sk"].split("#")[1]) if items else 0
+        # Round 10,000's key sorts between 1000's and 1001's (see seq_key): it is the last when 9,999 looks so.
+        if last == LEGACY_KEY_MAX - 1 and self.table.get(profile_pk(profile), round_sk(LEGACY_KEY_MAX)):
+            return LEGACY_KEY_MAX
+        return last
 
     def trials(self, profile: str, seq: int) -> list[TrialRecord]:
         items = self.table.query(profile_pk(profile), f"{round_sk(seq)}#TRIAL#")
         return [TrialRecord.model_validate_json(i["doc"]) for i in items]
 
-    def history(self, profile: str) -> list[RoundHistory]:
-        """Every round of a profile with its trials, oldest first: what plan_next_round learns from."""
-        rounds: dict[int, RoundHistory] = {}
-        for item in self.table.query(profile_pk(profile), "ROUND#"):
+    def history(self, profile: str, rounds: int) -> list[RoundHistory]:
+        """The newest `rounds` rounds of a profile (by number) with their trials, oldest first: what
+        plan_next_round learns from (`rounds`: the policy's `Knobs.history_rounds`). One paged query from the
+        first of them on, plus round 10,000's items when it is among them (they sort elsewhere, see seq_key)."""
+        last = self.last_round_seq(profile)
+        first = max(1, last - rounds + 1)
+        pk = profile_pk(profile)
+        items = self.table.query(pk, "ROUND#", start=round_sk(first))
+        if first <= LEGACY_KEY_MAX <= last:
+            items += self.table.query(pk, round_sk(LEGACY_KEY_MAX))
+        found: dict[int, RoundHistory] = {}
+        trials: list[TrialRecord] = []
+        for item in items:
             if "#TRIAL#" in item["sk"]:
-                trial = TrialRecord.model_validate_json(item["doc"])
-                rounds[trial.seq].trials.append(trial)
+                trials.append(TrialRecord.model_validate_json(item["doc"]))
             else:
                 rnd = RoundRecord.model_validate_json(item["doc"])
-                rounds[rnd.seq] = RoundHistory(round=rnd)
-        return [rounds[seq] for seq in sorted(rounds)]
+                if first <= rnd.seq <= last:
+                    found[rnd.seq] = RoundHistory(round=rnd)
+        for trial in trials:
+            if trial.seq in found:
+                found[trial.seq].trials.append(trial)
+        return [found[seq] for seq in sorted(found)]
+
+    def free_job_name(
+        self, profile: str, seq: int, names: Sequence[str]
+    ) -> tuple[str, bool] | list[JobLookup]:
+        """The first of `names` that no other profile's round holds in the job-name lookup, and whether round
+        `seq` of `profile` holds it already (a start released for capacity and tried again). When every name is
+        held, their holders."""
+        holders = []
+        for name in names:
+            held = self.get_lookup(name)
+            if held is None:
+                return name, False
+            if (held.kind, held.profile, held.seq) == ("tuning", profile, seq):
+                return name, True
+            holders.append(held)
+        return holders
 
     def active_rounds(self) -> list[ActiveRecord]:
         return [ActiveRecord.model_validate_json(i["doc"]) for i in self.table.query_index(ACTIVE_INDEX)]
@@ -203,13 +235,15 @@ class Store:
         drop: DropRecord,
         *,
         expected_drop: DropRecord,
-        lookup: JobLookup,
+        lookup: JobLookup | None,
         superseded: DropRecord | None = None,
         expected_superseded: DropRecord | None = None,
         dequeue: QueuedRecord | None = None,
     ) -> None:
         """Atomically: take the profile's ACTIVE item, create the round, mark the drop started, map the tuning
-        job's name to the round; optionally supersede an older queued drop and clear the queue entry.
+        job's name to the round (`lookup`, on the condition that nobody holds the name; None when this round
+        already holds it, see `free_job_name`); optionally supersede an older queued drop and clear the queue
+        entry.
 
         Raises RoundRunning when the profile already has an active round, ConflictError when anything else
         changed meanwhile (the caller re-reads and decides again)."""
@@ -224,8 +258,9 @@ class Store:
             Put(_active_item(active), ABSENT),
             Put(_round_item(rnd), ABSENT),
             Put(_drop_item(drop), _unchanged_drop(expected_drop)),
-            Put(_lookup_item(lookup)),
         ]
+        if lookup is not None:
+            operations.append(Put(_lookup_item(lookup), ABSENT))
         if superseded is not None and expected_superseded is not None:
             operations.append(Put(_drop_item(superseded), _unchanged_drop(expected_superseded)))
         if dequeue is not None:

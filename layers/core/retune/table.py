@@ -17,6 +17,7 @@ from retune.adapters.errors import translated
 from retune.errors import ConflictError
 
 Item = dict[str, Any]
+PREFIX_END = "\U0010ffff"  # sorts after every character a key holds after its prefix
 
 
 class Condition(NamedTuple):
@@ -70,8 +71,17 @@ class Table(Protocol):
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None: ...
 
     def query(
-        self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None
-    ) -> list[Item]: ...
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        descending: bool = False,
+        limit: int | None = None,
+        start: str | None = None,
+    ) -> list[Item]:
+        """The items of `pk` whose sort key begins with `sk_prefix` (and, given `start`, is at least `start`), in
+        sort-key order."""
+        ...
 
     def query_index(self, gsi1pk: str) -> list[Item]: ...
 
@@ -93,9 +103,19 @@ class MemoryTable:
         return copy.deepcopy(item) if item is not None else None
 
     def query(
-        self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        descending: bool = False,
+        limit: int | None = None,
+        start: str | None = None,
     ) -> list[Item]:
-        keys = sorted(k for k in self.items if k[0] == pk and k[1].startswith(sk_prefix))
+        keys = sorted(
+            k
+            for k in self.items
+            if k[0] == pk and k[1].startswith(sk_prefix) and (start is None or k[1] >= start)
+        )
         if descending:
             keys.reverse()
         return [copy.deepcopy(self.items[k]) for k in keys[:limit]]
@@ -152,7 +172,13 @@ class DynamoTable:
         return self._from_dynamo(raw) if raw else None
 
     def query(
-        self, pk: str, sk_prefix: str, *, descending: bool = False, limit: int | None = None
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        descending: bool = False,
+        limit: int | None = None,
+        start: str | None = None,
     ) -> list[Item]:
         params: dict[str, Any] = {
             "TableName": self._name,
@@ -161,6 +187,15 @@ class DynamoTable:
             "ScanIndexForward": not descending,
             "ConsistentRead": True,
         }
+        if start is not None:
+            # A key condition takes one comparison on the sort key: from `start` to the last key that can begin
+            # with the prefix (DynamoDB orders strings by their UTF-8 bytes; U+10FFFF's are the highest).
+            params["KeyConditionExpression"] = "pk = :pk AND sk BETWEEN :start AND :end"
+            params["ExpressionAttributeValues"] = {
+                ":pk": {"S": pk},
+                ":start": {"S": max(start, sk_prefix)},
+                ":end": {"S": sk_prefix + PREFIX_END},
+            }
         return self._paged("query", params, limit)
 
     def query_index(self, gsi1pk: str) -> list[Item]:

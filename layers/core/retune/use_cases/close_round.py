@@ -14,9 +14,9 @@ from typing import Any, Literal, NamedTuple
 
 from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, InvalidRequest, LimitExceeded, NotFound, TransientError
-from retune.naming import evaluation_job_name
+from retune.naming import evaluation_job_of
 from retune.plan import Plan
-from retune.policy import plan_next_round
+from retune.policy import KNOBS, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, SageMakerPort
 from retune.profile import Profile, parse_profile
 from retune.records import (
@@ -118,7 +118,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
             _alert(deps, profile, alerts.round_failed(failed, reason, deps.region))
         return CloseResult("failed", tuning_job, rnd.profile, rnd.seq, backfilled, reason)
 
-    name = evaluation_job_name(rnd.profile, rnd.seq)
+    name = evaluation_job_of(rnd.tuning_job_name)  # the round's own name, whichever it took
     evaluating = closed.model_copy(
         update={"status": "evaluating", "evaluation": Evaluation(job_name=name, status="Pending")}
     )
@@ -238,7 +238,9 @@ def _next_plan(
 ) -> Plan | None:
     if profile is None:
         return None
-    history = [h for h in deps.store.history(closed.profile) if h.round.seq != closed.seq]
+    history = [
+        h for h in deps.store.history(closed.profile, KNOBS.history_rounds) if h.round.seq != closed.seq
+    ]
     history.append(RoundHistory(round=closed, trials=trials))
     return plan_next_round(profile, history, version)
 
@@ -263,6 +265,7 @@ def start_evaluation(rnd: RoundRecord, deps: CloseRoundDeps) -> None:
         test_manifest=s3_uri(deps.data_bucket, channel_manifest_key(rnd.profile, rnd.drop_id, test_channel)),
         test_content_type=(drop.manifest.get("channels", {}).get(test_channel) or {}).get("content_type"),
         role_arn=deps.role_arn,
+        name=rnd.evaluation.job_name,
     )
     try:
         deps.sagemaker.create_training_job(request)

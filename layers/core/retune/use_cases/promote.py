@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 from retune import alerts
 from retune.errors import AlreadyExists, InvalidInput, NotFound, TransientError
 from retune.naming import client_token, package_group
-from retune.policy import plan_next_round
+from retune.policy import KNOBS, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, RegistryPort
 from retune.profile import Profile, parse_profile
 from retune.promotion import judge
@@ -132,7 +132,9 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
         # Wanted from the decision on, in its write: Reconcile deploys it if every attempt after this one fails.
         deployment = {
             "endpoint": profile.promotion.endpoint.name,
-            "config": endpoint_config_request(profile=profile, seq=rnd.seq)["EndpointConfigName"],
+            "config": endpoint_config_request(profile=profile, seq=rnd.seq, tuning_job=rnd.tuning_job_name)[
+                "EndpointConfigName"
+            ],
             "status": "Pending",
             "model_package_arn": package_arn,
         }
@@ -360,7 +362,8 @@ def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteD
     Superseded (a newer champion deploys instead)."""
     assert profile.promotion.endpoint is not None
     endpoint = profile.promotion.endpoint.name
-    config = endpoint_config_request(profile=profile, seq=rnd.seq)["EndpointConfigName"]
+    config_request = endpoint_config_request(profile=profile, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+    config = config_request["EndpointConfigName"]
     wanted = {"endpoint": endpoint, "config": config, "model_package_arn": package_arn}
     champion = deps.store.get_champion(rnd.profile)
     if champion is None or champion.model_package_arn != package_arn:
@@ -368,9 +371,15 @@ def _deploy(rnd: RoundRecord, profile: Profile, package_arn: str, deps: PromoteD
     for create, request in (
         (
             deps.sagemaker.create_model,
-            model_request(profile=profile, seq=rnd.seq, package_arn=package_arn, role_arn=deps.role_arn),
+            model_request(
+                profile=profile,
+                seq=rnd.seq,
+                tuning_job=rnd.tuning_job_name,
+                package_arn=package_arn,
+                role_arn=deps.role_arn,
+            ),
         ),
-        (deps.sagemaker.create_endpoint_config, endpoint_config_request(profile=profile, seq=rnd.seq)),
+        (deps.sagemaker.create_endpoint_config, config_request),
     ):
         try:
             create(request)
@@ -753,7 +762,7 @@ def settle_deployment(rnd: RoundRecord, deps: PromoteDeps) -> str | None:
 def _replan(rnd: RoundRecord, deps: PromoteDeps, stored: tuple[Profile, str] | None) -> None:
     """Plan the next round again now that the evaluation is in: drift shows only there (the challenger behind the
     champion on the same data), and CloseRound planned before it ran. Skipped once a newer round has started."""
-    history = deps.store.history(rnd.profile)
+    history = deps.store.history(rnd.profile, KNOBS.history_rounds)
     if not history or history[-1].round.seq != rnd.seq:
         return
     stored = stored or _stored_profile(rnd.profile, deps)

@@ -8,17 +8,21 @@
 - a queued drop with no active round (its "Drop Ready" lost, or SageMaker's limit met) is started;
 - a round with no trial event for `stall_factor` times its per-trial limit is alerted, once;
 - messages waiting on a dead-letter or on-failure queue are alerted.
-One item's transient failure does not stop the others; it is retried on the next run.
+Each profile's round, deployment and queued drop, and each queue, is its own item: one item's failure stops
+nothing else. A transient one is retried by the next run; any other is alerted (`reconcile_failed`) and counted,
+and the handler ends the run failed, so that the function's Errors alarm fires.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import partial
+from typing import NamedTuple, Protocol
 
 from retune import alerts
-from retune.errors import RetuneError
+from retune.errors import LimitExceeded, RetuneError, TransientError
 from retune.events import DropRef
 from retune.ports import AlertPort, Clock, MetricsPort, NoMetrics
 from retune.records import TERMINAL_TUNING_STATUSES, ActiveRecord, RoundRecord
@@ -59,40 +63,96 @@ class ReconcileDeps:
 @dataclass
 class ReconcileReport:
     actions: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # transient: the next run tries again
+    failures: list[str] = field(default_factory=list)  # alerted: the run ends failed
+
+
+class ReconcileFailed(RetuneError):
+    """Items failed (each alerted, the others done): raised at the end of the run so that it counts as an error."""
 
 
 def reconcile(deps: ReconcileDeps) -> ReconcileReport:
     report = ReconcileReport()
-    for active in deps.store.active_rounds():
-        _guarded(report, f"{active.profile} round {active.seq}", lambda a=active: _round(a, deps, report))
-    for rnd in deps.store.deploying_rounds():
+    for active in _listed(deps, report, "active", deps.store.active_rounds) or []:
         _guarded(
-            report, f"{rnd.profile} round {rnd.seq} deployment", lambda r=rnd: _deployment(r, deps, report)
+            deps,
+            report,
+            _Item(active.profile, f"round {active.seq}", f"round/{active.seq}"),
+            partial(_round, active, deps, report),
         )
-    active_profiles = {a.profile for a in deps.store.active_rounds()}
-    for queued in deps.store.queued_drops():
-        if queued.profile not in active_profiles:
-            _guarded(
-                report,
-                f"{queued.profile} drop {queued.drop_id}",
-                lambda q=queued: _start_queued(q.profile, q.drop_id, deps, report),
-            )
+    for rnd in _listed(deps, report, "deploying", deps.store.deploying_rounds) or []:
+        _guarded(
+            deps,
+            report,
+            _Item(rnd.profile, f"round {rnd.seq} deployment", f"round/{rnd.seq}/deployment"),
+            partial(_deployment, rnd, deps, report),
+        )
+    # Read again: a round released above lets its profile's queued drop start in this run.
+    still_active = _listed(deps, report, "active", deps.store.active_rounds)
+    if still_active is not None:
+        active_profiles = {a.profile for a in still_active}
+        for queued in _listed(deps, report, "queued", deps.store.queued_drops) or []:
+            if queued.profile not in active_profiles:
+                _guarded(
+                    deps,
+                    report,
+                    _Item(queued.profile, f"drop {queued.drop_id}", f"drop/{queued.drop_id}"),
+                    partial(_start_queued, queued.profile, queued.drop_id, deps, report),
+                )
     for url in deps.parked_queue_urls:
-        _guarded(report, f"queue {url}", lambda u=url: _parked(u, deps, report))
+        name = url.rsplit("/", 1)[-1]
+        item = _Item("*", f"queue {name}", f"queue/{name}")
+        _guarded(deps, report, item, partial(_parked, url, deps, report))
     for action in report.actions:
         deps.metrics.count("ReconcileActions")
         logger.info("reconciled", extra={"action": action})
     return report
 
 
-def _guarded(report: ReconcileReport, what: str, work: object) -> None:
+class _Item(NamedTuple):
+    """One unit of Reconcile's work: a profile's round, deployment or queued drop, a queue, or a list of work."""
+
+    profile: str  # "*" for the service's own
+    name: str  # as the report and the alert say it, after the profile
+    about: str  # its part of the alert's key
+
+    @property
+    def what(self) -> str:
+        return self.name if self.profile == "*" else f"{self.profile} {self.name}"
+
+
+def _guarded(deps: ReconcileDeps, report: ReconcileReport, item: _Item, work: Callable[[], None]) -> bool:
+    """Do one item's work so that its failure stops nothing else; True when it was done. A transient error
+    (throttling, a lost race, no capacity) waits for the next run; any other is alerted and counted, and ends the
+    run failed."""
     try:
-        work()  # type: ignore[operator]
-    except RetuneError as exc:
-        # Transient (throttling, a lost race) or permanent for this item: the next run tries again.
-        report.errors.append(f"{what}: {exc}")
-        logger.warning("reconcile item failed", extra={"item": what, "error": str(exc)})
+        work()
+    except (TransientError, LimitExceeded) as exc:
+        report.errors.append(f"{item.what}: {exc}")
+        logger.warning("reconcile item deferred", extra={"item": item.what, "error": str(exc)})
+        return False
+    except Exception as exc:  # isolation is the point: one item's failure must not stop the rest
+        report.failures.append(f"{item.what}: {type(exc).__name__}: {exc}")
+        logger.exception("reconcile item failed", extra={"item": item.what})
+        deps.metrics.count("ReconcileFailures")
+        try:
+            deps.alerts.publish(
+                alerts.reconcile_failed(item.profile, item.what, item.about, exc, deps.clock())
+            )
+        except Exception:  # the run ends failed anyway, and Lambda's retry publishes it
+            logger.exception("reconcile failure not alerted", extra={"item": item.what})
+        return False
+    return True
+
+
+def _listed[T](
+    deps: ReconcileDeps, report: ReconcileReport, kind: str, read: Callable[[], list[T]]
+) -> list[T] | None:
+    """One of the index reads that list Reconcile's work, guarded like an item: None when it failed (that work waits
+    for the next run; the rest goes on)."""
+    found: list[T] = []
+    item = _Item("*", f"the list of {kind} items", f"list/{kind}")
+    return found if _guarded(deps, report, item, lambda: found.extend(read())) else None
 
 
 def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:

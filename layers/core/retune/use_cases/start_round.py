@@ -23,9 +23,9 @@ from retune.errors import (
 )
 from retune.events import DropRef, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
-from retune.naming import tuning_job_name
+from retune.naming import round_job_names
 from retune.plan import Plan
-from retune.policy import hyperparameter_names, plan_next_round
+from retune.policy import KNOBS, hyperparameter_names, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, MetricsPort, NoMetrics, SageMakerPort
 from retune.profile import Profile, parse_profile
 from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
@@ -291,12 +291,18 @@ def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
     stored = store.get_plan(profile.name)
     if stored is not None and stored.profile_version == profile_version:
         return stored
-    history = store.history(profile.name)
+    history = store.history(profile.name, KNOBS.history_rounds)
     return plan_next_round(profile, history, profile_version)
 
 
 def _request(
-    drop: DropRecord, profile: Profile, manifest: Manifest, plan: Plan, seq: int, deps: StartRoundDeps
+    drop: DropRecord,
+    profile: Profile,
+    manifest: Manifest,
+    plan: Plan,
+    seq: int,
+    deps: StartRoundDeps,
+    name: str,
 ) -> dict[str, Any]:
     return round_request(
         profile=profile,
@@ -306,6 +312,7 @@ def _request(
         drop_id=drop.drop_id,
         data_bucket=deps.data_bucket,
         role_arn=deps.role_arn,
+        name=name,
     )
 
 
@@ -318,9 +325,10 @@ def round_request(
     drop_id: str,
     data_bucket: str,
     role_arn: str,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request of a round, exactly as StartRound sends it (`retune plan
-    --render` prints it)."""
+    --render` prints it); `name` is the tuning job name the round took (default: its first choice)."""
     uris = {
         c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
         for c in profile.training.channels
@@ -334,6 +342,7 @@ def round_request(
         channel_manifests=uris,
         channel_content_types={c: manifest.channels[c].content_type for c in profile.training.channels},
         role_arn=role_arn,
+        name=name,
     )
 
 
@@ -360,15 +369,20 @@ def _start(
 ) -> StartResult:
     profile = valid.profile
     seq = deps.store.last_round_seq(profile.name) + 1
+    # A name another profile's round holds is never taken (issue 17): the lookup below is written only if free.
+    chosen = deps.store.free_job_name(profile.name, seq, round_job_names(profile.name, seq))
+    if isinstance(chosen, list):
+        held = " and ".join(f"{h.job_name} is round {h.seq} of profile {h.profile}'s" for h in chosen)
+        return _fail(drop, [f"tuning job name: {held}; rename profile {profile.name}"], deps)
+    name, holds_name = chosen
     plan = _plan_for(valid, deps)
-    request = _request(drop, profile, valid.manifest, plan, seq, deps)
+    request = _request(drop, profile, valid.manifest, plan, seq, deps, name)
     try:
         validate_request("CreateHyperParameterTuningJob", request, service_model=deps.service_model)
     except InvalidRequest as exc:
         return _fail(drop, [f"tuning job request {e}" for e in exc.errors], deps)
     write_channel_manifests(drop, valid.manifest, deps.bucket, deps.data_bucket)
     now = deps.clock()
-    name = tuning_job_name(profile.name, seq)
     rnd = RoundRecord(
         profile=profile.name,
         seq=seq,
@@ -400,7 +414,7 @@ def _start(
         rnd,
         started,
         expected_drop=drop,
-        lookup=JobLookup(job_name=name, kind="tuning", profile=profile.name, seq=seq),
+        lookup=None if holds_name else JobLookup(job_name=name, kind="tuning", profile=profile.name, seq=seq),
         superseded=superseded.model_copy(update={"state": "superseded", "updated_at": now})
         if superseded
         else None,
@@ -473,7 +487,7 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
     stored = deps.bucket.read(deps.data_bucket, f"profiles/{drop.profile}.json", max_bytes=PROFILE_MAX_BYTES)
     profile = parse_profile(stored.body, expected_name=drop.profile)
     manifest = Manifest.model_validate(drop.manifest)
-    request = _request(drop, profile, manifest, rnd.plan, rnd.seq, deps)
+    request = _request(drop, profile, manifest, rnd.plan, rnd.seq, deps, rnd.tuning_job_name)
     return _launch(rnd, drop, request, deps)
 
 
