@@ -1,0 +1,161 @@
+"""One full run of retune on the local stack, with IAM enforced, that takes every path a function's permission is for:
+what the mutation test (test_enforcement.py) records and then re-evaluates with each statement of each role removed.
+
+Three profiles of the toy trainer, each with an endpoint, and one that trains "forever" until it is stopped:
+
+- iam-flow: a drop whose manifest names a missing file (StartRound fails it, with an alert); a drop that runs and is
+  promoted and deployed while the next drop queues behind it (Promote announces it); that next round loses its
+  trials' events, so CloseRound reads their series itself.
+- iam-slow: a round stopped with `retune stop` while a drop waits: the round fails, CloseRound alerts and announces
+  the queued drop, whose round is stopped too.
+- iam-lost: SageMaker's events of round 1 (tuning job, trials, evaluation), its endpoint's and the queued drop's
+  "Drop Ready" are all lost: Reconcile closes the round, decides it, deploys, starts the queued drop and settles the
+  deployment from DescribeEndpoint.
+- and an event that fails three times (parked on CloseRound's on-failure queue), which Reconcile alerts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from retune.records import JobLookup
+from retune.store import lookup_item
+from retune.table import Put
+from retune_cli.__main__ import main as retune
+from retune_local.stack import LocalStack
+
+from tests.local.conftest import toy_profile, write_drop
+
+SLOW_IMAGE = "retune/slow"
+TIMEOUT = 180
+
+
+def _names(event: Mapping[str, Any]) -> list[str]:
+    detail = event.get("detail") or {}
+    keys = ("TrainingJobName", "HyperParameterTuningJobName", "EndpointName", "profile")
+    return [str(detail[k]) for k in keys if k in detail]
+
+
+def _lost(event: Mapping[str, Any]) -> bool:
+    """The events this run loses: iam-flow round 2's trials, and everything of iam-lost round 1."""
+    names = _names(event)
+    trial_of_flow_2 = event.get("detail-type") == "SageMaker Training Job State Change" and any(
+        n.startswith("rt-iam-flow-0002-") and not n.endswith("-eval") for n in names
+    )
+    of_lost = any(n.startswith("rt-iam-lost-0001") or n == "iam-lost" for n in names)
+    return trial_of_flow_2 or of_lost
+
+
+def _profile(work: Path, stack: LocalStack, name: str, **training: Any) -> None:
+    doc = toy_profile(max_jobs=2, parallel=2)
+    doc["name"] = name
+    doc["training"].update(training)
+    doc["promotion"]["endpoint"] = {"name": name, "instance_type": "ml.m5.large"}
+    path = work / f"{name}.json"
+    path.write_text(json.dumps(doc))
+    stack.put_profile(path)
+
+
+def _reconcile(stack: LocalStack) -> None:
+    assert stack.router is not None
+    stack.router.fire_schedule("ReconcileFunction")
+    assert stack.wait_until(stack.router.idle, timeout=TIMEOUT)
+
+
+def _cli(endpoints: Path, *args: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = retune([*args, "--endpoints-file", str(endpoints)])
+    assert code == 0, out.getvalue()
+    return out.getvalue()
+
+
+def run(stack: LocalStack, work: Path) -> None:
+    """The run; asserts that each step ended as intended, so a denial that breaks a path fails here first."""
+    assert stack.router is not None and stack.sagemaker is not None
+    stack.router.losing = _lost
+    endpoints = work / "endpoints.json"
+    stack.write_endpoints(endpoints)
+    store = stack.state()
+    for name in ("iam-flow", "iam-lost"):
+        _profile(work, stack, name)
+    _profile(work, stack, "iam-slow", image=SLOW_IMAGE)
+
+    # iam-flow: a broken drop, then a round that is promoted and deployed while the next drop queues.
+    broken = write_drop(work / "iam-flow" / "2014-12-01")
+    (broken / "test.csv").unlink()
+    stack.drop(broken, "iam-flow")
+    assert stack.wait_until(
+        lambda: (d := store.get_drop("iam-flow", "2014-12-01")) is not None and d.state == "failed", TIMEOUT
+    )
+    stack.drop(write_drop(work / "iam-flow" / "2015-01-01"), "iam-flow")
+    stack.drop(write_drop(work / "iam-flow" / "2015-07-01", validation_rows=2, test_rows=2), "iam-flow")
+    first = stack.wait_for_round("iam-flow", 1, timeout=TIMEOUT)
+    assert first.decision is not None and first.decision.outcome == "approved", first.decision
+    second = stack.wait_for_round("iam-flow", 2, timeout=TIMEOUT)
+    assert second.status == "decided", second.status
+    stack.sagemaker.wait_endpoint("iam-flow", timeout=TIMEOUT)
+
+    # iam-slow: a round stopped while a drop waits behind it.
+    stack.drop(write_drop(work / "iam-slow" / "2016-01-01"), "iam-slow")
+    stack.wait_for_round("iam-slow", 1, timeout=TIMEOUT, statuses=("running",))
+    stack.drop(write_drop(work / "iam-slow" / "2016-02-01"), "iam-slow")
+    assert stack.wait_until(
+        lambda: (d := store.get_drop("iam-slow", "2016-02-01")) is not None and d.state == "queued", TIMEOUT
+    )
+    _cli(endpoints, "stop", "iam-slow", "1")
+    assert stack.wait_for_round("iam-slow", 1, timeout=TIMEOUT).status == "failed"
+    stack.wait_for_round("iam-slow", 2, timeout=TIMEOUT, statuses=("running",))
+    _cli(endpoints, "stop", "iam-slow", "2")
+    stack.wait_for_round("iam-slow", 2, timeout=TIMEOUT)
+
+    # iam-lost: every event of round 1 lost; Reconcile does it all.
+    stack.drop(write_drop(work / "iam-lost" / "2015-01-01"), "iam-lost")
+    stack.wait_for_round("iam-lost", 1, timeout=TIMEOUT, statuses=("running",))
+    stack.sagemaker.wait_tuning_job("rt-iam-lost-0001", timeout=TIMEOUT)
+    stack.drop(write_drop(work / "iam-lost" / "2015-07-01", validation_rows=2, test_rows=2), "iam-lost")
+    assert stack.wait_until(
+        lambda: (d := store.get_drop("iam-lost", "2015-07-01")) is not None and d.state == "queued", TIMEOUT
+    )
+    _reconcile(stack)  # closes round 1 and starts its evaluation
+    evaluating = store.get_round("iam-lost", 1)
+    assert evaluating is not None and evaluating.evaluation is not None, evaluating
+    stack.sagemaker.wait_training_job(evaluating.evaluation.job_name, timeout=TIMEOUT)
+    _reconcile(stack)  # decides, deploys, announces the queued drop (its "Drop Ready" is lost too)
+    decided = store.get_round("iam-lost", 1)
+    assert decided is not None and decided.decision is not None and decided.decision.outcome == "approved"
+    stack.sagemaker.wait_endpoint("iam-lost", timeout=TIMEOUT)
+    _reconcile(stack)  # starts the queued drop, settles the deployment from DescribeEndpoint
+    settled = store.get_round("iam-lost", 1)
+    assert settled is not None and (settled.deployment or {}).get("status") == "InService", settled.deployment
+    stack.wait_for_round("iam-lost", 2, timeout=TIMEOUT)
+
+    # A parked event: CloseRound fails on a lookup whose round does not exist; Reconcile alerts the queue.
+    lookup = JobLookup(job_name="rt-ghost-0009", kind="tuning", profile="ghost", seq=9)
+    store.write([Put(lookup_item(lookup))])
+    parked = len(stack.on_failure_records)
+    stack.router.route(
+        {
+            "version": "0",
+            "id": "parked",
+            "detail-type": "SageMaker HyperParameter Tuning Job State Change",
+            "source": "aws.sagemaker",
+            "account": "123456789012",
+            "time": "2026-01-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "HyperParameterTuningJobName": "rt-ghost-0009",
+                "HyperParameterTuningJobStatus": "Completed",
+            },
+        }
+    )
+    assert stack.wait_until(lambda: len(stack.on_failure_records) == parked + 1, timeout=TIMEOUT)
+    _reconcile(stack)
+    subjects = [alert["Subject"] for alert in stack.alerts()]
+    assert any("parked" in subject for subject in subjects), subjects
