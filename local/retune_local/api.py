@@ -19,7 +19,7 @@ from retune.errors import InvalidRequest
 from retune.validation import ParentJob, validate_request
 
 from retune_local import errors
-from retune_local.context import Context, RunnerPool
+from retune_local.context import Context, JobRoles, RunnerPool
 from retune_local.engine import TuningJob, TuningRun, effective_seed, save_tuning, trial_name
 from retune_local.events import EventBus, EventSink
 from retune_local.images import ImageRegistry, ImageSpec
@@ -56,6 +56,9 @@ class LocalSageMaker:
     images: TrainingImage name → ImageSpec or argv (see images.py for how URIs are matched).
     sink: receives every EventBridge event (full envelopes) on a dedicated thread, in order.
     cloudwatch / s3: boto3 clients (moto in local mode); None = no metrics published / no S3 data.
+    roles: the execution roles SageMaker may assume (the local stack's); a job's data, model and metrics then go
+    through clients signed as its role, its container gets the role's credentials, and a role that does not exist
+    fails the request. None: every job uses `s3` and `cloudwatch`.
     deterministic: consume job reports in (virtual time, job index) order on a virtual clock; False = real
     time. max_concurrent_tuning_jobs: above it, CreateHyperParameterTuningJob gives ResourceLimitExceeded.
     warm: run Python trainers on the warm runner (fork server) rather than as fresh processes.
@@ -81,6 +84,7 @@ class LocalSageMaker:
         event_copies: int = 1,
         stop_grace_seconds: float = 5.0,
         endpoint_seconds: float = 1.0,
+        roles: JobRoles | None = None,
     ) -> None:
         state = Path(state_dir)
         (state / "jobs").mkdir(parents=True, exist_ok=True)
@@ -94,6 +98,7 @@ class LocalSageMaker:
             s3=s3,
             cloudwatch=cloudwatch,
             deterministic=deterministic,
+            roles=roles,
             stop_grace_seconds=stop_grace_seconds,
         )
         self.max_concurrent_tuning_jobs = max_concurrent_tuning_jobs
@@ -145,7 +150,30 @@ class LocalSageMaker:
         request = copy.deepcopy(dict(params or {}))
         if operation != "CreateHyperParameterTuningJob":  # checked with its parents, in the handler
             self._validate(operation, request)
+        self._check_roles(request)
         return handler(request)
+
+    def _check_roles(self, request: Mapping[str, Any]) -> None:
+        """SageMaker assumes a job's (or a model's) execution role: one that does not exist or does not trust
+        sagemaker.amazonaws.com fails the request. Checked when the service knows the account's roles."""
+        roles = self.ctx.roles
+        if roles is None:
+            return
+        definitions = [
+            request.get("TrainingJobDefinition") or {},
+            *(request.get("TrainingJobDefinitions") or []),
+        ]
+        named = [
+            request.get("RoleArn"),
+            request.get("ExecutionRoleArn"),
+            *(d.get("RoleArn") for d in definitions),
+        ]
+        for role in named:
+            if role and not roles.assumable(str(role)):
+                raise errors.validation(
+                    f"Could not assume role {role}. Please ensure that the role exists and allows principal "
+                    "'sagemaker.amazonaws.com' to assume the role."
+                )
 
     def register_image(self, name: str, spec: ImageSpec | Sequence[str]) -> ImageSpec:
         """Map a TrainingImage name (see images.py for matching) to a local command."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -57,6 +57,23 @@ class RunnerPool:
             runner.close()
 
 
+class JobRoles(Protocol):
+    """The execution roles SageMaker may assume for a job (the local stack's IAM principals): SageMaker reads a
+    job's data, writes its model and metrics, and gives its container credentials, all as the job's role."""
+
+    def assumable(self, role_arn: str) -> bool:
+        """The role exists and trusts sagemaker.amazonaws.com."""
+        ...
+
+    def client(self, role_arn: str, service: str) -> Any:
+        """A boto3 client signed as the role's SageMaker session."""
+        ...
+
+    def environment(self, role_arn: str) -> dict[str, str]:
+        """What the job's container gets to call AWS as the role: its credentials and the local endpoints."""
+        ...
+
+
 @dataclass
 class Context:
     account: Account
@@ -68,6 +85,7 @@ class Context:
     s3: Any | None
     cloudwatch: Any | None
     deterministic: bool
+    roles: JobRoles | None = None  # None: every job uses `s3` and `cloudwatch` (the service on its own)
     stop_grace_seconds: float = 5.0
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -85,10 +103,24 @@ class Context:
         with self.changed:
             self.changed.notify_all()
 
-    def publish_metrics(self, job_name: str, metrics: Sequence[tuple[str, float]], timestamp: float) -> None:
+    def s3_for(self, role_arn: str | None) -> Any:
+        """The S3 client SageMaker uses for a job: signed as its execution role in the local stack."""
+        return self.roles.client(role_arn, "s3") if self.roles and role_arn else self.s3
+
+    def cloudwatch_for(self, role_arn: str | None) -> Any:
+        return self.roles.client(role_arn, "cloudwatch") if self.roles and role_arn else self.cloudwatch
+
+    def publish_metrics(
+        self,
+        job_name: str,
+        metrics: Sequence[tuple[str, float]],
+        timestamp: float,
+        role_arn: str | None = None,
+    ) -> None:
         """Each value to CloudWatch under /aws/sagemaker/TrainingJobs, dimension TrainingJobName, as SageMaker
-        does."""
-        if self.cloudwatch is None or not metrics:
+        does (with the job's execution role)."""
+        cloudwatch = self.cloudwatch_for(role_arn)
+        if cloudwatch is None or not metrics:
             return
         data = [
             {
@@ -102,7 +134,7 @@ class Context:
         ]
         for start in range(0, len(data), _PUT_METRIC_DATA_MAX):
             try:
-                self.cloudwatch.put_metric_data(
+                cloudwatch.put_metric_data(
                     Namespace=METRICS_NAMESPACE, MetricData=data[start : start + _PUT_METRIC_DATA_MAX]
                 )
             except (ClientError, BotoCoreError) as exc:

@@ -144,6 +144,49 @@ def _reset_moto(url: str) -> None:
         response.read()
 
 
+class _JobRoles:
+    """The roles SageMaker may assume for a job in this stack (retune_local.context.JobRoles): those whose trust
+    policy names sagemaker.amazonaws.com."""
+
+    def __init__(self, gate: Gate, endpoints: Endpoints) -> None:
+        self._gate, self._endpoints = gate, endpoints
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, role_arn: str) -> Principal | None:
+        return next(
+            (
+                p
+                for p in self._gate.principals.values()
+                if p.service == "sagemaker.amazonaws.com" and p.caller.role_arn == role_arn
+            ),
+            None,
+        )
+
+    def assumable(self, role_arn: str) -> bool:
+        return self._session(role_arn) is not None
+
+    def client(self, role_arn: str, service: str) -> Any:
+        with self._lock:
+            if (role_arn, service) not in self._clients:
+                session = self._session(role_arn)
+                if session is None:
+                    raise LookupError(f"SageMaker cannot assume {role_arn}")
+                self._clients[(role_arn, service)] = client(service, self._endpoints, session)
+            return self._clients[(role_arn, service)]
+
+    def environment(self, role_arn: str) -> dict[str, str]:
+        session = self._session(role_arn)
+        if session is None:
+            return {}
+        return {
+            **session.environment(),
+            "AWS_DEFAULT_REGION": self._endpoints.region,
+            "AWS_REGION": self._endpoints.region,
+            "AWS_ENDPOINT_URL": self._endpoints.aws,
+        }
+
+
 def function_environment(
     spec: FunctionSpec, endpoints: Endpoints, overrides: Mapping[str, Mapping[str, str]], function_name: str
 ) -> dict[str, str]:
@@ -225,16 +268,14 @@ class LocalStack:
         self._create_resources(placeholder)
         principals = self._principals()
         # SageMaker reads a job's data and writes its model and metrics as the job's execution role.
-        sagemaker_role = principals.get("SageMakerExecutionRole", ADMINISTRATOR)
         self.sagemaker = LocalSageMaker(
             self.state_dir / "sagemaker",
             self._images,
             sink=self._on_sagemaker_event,
-            cloudwatch=client("cloudwatch", placeholder, sagemaker_role),
-            s3=client("s3", placeholder, sagemaker_role),
             deterministic=self._deterministic,
             region=REGION,
             account_id=ACCOUNT,
+            roles=_JobRoles(self.gate, placeholder),
             **self._sagemaker_options,
         )
         resources = StackResources(self._transformed, self.iam_resolver, self.sagemaker.resource_tags)
@@ -277,6 +318,18 @@ class LocalStack:
     def principal(self, name: str) -> Principal:
         """A principal of this stack: "administrator", "cli", a function's logical id, "SageMakerExecutionRole"."""
         return self.gate.principals[name]
+
+    def deploy_roles(
+        self, template_path: Path, parameters: Mapping[str, str], stack_name: str
+    ) -> dict[str, str]:
+        """Create the roles of a plain CloudFormation template in this stack's account, as deploying it as stack
+        `stack_name` would (e.g. roles/profile-role.yaml, a role per profile). Returns each role's ARN by logical
+        id."""
+        template = load_template(template_path)
+        resolver = Resolver(template, REGION, ACCOUNT, stack_name, parameters=dict(parameters))
+        deployed = iam_principals.deployed_roles(template, resolver)
+        self.gate.install(deployed.values(), None)
+        return {name.split("/", 1)[1]: str(p.caller.role_arn) for name, p in deployed.items()}
 
     def close(self) -> None:
         self._stop.set()

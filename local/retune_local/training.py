@@ -116,6 +116,12 @@ class TrainingJob:
     def final_objective(self) -> float | None:
         return self.objective_series[-1] if self.objective_series else None
 
+    @property
+    def role_arn(self) -> str | None:
+        """The execution role SageMaker assumes for the job."""
+        role = self.request.get("RoleArn")
+        return str(role) if role else None
+
     def move(self, secondary: str, at: float, status: str | None = None, message: str | None = None) -> None:
         """Enter a new secondary status (and primary `status`, if given) at epoch seconds `at`."""
         if self.transitions and "EndTime" not in self.transitions[-1]:
@@ -307,7 +313,7 @@ class JobRun:
             shutil.rmtree(self.layout.root)
         container.prepare(self.layout, self.job.request)
         self._update(lambda job: job.move("Downloading", at))
-        container.download_channels(self.ctx.s3, self.layout, self.job.request)
+        container.download_channels(self.ctx.s3_for(self.job.role_arn), self.layout, self.job.request)
 
     def _guarded_run(self) -> None:
         try:
@@ -336,7 +342,16 @@ class JobRun:
             self.job.request,
             self.job.name,
             self.job.arn,
-            {**self.ctx.base_env, **self.image.env},
+            {
+                **self.ctx.base_env,
+                **self.image.env,
+                # The container calls AWS as the job's role, as SageMaker's containers do.
+                **(
+                    self.ctx.roles.environment(self.job.role_arn)
+                    if self.ctx.roles and self.job.role_arn
+                    else {}
+                ),
+            },
         )
 
         def training(job: TrainingJob) -> None:
@@ -382,7 +397,9 @@ class JobRun:
             self._post_terminal(Finished("Failed", reason, self._trailing, exit_info.cpu_seconds, wall))
             return
         try:
-            model_uri = container.package_outputs(self.layout, self.ctx.s3, self.job.request, self.job.name)
+            model_uri = container.package_outputs(
+                self.layout, self.ctx.s3_for(self.job.role_arn), self.job.request, self.job.name
+            )
         except ContainerError as exc:
             self._post_terminal(Finished("Failed", str(exc), self._trailing, exit_info.cpu_seconds, wall))
             return
@@ -409,7 +426,9 @@ class JobRun:
 
     def _package_quietly(self) -> str | None:
         try:
-            return container.package_outputs(self.layout, self.ctx.s3, self.job.request, self.job.name)
+            return container.package_outputs(
+                self.layout, self.ctx.s3_for(self.job.role_arn), self.job.request, self.job.name
+            )
         except ContainerError as exc:
             log.warning("outputs of stopped job %s not saved: %s", self.job.name, exc)
             return None
@@ -448,7 +467,7 @@ def epoch_metric_of(request: dict[str, Any], objective_metric: str | None) -> st
 
 def apply_epoch(ctx: Context, run: JobRun, epoch: Epoch, at: float) -> None:
     """A consumed epoch: CloudWatch gets its metrics, the record its final values and objective series."""
-    ctx.publish_metrics(run.job.name, epoch.metrics, at)
+    ctx.publish_metrics(run.job.name, epoch.metrics, at, run.job.role_arn)
     with ctx.lock:
         run.job.record_metrics(epoch.metrics, at)
         if epoch.objective is not None and run.job.objective_metric is not None:
@@ -470,7 +489,7 @@ def finish(
     MaxRuntimeExceeded); a job that finished by itself is Completed or Failed."""
     job = run.job
     if isinstance(event, Finished) and stop_secondary is None:
-        ctx.publish_metrics(job.name, event.metrics, at)
+        ctx.publish_metrics(job.name, event.metrics, at, job.role_arn)
     with ctx.lock:
         if isinstance(event, Finished) and stop_secondary is None:
             job.record_metrics(event.metrics, at)

@@ -9,6 +9,7 @@ The run (scenario.py) is recorded once per test session: its module fixture runs
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,6 +27,8 @@ from tests.iam import scenario
 from tests.local.conftest import TOY, TOY_IMAGE, toy_profile, write_drop
 
 pytestmark = [pytest.mark.local_stack, pytest.mark.xdist_group("iam-trace")]
+
+OUT = Path(__file__).resolve().parents[2] / "out" / "iam"
 
 FUNCTIONS = (
     "StartRoundFunction",
@@ -144,6 +147,25 @@ def test_enforcement_removing_a_statement_denies_a_recorded_call(
         f"removing {label} from {principal}'s role denies none of its recorded calls: no code path needs it (remove "
         "it from template.yaml), or the run misses the path that does (add it to tests/iam/scenario.py)"
     )
+
+
+def test_enforcement_mutation_summary(recorded: Recorded) -> None:
+    """The figure docs/reliability.md gives, written to out/iam/mutation.json: every statement of every role either
+    removed (and each removal caught) or exempt."""
+    removed = [s for s in STATEMENTS if exemption(*s) is None]
+    caught = [s for s in removed if needing(recorded, s[0], recorded.principals[s[0]].policies, s[1])]
+    summary = {
+        "roles": len({p for p, _ in STATEMENTS}),
+        "statements": len(STATEMENTS),
+        "removed": len(removed),
+        "caught": len(caught),
+        "exempt": {f"{p}:{label}": exemption(p, label) for p, label in STATEMENTS if exemption(p, label)},
+        "recorded_calls": len(recorded.trace),
+        "recorded_calls_by_principal": dict(Counter(e.principal for e in recorded.trace)),
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "mutation.json").write_text(json.dumps(summary, indent=2) + "\n")
+    assert caught == removed
 
 
 def test_enforcement_a_statement_no_call_needs_is_found(recorded: Recorded) -> None:

@@ -37,6 +37,8 @@ SAGEMAKER_ROLE = {
         {"Ref": "SageMakerRoleArn"},
     ]
 }
+# The per-profile roles of roles/profile-role.yaml live under the stack's path.
+PROFILE_ROLES = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/retune/${AWS::StackName}/*"}
 TOPIC = {"Ref": "AlertsTopic"}
 KEY = {"Ref": "EncryptionKey"}
 
@@ -362,7 +364,7 @@ def test_template_pass_role_is_scoped_to_the_sagemaker_role(template: dict[str, 
         if "iam:PassRole" in as_list(statement["Action"]):
             passing.add(owner)
             assert as_list(statement["Action"]) == ["iam:PassRole"], owner
-            assert statement["Resource"] == SAGEMAKER_ROLE, owner
+            assert statement["Resource"] == [SAGEMAKER_ROLE, PROFILE_ROLES], owner
             assert statement["Condition"] == {
                 "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
             }, owner

@@ -43,6 +43,9 @@ class Principal(NamedTuple):
     access_key_id: str
     secret_access_key: str
     administrator: bool = False
+    service: str | None = (
+        None  # for a role's session: the service that assumed it ("sagemaker.amazonaws.com")
+    )
 
     @property
     def session_token(self) -> str:
@@ -72,7 +75,12 @@ def access_key_id(name: str) -> str:
 
 
 def _principal(
-    name: str, caller: Caller, policies: tuple[Policy, ...], *, administrator: bool = False
+    name: str,
+    caller: Caller,
+    policies: tuple[Policy, ...],
+    *,
+    administrator: bool = False,
+    service: str | None = None,
 ) -> Principal:
     return Principal(
         name=name,
@@ -81,6 +89,7 @@ def _principal(
         access_key_id=access_key_id(name),
         secret_access_key=f"local-secret-{name}",
         administrator=administrator,
+        service=service,
     )
 
 
@@ -149,12 +158,43 @@ def template_principals(transformed: Mapping[str, Any], resolver: Resolver) -> d
         role = _role_of(resource)
         assumed_by_functions.add(role)
         session = str(resolver.ref(lid))
-        out[lid] = _principal(lid, _session(role_arns[role], session, account), roles[role])
+        out[lid] = _principal(
+            lid, _session(role_arns[role], session, account), roles[role], service="lambda.amazonaws.com"
+        )
     for lid, policies in roles.items():
         if lid in assumed_by_functions:
             continue
-        out[lid] = _principal(
-            lid, _session(role_arns[lid], _service_session(resources[lid]), account), policies
+        out[lid] = role_principal(lid, resources[lid], role_arns[lid], policies, account)
+    return out
+
+
+def role_principal(
+    name: str, role: Mapping[str, Any], role_arn: str, policies: tuple[Policy, ...], account: str
+) -> Principal:
+    """A role as the service its trust policy names assumes it (SageMaker names its session `SageMaker`)."""
+    service = _trusted_service(role)
+    session = "local"
+    if service:
+        session = "SageMaker" if service.startswith("sagemaker.") else service.split(".", 1)[0]
+    return _principal(name, _session(role_arn, session, account), policies, service=service)
+
+
+def deployed_roles(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Principal]:
+    """The roles of a plain CloudFormation template (e.g. roles/profile-role.yaml) as if deployed as a stack named
+    `resolver.stack_name`: each named as CloudFormation names it (`<stack>-<logical id>`), under its Path."""
+    out = {}
+    for lid, resource in (template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::IAM::Role" or not resolver.resource_enabled(lid):
+            continue
+        props = resolver.resolve(resource.get("Properties") or {})
+        name = str(props.get("RoleName") or f"{resolver.stack_name}-{lid}")[:64]
+        path = str(props.get("Path") or "/")
+        arn = f"arn:aws:iam::{resolver.account}:role{path}{name}"
+        resolver.physical[lid] = name
+        resolver.attributes[(lid, "Arn")] = arn
+        principal_name = f"{resolver.stack_name}/{lid}"
+        out[principal_name] = role_principal(
+            principal_name, resource, arn, role_policies(resource, resolver), resolver.account
         )
     return out
 
@@ -164,16 +204,18 @@ def _session(role_arn: str, session: str, account: str) -> Caller:
     return Caller(f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}", account, role_arn)
 
 
-def _service_session(role: Mapping[str, Any]) -> str:
-    """SageMaker names a job's session `SageMaker`; another service's role gets the service's name."""
+def _trusted_service(role: Mapping[str, Any]) -> str | None:
+    """The AWS service a role's trust policy lets assume it, if any."""
     trust = (role.get("Properties") or {}).get("AssumeRolePolicyDocument") or {}
-    for statement in trust.get("Statement") or []:
+    statements = trust.get("Statement") or []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if statement.get("Effect") != "Allow":
+            continue
         service = (statement.get("Principal") or {}).get("Service")
-        services = service if isinstance(service, list) else [service]
-        for name in services:
+        for name in service if isinstance(service, list) else [service]:
             if isinstance(name, str) and name.endswith(".amazonaws.com"):
-                return "SageMaker" if name.startswith("sagemaker.") else name.split(".", 1)[0]
-    return "local"
+                return name
+    return None
 
 
 def cli_policy_document(path: Path = CLI_POLICY_DOC) -> dict[str, Any]:
