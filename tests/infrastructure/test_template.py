@@ -385,7 +385,9 @@ def test_template_function_uses_the_key_only_through_its_services(
             services = {s["Fn::Sub"] for s in statement["Condition"]["StringEquals"]["kms:ViaService"]}
             # Only the services that use the key for the function: its tables, its on-failure queue, and the
             # alerts topic if it publishes.
-            used = {"dynamodb", "sqs"} | ({"sns"} if "sns:Publish" in allowed_actions(template, function) else set())
+            used = {"dynamodb", "sqs"} | (
+                {"sns"} if "sns:Publish" in allowed_actions(template, function) else set()
+            )
             assert services == {f"{svc}.${{AWS::Region}}.amazonaws.com" for svc in used}
 
 
