@@ -66,6 +66,7 @@ test-reliability: venv
 # A check is skipped only in the template, each skip with its reason (docs/reliability.md).
 security: venv tools
 	$(CHECKOV) -f template.yaml
+	$(CHECKOV) -f roles/profile-role.yaml
 	mkdir -p out
 	$(SAM_VENV)/bin/python scripts/sam_transform.py template.yaml > out/template.transformed.json
 	$(CHECKOV) -f out/template.transformed.json
@@ -106,7 +107,7 @@ lint: venv tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml roles/profile-role.yaml
 	$(SAM) validate --lint
 
 format: venv

@@ -45,7 +45,7 @@ def transformed(tmp_path: Path, *parameters: str) -> tuple[Path, dict[str, Any]]
 
 
 def test_lint_cfn_lint_is_clean() -> None:
-    result = run([cfn_lint(), str(TEMPLATE)])
+    result = run([cfn_lint(), str(TEMPLATE), str(ROOT / "roles" / "profile-role.yaml")])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

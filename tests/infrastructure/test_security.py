@@ -68,6 +68,12 @@ def test_security_checkov_passes_on_the_template() -> None:
     assert report["summary"]["passed"] > 0 and report["summary"]["parsing_errors"] == 0
 
 
+def test_security_checkov_passes_on_the_profile_role_template() -> None:
+    report = checkov(ROOT / "roles" / "profile-role.yaml")
+    assert failed(report) == []
+    assert report["summary"]["passed"] > 0 and report["summary"]["parsing_errors"] == 0
+
+
 def test_security_checkov_passes_on_the_transformed_template(
     transformed_template: tuple[Path, dict[str, Any]],
 ) -> None:
