@@ -7,7 +7,7 @@ to a bucket with EventBridge notifications on (AWS's S3 User Guide, "EventBridge
 
 - `reason`: PutObject, POST Object, CopyObject or CompleteMultipartUpload;
 - `sequencer`: a hexadecimal string that grows with each write (S3's grows within a key; this one across all keys),
-  of varying length, compared by left-padding with zeros as S3 documents;
+  18 digits like S3's, so that comparing after padding (S3's guide has said left, and now says right) agrees;
 - `id`, `request-id`: new for each event; `etag` without quotes; `size` and `version-id` of the stored object.
 """
 
@@ -65,7 +65,7 @@ class ObjectEvents:
                     "size": size,
                     "etag": etag,
                     **({"version-id": version} if version else {}),
-                    "sequencer": format(self._sequence, "X"),
+                    "sequencer": format(self._sequence, "018X"),
                 },
                 "request-id": uuid.uuid4().hex[:16].upper(),
                 "requester": self.account,
