@@ -249,3 +249,32 @@ def test_alert_is_published_once_whichever_function_publishes_it(aws: AwsWorld, 
         monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function)
         Topic(aws.sns, ENV["ALERTS_TOPIC_ARN"], ENV["IDEMPOTENCY_TABLE"]).publish(alert)
     assert len(aws.alerts()) == 1
+
+
+def test_start_round_handler_empty_manifest_fails_the_drop_naming_the_file(aws: AwsWorld) -> None:
+    # S3 answers the ranged read of an empty object with 416 InvalidRange (moto too): a failed drop, not a park.
+    aws.put("profiles/market-xgb.json", profile_doc())
+    version = aws.put("datasets/market-xgb/2015-01-01/manifest.json", b"")
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    assert result["status"] == "failed"
+    assert result["errors"] == [
+        "manifest: datasets/market-xgb/2015-01-01/manifest.json is empty (0 bytes); "
+        "upload the manifest's JSON (its channels and their files)"
+    ]
+    assert aws.store.get_drop("market-xgb", "2015-01-01").state == "failed"
+    (alert,) = aws.alerts()
+    assert "is empty (0 bytes)" in alert["Message"]
+
+
+def test_start_round_handler_empty_profile_fails_the_drop_naming_the_file(aws: AwsWorld) -> None:
+    aws.put("profiles/market-xgb.json", b"")
+    version = upload_drop(aws, "2015-01-01")
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    assert result["status"] == "failed"
+    assert result["errors"] == [
+        "profile: profiles/market-xgb.json is empty (0 bytes); upload the profile's JSON"
+    ]

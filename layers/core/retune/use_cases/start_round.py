@@ -161,16 +161,25 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
     try:
         stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
         profile_version = stored.version
-        profile = parse_profile(stored.body, expected_name=drop.profile)
+        if stored.body.strip():
+            profile = parse_profile(stored.body, expected_name=drop.profile)
+        else:
+            errors.append(f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON")
     except NotFound:
         errors.append(f"profile: {profile_key} does not exist; upload the profile before its drops")
     except InvalidInput as exc:
         errors.extend(f"profile {e}" for e in exc.errors)
     manifest: Manifest | None = None
-    try:
-        manifest = parse_manifest(manifest_body)
-    except InvalidInput as exc:
-        errors.extend(f"manifest {e}" for e in exc.errors)
+    if not manifest_body.strip():
+        errors.append(
+            f"manifest: {drop.manifest_key} is empty (0 bytes); "
+            "upload the manifest's JSON (its channels and their files)"
+        )
+    else:
+        try:
+            manifest = parse_manifest(manifest_body)
+        except InvalidInput as exc:
+            errors.extend(f"manifest {e}" for e in exc.errors)
     if manifest is not None:
         prefix = f"datasets/{drop.profile}/{drop.drop_id}/"
         present = deps.bucket.keys(drop.bucket, prefix)
