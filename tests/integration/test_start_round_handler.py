@@ -278,3 +278,21 @@ def test_start_round_handler_empty_profile_fails_the_drop_naming_the_file(aws: A
     assert result["errors"] == [
         "profile: profiles/market-xgb.json is empty (0 bytes); upload the profile's JSON"
     ]
+
+
+def test_start_round_handler_manifest_over_dynamodbs_item_limit_starts_its_round(aws: AwsWorld) -> None:
+    # Before, the started drop's item carried the manifest: DynamoDB refused it and the drop stuck in `received`.
+    aws.put("profiles/market-xgb.json", profile_doc())
+    prefix = "datasets/market-xgb/2015-01-01/"
+    train = [f"part-{i:04d}-" + "x" * 840 + ".csv" for i in range(600)]
+    for name in (*train, "validation.csv", "test.csv"):
+        aws.put(prefix + name, "y,x\n0.1,0.2\n")
+    manifest = {**MANIFEST, "channels": {**MANIFEST["channels"], "train": {"files": train}}}
+    version = aws.put(prefix + "manifest.json", manifest)
+    aws.stubber.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"})
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    assert result["status"] == "started"
+    assert aws.store.get_drop("market-xgb", "2015-01-01").state == "started"
+    assert aws.store.get_round("market-xgb", 1).status == "running"

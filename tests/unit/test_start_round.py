@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from retune.errors import LimitExceeded, PermanentError, Throttled
 from retune.events import NotADrop, parse_drop_event
 from retune.records import TrialRecord
+from retune.use_cases.close_round import close_round
 from retune.use_cases.start_round import start_round
 
 from tests.conftest import BUCKET, World, profile_doc, s3_event
@@ -333,3 +336,66 @@ def test_start_round_late_event_for_an_older_drop_does_not_run_after_newer_data(
     assert "2015-07-01, uploaded later, already started round 1" in result.detail
     assert world.store.get_drop("market-xgb", "2015-01-01").state == "superseded"
     assert len(world.sagemaker.tuning_jobs) == 1
+
+
+def big_manifest(count: int = 700) -> tuple[dict, tuple[str, ...]]:
+    """A valid manifest of about 600 KB (files with long names): over DynamoDB's 400 KB item limit."""
+    train = [f"part-{i:04d}-" + "x" * 840 + ".csv" for i in range(count)]
+    manifest = {
+        "channels": {
+            "train": {"files": train, "content_type": "text/csv"},
+            "validation": {"files": ["validation.csv"], "content_type": "text/csv"},
+            "test": {"files": ["test.csv"], "content_type": "application/x-parquet"},
+        }
+    }
+    return manifest, (*train, "validation.csv", "test.csv")
+
+
+def test_start_round_manifest_over_the_item_limit_starts_its_round(world: World) -> None:
+    world.put_profile()
+    manifest, files = big_manifest()
+    event = world.drop("2015-01-01", manifest=manifest, files=files)
+    key = "datasets/market-xgb/2015-01-01/manifest.json"
+    body = world.bucket.objects[(BUCKET, key)][-1].body
+    assert 400 * 1024 < len(body) < 1024 * 1024
+    result = run(world, event)
+    assert result.status == "started"
+    drop = world.store.get_drop("market-xgb", "2015-01-01")
+    assert drop.state == "started" and drop.manifest is None  # the manifest stays in S3, at its version
+    assert drop.manifest_digest == hashlib.sha256(body).hexdigest()
+    assert drop.content_types == {
+        "train": "text/csv",
+        "validation": "text/csv",
+        "test": "application/x-parquet",
+    }
+    assert len(world.bucket.json(BUCKET, "manifests/market-xgb/2015-01-01/train.manifest")) == 701
+    # A replay after a crash before the launch rebuilds the request from the record.
+    rnd = world.store.get_round("market-xgb", 1)
+    world.store.save_round(rnd.model_copy(update={"status": "starting"}), expected_status="running")
+    world.sagemaker.tuning_jobs.clear()
+    assert run(world, event).status == "started"
+    (first, second) = world.sagemaker.created("CreateHyperParameterTuningJob")
+    assert first == second
+    # The evaluation reads the test channel's content type from the record, not from an inline manifest.
+    world.sagemaker.run_trials("rt-market-xgb-0001", [{"objective": 0.5}])
+    assert close_round("rt-market-xgb-0001", world.close_deps).status == "evaluating"
+    (evaluation,) = world.sagemaker.created("CreateTrainingJob")
+    test = next(c for c in evaluation["InputDataConfig"] if c["ChannelName"] == "test")
+    assert test["ContentType"] == "application/x-parquet"
+
+
+def test_start_round_thousands_of_errors_fail_the_drop_with_the_first_ones_listed(world: World) -> None:
+    # Every error in the record would pass DynamoDB's item limit (and SNS's 256 KB message): the first are kept.
+    world.put_profile()
+    manifest = {f"unknown_field_number_{i:05d}": "x" * 40 for i in range(6000)}
+    result = run(world, world.drop("2015-01-01", manifest=manifest))
+    assert result.status == "failed"
+    drop = world.store.get_drop("market-xgb", "2015-01-01")
+    assert drop.state == "failed"
+    assert drop.errors[0] == "manifest channels: required: add it"
+    assert len(drop.errors) == 51
+    assert (
+        drop.errors[-1] == "... and 5951 more errors: fix these and upload the manifest again to see the rest"
+    )
+    (alert,) = world.alerts.published
+    assert len(alert.body.encode()) < 256 * 1024

@@ -30,11 +30,30 @@ class DropRecord(Record):
     version: str = Field(description="The manifest's S3 version id, or its ETag where the bucket has none.")
     version_id: str | None = Field(default=None, description="The manifest's S3 version id, if versioned.")
     uploaded_at: Timestamp
-    manifest: dict[str, Any] | None = None
+    manifest: dict[str, Any] | None = Field(
+        default=None,
+        description="The manifest itself, as drops started before it was kept in S3 only carry it (read only).",
+    )
+    manifest_digest: str | None = Field(
+        default=None, description="SHA-256 of the manifest version the drop was validated and started from."
+    )
+    content_types: dict[str, str | None] | None = Field(
+        default=None, description="Each channel's content type, from the manifest the drop started with."
+    )
     errors: list[str] = Field(default_factory=list)
     round_seq: int | None = None
     waiting_for_capacity: bool = Field(default=False, description="Queued after ResourceLimitExceeded.")
     updated_at: Timestamp
+
+    def channel_content_types(self) -> dict[str, str | None] | None:
+        """Each channel's content type, from the record (or the manifest drops started before kept inline);
+        None when the drop has not started."""
+        if self.content_types is not None:
+            return self.content_types
+        if self.manifest is not None:
+            channels = self.manifest.get("channels") or {}
+            return {name: (channel or {}).get("content_type") for name, channel in channels.items()}
+        return None
 
     def newer_than(self, other: "DropRecord") -> bool:
         """The queue's order: the manifest's upload time, ties broken by drop id."""

@@ -7,7 +7,9 @@ concurrent drops of one profile cannot both start a round (the ACTIVE item is ta
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -48,6 +50,8 @@ Status = Literal[
 ]
 MAX_ATTEMPTS = 8
 PROFILE_MAX_BYTES = 262_144
+MAX_ERRORS = 50  # a failed drop's errors kept (and alerted)
+ERROR_MAX_CHARS = 1_000
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class ValidDrop(NamedTuple):
     profile: Profile
     profile_version: str
     manifest: Manifest
+    manifest_digest: str
 
 
 def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
@@ -197,7 +202,8 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
                 )
     if errors or profile is None or manifest is None:
         return errors
-    return ValidDrop(profile=profile, profile_version=profile_version, manifest=manifest)
+    digest = hashlib.sha256(manifest_body).hexdigest()
+    return ValidDrop(profile, profile_version, manifest, digest)
 
 
 def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartResult:
@@ -305,11 +311,16 @@ def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
 
 
 def _request(
-    drop: DropRecord, profile: Profile, manifest: Manifest, plan: Plan, seq: int, deps: StartRoundDeps
+    drop: DropRecord,
+    profile: Profile,
+    content_types: Mapping[str, str | None],
+    plan: Plan,
+    seq: int,
+    deps: StartRoundDeps,
 ) -> dict[str, Any]:
-    return round_request(
+    return _tuning_request(
         profile=profile,
-        manifest=manifest,
+        content_types=content_types,
         plan=plan,
         seq=seq,
         drop_id=drop.drop_id,
@@ -330,6 +341,31 @@ def round_request(
 ) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request of a round, exactly as StartRound sends it (`retune plan
     --render` prints it)."""
+    return _tuning_request(
+        profile=profile,
+        content_types=content_types_of(manifest),
+        plan=plan,
+        seq=seq,
+        drop_id=drop_id,
+        data_bucket=data_bucket,
+        role_arn=role_arn,
+    )
+
+
+def content_types_of(manifest: Manifest) -> dict[str, str | None]:
+    return {name: channel.content_type for name, channel in manifest.channels.items()}
+
+
+def _tuning_request(
+    *,
+    profile: Profile,
+    content_types: Mapping[str, str | None],
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    data_bucket: str,
+    role_arn: str,
+) -> dict[str, Any]:
     uris = {
         c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
         for c in profile.training.channels
@@ -341,7 +377,7 @@ def round_request(
         drop_id=drop_id,
         bucket=data_bucket,
         channel_manifests=uris,
-        channel_content_types={c: manifest.channels[c].content_type for c in profile.training.channels},
+        channel_content_types={c: content_types.get(c) for c in profile.training.channels},
         role_arn=role_arn,
     )
 
@@ -370,7 +406,8 @@ def _start(
     profile = valid.profile
     seq = deps.store.last_round_seq(profile.name) + 1
     plan = _plan_for(valid, deps)
-    request = _request(drop, profile, valid.manifest, plan, seq, deps)
+    content_types = content_types_of(valid.manifest)
+    request = _request(drop, profile, content_types, plan, seq, deps)
     try:
         validate_request("CreateHyperParameterTuningJob", request, service_model=deps.service_model)
     except InvalidRequest as exc:
@@ -399,7 +436,10 @@ def _start(
         update={
             "state": "started",
             "round_seq": seq,
-            "manifest": valid.manifest.model_dump(mode="json"),
+            # The manifest stays in S3 at its version (up to 1 MiB: over DynamoDB's item limit): the record keeps
+            # its digest and what the round's requests need of it.
+            "manifest_digest": valid.manifest_digest,
+            "content_types": content_types,
             "errors": [],
             "waiting_for_capacity": False,
             "updated_at": now,
@@ -481,12 +521,23 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
         )
     stored = deps.bucket.read(deps.data_bucket, f"profiles/{drop.profile}.json", max_bytes=PROFILE_MAX_BYTES)
     profile = parse_profile(stored.body, expected_name=drop.profile)
-    manifest = Manifest.model_validate(drop.manifest)
-    request = _request(drop, profile, manifest, rnd.plan, rnd.seq, deps)
+    request = _request(drop, profile, drop.channel_content_types() or {}, rnd.plan, rnd.seq, deps)
     return _launch(rnd, drop, request, deps)
 
 
+def _bounded(errors: list[str]) -> list[str]:
+    """The first errors, each cut to a readable length: all of them could pass DynamoDB's item limit and SNS's
+    message limit (a manifest of 1 MiB can hold tens of thousands of unknown fields)."""
+    kept = [e if len(e) <= ERROR_MAX_CHARS else e[: ERROR_MAX_CHARS - 3] + "..." for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        kept.append(
+            f"... and {len(errors) - MAX_ERRORS} more errors: fix these and upload the manifest again to see the rest"
+        )
+    return kept
+
+
 def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartResult:
+    errors = _bounded(errors)
     failed = drop.model_copy(update={"state": "failed", "errors": errors, "updated_at": deps.clock()})
     deps.store.replace_drop(failed, expected=drop)
     deps.metrics.count("DropsFailed")
