@@ -399,3 +399,28 @@ def test_start_round_thousands_of_errors_fail_the_drop_with_the_first_ones_liste
     )
     (alert,) = world.alerts.published
     assert len(alert.body.encode()) < 256 * 1024
+
+
+def test_start_round_test_channel_listing_training_files_is_refused_naming_them(world: World) -> None:
+    # Scored on rows it trained on, any challenger would look better than it is.
+    world.put_profile()
+    manifest = {
+        "channels": {
+            "train": {"files": ["train.csv", "extra.csv"]},
+            "validation": {"files": ["validation.csv"]},
+            "test": {"files": ["test.csv", "extra.csv", "validation.csv"]},
+        }
+    }
+    event = world.drop(
+        "2015-01-01", manifest=manifest, files=("train.csv", "extra.csv", "validation.csv", "test.csv")
+    )
+    result = run(world, event)
+    assert result.status == "failed"
+    assert result.errors == [
+        "manifest channels.test: the test channel lists files the training channels also list "
+        "(extra.csv in train, validation.csv in validation); the challenger would be scored on rows it "
+        "trained on: list each file in one channel only"
+    ]
+    assert world.alerts.outcomes() == ["drop_failed"]
+    assert world.sagemaker.requests == []
+    assert world.store.get_active("market-xgb") is None

@@ -200,10 +200,31 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
                     f"manifest channels: the profile needs channel(s) {absent}; "
                     f"the manifest has {sorted(manifest.channels)}"
                 )
+            else:
+                errors.extend(_test_overlap(profile, manifest))
     if errors or profile is None or manifest is None:
         return errors
     digest = hashlib.sha256(manifest_body).hexdigest()
     return ValidDrop(profile, profile_version, manifest, digest)
+
+
+def _test_overlap(profile: Profile, manifest: Manifest) -> list[str]:
+    """The held-out test channel must share no file with a channel the trials train or validate on."""
+    test = profile.evaluation.test_channel
+    held_out = set(manifest.channels[test].files)
+    shared = [
+        f"{path} in {channel}"
+        for channel in profile.training.channels  # the profile holds the test channel out of these
+        for path in manifest.channels[channel].files
+        if path in held_out
+    ]
+    if not shared:
+        return []
+    shown = ", ".join(shared[:10]) + (f" and {len(shared) - 10} more" if len(shared) > 10 else "")
+    return [
+        f"manifest channels.{test}: the test channel lists files the training channels also list ({shown}); "
+        "the challenger would be scored on rows it trained on: list each file in one channel only"
+    ]
 
 
 def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartResult:
