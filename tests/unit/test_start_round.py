@@ -9,6 +9,7 @@ from retune.errors import LimitExceeded, PermanentError, Throttled
 from retune.events import NotADrop, parse_drop_event
 from retune.records import TrialRecord
 from retune.use_cases.close_round import close_round
+from retune.use_cases.reconcile import reconcile
 from retune.use_cases.start_round import start_round
 
 from tests.conftest import BUCKET, World, profile_doc, s3_event
@@ -424,3 +425,52 @@ def test_start_round_test_channel_listing_training_files_is_refused_naming_them(
     assert world.alerts.outcomes() == ["drop_failed"]
     assert world.sagemaker.requests == []
     assert world.store.get_active("market-xgb") is None
+
+
+def drop_ready(world: World, drop_id: str) -> dict:
+    drop = world.store.get_drop("market-xgb", drop_id)
+    return {
+        "version": "0",
+        "id": f"ready-{drop_id}",
+        "detail-type": "Drop Ready",
+        "source": "retune",
+        "account": "123456789012",
+        "time": "2026-01-01T01:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "profile": "market-xgb",
+            "drop_id": drop_id,
+            "bucket": BUCKET,
+            "key": drop.manifest_key,
+            "version_id": drop.version_id,
+        },
+    }
+
+
+def test_start_round_queued_drop_failing_at_its_turn_leaves_the_queue(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    assert run(world, world.drop("2015-07-01")).status == "queued"
+    bad = profile_doc()
+    bad["objective"]["type"] = "Smallest"
+    world.put_profile(bad)  # the profile broke while the drop waited
+    finish_round(world)
+    assert run(world, drop_ready(world, "2015-07-01")).status == "failed"
+    assert world.store.get_queued("market-xgb") is None  # `retune rounds` no longer shows it queued
+    report = reconcile(world.reconcile_deps)
+    assert report.actions == []  # and Reconcile does not announce it again
+    world.put_profile()
+    assert run(world, world.drop("2016-01-01")).status == "started"
+    assert world.store.get_drop("market-xgb", "2015-07-01").state == "failed"  # not rewritten to superseded
+
+
+def test_start_round_queued_drop_superseded_at_its_turn_leaves_the_queue(world: World) -> None:
+    world.put_profile()
+    old_event = world.drop("2015-01-01")  # its event is late: a newer drop's round runs first
+    run(world, world.drop("2015-07-01"))
+    assert run(world, old_event).status == "queued"
+    finish_round(world)
+    assert run(world, drop_ready(world, "2015-01-01")).status == "superseded"
+    assert world.store.get_queued("market-xgb") is None
+    assert reconcile(world.reconcile_deps).actions == []

@@ -191,9 +191,23 @@ class Store:
             return False
         return True
 
-    def replace_drop(self, drop: DropRecord, *, expected: DropRecord) -> None:
-        """Update a drop only if nobody changed it since `expected` was read (else ConditionFailed)."""
-        self.table.write([Put(_drop_item(drop), _unchanged_drop(expected))])
+    def replace_drop(self, drop: DropRecord, *, expected: DropRecord, leave_queue: bool = False) -> None:
+        """Update a drop only if nobody changed it since `expected` was read (else ConditionFailed). With
+        `leave_queue`, the drop (failed or superseded) also leaves the profile's queue, which must name it."""
+        operations: list[Operation] = [Put(_drop_item(drop), _unchanged_drop(expected))]
+        if leave_queue:
+            operations.append(
+                Delete(profile_pk(drop.profile), "QUEUED", Condition(equals={"drop_id": drop.drop_id}))
+            )
+        self.table.write(operations)
+
+    def leave_queue(self, profile: str, drop_id: str) -> bool:
+        """Remove the profile's queue entry if it names this drop. False when it does not."""
+        try:
+            self.table.write([Delete(profile_pk(profile), "QUEUED", Condition(equals={"drop_id": drop_id}))])
+        except ConditionFailed:
+            return False
+        return True
 
     # rounds
 

@@ -104,6 +104,7 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
                 # A repeat finishes what an interrupted attempt began: the alert (published once per key).
                 deps.alerts.publish(_failed_alert(drop))
             if drop.state in ("superseded", "failed"):
+                _leave_queue(drop, deps)
                 return StartResult("duplicate", profile_name, drop_id, detail=f"drop already {drop.state}")
             if drop.state == "started":
                 return _resume(drop, deps)
@@ -238,7 +239,9 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
     if latest is not None and latest.newer_than(drop):
         # A late event (a parked one redriven, EventBridge's retries): newer data already had its round.
         store.replace_drop(
-            drop.model_copy(update={"state": "superseded", "updated_at": deps.clock()}), expected=drop
+            drop.model_copy(update={"state": "superseded", "updated_at": deps.clock()}),
+            expected=drop,
+            leave_queue=_queue_names(drop, deps),
         )
         deps.metrics.count("DropsSuperseded")
         return StartResult(
@@ -254,6 +257,10 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
     other = (
         store.get_drop(drop.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
     )
+    if other is not None and other.state not in ("queued", "received"):
+        # A queue entry left behind by a drop that failed or was superseded at its turn (as releases before
+        # this one left them): no rival, and its record stays as it is.
+        other = None
     if active is not None or paused is not None:
         why = f"round {active.seq} is running" if active is not None else "the profile is paused"
         if queued is None:
@@ -557,10 +564,22 @@ def _bounded(errors: list[str]) -> list[str]:
     return kept
 
 
+def _queue_names(drop: DropRecord, deps: StartRoundDeps) -> bool:
+    queued = deps.store.get_queued(drop.profile)
+    return queued is not None and queued.drop_id == drop.drop_id
+
+
+def _leave_queue(drop: DropRecord, deps: StartRoundDeps) -> None:
+    """A drop that failed or was superseded leaves the queue in the same write; one the queue still names (left
+    so by a release before this one) leaves it now, or Reconcile would announce it on every run."""
+    if _queue_names(drop, deps):
+        deps.store.leave_queue(drop.profile, drop.drop_id)
+
+
 def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartResult:
     errors = _bounded(errors)
     failed = drop.model_copy(update={"state": "failed", "errors": errors, "updated_at": deps.clock()})
-    deps.store.replace_drop(failed, expected=drop)
+    deps.store.replace_drop(failed, expected=drop, leave_queue=_queue_names(drop, deps))
     deps.metrics.count("DropsFailed")
     logger.warning(
         "drop failed validation", extra={"profile": drop.profile, "drop": drop.drop_id, "errors": errors}

@@ -1,0 +1,96 @@
+"""State the release before issue 17 wrote (drops with their manifest inline, no sequencer, no arrival time; queue
+entries without a retry time; queue entries naming a drop that failed at its turn) is finished by this code.
+
+Each item is written as that release's store wrote it: its record as JSON in `doc`, with the attributes conditions
+and the index read beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from retune.events import parse_drop_event
+from retune.use_cases.reconcile import reconcile
+from retune.use_cases.start_round import start_round
+
+from tests.conftest import BUCKET, World
+
+PROFILE = "market-xgb"
+PK = f"PROFILE#{PROFILE}"
+MANIFEST = {
+    "channels": {
+        "train": {"files": ["train.csv"], "content_type": "text/csv"},
+        "validation": {"files": ["validation.csv"], "content_type": "text/csv"},
+        "test": {"files": ["test.csv"], "content_type": "text/csv"},
+    },
+    "description": "",
+}
+
+
+def old_drop(world: World, drop_id: str, state: str, **fields: Any) -> dict[str, Any]:
+    """A drop item as the release before wrote it, for a manifest already in the bucket."""
+    key = f"datasets/{PROFILE}/{drop_id}/manifest.json"
+    version = world.bucket.objects[(BUCKET, key)][-1]
+    doc = {
+        "profile": PROFILE,
+        "drop_id": drop_id,
+        "state": state,
+        "bucket": BUCKET,
+        "manifest_key": key,
+        "version": version.version_id,
+        "version_id": version.version_id,
+        "uploaded_at": version.last_modified.isoformat(),
+        "manifest": None,
+        "errors": [],
+        "round_seq": None,
+        "waiting_for_capacity": False,
+        "updated_at": version.last_modified.isoformat(),
+        **fields,
+    }
+    world.table.items[(PK, f"DROP#{drop_id}")] = {
+        "pk": PK,
+        "sk": f"DROP#{drop_id}",
+        "doc": json.dumps(doc),
+        "state": state,
+        "version": version.version_id,
+    }
+    return doc
+
+
+def old_queued(world: World, drop_id: str, uploaded_at: str) -> None:
+    doc = {"profile": PROFILE, "drop_id": drop_id, "uploaded_at": uploaded_at}
+    world.table.items[(PK, "QUEUED")] = {
+        "pk": PK,
+        "sk": "QUEUED",
+        "doc": json.dumps(doc),
+        "drop_id": drop_id,
+        "gsi1pk": "QUEUED",
+        "gsi1sk": PROFILE,
+    }
+
+
+def test_upgrade_queue_entry_naming_a_drop_that_failed_at_its_turn_is_cleared(world: World) -> None:
+    world.put_profile()
+    world.drop("2015-07-01")
+    failed = old_drop(world, "2015-07-01", "failed", errors=["profile objective.type: ..."])
+    old_queued(world, "2015-07-01", failed["uploaded_at"])
+    reconcile(world.reconcile_deps)
+    assert world.store.get_queued(PROFILE) is None
+    assert reconcile(world.reconcile_deps).actions == []
+    # the next drop starts, and the failed one stays failed
+    assert start_round(parse_drop_event(world.drop("2016-01-01")), world.deps).status == "started"
+    assert world.store.get_drop(PROFILE, "2015-07-01").state == "failed"
+
+
+def test_upgrade_queue_entry_naming_a_failed_drop_is_no_rival_for_the_next(world: World) -> None:
+    world.put_profile()
+    assert start_round(parse_drop_event(world.drop("2015-01-01")), world.deps).status == "started"
+    world.drop("2016-07-01")  # uploaded later than the next drop, failed at its turn
+    failed = old_drop(world, "2016-07-01", "failed", errors=["profile objective.type: ..."])
+    old_queued(world, "2016-07-01", failed["uploaded_at"])
+    world.clock.now = world.clock.now.replace(year=2025)
+    event = world.drop("2016-01-01")  # older than the failed one: still queued, as the newest waiting drop
+    assert start_round(parse_drop_event(event), world.deps).status == "queued"
+    assert world.store.get_queued(PROFILE).drop_id == "2016-01-01"
+    assert world.store.get_drop(PROFILE, "2016-07-01").state == "failed"
