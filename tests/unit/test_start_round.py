@@ -474,3 +474,107 @@ def test_start_round_queued_drop_superseded_at_its_turn_leaves_the_queue(world: 
     assert run(world, drop_ready(world, "2015-01-01")).status == "superseded"
     assert world.store.get_queued("market-xgb") is None
     assert reconcile(world.reconcile_deps).actions == []
+
+
+# Versions of one manifest: S3's sequencer orders them (issue 17, item 15); drops: their first upload (item 16).
+
+
+def test_start_round_late_event_for_an_older_version_does_not_revert_a_queued_drop(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    late = world.drop("2015-07-01")  # its event is delayed...
+    newer = world.drop("2015-07-01")  # ...past the fixed upload's
+    assert run(world, newer).status == "queued"
+    result = run(world, late)
+    assert result.status == "ignored"
+    assert "older version" in result.detail
+    drop = world.store.get_drop("market-xgb", "2015-07-01")
+    assert drop.version == newer["detail"]["object"]["version-id"] and drop.state == "queued"
+    assert drop.sequencer == newer["detail"]["object"]["sequencer"]
+
+
+def test_start_round_late_event_for_an_older_version_does_not_start_after_the_newer_failed(
+    world: World,
+) -> None:
+    world.put_profile()
+    late = world.drop("2015-01-01")
+    newer = world.drop("2015-01-01", manifest={"channels": {"train": {"files": ["nope.csv"]}}})
+    assert run(world, newer).status == "failed"
+    assert run(world, late).status == "ignored"
+    assert world.store.get_drop("market-xgb", "2015-01-01").state == "failed"
+    assert world.sagemaker.requests == []
+
+
+def test_start_round_sequencers_of_different_lengths_compare_as_aws_says(world: World) -> None:
+    # AWS's S3 guide: pad the shorter with zeros on the right, then compare (sequencers begin with the time).
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    late = world.drop("2015-07-01")
+    late["detail"]["object"]["sequencer"] = "0055AED6DCD90281E5FF"  # longer, and older
+    newer = world.drop("2015-07-01")
+    newer["detail"]["object"]["sequencer"] = "0055AED6DCD9028200"  # left-padded, it would sort first
+    assert run(world, newer).status == "queued"
+    assert run(world, late).status == "ignored"
+
+
+def test_start_round_without_sequencers_orders_versions_by_their_upload_time(world: World) -> None:
+    # A "Drop Ready" of an older version carries no sequencer (it was put before they were kept): S3's
+    # LastModified of each version tells.
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    run(world, world.drop("2015-07-01"))
+    ready = drop_ready(world, "2015-07-01")  # announced, then delayed
+    newer = world.drop("2015-07-01")
+    assert run(world, newer).status == "queued"
+    assert run(world, ready).status == "ignored"
+    assert world.store.get_drop("market-xgb", "2015-07-01").version == newer["detail"]["object"]["version-id"]
+
+
+def test_start_round_drop_ready_carries_the_sequencer_or_not() -> None:
+    event = {
+        "version": "0",
+        "id": "e1",
+        "detail-type": "Drop Ready",
+        "source": "retune",
+        "account": "123456789012",
+        "time": "2026-01-01T01:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "profile": "market-xgb",
+            "drop_id": "2015-07-01",
+            "bucket": BUCKET,
+            "key": "datasets/market-xgb/2015-07-01/manifest.json",
+            "version_id": "v3",
+        },
+    }
+    assert parse_drop_event(event).sequencer is None
+    event["detail"]["sequencer"] = "0055AED6DCD90281E5"
+    assert parse_drop_event(event).sequencer == "0055AED6DCD90281E5"
+
+
+def test_start_round_retried_older_drop_does_not_displace_newer_queued_data(world: World) -> None:
+    world.put_profile()
+    run(world, world.drop("2015-01-01"))
+    old = run(world, world.drop("2015-04-01", manifest={"channels": {"train": {"files": ["nope.csv"]}}}))
+    assert old.status == "failed"
+    assert run(world, world.drop("2015-07-01")).status == "queued"
+    # The person fixes the older drop and uploads its manifest again (`retune retry` copies it onto itself).
+    result = run(world, world.drop("2015-04-01"))
+    assert result.status == "superseded"
+    assert "2015-07-01" in result.detail
+    assert world.store.get_queued("market-xgb").drop_id == "2015-07-01"
+    assert world.store.get_drop("market-xgb", "2015-07-01").state == "queued"
+
+
+def test_start_round_retried_older_drop_does_not_run_after_newer_data_ran(world: World) -> None:
+    world.put_profile()
+    assert (
+        run(world, world.drop("2015-04-01", manifest={"channels": {"x": {"files": ["a"]}}})).status
+        == "failed"
+    )
+    assert run(world, world.drop("2015-07-01")).status == "started"
+    finish_round(world)
+    result = run(world, world.drop("2015-04-01"))
+    assert result.status == "superseded"
+    assert len(world.sagemaker.tuning_jobs) == 1

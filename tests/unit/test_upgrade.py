@@ -94,3 +94,33 @@ def test_upgrade_queue_entry_naming_a_failed_drop_is_no_rival_for_the_next(world
     assert start_round(parse_drop_event(event), world.deps).status == "queued"
     assert world.store.get_queued(PROFILE).drop_id == "2016-01-01"
     assert world.store.get_drop(PROFILE, "2016-07-01").state == "failed"
+
+
+def test_upgrade_drop_recorded_without_a_sequencer_orders_its_versions_by_upload_time(world: World) -> None:
+    world.put_profile()
+    assert start_round(parse_drop_event(world.drop("2015-01-01")), world.deps).status == "started"
+    late = world.drop("2015-07-01")
+    world.drop("2015-07-01")
+    queued = old_drop(world, "2015-07-01", "queued")  # the newer version, queued by the release before
+    old_queued(world, "2015-07-01", queued["uploaded_at"])
+    assert start_round(parse_drop_event(late), world.deps).status == "ignored"
+    assert world.store.get_drop(PROFILE, "2015-07-01").version == queued["version"]
+    # the documented retry still works: a new upload of the manifest takes the drop's place in the queue
+    again = world.drop("2015-07-01")
+    assert start_round(parse_drop_event(again), world.deps).status == "queued"
+    drop = world.store.get_drop(PROFILE, "2015-07-01")
+    assert drop.version == again["detail"]["object"]["version-id"]
+    assert drop.data_time.isoformat() == queued["uploaded_at"]  # its data is as old as it was
+
+
+def test_upgrade_queued_drops_without_an_arrival_time_keep_their_order(world: World) -> None:
+    world.put_profile()
+    assert start_round(parse_drop_event(world.drop("2015-01-01")), world.deps).status == "started"
+    world.drop("2015-07-01")
+    queued = old_drop(world, "2015-07-01", "queued")
+    old_queued(world, "2015-07-01", queued["uploaded_at"])
+    world.clock.now = world.clock.now.replace(year=2025)  # a drop whose manifest was uploaded earlier
+    assert start_round(parse_drop_event(world.drop("2015-04-01")), world.deps).status == "superseded"
+    world.clock.now = world.clock.now.replace(year=2027)  # and one uploaded later
+    assert start_round(parse_drop_event(world.drop("2016-01-01")), world.deps).status == "queued"
+    assert world.store.get_drop(PROFILE, "2015-07-01").state == "superseded"

@@ -27,6 +27,7 @@ __all__ = [
     "S3Object",
     "candidate_keys",
     "parse_drop_event",
+    "sequencer_order",
     "split_manifest_key",
 ]
 
@@ -67,6 +68,9 @@ class DropReadyDetail(Model):
     bucket: str
     key: str
     version_id: str | None = None
+    sequencer: str | None = Field(
+        default=None, description="S3's sequencer of the manifest's version, when the drop's record has it."
+    )
 
 
 class DropRef(Model):
@@ -82,6 +86,7 @@ class DropRef(Model):
     keys: tuple[str, ...] = Field(min_length=1)
     version_id: str | None = None
     etag: str | None = None
+    sequencer: str | None = None
     origin: Literal["s3", "drop-ready"]
     event_time: Timestamp
 
@@ -116,6 +121,15 @@ def split_manifest_key(key: str) -> tuple[str, str]:
     return profile, drop_id
 
 
+def sequencer_order(a: str, b: str) -> int:
+    """-1, 0 or 1 as S3 event `a` happened before, with, or after `b` (two events of one object key). AWS's S3
+    guide ("Event message structure"): sequencers vary in length; right-pad the shorter with zeros, then compare
+    lexicographically (they are hexadecimal, and begin with the time)."""
+    width = max(len(a), len(b))
+    left, right = a.upper().ljust(width, "0"), b.upper().ljust(width, "0")
+    return (left > right) - (left < right)
+
+
 def candidate_keys(raw_key: str) -> list[str]:
     """The key as the event gives it, then URL-decoded if that differs; only those shaped like a manifest."""
     decoded = unquote_plus(raw_key)
@@ -144,6 +158,7 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
             keys=tuple(candidate_keys(detail.object.key)),
             version_id=detail.object.version_id,
             etag=detail.object.etag,
+            sequencer=detail.object.sequencer or None,
             origin="s3",
             event_time=envelope.time,
         )
@@ -161,6 +176,7 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
             bucket=ready.bucket,
             keys=(ready.key,),
             version_id=ready.version_id,
+            sequencer=ready.sequencer,
             origin="drop-ready",
             event_time=envelope.time,
         )

@@ -30,6 +30,13 @@ class DropRecord(Record):
     version: str = Field(description="The manifest's S3 version id, or its ETag where the bucket has none.")
     version_id: str | None = Field(default=None, description="The manifest's S3 version id, if versioned.")
     uploaded_at: Timestamp
+    sequencer: str | None = Field(
+        default=None, description="S3's sequencer of the version's upload: orders versions of the manifest."
+    )
+    arrived_at: Timestamp | None = Field(
+        default=None,
+        description="When the drop's manifest was first uploaded; kept across new uploads of it (retries).",
+    )
     manifest: dict[str, Any] | None = Field(
         default=None,
         description="The manifest itself, as drops started before it was kept in S3 only carry it (read only).",
@@ -55,9 +62,16 @@ class DropRecord(Record):
             return {name: (channel or {}).get("content_type") for name, channel in channels.items()}
         return None
 
+    @property
+    def data_time(self) -> datetime:
+        """How new the drop's data is: its manifest's first upload. A retry (a new upload of the manifest, or
+        `retune retry`) makes a newer version of the same data, not newer data. Drops recorded before this was
+        kept have only their latest upload."""
+        return self.arrived_at or self.uploaded_at
+
     def newer_than(self, other: "DropRecord") -> bool:
-        """The queue's order: the manifest's upload time, ties broken by drop id."""
-        return (self.uploaded_at, self.drop_id) > (other.uploaded_at, other.drop_id)
+        """The queue's order: the newest data wins; ties broken by drop id."""
+        return (self.data_time, self.drop_id) > (other.data_time, other.drop_id)
 
 
 class Evaluation(Record):

@@ -23,7 +23,7 @@ from retune.errors import (
     NotFound,
     PermanentError,
 )
-from retune.events import DropRef, split_manifest_key
+from retune.events import DropRef, sequencer_order, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import tuning_job_name
 from retune.plan import Plan
@@ -116,6 +116,16 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
                 seq=drop.round_seq,
                 detail=f"drop {drop_id} already started round {drop.round_seq}; upload new data under a new drop id",
             )
+        elif drop is not None and _older_version(ref, obj, drop):
+            # A late event (EventBridge's retries, a redrive, a delayed "Drop Ready"): the manifest was uploaded
+            # again since, and that newer version is the drop now, whatever became of it.
+            return StartResult(
+                "ignored",
+                profile_name,
+                drop_id,
+                detail=f"an older version ({obj.version}) of {key} than the drop's ({drop.version}, "
+                f"{drop.state})",
+            )
         else:
             fresh = DropRecord(
                 profile=profile_name,
@@ -126,6 +136,8 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
                 version=obj.version,
                 version_id=ref.version_id if ref.version_id else None,
                 uploaded_at=obj.last_modified,
+                sequencer=ref.sequencer,
+                arrived_at=drop.data_time if drop is not None else obj.last_modified,
                 updated_at=deps.clock(),
             )
             try:
@@ -147,6 +159,16 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
             logger.info("lost a race; deciding again", extra={"profile": profile_name, "drop": drop_id})
             continue
     raise ConflictError(f"drop {drop_id} of {profile_name}: state kept changing; retrying later")
+
+
+def _older_version(ref: DropRef, obj: Any, drop: DropRecord) -> bool:
+    """Whether the event's version of the manifest was uploaded before the drop's recorded version. S3's
+    sequencers order the writes of one key; without both (retune's own "Drop Ready" events before they carried
+    it, drops recorded before it was kept) the versions' LastModified does, at S3's one-second resolution: a
+    tie counts as newer, so that a new upload (the documented retry) always goes ahead."""
+    if ref.sequencer and drop.sequencer:
+        return sequencer_order(ref.sequencer, drop.sequencer) < 0
+    return bool(obj.last_modified < drop.uploaded_at)
 
 
 def _read_manifest(ref: DropRef, deps: StartRoundDeps) -> tuple[str, Any]:
