@@ -296,3 +296,30 @@ def test_start_round_handler_manifest_over_dynamodbs_item_limit_starts_its_round
     assert result["status"] == "started"
     assert aws.store.get_drop("market-xgb", "2015-01-01").state == "started"
     assert aws.store.get_round("market-xgb", 1).status == "running"
+
+
+def test_start_round_handler_pass_role_denied_fails_the_drop_and_frees_the_profile(aws: AwsWorld) -> None:
+    # Before, the AccessDeniedException was unclassified: the round stayed `starting`, holding the profile.
+    aws.put("profiles/market-xgb.json", profile_doc())
+    version = upload_drop(aws, "2015-01-01")
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/retune-StartRoundRole/retune-StartRound is not authorized "
+        f"to perform: iam:PassRole on resource: {ENV['SAGEMAKER_ROLE_ARN']}"
+    )
+    aws.stubber.add_client_error("create_hyper_parameter_tuning_job", "AccessDeniedException", denied, 400)
+    aws.stubber.add_client_error(  # a job that exists is adopted first: there is none
+        "describe_hyper_parameter_tuning_job",
+        "ResourceNotFound",
+        "Amazon SageMaker can't find a tuning job with name rt-market-xgb-0001",
+        400,
+    )
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    aws.stubber.assert_no_pending_responses()
+    assert result["status"] == "failed"
+    assert aws.store.get_drop("market-xgb", "2015-01-01").state == "failed"
+    assert aws.store.get_active("market-xgb") is None
+    (alert,) = aws.alerts()
+    assert alert["Subject"] == "[retune] market-xgb drop 2015-01-01: its round did not start"
+    assert "iam:PassRole" in alert["Message"] and "AccessDeniedException" in alert["Message"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from retune import alerts
-from retune.errors import LimitExceeded
+from retune.errors import LimitExceeded, Refused
 from retune.events import parse_drop_event
 from retune.naming import PROFILE_NAME_MAX, evaluation_job_name
 from retune.outcomes import ALL_OUTCOMES
@@ -364,6 +364,33 @@ def test_drop_failed_on_a_bad_profile_names_the_profiles_fields(world: World) ->
     assert len(profile_errors) == 1
 
 
+def test_launch_failed_quotes_sagemakers_refusal_and_how_to_retry(world: World) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    refusal = (
+        "sagemaker: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/retune-StartRound/x "
+        "is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/retune-sagemaker"
+    )
+    world.sagemaker.fail_next.append(Refused(refusal))
+    assert start_round(parse_drop_event(event), world.deps).status == "failed"
+    (alert,) = world.alerts.published
+    drop = world.store.get_drop(PROFILE, "2015-01-01")
+    assert alert.outcome == "launch_failed"
+    assert alert.subject == "[retune] market-xgb drop 2015-01-01: its round did not start"
+    assert_subject_fits_sns(alert)
+    # a version of a drop fails once, invalid or refused: drop_failed's key
+    assert alert.key == f"market-xgb/drop/2015-01-01/{drop.version}/failed"
+    assert alert.lines == [
+        "The drop 2015-01-01 of profile market-xgb was valid, but its round did not start:",
+        f"  - launch: SageMaker refused the tuning job rt-market-xgb-0001 of round 1: {refusal}",
+        "Manifest: datasets/market-xgb/2015-01-01/manifest.json",
+        "",
+        "The drop is failed and the profile is free for its next drop.",
+        "What to do: fix the cause above (the SageMaker execution role and who may pass it, the profile's",
+        "training settings), then retry the drop: `retune retry <profile> <drop>` or upload its manifest again.",
+    ]
+
+
 def test_limit_exceeded_quotes_sagemaker_and_says_the_drop_waits(world: World) -> None:
     world.put_profile()
     event = world.drop("2015-01-01")
@@ -553,6 +580,7 @@ def every_alert(rnd: RoundRecord) -> list[alerts.Alert]:
         *decisions,
         alerts.approved_by_hand(rnd, rnd.profile, PACKAGE_1, ALICE),
         alerts.drop_failed(rnd.profile, rnd.drop_id, "v1", "datasets/x/manifest.json", ["bad"]),
+        alerts.launch_failed(rnd.profile, rnd.drop_id, "v2", "datasets/x/manifest.json", ["refused"]),
         alerts.round_failed(rnd, "tuning job Failed"),
         alerts.round_stalled(rnd, 2701),
         alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, "limit"),

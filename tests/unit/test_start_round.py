@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from retune.errors import LimitExceeded, PermanentError, Throttled
+from retune.errors import LimitExceeded, PermanentError, Refused, Throttled, TransientError
 from retune.events import NotADrop, parse_drop_event
 from retune.records import TrialRecord
 from retune.use_cases.close_round import close_round
 from retune.use_cases.reconcile import reconcile
-from retune.use_cases.start_round import start_round
+from retune.use_cases.start_round import LAUNCH_RETRY_SECONDS, start_round
 
 from tests.conftest import BUCKET, World, profile_doc, s3_event
 
@@ -578,3 +578,109 @@ def test_start_round_retried_older_drop_does_not_run_after_newer_data_ran(world:
     result = run(world, world.drop("2015-04-01"))
     assert result.status == "superseded"
     assert len(world.sagemaker.tuning_jobs) == 1
+
+
+# The round's launch (issue 17, item 5): adopt a job that exists; a refusal fails the drop and frees the profile;
+# throttling, 5xx and timeouts are retried until LAUNCH_RETRY_SECONDS, then fail the drop.
+
+PASS_ROLE = (
+    "sagemaker: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/retune-StartRound/x is not "
+    "authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/retune-sagemaker"
+)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [PASS_ROLE, "sagemaker: ValidationException: Could not assume role arn:aws:iam::123456789012:role/x"],
+)
+def test_start_round_refused_launch_fails_the_drop_frees_the_profile_and_alerts(
+    world: World, refusal: str
+) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    world.sagemaker.fail_next.append(Refused(refusal))
+    result = run(world, event)
+    assert result.status == "failed"
+    assert result.errors == [
+        f"launch: SageMaker refused the tuning job rt-market-xgb-0001 of round 1: {refusal}"
+    ]
+    drop = world.store.get_drop("market-xgb", "2015-01-01")
+    assert drop.state == "failed" and drop.round_seq is None
+    assert world.store.get_active("market-xgb") is None  # the profile is free
+    assert world.store.get_round("market-xgb", 1) is None
+    assert world.store.get_lookup("rt-market-xgb-0001") is None
+    (alert,) = world.alerts.published
+    assert alert.outcome == "launch_failed" and refusal in alert.body
+    # the same event again: nothing new, the alert once
+    assert run(world, event).status == "duplicate"
+    assert len(world.alerts.published) == 1
+    # the next drop starts the profile's round 1
+    assert run(world, world.drop("2015-07-01")).status == "started"
+    assert world.store.get_round("market-xgb", 1).drop_id == "2015-07-01"
+
+
+def test_start_round_refused_retry_of_a_job_that_exists_adopts_it(world: World) -> None:
+    # The first create took effect but its answer was lost (a timeout); the retry is refused (say the role's
+    # permission was taken away meanwhile): the job of this drop exists, and is the round's.
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    world.sagemaker.fail_next.append(Throttled("sagemaker: read timeout"))
+    with pytest.raises(Throttled):
+        run(world, event)
+    request = world.store.get_round("market-xgb", 1)
+    assert request is not None and request.status == "starting"
+    world.sagemaker.fail_next.append(Refused(PASS_ROLE))
+    real_create = world.sagemaker.create_tuning_job
+
+    def create_took_effect_then_refused(request: dict) -> str:
+        world.sagemaker.tuning_jobs[request["HyperParameterTuningJobName"]] = {
+            "request": request,
+            "HyperParameterTuningJobStatus": "InProgress",
+        }
+        return real_create(request)
+
+    world.sagemaker.create_tuning_job = create_took_effect_then_refused  # type: ignore[method-assign]
+    assert run(world, event).status == "started"
+    assert world.store.get_round("market-xgb", 1).status == "running"
+    assert world.alerts.published == []
+
+
+def test_start_round_throttled_launch_is_retried_then_fails_once_retries_are_spent(world: World) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        run(world, event)  # Lambda retries it
+    assert world.store.get_round("market-xgb", 1).status == "starting"
+    world.clock.advance(LAUNCH_RETRY_SECONDS - 60)
+    world.sagemaker.fail_next.append(TransientError("sagemaker: InternalFailure (HTTP 500)"))
+    reconcile(world.reconcile_deps)  # Reconcile retries the starting round; still within the bound
+    assert world.store.get_round("market-xgb", 1).status == "starting"
+    assert world.alerts.published == []
+    world.clock.advance(120)
+    world.sagemaker.fail_next.append(TransientError("sagemaker: read timeout"))
+    reconcile(world.reconcile_deps)
+    drop = world.store.get_drop("market-xgb", "2015-01-01")
+    assert drop.state == "failed"
+    assert drop.errors == [
+        "launch: SageMaker did not take the tuning job rt-market-xgb-0001 of round 1 in 60 minutes of "
+        "retries; the last answer: sagemaker: read timeout"
+    ]
+    assert world.store.get_active("market-xgb") is None
+    assert world.alerts.outcomes() == ["launch_failed"]
+
+
+def test_start_round_resumed_launch_with_a_broken_profile_fails_the_drop(world: World) -> None:
+    # A round left `starting` (its launch throttled) whose profile became invalid meanwhile: not stuck.
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        run(world, event)
+    world.bucket.put(BUCKET, "profiles/market-xgb.json", b"")
+    reconcile(world.reconcile_deps)
+    drop = world.store.get_drop("market-xgb", "2015-01-01")
+    assert drop.state == "failed"
+    assert drop.errors == ["profile: profiles/market-xgb.json is empty (0 bytes); upload the profile's JSON"]
+    assert world.store.get_active("market-xgb") is None
+    assert world.alerts.outcomes() == ["launch_failed"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from retune.errors import Refused, Throttled
 from retune.events import parse_drop_event
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.start_round import start_round
@@ -124,3 +126,42 @@ def test_upgrade_queued_drops_without_an_arrival_time_keep_their_order(world: Wo
     world.clock.now = world.clock.now.replace(year=2027)  # and one uploaded later
     assert start_round(parse_drop_event(world.drop("2016-01-01")), world.deps).status == "queued"
     assert world.store.get_drop(PROFILE, "2015-07-01").state == "superseded"
+
+
+def left_starting(world: World) -> None:
+    """A round `starting` whose launch never went through, its drop started with the manifest inline, as the
+    release before left a launch SageMaker refused (the profile held for good)."""
+    world.put_profile()
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        start_round(parse_drop_event(world.drop("2015-01-01")), world.deps)
+    assert world.store.get_round(PROFILE, 1).status == "starting"
+    key = (PK, "DROP#2015-01-01")
+    doc = json.loads(world.table.items[key]["doc"])
+    for new in ("manifest_digest", "content_types", "sequencer", "arrived_at", "failed_at"):
+        doc.pop(new)
+    doc["manifest"] = MANIFEST
+    world.table.items[key]["doc"] = json.dumps(doc)
+    world.clock.advance(2 * 86_400)  # days ago
+
+
+def test_upgrade_round_left_starting_is_launched_from_the_inline_manifest(world: World) -> None:
+    left_starting(world)
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 1).status == "running"
+    (request,) = world.sagemaker.created("CreateHyperParameterTuningJob")
+    types = {
+        c["ChannelName"]: c.get("ContentType") for c in request["TrainingJobDefinition"]["InputDataConfig"]
+    }
+    assert types == {"train": "text/csv", "validation": "text/csv"}
+
+
+def test_upgrade_round_left_starting_by_a_refused_launch_frees_the_profile(world: World) -> None:
+    left_starting(world)
+    world.sagemaker.fail_next.append(
+        Refused("sagemaker: AccessDeniedException: not authorized: iam:PassRole")
+    )
+    reconcile(world.reconcile_deps)
+    assert world.store.get_drop(PROFILE, "2015-01-01").state == "failed"
+    assert world.store.get_active(PROFILE) is None
+    assert world.alerts.outcomes() == ["launch_failed"]

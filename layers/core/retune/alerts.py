@@ -54,6 +54,26 @@ def drop_failed(profile: str, drop_id: str, version: str, key: str, errors: list
     )
 
 
+def launch_failed(profile: str, drop_id: str, version: str, key: str, errors: list[str]) -> Alert:
+    """SageMaker would not create the round's tuning job: a refusal, or retries spent. The drop failed; its
+    key is drop_failed's (a version of a drop fails once, one way or the other)."""
+    return Alert(
+        key=f"{profile}/drop/{drop_id}/{version}/failed",
+        profile=profile,
+        outcome="launch_failed",
+        subject=f"[retune] {profile} drop {drop_id}: its round did not start",
+        lines=[
+            f"The drop {drop_id} of profile {profile} was valid, but its round did not start:",
+            *[f"  - {e}" for e in errors],
+            f"Manifest: {key}",
+            "",
+            "The drop is failed and the profile is free for its next drop.",
+            "What to do: fix the cause above (the SageMaker execution role and who may pass it, the profile's",
+            "training settings), then retry the drop: `retune retry <profile> <drop>` or upload its manifest again.",
+        ],
+    )
+
+
 def limit_exceeded(profile: str, drop_id: str, seq: int, message: str) -> Alert:
     return Alert(
         key=f"{profile}/drop/{drop_id}/limit/{seq}",

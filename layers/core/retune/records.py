@@ -48,6 +48,9 @@ class DropRecord(Record):
         default=None, description="Each channel's content type, from the manifest the drop started with."
     )
     errors: list[str] = Field(default_factory=list)
+    failed_at: Literal["validation", "launch"] | None = Field(
+        default=None, description="Where a failed drop failed: its documents, or SageMaker refused its round."
+    )
     round_seq: int | None = None
     waiting_for_capacity: bool = Field(default=False, description="Queued after ResourceLimitExceeded.")
     updated_at: Timestamp

@@ -261,6 +261,18 @@ class Store:
         """Update a round whose status is still `expected_status` (else ConditionFailed)."""
         self.table.write([Put(_round_item(rnd), Condition(equals={"status": expected_status}))])
 
+    def abandon_start(self, rnd: RoundRecord, drop: DropRecord, *, expected_drop: DropRecord) -> None:
+        """Undo a round start whose tuning job SageMaker will not create: the round, ACTIVE and the job name's
+        lookup go (the job does not exist), the drop is recorded failed, all in one write."""
+        self.table.write(
+            [
+                Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
+                Delete(profile_pk(rnd.profile), round_sk(rnd.seq), Condition(equals={"status": "starting"})),
+                Delete(f"JOB#{rnd.tuning_job_name}", "JOB"),
+                Put(_drop_item(drop), _unchanged_drop(expected_drop)),
+            ]
+        )
+
     def release_for_capacity(self, rnd: RoundRecord, drop: DropRecord, *, expected_drop: DropRecord) -> None:
         """Undo a round start that SageMaker refused for lack of capacity: the round and ACTIVE go, the drop goes
         back to the queue (waiting for capacity), where Reconcile retries it."""

@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal, NamedTuple
 
 from retune import alerts
@@ -22,6 +23,7 @@ from retune.errors import (
     LimitExceeded,
     NotFound,
     PermanentError,
+    TransientError,
 )
 from retune.events import DropRef, sequencer_order, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
@@ -49,6 +51,10 @@ Status = Literal[
     "already_started",
 ]
 MAX_ATTEMPTS = 8
+# How long a round may stay `starting` while SageMaker throttles, times out or fails (5xx): Lambda's retries and
+# then Reconcile's every few minutes try again; then the drop fails. An age, not a count of attempts: it also
+# bounds attempts that died before they could count themselves (a Lambda timeout).
+LAUNCH_RETRY_SECONDS = 3_600
 PROFILE_MAX_BYTES = 262_144
 MAX_ERRORS = 50  # a failed drop's errors kept (and alerted)
 ERROR_MAX_CHARS = 1_000
@@ -512,8 +518,11 @@ def _start(
 
 
 def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: StartRoundDeps) -> StartResult:
-    """Create the tuning job for a round in status `starting`, then mark it running."""
+    """Create the tuning job for a round in status `starting`, then mark it running. A job of that name is adopted
+    (a replay); a refusal fails the drop and frees the profile; throttling, timeouts and 5xx are raised for Lambda
+    and then Reconcile to retry, until the round has been starting for LAUNCH_RETRY_SECONDS."""
     extra = {"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq, "tuning_job": rnd.tuning_job_name}
+    what = f"the tuning job {rnd.tuning_job_name} of round {rnd.seq}"
     try:
         deps.sagemaker.create_tuning_job(request)
         deps.metrics.count("RoundsStarted")
@@ -535,11 +544,63 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
         logger.warning("sagemaker limit reached; drop queued", extra=extra)
         deps.alerts.publish(alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, str(exc)))
         return StartResult("waiting_for_capacity", rnd.profile, rnd.drop_id, seq=rnd.seq, detail=str(exc))
+    except TransientError as exc:
+        if deps.clock() - rnd.started_at <= timedelta(seconds=LAUNCH_RETRY_SECONDS):
+            raise
+        minutes = LAUNCH_RETRY_SECONDS // 60
+        return _launch_failed(
+            rnd,
+            drop,
+            [
+                f"launch: SageMaker did not take {what} in {minutes} minutes of retries; the last answer: {exc}"
+            ],
+            deps,
+        )
+    except PermanentError as exc:
+        # First a job that exists: the first create may have taken effect with its answer lost.
+        if not _job_exists(rnd, deps):
+            return _launch_failed(rnd, drop, [f"launch: SageMaker refused {what}: {exc}"], deps)
+        _check_same_drop(rnd, deps)
+        logger.info("tuning job exists though its create was refused: adopted", extra=extra)
     try:
         deps.store.save_round(rnd.model_copy(update={"status": "running"}), expected_status="starting")
     except ConditionFailed:
         pass  # CloseRound (or a concurrent replay) already moved the round on: nothing to mark
     return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+
+
+def _job_exists(rnd: RoundRecord, deps: StartRoundDeps) -> bool:
+    try:
+        deps.sagemaker.describe_tuning_job(rnd.tuning_job_name)
+    except PermanentError:  # NotFound; or refused too, when no job can be told to exist
+        return False
+    return True
+
+
+def _launch_failed(
+    rnd: RoundRecord, drop: DropRecord, errors: list[str], deps: StartRoundDeps
+) -> StartResult:
+    """The round will not start: its records go, the drop fails (named in an alert), and the profile is free for
+    its next drop (a queued one is started by Reconcile's next run)."""
+    failed = drop.model_copy(
+        update={
+            "state": "failed",
+            "failed_at": "launch",
+            "round_seq": None,
+            "errors": _bounded(errors),
+            "updated_at": deps.clock(),
+        }
+    )
+    deps.store.abandon_start(rnd, failed, expected_drop=drop)
+    deps.metrics.count("DropsFailed")
+    logger.warning(
+        "round launch failed",
+        extra={"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq, "errors": errors},
+    )
+    deps.alerts.publish(_failed_alert(failed))
+    return StartResult(
+        "failed", rnd.profile, rnd.drop_id, seq=rnd.seq, errors=failed.errors, detail=errors[0]
+    )
 
 
 def _check_same_drop(rnd: RoundRecord, deps: StartRoundDeps) -> None:
@@ -569,8 +630,18 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
             seq=drop.round_seq,
             tuning_job=rnd.tuning_job_name if rnd else None,
         )
-    stored = deps.bucket.read(deps.data_bucket, f"profiles/{drop.profile}.json", max_bytes=PROFILE_MAX_BYTES)
-    profile = parse_profile(stored.body, expected_name=drop.profile)
+    profile_key = f"profiles/{drop.profile}.json"
+    try:
+        stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
+        if not stored.body.strip():
+            return _launch_failed(
+                rnd, drop, [f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON"], deps
+            )
+        profile = parse_profile(stored.body, expected_name=drop.profile)
+    except NotFound:
+        return _launch_failed(rnd, drop, [f"profile: {profile_key} does not exist; upload it again"], deps)
+    except InvalidInput as exc:
+        return _launch_failed(rnd, drop, [f"profile {e}" for e in exc.errors], deps)
     request = _request(drop, profile, drop.channel_content_types() or {}, rnd.plan, rnd.seq, deps)
     return _launch(rnd, drop, request, deps)
 
@@ -600,7 +671,9 @@ def _leave_queue(drop: DropRecord, deps: StartRoundDeps) -> None:
 
 def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartResult:
     errors = _bounded(errors)
-    failed = drop.model_copy(update={"state": "failed", "errors": errors, "updated_at": deps.clock()})
+    failed = drop.model_copy(
+        update={"state": "failed", "failed_at": "validation", "errors": errors, "updated_at": deps.clock()}
+    )
     deps.store.replace_drop(failed, expected=drop, leave_queue=_queue_names(drop, deps))
     deps.metrics.count("DropsFailed")
     logger.warning(
@@ -611,7 +684,8 @@ def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartRes
 
 
 def _failed_alert(drop: DropRecord) -> alerts.Alert:
-    return alerts.drop_failed(drop.profile, drop.drop_id, drop.version, drop.manifest_key, drop.errors)
+    build = alerts.launch_failed if drop.failed_at == "launch" else alerts.drop_failed
+    return build(drop.profile, drop.drop_id, drop.version, drop.manifest_key, drop.errors)
 
 
 def _fail_unrecorded(ref: DropRef, deps: StartRoundDeps, profile: str, drop_id: str) -> StartResult:
