@@ -400,18 +400,23 @@ def test_limit_exceeded_quotes_sagemaker_and_says_the_drop_waits(world: World) -
     assert alert.outcome == "limit_exceeded"
     assert alert.subject == "[retune] market-xgb drop 2015-01-01: waiting for SageMaker capacity"
     assert_subject_fits_sns(alert)
-    assert alert.key == "market-xgb/drop/2015-01-01/limit/1"
+    # keyed by the episode: the profile, and when its capacity first fell short
+    assert alert.key == f"market-xgb/limit/{world.clock.now.isoformat()}"
     assert alert.lines[:2] == [
         "SageMaker refused round 1 of market-xgb (drop 2015-01-01) with ResourceLimitExceeded:",
         "  sagemaker: account limit of 100 tuning jobs",
     ]
-    assert "The drop stays queued; Reconcile retries it every few minutes." in alert.lines
+    assert alert.lines[3:5] == [
+        "The profile's newest drop stays queued; Reconcile retries it at its next run, then after 5, 10, 20",
+        "and 40 minutes, then every hour. This is the one alert until a round of the profile starts again.",
+    ]
     assert (
         alert.lines[-2]
         == "What to do: nothing, unless it persists: then raise the account's SageMaker limits"
     )
-    # Reconcile's retries refused again with another message are the same cause: one message
-    assert alerts.limit_exceeded(PROFILE, "2015-01-01", 1, "a later wording").key == alert.key
+    # Reconcile's retries refused again, with another message or for a newer drop, are the same episode
+    since = world.store.get_queued(PROFILE).capacity_since
+    assert alerts.limit_exceeded(PROFILE, "2015-07-01", 1, "a later wording", since).key == alert.key
 
 
 def test_over_budget_says_what_the_round_spent_against_the_budget_and_what_to_do(world: World) -> None:
@@ -583,7 +588,7 @@ def every_alert(rnd: RoundRecord) -> list[alerts.Alert]:
         alerts.launch_failed(rnd.profile, rnd.drop_id, "v2", "datasets/x/manifest.json", ["refused"]),
         alerts.round_failed(rnd, "tuning job Failed"),
         alerts.round_stalled(rnd, 2701),
-        alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, "limit"),
+        alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, "limit", rnd.started_at),
         alerts.parked_events(PARKED_URL, 1, utcnow()),
         alerts.over_budget(rnd, 150.0),
         alerts.deployment_failed(rnd, "market-xgb-live", "capacity"),
@@ -595,6 +600,8 @@ def test_every_outcome_has_its_own_message_and_key(world: World) -> None:
     built = every_alert(world.store.get_round(PROFILE, 1))
     assert sorted(a.outcome for a in built) == sorted(ALL_OUTCOMES)
     # a round is decided once: its three possible decisions share the round's key; every other outcome has its own
+    # (a version of a drop fails once, invalid or refused by SageMaker: those two share the drop version's key,
+    # shown here on two versions)
     decided, others = built[:3], built[3:]
     assert {a.key for a in decided} == {"market-xgb/round/1/decision"}
     assert len({a.key for a in others}) == len(others)

@@ -684,3 +684,92 @@ def test_start_round_resumed_launch_with_a_broken_profile_fails_the_drop(world: 
     assert drop.errors == ["profile: profiles/market-xgb.json is empty (0 bytes); upload the profile's JSON"]
     assert world.store.get_active("market-xgb") is None
     assert world.alerts.outcomes() == ["launch_failed"]
+
+
+# SageMaker's capacity (issue 17, item 11): the newest drop waits, retried less and less often; one alert per
+# episode.
+
+
+def refused_for_capacity(world: World, times: int = 1) -> None:
+    world.sagemaker.fail_next.extend(
+        LimitExceeded("sagemaker: The account-level service limit 'Number of concurrent tuning jobs' is 100")
+        for _ in range(times)
+    )
+
+
+def test_start_round_limit_met_while_a_newer_drop_is_queued_keeps_the_newer_waiting(world: World) -> None:
+    world.put_profile()
+    first = world.drop("2015-01-01")
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        run(world, first)  # round 1 stays starting, holding the profile...
+    assert run(world, world.drop("2015-07-01")).status == "queued"  # ...while a newer drop queues behind it
+    refused_for_capacity(world)
+    result = run(world, first)  # Lambda's retry of the first drop meets the limit
+    assert result.status == "superseded"
+    assert "2015-07-01" in result.detail
+    assert world.store.get_drop("market-xgb", "2015-01-01").state == "superseded"
+    assert world.store.get_queued("market-xgb").drop_id == "2015-07-01"
+    assert world.store.get_drop("market-xgb", "2015-07-01").state == "queued"
+    assert world.store.get_active("market-xgb") is None and world.store.get_round("market-xgb", 1) is None
+    assert world.alerts.outcomes() == ["limit_exceeded"]
+    reconcile(world.reconcile_deps)  # capacity is back: the newer drop starts
+    assert world.store.get_round("market-xgb", 1).drop_id == "2015-07-01"
+
+
+def test_start_round_limit_met_while_an_older_drop_is_queued_takes_its_place(world: World) -> None:
+    world.put_profile()
+    first = world.drop("2015-07-01")
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        run(world, first)
+    world.clock.now = world.clock.now.replace(year=2025)  # a drop whose manifest was uploaded earlier
+    assert run(world, world.drop("2015-01-01")).status == "queued"
+    world.clock.now = world.clock.now.replace(year=2026)
+    refused_for_capacity(world)
+    assert run(world, first).status == "waiting_for_capacity"
+    assert world.store.get_queued("market-xgb").drop_id == "2015-07-01"
+    assert world.store.get_drop("market-xgb", "2015-01-01").state == "superseded"
+    drop = world.store.get_drop("market-xgb", "2015-07-01")
+    assert drop.state == "queued" and drop.waiting_for_capacity
+
+
+def test_start_round_drop_waiting_for_capacity_is_retried_less_often_with_one_alert(world: World) -> None:
+    world.put_profile()
+    refused_for_capacity(world, times=5)
+    assert run(world, world.drop("2015-01-01")).status == "waiting_for_capacity"  # refusal 1
+    tried_at = []
+
+    def tries() -> int:  # the refusals so far and the job created, if any
+        return (
+            5 - len(world.sagemaker.fail_next) + len(world.sagemaker.created("CreateHyperParameterTuningJob"))
+        )
+
+    for minute in range(0, 90):
+        before = tries()
+        reconcile(world.reconcile_deps)
+        if tries() > before:
+            tried_at.append(minute)
+        world.clock.advance(60)
+    # retried at Reconcile's next run, then after 5, 10, 20 and 40 minutes; the 6th try has capacity
+    assert tried_at == [0, 5, 15, 35, 75]
+    assert world.store.get_round("market-xgb", 1).status == "running"
+    assert world.alerts.outcomes() == ["limit_exceeded"]  # one alert for the episode
+
+
+def test_start_round_one_limit_alert_per_episode_whichever_drop_meets_it(world: World) -> None:
+    world.put_profile()
+    refused_for_capacity(world)
+    assert run(world, world.drop("2015-01-01")).status == "waiting_for_capacity"
+    refused_for_capacity(world)
+    # a newer drop tries at once, meets the limit too, and waits in the older one's place: the same episode
+    assert run(world, world.drop("2015-07-01")).status == "waiting_for_capacity"
+    assert world.store.get_drop("market-xgb", "2015-01-01").state == "superseded"
+    assert world.alerts.outcomes() == ["limit_exceeded"]
+    world.clock.advance(300)  # the episode's second refusal: Reconcile tries again after 5 minutes
+    reconcile(world.reconcile_deps)  # capacity is back
+    assert world.store.get_round("market-xgb", 1).status == "running"
+    finish_round(world)
+    refused_for_capacity(world)
+    assert run(world, world.drop("2016-01-01")).status == "waiting_for_capacity"
+    assert world.alerts.outcomes() == ["limit_exceeded", "limit_exceeded"]  # a new episode

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from retune.errors import Refused, Throttled
+from retune.errors import LimitExceeded, Refused, Throttled
 from retune.events import parse_drop_event
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.start_round import start_round
@@ -165,3 +165,23 @@ def test_upgrade_round_left_starting_by_a_refused_launch_frees_the_profile(world
     assert world.store.get_drop(PROFILE, "2015-01-01").state == "failed"
     assert world.store.get_active(PROFILE) is None
     assert world.alerts.outcomes() == ["launch_failed"]
+
+
+def test_upgrade_drop_waiting_for_capacity_without_a_retry_time_is_retried_then_backs_off(
+    world: World,
+) -> None:
+    world.put_profile()
+    world.drop("2015-01-01")
+    waiting = old_drop(world, "2015-01-01", "queued", waiting_for_capacity=True)
+    old_queued(world, "2015-01-01", waiting["uploaded_at"])
+    world.sagemaker.fail_next.extend([LimitExceeded("sagemaker: limit"), LimitExceeded("sagemaker: limit")])
+    reconcile(world.reconcile_deps)  # tried at once, as before; refused: the episode starts now
+    assert world.store.get_queued(PROFILE).capacity_refusals == 1
+    reconcile(world.reconcile_deps)  # the next run tries again (refusal 2), then it waits 5 minutes
+    reconcile(world.reconcile_deps)
+    assert world.sagemaker.fail_next == []
+    assert world.store.get_round(PROFILE, 1) is None
+    world.clock.advance(300)
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 1).status == "running"
+    assert world.alerts.outcomes() == ["limit_exceeded"]

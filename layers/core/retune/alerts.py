@@ -74,9 +74,11 @@ def launch_failed(profile: str, drop_id: str, version: str, key: str, errors: li
     )
 
 
-def limit_exceeded(profile: str, drop_id: str, seq: int, message: str) -> Alert:
+def limit_exceeded(profile: str, drop_id: str, seq: int, message: str, since: datetime) -> Alert:
+    """Keyed by the profile and the start of the episode: one message while capacity stays short, whichever drop
+    meets the limit and however often Reconcile tries."""
     return Alert(
-        key=f"{profile}/drop/{drop_id}/limit/{seq}",
+        key=f"{profile}/limit/{since.isoformat()}",
         profile=profile,
         outcome="limit_exceeded",
         subject=f"[retune] {profile} drop {drop_id}: waiting for SageMaker capacity",
@@ -84,7 +86,8 @@ def limit_exceeded(profile: str, drop_id: str, seq: int, message: str) -> Alert:
             f"SageMaker refused round {seq} of {profile} (drop {drop_id}) with ResourceLimitExceeded:",
             f"  {message}",
             "",
-            "The drop stays queued; Reconcile retries it every few minutes.",
+            "The profile's newest drop stays queued; Reconcile retries it at its next run, then after 5, 10, 20",
+            "and 40 minutes, then every hour. This is the one alert until a round of the profile starts again.",
             "What to do: nothing, unless it persists: then raise the account's SageMaker limits",
             "or stop other tuning jobs.",
         ],

@@ -130,6 +130,11 @@ class RoundRecord(Record):
     deployment: dict[str, Any] | None = None
     last_event_at: Timestamp | None = None
     stall_alerted: bool = False
+    capacity_since: Timestamp | None = Field(
+        default=None,
+        description="While SageMaker's capacity has refused the profile's rounds: since when (the episode).",
+    )
+    capacity_refusals: int = Field(default=0, description="How many times in this episode.")
 
 
 class TrialRecord(Record):
@@ -191,6 +196,13 @@ class QueuedRecord(Record):
     profile: str
     drop_id: str
     uploaded_at: Timestamp
+    capacity_since: Timestamp | None = Field(
+        default=None, description="SageMaker's capacity has refused the profile's rounds since then."
+    )
+    capacity_refusals: int = 0
+    not_before: Timestamp | None = Field(
+        default=None, description="Reconcile starts the drop no earlier (backoff while capacity is short)."
+    )
 
 
 class PausedRecord(Record):

@@ -72,7 +72,10 @@ def reconcile(deps: ReconcileDeps) -> ReconcileReport:
         )
     active_profiles = {a.profile for a in deps.store.active_rounds()}
     for queued in deps.store.queued_drops():
-        if queued.profile not in active_profiles:
+        # A drop waiting for SageMaker's capacity is retried less and less often (its queue entry says when).
+        if queued.profile not in active_profiles and not (
+            queued.not_before and queued.not_before > deps.clock()
+        ):
             _guarded(
                 report,
                 f"{queued.profile} drop {queued.drop_id}",

@@ -55,6 +55,9 @@ MAX_ATTEMPTS = 8
 # then Reconcile's every few minutes try again; then the drop fails. An age, not a count of attempts: it also
 # bounds attempts that died before they could count themselves (a Lambda timeout).
 LAUNCH_RETRY_SECONDS = 3_600
+# After the n-th refusal for lack of capacity in an episode, Reconcile starts the waiting drop no earlier than
+# this many minutes later (at its next run, then less and less often; the last value repeats).
+CAPACITY_RETRY_MINUTES = (0, 5, 10, 20, 40, 60)
 PROFILE_MAX_BYTES = 262_144
 MAX_ERRORS = 50  # a failed drop's errors kept (and alerted)
 ERROR_MAX_CHARS = 1_000
@@ -487,6 +490,9 @@ def _start(
         budget_max_jobs=profile.budget.max_jobs,
         started_at=now,
         last_event_at=now,
+        # an episode of short capacity goes on with this attempt, whichever drop it is for
+        capacity_since=dequeue.capacity_since if dequeue else None,
+        capacity_refusals=dequeue.capacity_refusals if dequeue else 0,
     )
     started = drop.model_copy(
         update={
@@ -531,19 +537,7 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
         _check_same_drop(rnd, deps)
         logger.info("tuning job already exists: a replay", extra=extra)
     except LimitExceeded as exc:
-        queued = drop.model_copy(
-            update={
-                "state": "queued",
-                "round_seq": None,
-                "waiting_for_capacity": True,
-                "updated_at": deps.clock(),
-            }
-        )
-        deps.store.release_for_capacity(rnd, queued, expected_drop=drop)
-        deps.metrics.count("RoundsWaitingForCapacity")
-        logger.warning("sagemaker limit reached; drop queued", extra=extra)
-        deps.alerts.publish(alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, str(exc)))
-        return StartResult("waiting_for_capacity", rnd.profile, rnd.drop_id, seq=rnd.seq, detail=str(exc))
+        return _wait_for_capacity(rnd, drop, exc, deps)
     except TransientError as exc:
         if deps.clock() - rnd.started_at <= timedelta(seconds=LAUNCH_RETRY_SECONDS):
             raise
@@ -567,6 +561,69 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
     except ConditionFailed:
         pass  # CloseRound (or a concurrent replay) already moved the round on: nothing to mark
     return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+
+
+def _wait_for_capacity(
+    rnd: RoundRecord, drop: DropRecord, exc: LimitExceeded, deps: StartRoundDeps
+) -> StartResult:
+    """SageMaker has no capacity for the round: undo its start and let the profile's newest drop wait in the
+    queue, retried by Reconcile less and less often; one alert for the episode, however many drops and refusals
+    it lasts (the episode's start goes from the round to the queue entry and back)."""
+    store, now = deps.store, deps.clock()
+    since = rnd.capacity_since or now
+    refusals = rnd.capacity_refusals + 1
+    wait = timedelta(minutes=CAPACITY_RETRY_MINUTES[min(refusals, len(CAPACITY_RETRY_MINUTES)) - 1])
+
+    def waiting(waiter: DropRecord) -> QueuedRecord:
+        return QueuedRecord(
+            profile=waiter.profile,
+            drop_id=waiter.drop_id,
+            uploaded_at=waiter.uploaded_at,
+            capacity_since=since,
+            capacity_refusals=refusals,
+            not_before=now + wait,
+        )
+
+    queued = store.get_queued(rnd.profile)
+    other = store.get_drop(rnd.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
+    if other is not None and other.state not in ("queued", "received"):
+        other = None  # a stale entry: no rival
+    extra = {"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq}
+    if other is not None and other.newer_than(drop):
+        # A newer drop queued while this one was starting: it waits for the capacity instead.
+        store.release_for_capacity(
+            rnd,
+            drop.model_copy(update={"state": "superseded", "round_seq": None, "updated_at": now}),
+            expected_drop=drop,
+            queued=waiting(other),
+            expected_queued=queued,
+        )
+        result = StartResult(
+            "superseded",
+            rnd.profile,
+            rnd.drop_id,
+            detail=f"SageMaker has no capacity; newer drop {other.drop_id} waits for it: {exc}",
+        )
+        deps.metrics.count("DropsSuperseded")
+    else:
+        store.release_for_capacity(
+            rnd,
+            drop.model_copy(
+                update={"state": "queued", "round_seq": None, "waiting_for_capacity": True, "updated_at": now}
+            ),
+            expected_drop=drop,
+            queued=waiting(drop),
+            expected_queued=queued,
+            displaced=other.model_copy(update={"state": "superseded", "updated_at": now}) if other else None,
+            expected_displaced=other,
+        )
+        result = StartResult("waiting_for_capacity", rnd.profile, rnd.drop_id, seq=rnd.seq, detail=str(exc))
+        if other is not None:
+            deps.metrics.count("DropsSuperseded")
+    deps.metrics.count("RoundsWaitingForCapacity")
+    logger.warning("sagemaker limit reached; the newest drop waits", extra={**extra, "refusals": refusals})
+    deps.alerts.publish(alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, str(exc), since))
+    return result
 
 
 def _job_exists(rnd: RoundRecord, deps: StartRoundDeps) -> bool:
