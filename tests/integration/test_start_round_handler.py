@@ -323,3 +323,18 @@ def test_start_round_handler_pass_role_denied_fails_the_drop_and_frees_the_profi
     (alert,) = aws.alerts()
     assert alert["Subject"] == "[retune] market-xgb drop 2015-01-01: its round did not start"
     assert "iam:PassRole" in alert["Message"] and "AccessDeniedException" in alert["Message"]
+
+
+def test_start_round_handler_key_that_is_no_drop_is_alerted_once(aws: AwsWorld) -> None:
+    # Before, it was only logged: the person who uploaded it was never told.
+    event = load_event("start_round/manifest_uploaded.json")
+    event["detail"]["object"]["key"] = "datasets/market-xgb/2015%0901/manifest.json"  # a tab in the drop id
+    for _ in range(2):
+        result = lambda_handler(event, FakeLambdaContext(), deps=aws.deps)
+        assert result == {
+            "status": "rejected",
+            "errors": ["drop id '2015\\t01': use 1 to 128 printable characters"],
+        }
+    (alert,) = aws.alerts()
+    assert alert["Subject"] == "[retune] not a drop: datasets/market-xgb/2015\\t01/manifest.json"
+    assert "drop id '2015\\t01': use 1 to 128 printable characters" in alert["Message"]

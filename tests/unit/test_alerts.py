@@ -29,7 +29,9 @@ from retune.use_cases.reconcile import reconcile
 from retune.use_cases.record_trial import record_trial
 from retune.use_cases.start_round import start_round
 
+from functions.start_round.handler import lambda_handler as start_round_handler
 from tests.conftest import World, profile_doc
+from tests.reliability.harness import LambdaContext
 
 PROFILE = "market-xgb"
 REGION = "us-east-1"  # the world's PromoteDeps.region
@@ -364,6 +366,31 @@ def test_drop_failed_on_a_bad_profile_names_the_profiles_fields(world: World) ->
     assert len(profile_errors) == 1
 
 
+def test_drop_refused_names_the_key_the_rule_and_where_a_drop_goes(world: World) -> None:
+    event = world.drop("2015-01-01")
+    key = "datasets/market-xgb/2015\x0701/manifest.json"
+    event["detail"]["object"]["key"] = key
+    assert start_round_handler(event, LambdaContext(), world.deps)["status"] == "rejected"
+    (alert,) = world.alerts.published
+    assert alert.outcome == "drop_refused"
+    assert alert.profile == PROFILE
+    assert alert.subject == "[retune] not a drop: datasets/market-xgb/2015\\x0701/manifest.json"
+    assert_subject_fits_sns(alert)
+    assert alert.key == f"refused/retune-data/{key}"  # one message per key
+    assert alert.lines == [
+        "retune cannot take s3://retune-data/datasets/market-xgb/2015\\x0701/manifest.json as a drop, and "
+        "started nothing:",
+        "drop id '2015\\x0701': use 1 to 128 printable characters",
+        "",
+        "What to do: upload the drop's files and then its manifest under datasets/<profile>/<drop>/, where",
+        "<profile> names profiles/<profile>.json (lowercase letters, digits and '-', at most 48)",
+        "and <drop> is 1 to 128 printable characters other than '.' and '..'.",
+    ]
+    # a profile folder that is no profile's name: the alert is about no profile
+    bad = alerts.drop_refused("retune-data", "datasets/Market XGB/d/manifest.json", ["profile ..."])
+    assert bad.profile == "*"
+
+
 def test_launch_failed_quotes_sagemakers_refusal_and_how_to_retry(world: World) -> None:
     world.put_profile()
     event = world.drop("2015-01-01")
@@ -586,6 +613,7 @@ def every_alert(rnd: RoundRecord) -> list[alerts.Alert]:
         alerts.approved_by_hand(rnd, rnd.profile, PACKAGE_1, ALICE),
         alerts.drop_failed(rnd.profile, rnd.drop_id, "v1", "datasets/x/manifest.json", ["bad"]),
         alerts.launch_failed(rnd.profile, rnd.drop_id, "v2", "datasets/x/manifest.json", ["refused"]),
+        alerts.drop_refused("retune-data", "datasets/x/../manifest.json", ["drop id '..': ..."]),
         alerts.round_failed(rnd, "tuning job Failed"),
         alerts.round_stalled(rnd, 2701),
         alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, "limit", rnd.started_at),

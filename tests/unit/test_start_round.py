@@ -12,6 +12,7 @@ from retune.use_cases.close_round import close_round
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.start_round import LAUNCH_RETRY_SECONDS, start_round
 
+from functions.start_round.handler import lambda_handler as start_round_handler
 from tests.conftest import BUCKET, World, profile_doc, s3_event
 
 
@@ -773,3 +774,61 @@ def test_start_round_one_limit_alert_per_episode_whichever_drop_meets_it(world: 
     refused_for_capacity(world)
     assert run(world, world.drop("2016-01-01")).status == "waiting_for_capacity"
     assert world.alerts.outcomes() == ["limit_exceeded", "limit_exceeded"]  # a new episode
+
+
+# Keys retune cannot take as a drop (issue 17, item 18): refused with an alert naming the key and the rule.
+
+
+class Context:
+    function_name = "retune-StartRoundFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:retune-StartRoundFunction"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [
+        (
+            "datasets/market-xgb/2015\x0701/manifest.json",
+            "drop id '2015\\x0701': use 1 to 128 printable characters",
+        ),
+        (
+            f"datasets/market-xgb/{'d' * 129}/manifest.json",
+            f"drop id '{'d' * 129}': use 1 to 128 printable characters",
+        ),
+        (
+            "datasets/market-xgb/../manifest.json",
+            "drop id '..': '.' and '..' would leave the profile's folder: use another id",
+        ),
+        (
+            "datasets/market-xgb/./manifest.json",
+            "drop id '.': '.' and '..' would leave the profile's folder: use another id",
+        ),
+        (
+            "datasets/Market_XGB/2015-01-01/manifest.json",
+            "profile 'Market_XGB': use lowercase letters, digits and '-' (at most 48)",
+        ),
+    ],
+)
+def test_start_round_key_that_is_no_drop_is_refused_with_one_alert(world: World, key: str, rule: str) -> None:
+    world.put_profile()
+    event = s3_event(key, "v1")
+    result = start_round_handler(event, Context(), world.deps)
+    assert result == {"status": "rejected", "errors": [rule]}
+    (alert,) = world.alerts.published
+    assert alert.outcome == "drop_refused"
+    assert rule in alert.lines
+    assert start_round_handler(event, Context(), world.deps)["status"] == "rejected"
+    assert len(world.alerts.published) == 1  # at most one alert per key
+    assert world.sagemaker.requests == [] and world.table.items.keys() == set()
+
+
+def test_start_round_refused_key_of_another_bucket_alerts_nothing(world: World) -> None:
+    event = s3_event("datasets/market-xgb/2015\x0701/manifest.json", "v1", bucket="someone-elses-bucket")
+    assert start_round_handler(event, Context(), world.deps)["status"] == "rejected"
+    assert world.alerts.published == []

@@ -5,12 +5,13 @@ delivered, it is published once (the SNS adapter makes publishing idempotent on 
 """
 
 # Annotations are evaluated as written, not postponed: see retune.modeling.
+import re
 from datetime import datetime
 
 from pydantic import Field
 
 from retune.modeling import Model
-from retune.naming import package_group
+from retune.naming import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN, package_group
 from retune.outcomes import Outcome
 from retune.records import RoundRecord
 
@@ -50,6 +51,33 @@ def drop_failed(profile: str, drop_id: str, version: str, key: str, errors: list
             "",
             "What to do: fix the manifest (or profiles/<profile>.json) and upload the manifest again;",
             "a new upload of the manifest retries the drop.",
+        ],
+    )
+
+
+def _shown(text: str) -> str:
+    """A key as a person can read it in a message: what is not printable escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def drop_refused(bucket: str, key: str, problems: list[str]) -> Alert:
+    """An uploaded manifest retune cannot take as a drop: keyed by the object's key, so one message per key."""
+    parts = key.split("/")
+    folder = parts[1] if len(parts) > 1 else ""
+    profile = folder if re.match(PROFILE_NAME_PATTERN, folder) and len(folder) <= PROFILE_NAME_MAX else "*"
+    shown = _shown(key)
+    return Alert(
+        key=f"refused/{bucket}/{key}",
+        profile=profile,
+        outcome="drop_refused",
+        subject=f"[retune] not a drop: {shown}",
+        lines=[
+            f"retune cannot take s3://{bucket}/{shown} as a drop, and started nothing:",
+            *problems,
+            "",
+            "What to do: upload the drop's files and then its manifest under datasets/<profile>/<drop>/, where",
+            f"<profile> names profiles/<profile>.json (lowercase letters, digits and '-', at most {PROFILE_NAME_MAX})",
+            "and <drop> is 1 to 128 printable characters other than '.' and '..'.",
         ],
     )
 

@@ -18,6 +18,7 @@ __all__ = [
     "DATASETS_PREFIX",
     "DROP_ID_MAX",
     "MANIFEST_NAME",
+    "BadDropKey",
     "DropReadyDetail",
     "DropRef",
     "Envelope",
@@ -95,6 +96,16 @@ class NotADrop(Exception):
     """The event is well formed but names no drop (a deeper key, another file): ignore it."""
 
 
+class BadDropKey(InvalidInput):
+    """A manifest's key that retune cannot take as a drop (its profile folder or drop id breaks a rule). `bucket`
+    is the bucket of the S3 event that named it, when one did: the person who uploaded it is told."""
+
+    def __init__(self, key: str, problems: list[str], bucket: str | None = None) -> None:
+        super().__init__("drop key", problems)
+        self.key = key
+        self.bucket = bucket
+
+
 def _parse[M: BaseModel](model: type[M], data: Any, what: str) -> M:
     try:
         return model.model_validate(data)
@@ -114,10 +125,14 @@ def split_manifest_key(key: str) -> tuple[str, str]:
         problems.append(
             f"profile {profile!r}: use lowercase letters, digits and '-' (at most {PROFILE_NAME_MAX})"
         )
-    if not drop_id or len(drop_id) > DROP_ID_MAX or any(ord(c) < 32 for c in drop_id):
+    if not drop_id or len(drop_id) > DROP_ID_MAX or any(ord(c) < 32 or ord(c) == 127 for c in drop_id):
         problems.append(f"drop id {drop_id!r}: use 1 to {DROP_ID_MAX} printable characters")
+    elif drop_id in (".", ".."):
+        # S3 takes them as names, but a path or URI through them (the drop's prefix, its channels' manifests)
+        # resolves out of the profile's folder.
+        problems.append(f"drop id {drop_id!r}: '.' and '..' would leave the profile's folder: use another id")
     if problems:
-        raise InvalidInput("drop key", problems)
+        raise BadDropKey(key, problems)
     return profile, drop_id
 
 
@@ -153,9 +168,13 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
     envelope = _parse(Envelope, event, "event")
     if envelope.source == "aws.s3" and envelope.detail_type == "Object Created":
         detail = _parse(ObjectCreatedDetail, envelope.detail, "S3 event detail")
+        try:
+            keys = tuple(candidate_keys(detail.object.key))
+        except BadDropKey as exc:
+            raise BadDropKey(exc.key, exc.errors, detail.bucket.name) from exc
         return DropRef(
             bucket=detail.bucket.name,
-            keys=tuple(candidate_keys(detail.object.key)),
+            keys=keys,
             version_id=detail.object.version_id,
             etag=detail.object.etag,
             sequencer=detail.object.sequencer or None,

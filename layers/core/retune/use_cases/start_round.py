@@ -25,7 +25,7 @@ from retune.errors import (
     PermanentError,
     TransientError,
 )
-from retune.events import DropRef, sequencer_order, split_manifest_key
+from retune.events import BadDropKey, DropRef, sequencer_order, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import tuning_job_name
 from retune.plan import Plan
@@ -178,6 +178,15 @@ def _older_version(ref: DropRef, obj: Any, drop: DropRecord) -> bool:
     if ref.sequencer and drop.sequencer:
         return sequencer_order(ref.sequencer, drop.sequencer) < 0
     return bool(obj.last_modified < drop.uploaded_at)
+
+
+def refuse_drop_key(refused: BadDropKey, deps: StartRoundDeps) -> None:
+    """A manifest uploaded under a key retune cannot take as a drop: tell the person who uploaded it (once per
+    key), if it is in retune's bucket."""
+    if refused.bucket != deps.data_bucket:
+        return
+    deps.metrics.count("DropKeysRefused")
+    deps.alerts.publish(alerts.drop_refused(refused.bucket, refused.key, refused.errors))
 
 
 def _read_manifest(ref: DropRef, deps: StartRoundDeps) -> tuple[str, Any]:
