@@ -36,13 +36,17 @@ def profile_doc(name: str = "market-xgb") -> dict[str, Any]:
 
 
 def s3_event(
-    key: str, version_id: str | None, bucket: str = BUCKET, time: str = "2026-01-01T00:00:00Z"
+    key: str,
+    version_id: str | None,
+    bucket: str = BUCKET,
+    time: str = "2026-01-01T00:00:00Z",
+    sequencer: str = "00",
 ) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "key": key,
         "size": 100,
         "etag": "d41d8cd98f00b204e9800998ecf8427e",
-        "sequencer": "00",
+        "sequencer": sequencer,
     }
     if version_id is not None:
         obj["version-id"] = version_id
@@ -156,7 +160,8 @@ class World:
                 }
             }
         version = self.bucket.put(BUCKET, prefix + "manifest.json", manifest)
-        return s3_event(prefix + "manifest.json", version)
+        # S3's sequencers grow with each write of a key (and are the same width here, as S3's usually are).
+        return s3_event(prefix + "manifest.json", version, sequencer=f"{int(version[1:]):018X}")
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from retune.errors import InvalidInput
-from retune.events import NotADrop, parse_drop_event
+from retune.events import BadDropKey, NotADrop, parse_drop_event
 from retune.observability import logger, metrics, reject
-from retune.use_cases.start_round import StartRoundDeps, start_round
+from retune.use_cases.start_round import StartRoundDeps, refuse_drop_key, start_round
 from retune.wiring import start_round_deps
 
 
@@ -24,6 +24,11 @@ def lambda_handler(
     except NotADrop as exc:
         logger.info("not a drop manifest; ignored", extra={"reason": str(exc)})
         return {"status": "ignored", "detail": str(exc)}
+    except BadDropKey as exc:
+        deps = deps or start_round_deps()
+        deps.alerts.register_lambda_context(context)
+        refuse_drop_key(exc, deps)
+        return reject(exc)
     except InvalidInput as exc:
         return reject(exc)
     logger.append_keys(bucket=ref.bucket, key=ref.keys[0])

@@ -184,8 +184,8 @@ def test_record_trial_handler_missing_job_is_not_an_error(loop: dict[str, Any]) 
     assert result["status"] == "ignored"
 
 
-def test_close_round_handler_backfills_and_starts_the_exact_evaluation(loop: dict[str, Any]) -> None:
-    aws = loop["aws"]
+def stub_ended_tuning_job(aws: AwsWorld) -> None:
+    """SageMaker's answers to CloseRound for round 1's tuning job, Completed with one trial it backfills."""
     aws.stubber.add_response(
         "describe_hyper_parameter_tuning_job",
         {
@@ -230,6 +230,11 @@ def test_close_round_handler_backfills_and_starts_the_exact_evaluation(loop: dic
         {"HyperParameterTuningJobName": TUNING, "MaxResults": 100},
     )
     aws.stubber.add_response("describe_training_job", described_trial(TRIAL), {"TrainingJobName": TRIAL})
+
+
+def test_close_round_handler_backfills_and_starts_the_exact_evaluation(loop: dict[str, Any]) -> None:
+    aws = loop["aws"]
+    stub_ended_tuning_job(aws)
     bucket = aws.bucket
     aws.stubber.add_response(
         "create_training_job",
@@ -295,6 +300,25 @@ def test_close_round_handler_backfills_and_starts_the_exact_evaluation(loop: dic
     assert rnd.best_training_job == TRIAL and rnd.best_objective == 0.48 and rnd.billable_seconds == 600
     assert aws.store.get_plan("market-xgb").warm_start_parents.value == [TUNING]
     assert aws.store.get_lookup(EVAL).kind == "evaluation"
+
+
+def test_close_round_handler_with_an_empty_profile_decides_the_round_not_evaluated(
+    loop: dict[str, Any],
+) -> None:
+    # S3 answers the ranged read of an empty profile with 416 InvalidRange: the round is decided, not parked.
+    aws = loop["aws"]
+    aws.put("profiles/market-xgb.json", b"")
+    stub_ended_tuning_job(aws)
+    result = close_round_handler(
+        load_event("close_round/tuning_completed.json"), FakeLambdaContext(), deps=loop["close"]
+    )
+    aws.stubber.assert_no_pending_responses()
+    assert result["status"] == "evaluating"
+    rnd = aws.store.get_round("market-xgb", 1)
+    assert rnd.status == "decided" and rnd.decision.outcome == "not_evaluated"
+    assert aws.store.get_active("market-xgb") is None
+    (alert,) = aws.alerts()
+    assert "the profile or the drop could not be read" in alert["Message"]
 
 
 def evaluating(loop: dict[str, Any]) -> None:

@@ -249,3 +249,92 @@ def test_alert_is_published_once_whichever_function_publishes_it(aws: AwsWorld, 
         monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function)
         Topic(aws.sns, ENV["ALERTS_TOPIC_ARN"], ENV["IDEMPOTENCY_TABLE"]).publish(alert)
     assert len(aws.alerts()) == 1
+
+
+def test_start_round_handler_empty_manifest_fails_the_drop_naming_the_file(aws: AwsWorld) -> None:
+    # S3 answers the ranged read of an empty object with 416 InvalidRange (moto too): a failed drop, not a park.
+    aws.put("profiles/market-xgb.json", profile_doc())
+    version = aws.put("datasets/market-xgb/2015-01-01/manifest.json", b"")
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    assert result["status"] == "failed"
+    assert result["errors"] == [
+        "manifest: datasets/market-xgb/2015-01-01/manifest.json is empty (0 bytes); "
+        "upload the manifest's JSON (its channels and their files)"
+    ]
+    assert aws.store.get_drop("market-xgb", "2015-01-01").state == "failed"
+    (alert,) = aws.alerts()
+    assert "is empty (0 bytes)" in alert["Message"]
+
+
+def test_start_round_handler_empty_profile_fails_the_drop_naming_the_file(aws: AwsWorld) -> None:
+    aws.put("profiles/market-xgb.json", b"")
+    version = upload_drop(aws, "2015-01-01")
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    assert result["status"] == "failed"
+    assert result["errors"] == [
+        "profile: profiles/market-xgb.json is empty (0 bytes); upload the profile's JSON"
+    ]
+
+
+def test_start_round_handler_manifest_over_dynamodbs_item_limit_starts_its_round(aws: AwsWorld) -> None:
+    # Before, the started drop's item carried the manifest: DynamoDB refused it and the drop stuck in `received`.
+    aws.put("profiles/market-xgb.json", profile_doc())
+    prefix = "datasets/market-xgb/2015-01-01/"
+    train = [f"part-{i:04d}-" + "x" * 840 + ".csv" for i in range(600)]
+    for name in (*train, "validation.csv", "test.csv"):
+        aws.put(prefix + name, "y,x\n0.1,0.2\n")
+    manifest = {**MANIFEST, "channels": {**MANIFEST["channels"], "train": {"files": train}}}
+    version = aws.put(prefix + "manifest.json", manifest)
+    aws.stubber.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"})
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    assert result["status"] == "started"
+    assert aws.store.get_drop("market-xgb", "2015-01-01").state == "started"
+    assert aws.store.get_round("market-xgb", 1).status == "running"
+
+
+def test_start_round_handler_pass_role_denied_fails_the_drop_and_frees_the_profile(aws: AwsWorld) -> None:
+    # Before, the AccessDeniedException was unclassified: the round stayed `starting`, holding the profile.
+    aws.put("profiles/market-xgb.json", profile_doc())
+    version = upload_drop(aws, "2015-01-01")
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/retune-StartRoundRole/retune-StartRound is not authorized "
+        f"to perform: iam:PassRole on resource: {ENV['SAGEMAKER_ROLE_ARN']}"
+    )
+    aws.stubber.add_client_error("create_hyper_parameter_tuning_job", "AccessDeniedException", denied, 400)
+    aws.stubber.add_client_error(  # a job that exists is adopted first: there is none
+        "describe_hyper_parameter_tuning_job",
+        "ResourceNotFound",
+        "Amazon SageMaker can't find a tuning job with name rt-market-xgb-0001",
+        400,
+    )
+    result = lambda_handler(
+        event_for("start_round/manifest_uploaded.json", version), FakeLambdaContext(), deps=aws.deps
+    )
+    aws.stubber.assert_no_pending_responses()
+    assert result["status"] == "failed"
+    assert aws.store.get_drop("market-xgb", "2015-01-01").state == "failed"
+    assert aws.store.get_active("market-xgb") is None
+    (alert,) = aws.alerts()
+    assert alert["Subject"] == "[retune] market-xgb drop 2015-01-01: its round did not start"
+    assert "iam:PassRole" in alert["Message"] and "AccessDeniedException" in alert["Message"]
+
+
+def test_start_round_handler_key_that_is_no_drop_is_alerted_once(aws: AwsWorld) -> None:
+    # Before, it was only logged: the person who uploaded it was never told.
+    event = load_event("start_round/manifest_uploaded.json")
+    event["detail"]["object"]["key"] = "datasets/market-xgb/2015%0901/manifest.json"  # a tab in the drop id
+    for _ in range(2):
+        result = lambda_handler(event, FakeLambdaContext(), deps=aws.deps)
+        assert result == {
+            "status": "rejected",
+            "errors": ["drop id '2015\\t01': use 1 to 128 printable characters"],
+        }
+    (alert,) = aws.alerts()
+    assert alert["Subject"] == "[retune] not a drop: datasets/market-xgb/2015\\t01/manifest.json"
+    assert "drop id '2015\\t01': use 1 to 128 printable characters" in alert["Message"]

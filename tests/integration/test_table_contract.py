@@ -15,6 +15,7 @@ from retune.table import (
     ConditionFailed,
     Delete,
     DynamoTable,
+    ItemTooLarge,
     MemoryTable,
     Put,
     Table,
@@ -112,3 +113,15 @@ def test_table_index_finds_sparse_items(table: Table) -> None:
     table.write([Put(item("PROFILE#b", "ACTIVE", gsi1pk="ACTIVE", gsi1sk="b"))])
     table.write([Put(item("PROFILE#b", "QUEUED", gsi1pk="QUEUED", gsi1sk="b"))])
     assert [i["pk"] for i in table.query_index("ACTIVE")] == ["PROFILE#a", "PROFILE#b"]
+
+
+def test_table_refuses_an_item_over_400_kb_alone_or_in_a_transaction(table: Table) -> None:
+    # DynamoDB's limit is 400 KB (409,600 bytes) of attribute names and values; moto's is 405,000 bytes.
+    big = "x" * 410_000
+    with pytest.raises(ItemTooLarge, match="P/BIG"):
+        table.write([Put(item("P", "BIG", doc=big))])
+    with pytest.raises(ItemTooLarge, match="P/BIG"):
+        table.write([Put(item("P", "SMALL")), Put(item("P", "BIG", doc=big))])
+    assert table.get("P", "BIG") is None and table.get("P", "SMALL") is None
+    table.write([Put(item("P", "NEAR", doc="x" * 400_000))])
+    assert len(table.get("P", "NEAR")["doc"]) == 400_000

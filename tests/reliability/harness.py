@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retune.errors import ConflictError, LimitExceeded, RetuneError, Throttled, TransientError
+from retune.errors import (
+    ConflictError,
+    LimitExceeded,
+    Refused,
+    RetuneError,
+    Throttled,
+    TransientError,
+)
 from retune.table import ConditionFailed, Operation
 
 from functions.close_round import handler as close_round_handler
@@ -97,6 +104,13 @@ KINDS = {
     "conflict": Kind("conflict", lambda site: ConflictError(f"{site}: TransactionConflict"), after=False),
     # The SDK retried a conditional write whose first response was lost: the retry meets its own effect.
     "condition_failed": Kind("condition_failed", lambda site: ConditionFailed(0), after=True),
+    # A refusal no retry changes (a 4xx: access denied on iam:PassRole). Not among any call's kinds in the sweep:
+    # its outcome is not the reference's (the drop fails), so test_faults.py checks it on its own.
+    "refused": Kind(
+        "refused",
+        lambda site: Refused(f"{site}: AccessDeniedException: not authorized to perform: iam:PassRole"),
+        after=False,
+    ),
 }
 
 
@@ -141,6 +155,9 @@ class FaultPlan:
     at: int | None = None
     outage: tuple[int, str] | None = None  # (step, "port.method")
     fired: int = 0
+    any_kind: bool = (
+        False  # fire even where AWS would not give this kind in the sweep (a kind checked on its own)
+    )
 
     def hits(self, call: Call) -> bool:
         if self.at is not None:
@@ -201,7 +218,7 @@ class Instrument:
             )
             self.calls.append(record)
             plan = self.plan
-            if plan is None or not plan.hits(record) or plan.kind not in record.kinds:
+            if plan is None or not plan.hits(record) or (plan.kind not in record.kinds and not plan.any_kind):
                 return real(*args, **kwargs)
             kind = KINDS[plan.kind]
             plan.fired += 1

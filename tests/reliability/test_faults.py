@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from retune.use_cases.start_round import LAUNCH_RETRY_SECONDS
 
-from tests.reliability.harness import FaultPlan, Harness, champion_is_whole, effects
-from tests.reliability.scenarios import run
+from tests.reliability.harness import Call, FaultPlan, Harness, champion_is_whole, effects
+from tests.reliability.scenarios import PROFILE, run
 from tests.reliability.sweep import fast_cases, one_shot_cases, outage_cases, reference
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -64,3 +65,55 @@ def test_faults_every_kind_at_every_call(scenario: str, index: int, kind: str) -
 @pytest.mark.parametrize(("scenario", "step", "label", "kind"), outage_cases())
 def test_faults_outage_while_an_event_is_retried(scenario: str, step: int, label: str, kind: str) -> None:
     check(scenario, FaultPlan(kind, outage=(step, label)))
+
+
+# A launch SageMaker refuses, or keeps throttling past LAUNCH_RETRY_SECONDS: not the reference's outcome, by design.
+
+
+class EveryLaunch(FaultPlan):
+    """The fault at every CreateHyperParameterTuningJob, whatever the step (a refusal, or an outage that lasts)."""
+
+    def hits(self, call: Call) -> bool:
+        return call.label == "sagemaker.create_tuning_job"
+
+
+def launch_outcome(h: Harness, drop_id: str) -> tuple[str, list[str]]:
+    with h.instrument.quiet():
+        drop = h.world.store.get_drop(PROFILE, drop_id)
+        assert drop is not None
+        return drop.state, h.world.alerts.outcomes()
+
+
+def test_faults_refused_launch_fails_the_drop_once_and_frees_the_profile() -> None:
+    h = Harness(EveryLaunch("refused", any_kind=True))
+    h.world.put_profile()
+    first = h.world.drop("2015-01-01")
+    assert (
+        h.deliver("start_round", first).result["status"] == "failed"
+    )  # at once: no Lambda retry, nothing parked
+    h.deliver("start_round", first)  # S3 delivers at least once
+    h.reconcile()
+    assert launch_outcome(h, "2015-01-01") == ("failed", ["launch_failed"])
+    assert h.parked == [] and h.unclassified_errors() == []
+    with h.instrument.quiet():
+        assert h.world.store.get_active(PROFILE) is None
+    h.instrument.plan = None  # the role is fixed
+    assert h.deliver("start_round", h.world.drop("2015-07-01")).result["status"] == "started"
+
+
+def test_faults_launch_throttled_past_its_retry_time_fails_the_drop_and_frees_the_profile() -> None:
+    h = Harness(EveryLaunch("throttled"))
+    h.world.put_profile()
+    first = h.world.drop("2015-01-01")
+    assert h.deliver("start_round", first).parked  # Lambda's retries spent
+    h.reconcile()  # Reconcile retries the starting round, throttled again: within its retry time
+    assert launch_outcome(h, "2015-01-01") == ("started", ["parked_events"])
+    h.world.clock.advance(LAUNCH_RETRY_SECONDS + 1)
+    h.reconcile()  # (and, the next hour, reminds of the parked event)
+    alerted = ["parked_events", "launch_failed", "parked_events"]
+    assert launch_outcome(h, "2015-01-01") == ("failed", alerted)
+    h.redrive()  # the operator sends the parked event again: nothing new
+    assert launch_outcome(h, "2015-01-01") == ("failed", alerted)
+    assert h.unclassified_errors() == []
+    h.instrument.plan = None
+    assert h.deliver("start_round", h.world.drop("2015-07-01")).result["status"] == "started"

@@ -423,3 +423,34 @@ def test_hostile_registration_into_a_missing_group_is_not_found_and_other_invali
             with pytest.raises(NotFound, match="model package group retune-market-xgb does not exist"):
                 SageMaker(client).create_model_package(request)
         stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "raised"),
+    [
+        ("AccessDeniedException", 400, "Refused"),
+        ("ValidationException", 400, "Refused"),
+        ("ResourceNotFound", 400, "NotFound"),
+        ("ThrottlingException", 400, "Throttled"),
+        ("RequestTimeout", 400, "TransientError"),
+        ("InternalFailure", 500, "TransientError"),
+        ("ResourceLimitExceeded", 400, "LimitExceeded"),
+        ("ResourceInUse", 400, "AlreadyExists"),
+    ],
+)
+def test_hostile_tuning_job_launch_errors_are_classified(code: str, status: int, raised: str) -> None:
+    """Every answer to CreateHyperParameterTuningJob is one of retune's errors: a refusal (4xx) is permanent,
+    throttling, a request timeout and 5xx are transient; none reaches StartRound as a bare ClientError."""
+    import boto3  # noqa: PLC0415
+    from botocore.stub import Stubber  # noqa: PLC0415
+    from retune import errors  # noqa: PLC0415
+
+    from tests.integration.test_start_round_handler import expected_request  # noqa: PLC0415
+
+    client = boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stub:
+        stub.add_client_error("create_hyper_parameter_tuning_job", code, "the service's message", status)
+        with pytest.raises(getattr(errors, raised), match=r"^sagemaker: "):
+            SageMaker(client).create_tuning_job(expected_request("2015-01-01"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from retune import alerts
-from retune.errors import LimitExceeded
+from retune.errors import LimitExceeded, Refused
 from retune.events import parse_drop_event
 from retune.naming import PROFILE_NAME_MAX, evaluation_job_name
 from retune.outcomes import ALL_OUTCOMES
@@ -29,7 +29,9 @@ from retune.use_cases.reconcile import reconcile
 from retune.use_cases.record_trial import record_trial
 from retune.use_cases.start_round import start_round
 
+from functions.start_round.handler import lambda_handler as start_round_handler
 from tests.conftest import World, profile_doc
+from tests.reliability.harness import LambdaContext
 
 PROFILE = "market-xgb"
 REGION = "us-east-1"  # the world's PromoteDeps.region
@@ -364,6 +366,58 @@ def test_drop_failed_on_a_bad_profile_names_the_profiles_fields(world: World) ->
     assert len(profile_errors) == 1
 
 
+def test_drop_refused_names_the_key_the_rule_and_where_a_drop_goes(world: World) -> None:
+    event = world.drop("2015-01-01")
+    key = "datasets/market-xgb/2015\x0701/manifest.json"
+    event["detail"]["object"]["key"] = key
+    assert start_round_handler(event, LambdaContext(), world.deps)["status"] == "rejected"
+    (alert,) = world.alerts.published
+    assert alert.outcome == "drop_refused"
+    assert alert.profile == PROFILE
+    assert alert.subject == "[retune] not a drop: datasets/market-xgb/2015\\x0701/manifest.json"
+    assert_subject_fits_sns(alert)
+    assert alert.key == f"refused/retune-data/{key}"  # one message per key
+    assert alert.lines == [
+        "retune cannot take s3://retune-data/datasets/market-xgb/2015\\x0701/manifest.json as a drop, and "
+        "started nothing:",
+        "drop id '2015\\x0701': use 1 to 128 printable characters",
+        "",
+        "What to do: upload the drop's files and then its manifest under datasets/<profile>/<drop>/, where",
+        "<profile> names profiles/<profile>.json (lowercase letters, digits and '-', at most 48)",
+        "and <drop> is 1 to 128 printable characters other than '.' and '..'.",
+    ]
+    # a profile folder that is no profile's name: the alert is about no profile
+    bad = alerts.drop_refused("retune-data", "datasets/Market XGB/d/manifest.json", ["profile ..."])
+    assert bad.profile == "*"
+
+
+def test_launch_failed_quotes_sagemakers_refusal_and_how_to_retry(world: World) -> None:
+    world.put_profile()
+    event = world.drop("2015-01-01")
+    refusal = (
+        "sagemaker: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/retune-StartRound/x "
+        "is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/retune-sagemaker"
+    )
+    world.sagemaker.fail_next.append(Refused(refusal))
+    assert start_round(parse_drop_event(event), world.deps).status == "failed"
+    (alert,) = world.alerts.published
+    drop = world.store.get_drop(PROFILE, "2015-01-01")
+    assert alert.outcome == "launch_failed"
+    assert alert.subject == "[retune] market-xgb drop 2015-01-01: its round did not start"
+    assert_subject_fits_sns(alert)
+    # a version of a drop fails once, invalid or refused: drop_failed's key
+    assert alert.key == f"market-xgb/drop/2015-01-01/{drop.version}/failed"
+    assert alert.lines == [
+        "The drop 2015-01-01 of profile market-xgb was valid, but its round did not start:",
+        f"  - launch: SageMaker refused the tuning job rt-market-xgb-0001 of round 1: {refusal}",
+        "Manifest: datasets/market-xgb/2015-01-01/manifest.json",
+        "",
+        "The drop is failed and the profile is free for its next drop.",
+        "What to do: fix the cause above (the SageMaker execution role and who may pass it, the profile's",
+        "training settings), then retry the drop: `retune retry <profile> <drop>` or upload its manifest again.",
+    ]
+
+
 def test_limit_exceeded_quotes_sagemaker_and_says_the_drop_waits(world: World) -> None:
     world.put_profile()
     event = world.drop("2015-01-01")
@@ -373,18 +427,23 @@ def test_limit_exceeded_quotes_sagemaker_and_says_the_drop_waits(world: World) -
     assert alert.outcome == "limit_exceeded"
     assert alert.subject == "[retune] market-xgb drop 2015-01-01: waiting for SageMaker capacity"
     assert_subject_fits_sns(alert)
-    assert alert.key == "market-xgb/drop/2015-01-01/limit/1"
+    # keyed by the episode: the profile, and when its capacity first fell short
+    assert alert.key == f"market-xgb/limit/{world.clock.now.isoformat()}"
     assert alert.lines[:2] == [
         "SageMaker refused round 1 of market-xgb (drop 2015-01-01) with ResourceLimitExceeded:",
         "  sagemaker: account limit of 100 tuning jobs",
     ]
-    assert "The drop stays queued; Reconcile retries it every few minutes." in alert.lines
+    assert alert.lines[3:5] == [
+        "The profile's newest drop stays queued; Reconcile retries it at its next run, then after 5, 10, 20",
+        "and 40 minutes, then every hour. This is the one alert until a round of the profile starts again.",
+    ]
     assert (
         alert.lines[-2]
         == "What to do: nothing, unless it persists: then raise the account's SageMaker limits"
     )
-    # Reconcile's retries refused again with another message are the same cause: one message
-    assert alerts.limit_exceeded(PROFILE, "2015-01-01", 1, "a later wording").key == alert.key
+    # Reconcile's retries refused again, with another message or for a newer drop, are the same episode
+    since = world.store.get_queued(PROFILE).capacity_since
+    assert alerts.limit_exceeded(PROFILE, "2015-07-01", 1, "a later wording", since).key == alert.key
 
 
 def test_over_budget_says_what_the_round_spent_against_the_budget_and_what_to_do(world: World) -> None:
@@ -593,9 +652,11 @@ def every_alert(rnd: RoundRecord) -> list[alerts.Alert]:
         *decisions,
         alerts.approved_by_hand(rnd, rnd.profile, PACKAGE_1, ALICE),
         alerts.drop_failed(rnd.profile, rnd.drop_id, "v1", "datasets/x/manifest.json", ["bad"]),
+        alerts.launch_failed(rnd.profile, rnd.drop_id, "v2", "datasets/x/manifest.json", ["refused"]),
+        alerts.drop_refused("retune-data", "datasets/x/../manifest.json", ["drop id '..': ..."]),
         alerts.round_failed(rnd, "tuning job Failed"),
         alerts.round_stalled(rnd, 2701),
-        alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, "limit"),
+        alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, "limit", rnd.started_at),
         alerts.parked_events(PARKED_URL, 1, utcnow()),
         alerts.over_budget(rnd, 150.0),
         alerts.deployment_failed(rnd, "market-xgb-live", "capacity"),
@@ -608,6 +669,8 @@ def test_every_outcome_has_its_own_message_and_key(world: World) -> None:
     built = every_alert(world.store.get_round(PROFILE, 1))
     assert sorted(a.outcome for a in built) == sorted(ALL_OUTCOMES)
     # a round is decided once: its three possible decisions share the round's key; every other outcome has its own
+    # (a version of a drop fails once, invalid or refused by SageMaker: those two share the drop version's key,
+    # shown here on two versions)
     decided, others = built[:3], built[3:]
     assert {a.key for a in decided} == {"market-xgb/round/1/decision"}
     assert len({a.key for a in others}) == len(others)

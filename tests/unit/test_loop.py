@@ -182,6 +182,8 @@ def test_close_round_failed_round_alerts_and_releases_the_profile(world: World) 
                 "bucket": BUCKET,
                 "key": "datasets/market-xgb/2015-07-01/manifest.json",
                 "version_id": world.store.get_drop("market-xgb", "2015-07-01").version_id,
+                # S3's sequencer of that version, so StartRound can tell it from a later upload's
+                "sequencer": world.store.get_drop("market-xgb", "2015-07-01").sequencer,
             },
         )
     ]

@@ -5,12 +5,13 @@ delivered, it is published once (the SNS adapter makes publishing idempotent on 
 """
 
 # Annotations are evaluated as written, not postponed: see retune.modeling.
+import re
 from datetime import datetime
 
 from pydantic import Field
 
 from retune.modeling import Model
-from retune.naming import package_group
+from retune.naming import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN, package_group
 from retune.outcomes import Outcome
 from retune.records import RoundRecord
 
@@ -55,9 +56,58 @@ def drop_failed(profile: str, drop_id: str, version: str, key: str, errors: list
     )
 
 
-def limit_exceeded(profile: str, drop_id: str, seq: int, message: str) -> Alert:
+def _shown(text: str) -> str:
+    """A key as a person can read it in a message: what is not printable escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def drop_refused(bucket: str, key: str, problems: list[str]) -> Alert:
+    """An uploaded manifest retune cannot take as a drop: keyed by the object's key, so one message per key."""
+    parts = key.split("/")
+    folder = parts[1] if len(parts) > 1 else ""
+    profile = folder if re.match(PROFILE_NAME_PATTERN, folder) and len(folder) <= PROFILE_NAME_MAX else "*"
+    shown = _shown(key)
     return Alert(
-        key=f"{profile}/drop/{drop_id}/limit/{seq}",
+        key=f"refused/{bucket}/{key}",
+        profile=profile,
+        outcome="drop_refused",
+        subject=f"[retune] not a drop: {shown}",
+        lines=[
+            f"retune cannot take s3://{bucket}/{shown} as a drop, and started nothing:",
+            *problems,
+            "",
+            "What to do: upload the drop's files and then its manifest under datasets/<profile>/<drop>/, where",
+            f"<profile> names profiles/<profile>.json (lowercase letters, digits and '-', at most {PROFILE_NAME_MAX})",
+            "and <drop> is 1 to 128 printable characters other than '.' and '..'.",
+        ],
+    )
+
+
+def launch_failed(profile: str, drop_id: str, version: str, key: str, errors: list[str]) -> Alert:
+    """SageMaker would not create the round's tuning job: a refusal, or retries spent. The drop failed; its
+    key is drop_failed's (a version of a drop fails once, one way or the other)."""
+    return Alert(
+        key=f"{profile}/drop/{drop_id}/{version}/failed",
+        profile=profile,
+        outcome="launch_failed",
+        subject=f"[retune] {profile} drop {drop_id}: its round did not start",
+        lines=[
+            f"The drop {drop_id} of profile {profile} was valid, but its round did not start:",
+            *[f"  - {e}" for e in errors],
+            f"Manifest: {key}",
+            "",
+            "The drop is failed and the profile is free for its next drop.",
+            "What to do: fix the cause above (the SageMaker execution role and who may pass it, the profile's",
+            "training settings), then retry the drop: `retune retry <profile> <drop>` or upload its manifest again.",
+        ],
+    )
+
+
+def limit_exceeded(profile: str, drop_id: str, seq: int, message: str, since: datetime) -> Alert:
+    """Keyed by the profile and the start of the episode: one message while capacity stays short, whichever drop
+    meets the limit and however often Reconcile tries."""
+    return Alert(
+        key=f"{profile}/limit/{since.isoformat()}",
         profile=profile,
         outcome="limit_exceeded",
         subject=f"[retune] {profile} drop {drop_id}: waiting for SageMaker capacity",
@@ -65,7 +115,8 @@ def limit_exceeded(profile: str, drop_id: str, seq: int, message: str) -> Alert:
             f"SageMaker refused round {seq} of {profile} (drop {drop_id}) with ResourceLimitExceeded:",
             f"  {message}",
             "",
-            "The drop stays queued; Reconcile retries it every few minutes.",
+            "The profile's newest drop stays queued; Reconcile retries it at its next run, then after 5, 10, 20",
+            "and 40 minutes, then every hour. This is the one alert until a round of the profile starts again.",
             "What to do: nothing, unless it persists: then raise the account's SageMaker limits",
             "or stop other tuning jobs.",
         ],

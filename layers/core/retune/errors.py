@@ -35,6 +35,10 @@ class InvalidRequest(PermanentError):
         super().__init__(f"invalid {operation} request: " + "; ".join(errors))
 
 
+class Refused(PermanentError):
+    """AWS refused a request for a reason no retry changes (a 4xx: access denied, a request it finds invalid)."""
+
+
 class NotFound(PermanentError):
     """A resource retune was told about does not exist (an unknown profile, a missing object)."""
 

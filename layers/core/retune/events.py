@@ -18,6 +18,7 @@ __all__ = [
     "DATASETS_PREFIX",
     "DROP_ID_MAX",
     "MANIFEST_NAME",
+    "BadDropKey",
     "DropReadyDetail",
     "DropRef",
     "Envelope",
@@ -27,6 +28,7 @@ __all__ = [
     "S3Object",
     "candidate_keys",
     "parse_drop_event",
+    "sequencer_order",
     "split_manifest_key",
 ]
 
@@ -67,6 +69,9 @@ class DropReadyDetail(Model):
     bucket: str
     key: str
     version_id: str | None = None
+    sequencer: str | None = Field(
+        default=None, description="S3's sequencer of the manifest's version, when the drop's record has it."
+    )
 
 
 class DropRef(Model):
@@ -82,12 +87,23 @@ class DropRef(Model):
     keys: tuple[str, ...] = Field(min_length=1)
     version_id: str | None = None
     etag: str | None = None
+    sequencer: str | None = None
     origin: Literal["s3", "drop-ready"]
     event_time: Timestamp
 
 
 class NotADrop(Exception):
     """The event is well formed but names no drop (a deeper key, another file): ignore it."""
+
+
+class BadDropKey(InvalidInput):
+    """A manifest's key that retune cannot take as a drop (its profile folder or drop id breaks a rule). `bucket`
+    is the bucket of the S3 event that named it, when one did: the person who uploaded it is told."""
+
+    def __init__(self, key: str, problems: list[str], bucket: str | None = None) -> None:
+        super().__init__("drop key", problems)
+        self.key = key
+        self.bucket = bucket
 
 
 def _parse[M: BaseModel](model: type[M], data: Any, what: str) -> M:
@@ -109,11 +125,24 @@ def split_manifest_key(key: str) -> tuple[str, str]:
         problems.append(
             f"profile {profile!r}: use lowercase letters, digits and '-' (at most {PROFILE_NAME_MAX})"
         )
-    if not drop_id or len(drop_id) > DROP_ID_MAX or any(ord(c) < 32 for c in drop_id):
+    if not drop_id or len(drop_id) > DROP_ID_MAX or any(ord(c) < 32 or ord(c) == 127 for c in drop_id):
         problems.append(f"drop id {drop_id!r}: use 1 to {DROP_ID_MAX} printable characters")
+    elif drop_id in (".", ".."):
+        # S3 takes them as names, but a path or URI through them (the drop's prefix, its channels' manifests)
+        # resolves out of the profile's folder.
+        problems.append(f"drop id {drop_id!r}: '.' and '..' would leave the profile's folder: use another id")
     if problems:
-        raise InvalidInput("drop key", problems)
+        raise BadDropKey(key, problems)
     return profile, drop_id
+
+
+def sequencer_order(a: str, b: str) -> int:
+    """-1, 0 or 1 as S3 event `a` happened before, with, or after `b` (two events of one object key). AWS's S3
+    guide ("Event message structure"): sequencers vary in length; right-pad the shorter with zeros, then compare
+    lexicographically (they are hexadecimal, and begin with the time)."""
+    width = max(len(a), len(b))
+    left, right = a.upper().ljust(width, "0"), b.upper().ljust(width, "0")
+    return (left > right) - (left < right)
 
 
 def candidate_keys(raw_key: str) -> list[str]:
@@ -139,11 +168,16 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
     envelope = _parse(Envelope, event, "event")
     if envelope.source == "aws.s3" and envelope.detail_type == "Object Created":
         detail = _parse(ObjectCreatedDetail, envelope.detail, "S3 event detail")
+        try:
+            keys = tuple(candidate_keys(detail.object.key))
+        except BadDropKey as exc:
+            raise BadDropKey(exc.key, exc.errors, detail.bucket.name) from exc
         return DropRef(
             bucket=detail.bucket.name,
-            keys=tuple(candidate_keys(detail.object.key)),
+            keys=keys,
             version_id=detail.object.version_id,
             etag=detail.object.etag,
+            sequencer=detail.object.sequencer or None,
             origin="s3",
             event_time=envelope.time,
         )
@@ -161,6 +195,7 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
             bucket=ready.bucket,
             keys=(ready.key,),
             version_id=ready.version_id,
+            sequencer=ready.sequencer,
             origin="drop-ready",
             event_time=envelope.time,
         )

@@ -10,6 +10,8 @@ Outcome = Literal[
     "pending_approval",
     "approved_by_hand",
     "drop_failed",
+    "drop_refused",
+    "launch_failed",
     "round_failed",
     "round_stalled",
     "limit_exceeded",

@@ -30,15 +30,51 @@ class DropRecord(Record):
     version: str = Field(description="The manifest's S3 version id, or its ETag where the bucket has none.")
     version_id: str | None = Field(default=None, description="The manifest's S3 version id, if versioned.")
     uploaded_at: Timestamp
-    manifest: dict[str, Any] | None = None
+    sequencer: str | None = Field(
+        default=None, description="S3's sequencer of the version's upload: orders versions of the manifest."
+    )
+    arrived_at: Timestamp | None = Field(
+        default=None,
+        description="When the drop's manifest was first uploaded; kept across new uploads of it (retries).",
+    )
+    manifest: dict[str, Any] | None = Field(
+        default=None,
+        description="The manifest itself, as drops started before it was kept in S3 only carry it (read only).",
+    )
+    manifest_digest: str | None = Field(
+        default=None, description="SHA-256 of the manifest version the drop was validated and started from."
+    )
+    content_types: dict[str, str | None] | None = Field(
+        default=None, description="Each channel's content type, from the manifest the drop started with."
+    )
     errors: list[str] = Field(default_factory=list)
+    failed_at: Literal["validation", "launch"] | None = Field(
+        default=None, description="Where a failed drop failed: its documents, or SageMaker refused its round."
+    )
     round_seq: int | None = None
     waiting_for_capacity: bool = Field(default=False, description="Queued after ResourceLimitExceeded.")
     updated_at: Timestamp
 
+    def channel_content_types(self) -> dict[str, str | None] | None:
+        """Each channel's content type, from the record (or the manifest drops started before kept inline);
+        None when the drop has not started."""
+        if self.content_types is not None:
+            return self.content_types
+        if self.manifest is not None:
+            channels = self.manifest.get("channels") or {}
+            return {name: (channel or {}).get("content_type") for name, channel in channels.items()}
+        return None
+
+    @property
+    def data_time(self) -> datetime:
+        """How new the drop's data is: its manifest's first upload. A retry (a new upload of the manifest, or
+        `retune retry`) makes a newer version of the same data, not newer data. Drops recorded before this was
+        kept have only their latest upload."""
+        return self.arrived_at or self.uploaded_at
+
     def newer_than(self, other: "DropRecord") -> bool:
-        """The queue's order: the manifest's upload time, ties broken by drop id."""
-        return (self.uploaded_at, self.drop_id) > (other.uploaded_at, other.drop_id)
+        """The queue's order: the newest data wins; ties broken by drop id."""
+        return (self.data_time, self.drop_id) > (other.data_time, other.drop_id)
 
 
 class Evaluation(Record):
@@ -94,6 +130,11 @@ class RoundRecord(Record):
     deployment: dict[str, Any] | None = None
     last_event_at: Timestamp | None = None
     stall_alerted: bool = False
+    capacity_since: Timestamp | None = Field(
+        default=None,
+        description="While SageMaker's capacity has refused the profile's rounds: since when (the episode).",
+    )
+    capacity_refusals: int = Field(default=0, description="How many times in this episode.")
 
 
 class TrialRecord(Record):
@@ -155,6 +196,13 @@ class QueuedRecord(Record):
     profile: str
     drop_id: str
     uploaded_at: Timestamp
+    capacity_since: Timestamp | None = Field(
+        default=None, description="SageMaker's capacity has refused the profile's rounds since then."
+    )
+    capacity_refusals: int = 0
+    not_before: Timestamp | None = Field(
+        default=None, description="Reconcile starts the drop no earlier (backoff while capacity is short)."
+    )
 
 
 class PausedRecord(Record):

@@ -223,9 +223,23 @@ class Store:
             return False
         return True
 
-    def replace_drop(self, drop: DropRecord, *, expected: DropRecord) -> None:
-        """Update a drop only if nobody changed it since `expected` was read (else ConditionFailed)."""
-        self.table.write([Put(_drop_item(drop), _unchanged_drop(expected))])
+    def replace_drop(self, drop: DropRecord, *, expected: DropRecord, leave_queue: bool = False) -> None:
+        """Update a drop only if nobody changed it since `expected` was read (else ConditionFailed). With
+        `leave_queue`, the drop (failed or superseded) also leaves the profile's queue, which must name it."""
+        operations: list[Operation] = [Put(_drop_item(drop), _unchanged_drop(expected))]
+        if leave_queue:
+            operations.append(
+                Delete(profile_pk(drop.profile), "QUEUED", Condition(equals={"drop_id": drop.drop_id}))
+            )
+        self.table.write(operations)
+
+    def leave_queue(self, profile: str, drop_id: str) -> bool:
+        """Remove the profile's queue entry if it names this drop. False when it does not."""
+        try:
+            self.table.write([Delete(profile_pk(profile), "QUEUED", Condition(equals={"drop_id": drop_id}))])
+        except ConditionFailed:
+            return False
+        return True
 
     # rounds
 
@@ -282,18 +296,42 @@ class Store:
         """Update a round whose status is still `expected_status` (else ConditionFailed)."""
         self.table.write([Put(_round_item(rnd), Condition(equals={"status": expected_status}))])
 
-    def release_for_capacity(self, rnd: RoundRecord, drop: DropRecord, *, expected_drop: DropRecord) -> None:
-        """Undo a round start that SageMaker refused for lack of capacity: the round and ACTIVE go, the drop goes
-        back to the queue (waiting for capacity), where Reconcile retries it."""
-        queued = QueuedRecord(profile=drop.profile, drop_id=drop.drop_id, uploaded_at=drop.uploaded_at)
+    def abandon_start(self, rnd: RoundRecord, drop: DropRecord, *, expected_drop: DropRecord) -> None:
+        """Undo a round start whose tuning job SageMaker will not create: the round, ACTIVE and the job name's
+        lookup go (the job does not exist), the drop is recorded failed, all in one write."""
         self.table.write(
             [
                 Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
                 Delete(profile_pk(rnd.profile), round_sk(rnd.seq), Condition(equals={"status": "starting"})),
+                Delete(f"JOB#{rnd.tuning_job_name}", "JOB"),
                 Put(_drop_item(drop), _unchanged_drop(expected_drop)),
-                Put(_queued_item(queued), ABSENT),
             ]
         )
+
+    def release_for_capacity(
+        self,
+        rnd: RoundRecord,
+        drop: DropRecord,
+        *,
+        expected_drop: DropRecord,
+        queued: QueuedRecord,
+        expected_queued: QueuedRecord | None,
+        displaced: DropRecord | None = None,
+        expected_displaced: DropRecord | None = None,
+    ) -> None:
+        """Undo a round start that SageMaker refused for lack of capacity: the round, ACTIVE and the job name's
+        lookup go, the drop is queued (waiting for capacity) or superseded by the newer drop `queued` names, and
+        the queue entry (with its retry time) replaces `expected_queued`; Reconcile retries it."""
+        operations: list[Operation] = [
+            Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
+            Delete(profile_pk(rnd.profile), round_sk(rnd.seq), Condition(equals={"status": "starting"})),
+            Delete(f"JOB#{rnd.tuning_job_name}", "JOB"),
+            Put(_drop_item(drop), _unchanged_drop(expected_drop)),
+            Put(_queued_item(queued), _queue_condition(expected_queued)),
+        ]
+        if displaced is not None and expected_displaced is not None:
+            operations.append(Put(_drop_item(displaced), _unchanged_drop(expected_displaced)))
+        self.table.write(operations)
 
     def enqueue(
         self,
@@ -306,12 +344,19 @@ class Store:
     ) -> None:
         """Make `drop` the profile's queued drop in place of `expected_queued` (None: the queue is empty);
         `displaced`, the drop it replaces, is marked superseded in the same write."""
-        queued = QueuedRecord(profile=drop.profile, drop_id=drop.drop_id, uploaded_at=drop.uploaded_at)
-        queue_condition = (
-            Condition(equals={"drop_id": expected_queued.drop_id}) if expected_queued is not None else ABSENT
+        queued = QueuedRecord(
+            profile=drop.profile,
+            drop_id=drop.drop_id,
+            uploaded_at=drop.uploaded_at,
+            # a paused profile's episode of short capacity goes on with the newer drop
+            **(
+                expected_queued.model_dump(include={"capacity_since", "capacity_refusals", "not_before"})
+                if expected_queued is not None
+                else {}
+            ),
         )
         operations: list[Operation] = [
-            Put(_queued_item(queued), queue_condition),
+            Put(_queued_item(queued), _queue_condition(expected_queued)),
             Put(_drop_item(drop), _unchanged_drop(expected_drop)),
         ]
         if displaced is not None and expected_displaced is not None:
@@ -366,6 +411,10 @@ class Store:
     def write(self, operations: Sequence[Operation]) -> None:
         """Escape hatch for use cases that compose their own transaction from the item builders below."""
         self.table.write(operations)
+
+
+def _queue_condition(expected: QueuedRecord | None) -> Condition:
+    return Condition(equals={"drop_id": expected.drop_id}) if expected is not None else ABSENT
 
 
 def _unchanged_drop(expected: DropRecord) -> Condition:

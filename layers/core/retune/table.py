@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
-from retune.adapters.errors import translated
-from retune.errors import ConflictError
+from botocore.exceptions import ClientError
+
+from retune.adapters.errors import error_code, translated
+from retune.errors import ConflictError, PermanentError
 
 Item = dict[str, Any]
 PREFIX_END = "\U0010ffff"  # sorts after every character a key holds after its prefix
+# DynamoDB's item limit: 400 KB of attribute names and values (UTF-8 lengths), 1 KB = 1,024 bytes.
+ITEM_MAX_BYTES = 409_600
 
 
 class Condition(NamedTuple):
@@ -65,6 +70,36 @@ class ConditionFailed(ConflictError):
     def __init__(self, index: int = 0) -> None:
         self.index = index
         super().__init__(f"condition failed on operation {index}")
+
+
+class ItemTooLarge(PermanentError):
+    """An item over DynamoDB's 400 KB limit: no retry makes it fit."""
+
+    def __init__(self, pk: str, sk: str, size: int | None = None) -> None:
+        self.pk, self.sk = pk, sk
+        measured = f"{size} bytes, " if size is not None else ""
+        super().__init__(f"item {pk}/{sk} is over DynamoDB's item limit ({measured}at most {ITEM_MAX_BYTES})")
+
+
+def item_size(item: Item) -> int:
+    """An item's size as DynamoDB counts it: each attribute's name plus its value (strings as UTF-8, numbers
+    about one byte per two significant digits plus one, booleans and nulls one byte)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items() if value is not None)
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | float):
+        digits = len(str(abs(value)).replace(".", "").strip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, Mapping):
+        return 3 + sum(len(str(k).encode()) + 1 + _value_size(v) for k, v in value.items())
+    return 3 + sum(1 + _value_size(v) for v in value)
 
 
 class Table(Protocol):
@@ -131,6 +166,9 @@ class MemoryTable:
             keys = [_key_of(op) for op in operations]
             if len(set(keys)) != len(keys):
                 raise ValueError("a transaction may touch each item once")
+            for op in operations:
+                if isinstance(op, Put) and (size := item_size(op.item)) > ITEM_MAX_BYTES:
+                    raise ItemTooLarge(op.item["pk"], op.item["sk"], size)
             for index, op in enumerate(operations):
                 condition = op.condition
                 if condition is not None and not condition.holds(self.items.get(_key_of(op))):
@@ -141,6 +179,15 @@ class MemoryTable:
                 elif isinstance(op, Delete):
                     self.items.pop((op.pk, op.sk), None)
             self.writes += 1
+
+
+def _says_too_large(message: object) -> bool:
+    return "item size" in str(message).lower() and "exceeded" in str(message).lower()
+
+
+def _too_large(op: Operation) -> ItemTooLarge:
+    pk, sk = _key_of(op)
+    return ItemTooLarge(pk, sk, item_size(op.item) if isinstance(op, Put) else None)
 
 
 def _key_of(op: Operation) -> tuple[str, str]:
@@ -213,7 +260,7 @@ class DynamoTable:
         if len(operations) == 1:
             self._write_one(operations[0])
             return
-        with translated("dynamodb"):
+        with translated("dynamodb"), self._item_size_checked(operations):
             try:
                 self._client.transact_write_items(
                     TransactItems=[self._transact_item(op) for op in operations]
@@ -223,6 +270,8 @@ class DynamoTable:
                 for index, reason in enumerate(reasons):
                     if reason.get("Code") == "ConditionalCheckFailed":
                         raise ConditionFailed(index) from exc
+                    if reason.get("Code") == "ValidationError" and _says_too_large(reason.get("Message")):
+                        raise _too_large(operations[index]) from exc
                 codes = {r.get("Code") for r in reasons}
                 if codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}:
                     raise ConflictError(f"transaction cancelled: {sorted(c for c in codes if c)}") from exc
@@ -230,10 +279,25 @@ class DynamoTable:
 
     # helpers
 
+    @contextmanager
+    def _item_size_checked(self, operations: Sequence[Operation]) -> Iterator[None]:
+        """DynamoDB refuses an item over its limit with ValidationException, whose message is the only sign of
+        the cause (in a transaction: a cancellation reason `ValidationError`, or, as moto answers, the
+        exception itself)."""
+        try:
+            yield
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            if error_code(exc) == "ValidationException" and _says_too_large(message):
+                puts = [op for op in operations if isinstance(op, Put)]
+                biggest = max(puts, key=lambda op: item_size(op.item)) if puts else operations[0]
+                raise _too_large(biggest) from exc
+            raise
+
     def _write_one(self, op: Operation) -> None:
         params: dict[str, Any] = {"TableName": self._name}
         params.update(self._condition_params(op.condition))
-        with translated("dynamodb"):
+        with translated("dynamodb"), self._item_size_checked([op]):
             try:
                 if isinstance(op, Put):
                     self._client.put_item(Item=self._to_dynamo(op.item), **params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from retune.errors import AlreadyExists, LimitExceeded, NotFound, Throttled, TransientError
 
@@ -21,6 +21,8 @@ THROTTLING = frozenset(
         "TransactionInProgressException",
     }
 )
+# 4xx codes botocore's standard retry mode also retries: the request timed out, not refused.
+TIMEOUTS = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
 NOT_FOUND = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NotFound", "404", "ResourceNotFound"})
 
 
@@ -43,7 +45,7 @@ def translated(service: str) -> Iterator[None]:
         message = exc.response.get("Error", {}).get("Message", "")
         if code in THROTTLING:
             raise Throttled(f"{service}: {code}") from exc
-        if is_server_error(exc):
+        if is_server_error(exc) or code in TIMEOUTS:
             raise TransientError(f"{service}: {code or 'server error'}: {message}") from exc
         if code in NOT_FOUND:
             raise NotFound(f"{service}: {code}: {message}") from exc
@@ -52,5 +54,5 @@ def translated(service: str) -> Iterator[None]:
         if code == "ResourceLimitExceeded":
             raise LimitExceeded(f"{service}: {message}") from exc
         raise
-    except (ConnectionError, ReadTimeoutError) as exc:
+    except (ConnectionError, HTTPClientError) as exc:  # no connection, a read timeout, a connection cut
         raise TransientError(f"{service}: {exc}") from exc

@@ -6,7 +6,9 @@ import json
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from retune.adapters.errors import translated
+from botocore.exceptions import ClientError
+
+from retune.adapters.errors import error_code, translated
 
 
 class StoredObject(NamedTuple):
@@ -29,8 +31,18 @@ class Bucket:
             # One byte over the limit tells "too large" without reading a huge object whole.
             params["Range"] = f"bytes=0-{max_bytes}"
         with translated("s3"):
-            response = self._client.get_object(**params)
-            body = response["Body"].read()
+            try:
+                response = self._client.get_object(**params)
+            except ClientError as exc:
+                if max_bytes is None or error_code(exc) != "InvalidRange":
+                    raise
+                # S3 answers a range on an empty object with 416 InvalidRange. Read it without one, and still no
+                # more than the limit's worth: the object may have been replaced since.
+                del params["Range"]
+                response = self._client.get_object(**params)
+            stream = response["Body"]
+            body = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
+            stream.close()
         version = response.get("VersionId")
         if not version or version == "null":
             version = str(response.get("ETag", "")).strip('"')

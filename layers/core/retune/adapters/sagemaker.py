@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from retune.adapters.errors import error_code, translated
-from retune.errors import AlreadyExists, NotFound, TransientError
+from retune.errors import AlreadyExists, NotFound, Refused, TransientError
 
 
 class SageMaker:
@@ -53,12 +53,19 @@ class SageMaker:
         return response
 
     def create_tuning_job(self, request: dict[str, Any]) -> str:
-        """Start a tuning job; raises AlreadyExists on a replay (the name is deterministic)."""
-        return str(
-            self._call("CreateHyperParameterTuningJob", "create_hyper_parameter_tuning_job", request)[
-                "HyperParameterTuningJobArn"
-            ]
-        )
+        """Start a tuning job; raises AlreadyExists on a replay (the name is deterministic), LimitExceeded for lack
+        of capacity, a TransientError for throttling, timeouts and 5xx, and Refused for any other 4xx (access
+        denied, e.g. on iam:PassRole; a ValidationException, e.g. a role SageMaker cannot assume)."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            response = self._call(
+                "CreateHyperParameterTuningJob", "create_hyper_parameter_tuning_job", request
+            )
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise Refused(f"sagemaker: {error_code(exc) or 'refused'}: {message}") from exc
+        return str(response["HyperParameterTuningJobArn"])
 
     def create_training_job(self, request: dict[str, Any]) -> str:
         return str(self._call("CreateTrainingJob", "create_training_job", request)["TrainingJobArn"])

@@ -250,7 +250,8 @@ def start_evaluation(rnd: RoundRecord, deps: CloseRoundDeps) -> None:
     assert rnd.evaluation is not None and rnd.best_model_artifact is not None
     profile, _ = _current_profile(rnd.profile, deps)
     drop = deps.store.get_drop(rnd.profile, rnd.drop_id)
-    if profile is None or drop is None or drop.manifest is None:
+    content_types = drop.channel_content_types() if drop is not None else None
+    if profile is None or content_types is None:
         _decide_unevaluated(rnd, deps, "the profile or the drop could not be read to start the evaluation")
         return
     champion = deps.store.get_champion(rnd.profile)
@@ -263,7 +264,7 @@ def start_evaluation(rnd: RoundRecord, deps: CloseRoundDeps) -> None:
         challenger_model=rnd.best_model_artifact,
         champion_model=champion.model_artifact if champion else None,
         test_manifest=s3_uri(deps.data_bucket, channel_manifest_key(rnd.profile, rnd.drop_id, test_channel)),
-        test_content_type=(drop.manifest.get("channels", {}).get(test_channel) or {}).get("content_type"),
+        test_content_type=content_types.get(test_channel),
         role_arn=deps.role_arn,
         name=rnd.evaluation.job_name,
     )

@@ -61,6 +61,7 @@ def announce_queued_drop(store: Store, bus: EventBusPort, profile: str) -> bool:
             "bucket": drop.bucket,
             "key": drop.manifest_key,
             "version_id": drop.version_id,
+            **({"sequencer": drop.sequencer} if drop.sequencer else {}),
         },
     )
     logger.info("queued drop announced", extra={"profile": profile, "drop": drop.drop_id})

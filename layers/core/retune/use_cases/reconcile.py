@@ -92,7 +92,9 @@ def reconcile(deps: ReconcileDeps) -> ReconcileReport:
     if still_active is not None:
         active_profiles = {a.profile for a in still_active}
         for queued in _listed(deps, report, "queued", deps.store.queued_drops) or []:
-            if queued.profile not in active_profiles:
+            # A drop waiting for SageMaker's capacity is retried less and less often (its queue entry says when).
+            waiting = queued.not_before is not None and queued.not_before > deps.clock()
+            if queued.profile not in active_profiles and not waiting:
                 _guarded(
                     deps,
                     report,

@@ -7,8 +7,11 @@ concurrent drops of one profile cannot both start a round (the ACTIVE item is ta
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal, NamedTuple
 
 from retune import alerts
@@ -20,8 +23,9 @@ from retune.errors import (
     LimitExceeded,
     NotFound,
     PermanentError,
+    TransientError,
 )
-from retune.events import DropRef, split_manifest_key
+from retune.events import BadDropKey, DropRef, sequencer_order, split_manifest_key
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import round_job_names
 from retune.plan import Plan
@@ -47,7 +51,16 @@ Status = Literal[
     "already_started",
 ]
 MAX_ATTEMPTS = 8
+# How long a round may stay `starting` while SageMaker throttles, times out or fails (5xx): Lambda's retries and
+# then Reconcile's every few minutes try again; then the drop fails. An age, not a count of attempts: it also
+# bounds attempts that died before they could count themselves (a Lambda timeout).
+LAUNCH_RETRY_SECONDS = 3_600
+# After the n-th refusal for lack of capacity in an episode, Reconcile starts the waiting drop no earlier than
+# this many minutes later (at its next run, then less and less often; the last value repeats).
+CAPACITY_RETRY_MINUTES = (0, 5, 10, 20, 40, 60)
 PROFILE_MAX_BYTES = 262_144
+MAX_ERRORS = 50  # a failed drop's errors kept (and alerted)
+ERROR_MAX_CHARS = 1_000
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,7 @@ class ValidDrop(NamedTuple):
     profile: Profile
     profile_version: str
     manifest: Manifest
+    manifest_digest: str
 
 
 def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
@@ -99,6 +113,7 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
                 # A repeat finishes what an interrupted attempt began: the alert (published once per key).
                 deps.alerts.publish(_failed_alert(drop))
             if drop.state in ("superseded", "failed"):
+                _leave_queue(drop, deps)
                 return StartResult("duplicate", profile_name, drop_id, detail=f"drop already {drop.state}")
             if drop.state == "started":
                 return _resume(drop, deps)
@@ -110,6 +125,16 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
                 seq=drop.round_seq,
                 detail=f"drop {drop_id} already started round {drop.round_seq}; upload new data under a new drop id",
             )
+        elif drop is not None and _older_version(ref, obj, drop):
+            # A late event (EventBridge's retries, a redrive, a delayed "Drop Ready"): the manifest was uploaded
+            # again since, and that newer version is the drop now, whatever became of it.
+            return StartResult(
+                "ignored",
+                profile_name,
+                drop_id,
+                detail=f"an older version ({obj.version}) of {key} than the drop's ({drop.version}, "
+                f"{drop.state})",
+            )
         else:
             fresh = DropRecord(
                 profile=profile_name,
@@ -120,6 +145,8 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
                 version=obj.version,
                 version_id=ref.version_id if ref.version_id else None,
                 uploaded_at=obj.last_modified,
+                sequencer=ref.sequencer,
+                arrived_at=drop.data_time if drop is not None else obj.last_modified,
                 updated_at=deps.clock(),
             )
             try:
@@ -143,6 +170,25 @@ def start_round(ref: DropRef, deps: StartRoundDeps) -> StartResult:
     raise ConflictError(f"drop {drop_id} of {profile_name}: state kept changing; retrying later")
 
 
+def _older_version(ref: DropRef, obj: Any, drop: DropRecord) -> bool:
+    """Whether the event's version of the manifest was uploaded before the drop's recorded version. S3's
+    sequencers order the writes of one key; without both (retune's own "Drop Ready" events before they carried
+    it, drops recorded before it was kept) the versions' LastModified does, at S3's one-second resolution: a
+    tie counts as newer, so that a new upload (the documented retry) always goes ahead."""
+    if ref.sequencer and drop.sequencer:
+        return sequencer_order(ref.sequencer, drop.sequencer) < 0
+    return bool(obj.last_modified < drop.uploaded_at)
+
+
+def refuse_drop_key(refused: BadDropKey, deps: StartRoundDeps) -> None:
+    """A manifest uploaded under a key retune cannot take as a drop: tell the person who uploaded it (once per
+    key), if it is in retune's bucket."""
+    if refused.bucket != deps.data_bucket:
+        return
+    deps.metrics.count("DropKeysRefused")
+    deps.alerts.publish(alerts.drop_refused(refused.bucket, refused.key, refused.errors))
+
+
 def _read_manifest(ref: DropRef, deps: StartRoundDeps) -> tuple[str, Any]:
     for key in ref.keys:
         try:
@@ -161,16 +207,25 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
     try:
         stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
         profile_version = stored.version
-        profile = parse_profile(stored.body, expected_name=drop.profile)
+        if stored.body.strip():
+            profile = parse_profile(stored.body, expected_name=drop.profile)
+        else:
+            errors.append(f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON")
     except NotFound:
         errors.append(f"profile: {profile_key} does not exist; upload the profile before its drops")
     except InvalidInput as exc:
         errors.extend(f"profile {e}" for e in exc.errors)
     manifest: Manifest | None = None
-    try:
-        manifest = parse_manifest(manifest_body)
-    except InvalidInput as exc:
-        errors.extend(f"manifest {e}" for e in exc.errors)
+    if not manifest_body.strip():
+        errors.append(
+            f"manifest: {drop.manifest_key} is empty (0 bytes); "
+            "upload the manifest's JSON (its channels and their files)"
+        )
+    else:
+        try:
+            manifest = parse_manifest(manifest_body)
+        except InvalidInput as exc:
+            errors.extend(f"manifest {e}" for e in exc.errors)
     if manifest is not None:
         prefix = f"datasets/{drop.profile}/{drop.drop_id}/"
         present = deps.bucket.keys(drop.bucket, prefix)
@@ -186,9 +241,31 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
                     f"manifest channels: the profile needs channel(s) {absent}; "
                     f"the manifest has {sorted(manifest.channels)}"
                 )
+            else:
+                errors.extend(_test_overlap(profile, manifest))
     if errors or profile is None or manifest is None:
         return errors
-    return ValidDrop(profile=profile, profile_version=profile_version, manifest=manifest)
+    digest = hashlib.sha256(manifest_body).hexdigest()
+    return ValidDrop(profile, profile_version, manifest, digest)
+
+
+def _test_overlap(profile: Profile, manifest: Manifest) -> list[str]:
+    """The held-out test channel must share no file with a channel the trials train or validate on."""
+    test = profile.evaluation.test_channel
+    held_out = set(manifest.channels[test].files)
+    shared = [
+        f"{path} in {channel}"
+        for channel in profile.training.channels  # the profile holds the test channel out of these
+        for path in manifest.channels[channel].files
+        if path in held_out
+    ]
+    if not shared:
+        return []
+    shown = ", ".join(shared[:10]) + (f" and {len(shared) - 10} more" if len(shared) > 10 else "")
+    return [
+        f"manifest channels.{test}: the test channel lists files the training channels also list ({shown}); "
+        "the challenger would be scored on rows it trained on: list each file in one channel only"
+    ]
 
 
 def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartResult:
@@ -202,7 +279,9 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
     if latest is not None and latest.newer_than(drop):
         # A late event (a parked one redriven, EventBridge's retries): newer data already had its round.
         store.replace_drop(
-            drop.model_copy(update={"state": "superseded", "updated_at": deps.clock()}), expected=drop
+            drop.model_copy(update={"state": "superseded", "updated_at": deps.clock()}),
+            expected=drop,
+            leave_queue=_queue_names(drop, deps),
         )
         deps.metrics.count("DropsSuperseded")
         return StartResult(
@@ -218,6 +297,10 @@ def _decide(drop: DropRecord, valid: ValidDrop, deps: StartRoundDeps) -> StartRe
     other = (
         store.get_drop(drop.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
     )
+    if other is not None and other.state not in ("queued", "received"):
+        # A queue entry left behind by a drop that failed or was superseded at its turn (as releases before
+        # this one left them): no rival, and its record stays as it is.
+        other = None
     if active is not None or paused is not None:
         why = f"round {active.seq} is running" if active is not None else "the profile is paused"
         if queued is None:
@@ -298,15 +381,15 @@ def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
 def _request(
     drop: DropRecord,
     profile: Profile,
-    manifest: Manifest,
+    content_types: Mapping[str, str | None],
     plan: Plan,
     seq: int,
     deps: StartRoundDeps,
     name: str,
 ) -> dict[str, Any]:
-    return round_request(
+    return _tuning_request(
         profile=profile,
-        manifest=manifest,
+        content_types=content_types,
         plan=plan,
         seq=seq,
         drop_id=drop.drop_id,
@@ -329,6 +412,33 @@ def round_request(
 ) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request of a round, exactly as StartRound sends it (`retune plan
     --render` prints it); `name` is the tuning job name the round took (default: its first choice)."""
+    return _tuning_request(
+        profile=profile,
+        content_types=content_types_of(manifest),
+        plan=plan,
+        seq=seq,
+        drop_id=drop_id,
+        data_bucket=data_bucket,
+        role_arn=role_arn,
+        name=name,
+    )
+
+
+def content_types_of(manifest: Manifest) -> dict[str, str | None]:
+    return {name: channel.content_type for name, channel in manifest.channels.items()}
+
+
+def _tuning_request(
+    *,
+    profile: Profile,
+    content_types: Mapping[str, str | None],
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    data_bucket: str,
+    role_arn: str,
+    name: str | None = None,
+) -> dict[str, Any]:
     uris = {
         c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
         for c in profile.training.channels
@@ -340,7 +450,7 @@ def round_request(
         drop_id=drop_id,
         bucket=data_bucket,
         channel_manifests=uris,
-        channel_content_types={c: manifest.channels[c].content_type for c in profile.training.channels},
+        channel_content_types={c: content_types.get(c) for c in profile.training.channels},
         role_arn=role_arn,
         name=name,
     )
@@ -376,7 +486,8 @@ def _start(
         return _fail(drop, [f"tuning job name: {held}; rename profile {profile.name}"], deps)
     name, holds_name = chosen
     plan = _plan_for(valid, deps)
-    request = _request(drop, profile, valid.manifest, plan, seq, deps, name)
+    content_types = content_types_of(valid.manifest)
+    request = _request(drop, profile, content_types, plan, seq, deps, name)
     try:
         validate_request("CreateHyperParameterTuningJob", request, service_model=deps.service_model)
     except InvalidRequest as exc:
@@ -399,12 +510,18 @@ def _start(
         budget_max_jobs=profile.budget.max_jobs,
         started_at=now,
         last_event_at=now,
+        # an episode of short capacity goes on with this attempt, whichever drop it is for
+        capacity_since=dequeue.capacity_since if dequeue else None,
+        capacity_refusals=dequeue.capacity_refusals if dequeue else 0,
     )
     started = drop.model_copy(
         update={
             "state": "started",
             "round_seq": seq,
-            "manifest": valid.manifest.model_dump(mode="json"),
+            # The manifest stays in S3 at its version (up to 1 MiB: over DynamoDB's item limit): the record keeps
+            # its digest and what the round's requests need of it.
+            "manifest_digest": valid.manifest_digest,
+            "content_types": content_types,
             "errors": [],
             "waiting_for_capacity": False,
             "updated_at": now,
@@ -427,8 +544,11 @@ def _start(
 
 
 def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: StartRoundDeps) -> StartResult:
-    """Create the tuning job for a round in status `starting`, then mark it running."""
+    """Create the tuning job for a round in status `starting`, then mark it running. A job of that name is adopted
+    (a replay); a refusal fails the drop and frees the profile; throttling, timeouts and 5xx are raised for Lambda
+    and then Reconcile to retry, until the round has been starting for LAUNCH_RETRY_SECONDS."""
     extra = {"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq, "tuning_job": rnd.tuning_job_name}
+    what = f"the tuning job {rnd.tuning_job_name} of round {rnd.seq}"
     try:
         deps.sagemaker.create_tuning_job(request)
         deps.metrics.count("RoundsStarted")
@@ -437,24 +557,127 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
         _check_same_drop(rnd, deps)
         logger.info("tuning job already exists: a replay", extra=extra)
     except LimitExceeded as exc:
-        queued = drop.model_copy(
-            update={
-                "state": "queued",
-                "round_seq": None,
-                "waiting_for_capacity": True,
-                "updated_at": deps.clock(),
-            }
+        return _wait_for_capacity(rnd, drop, exc, deps)
+    except TransientError as exc:
+        if deps.clock() - rnd.started_at <= timedelta(seconds=LAUNCH_RETRY_SECONDS):
+            raise
+        minutes = LAUNCH_RETRY_SECONDS // 60
+        return _launch_failed(
+            rnd,
+            drop,
+            [
+                f"launch: SageMaker did not take {what} in {minutes} minutes of retries; the last answer: {exc}"
+            ],
+            deps,
         )
-        deps.store.release_for_capacity(rnd, queued, expected_drop=drop)
-        deps.metrics.count("RoundsWaitingForCapacity")
-        logger.warning("sagemaker limit reached; drop queued", extra=extra)
-        deps.alerts.publish(alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, str(exc)))
-        return StartResult("waiting_for_capacity", rnd.profile, rnd.drop_id, seq=rnd.seq, detail=str(exc))
+    except PermanentError as exc:
+        # First a job that exists: the first create may have taken effect with its answer lost.
+        if not _job_exists(rnd, deps):
+            return _launch_failed(rnd, drop, [f"launch: SageMaker refused {what}: {exc}"], deps)
+        _check_same_drop(rnd, deps)
+        logger.info("tuning job exists though its create was refused: adopted", extra=extra)
     try:
         deps.store.save_round(rnd.model_copy(update={"status": "running"}), expected_status="starting")
     except ConditionFailed:
         pass  # CloseRound (or a concurrent replay) already moved the round on: nothing to mark
     return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+
+
+def _wait_for_capacity(
+    rnd: RoundRecord, drop: DropRecord, exc: LimitExceeded, deps: StartRoundDeps
+) -> StartResult:
+    """SageMaker has no capacity for the round: undo its start and let the profile's newest drop wait in the
+    queue, retried by Reconcile less and less often; one alert for the episode, however many drops and refusals
+    it lasts (the episode's start goes from the round to the queue entry and back)."""
+    store, now = deps.store, deps.clock()
+    since = rnd.capacity_since or now
+    refusals = rnd.capacity_refusals + 1
+    wait = timedelta(minutes=CAPACITY_RETRY_MINUTES[min(refusals, len(CAPACITY_RETRY_MINUTES)) - 1])
+
+    def waiting(waiter: DropRecord) -> QueuedRecord:
+        return QueuedRecord(
+            profile=waiter.profile,
+            drop_id=waiter.drop_id,
+            uploaded_at=waiter.uploaded_at,
+            capacity_since=since,
+            capacity_refusals=refusals,
+            not_before=now + wait,
+        )
+
+    queued = store.get_queued(rnd.profile)
+    other = store.get_drop(rnd.profile, queued.drop_id) if queued and queued.drop_id != drop.drop_id else None
+    if other is not None and other.state not in ("queued", "received"):
+        other = None  # a stale entry: no rival
+    extra = {"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq}
+    if other is not None and other.newer_than(drop):
+        # A newer drop queued while this one was starting: it waits for the capacity instead.
+        store.release_for_capacity(
+            rnd,
+            drop.model_copy(update={"state": "superseded", "round_seq": None, "updated_at": now}),
+            expected_drop=drop,
+            queued=waiting(other),
+            expected_queued=queued,
+        )
+        result = StartResult(
+            "superseded",
+            rnd.profile,
+            rnd.drop_id,
+            detail=f"SageMaker has no capacity; newer drop {other.drop_id} waits for it: {exc}",
+        )
+        deps.metrics.count("DropsSuperseded")
+    else:
+        store.release_for_capacity(
+            rnd,
+            drop.model_copy(
+                update={"state": "queued", "round_seq": None, "waiting_for_capacity": True, "updated_at": now}
+            ),
+            expected_drop=drop,
+            queued=waiting(drop),
+            expected_queued=queued,
+            displaced=other.model_copy(update={"state": "superseded", "updated_at": now}) if other else None,
+            expected_displaced=other,
+        )
+        result = StartResult("waiting_for_capacity", rnd.profile, rnd.drop_id, seq=rnd.seq, detail=str(exc))
+        if other is not None:
+            deps.metrics.count("DropsSuperseded")
+    deps.metrics.count("RoundsWaitingForCapacity")
+    logger.warning("sagemaker limit reached; the newest drop waits", extra={**extra, "refusals": refusals})
+    deps.alerts.publish(alerts.limit_exceeded(rnd.profile, rnd.drop_id, rnd.seq, str(exc), since))
+    return result
+
+
+def _job_exists(rnd: RoundRecord, deps: StartRoundDeps) -> bool:
+    try:
+        deps.sagemaker.describe_tuning_job(rnd.tuning_job_name)
+    except PermanentError:  # NotFound; or refused too, when no job can be told to exist
+        return False
+    return True
+
+
+def _launch_failed(
+    rnd: RoundRecord, drop: DropRecord, errors: list[str], deps: StartRoundDeps
+) -> StartResult:
+    """The round will not start: its records go, the drop fails (named in an alert), and the profile is free for
+    its next drop (a queued one is started by Reconcile's next run)."""
+    failed = drop.model_copy(
+        update={
+            "state": "failed",
+            "failed_at": "launch",
+            "round_seq": None,
+            "errors": _bounded(errors),
+            "updated_at": deps.clock(),
+        }
+    )
+    deps.store.abandon_start(rnd, failed, expected_drop=drop)
+    deps.metrics.count("DropsFailed")
+    logger.warning(
+        "round launch failed",
+        extra={"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq, "errors": errors},
+    )
+    deps.alerts.publish(_failed_alert(failed))
+    return StartResult(
+        "failed", rnd.profile, rnd.drop_id, seq=rnd.seq, errors=failed.errors, detail=errors[0]
+    )
 
 
 def _check_same_drop(rnd: RoundRecord, deps: StartRoundDeps) -> None:
@@ -484,16 +707,53 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
             seq=drop.round_seq,
             tuning_job=rnd.tuning_job_name if rnd else None,
         )
-    stored = deps.bucket.read(deps.data_bucket, f"profiles/{drop.profile}.json", max_bytes=PROFILE_MAX_BYTES)
-    profile = parse_profile(stored.body, expected_name=drop.profile)
-    manifest = Manifest.model_validate(drop.manifest)
-    request = _request(drop, profile, manifest, rnd.plan, rnd.seq, deps, rnd.tuning_job_name)
+    profile_key = f"profiles/{drop.profile}.json"
+    try:
+        stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
+        if not stored.body.strip():
+            return _launch_failed(
+                rnd, drop, [f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON"], deps
+            )
+        profile = parse_profile(stored.body, expected_name=drop.profile)
+    except NotFound:
+        return _launch_failed(rnd, drop, [f"profile: {profile_key} does not exist; upload it again"], deps)
+    except InvalidInput as exc:
+        return _launch_failed(rnd, drop, [f"profile {e}" for e in exc.errors], deps)
+    request = _request(
+        drop, profile, drop.channel_content_types() or {}, rnd.plan, rnd.seq, deps, rnd.tuning_job_name
+    )
     return _launch(rnd, drop, request, deps)
 
 
+def _bounded(errors: list[str]) -> list[str]:
+    """The first errors, each cut to a readable length: all of them could pass DynamoDB's item limit and SNS's
+    message limit (a manifest of 1 MiB can hold tens of thousands of unknown fields)."""
+    kept = [e if len(e) <= ERROR_MAX_CHARS else e[: ERROR_MAX_CHARS - 3] + "..." for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        kept.append(
+            f"... and {len(errors) - MAX_ERRORS} more errors: fix these and upload the manifest again to see the rest"
+        )
+    return kept
+
+
+def _queue_names(drop: DropRecord, deps: StartRoundDeps) -> bool:
+    queued = deps.store.get_queued(drop.profile)
+    return queued is not None and queued.drop_id == drop.drop_id
+
+
+def _leave_queue(drop: DropRecord, deps: StartRoundDeps) -> None:
+    """A drop that failed or was superseded leaves the queue in the same write; one the queue still names (left
+    so by a release before this one) leaves it now, or Reconcile would announce it on every run."""
+    if _queue_names(drop, deps):
+        deps.store.leave_queue(drop.profile, drop.drop_id)
+
+
 def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartResult:
-    failed = drop.model_copy(update={"state": "failed", "errors": errors, "updated_at": deps.clock()})
-    deps.store.replace_drop(failed, expected=drop)
+    errors = _bounded(errors)
+    failed = drop.model_copy(
+        update={"state": "failed", "failed_at": "validation", "errors": errors, "updated_at": deps.clock()}
+    )
+    deps.store.replace_drop(failed, expected=drop, leave_queue=_queue_names(drop, deps))
     deps.metrics.count("DropsFailed")
     logger.warning(
         "drop failed validation", extra={"profile": drop.profile, "drop": drop.drop_id, "errors": errors}
@@ -503,7 +763,8 @@ def _fail(drop: DropRecord, errors: list[str], deps: StartRoundDeps) -> StartRes
 
 
 def _failed_alert(drop: DropRecord) -> alerts.Alert:
-    return alerts.drop_failed(drop.profile, drop.drop_id, drop.version, drop.manifest_key, drop.errors)
+    build = alerts.launch_failed if drop.failed_at == "launch" else alerts.drop_failed
+    return build(drop.profile, drop.drop_id, drop.version, drop.manifest_key, drop.errors)
 
 
 def _fail_unrecorded(ref: DropRef, deps: StartRoundDeps, profile: str, drop_id: str) -> StartResult:
