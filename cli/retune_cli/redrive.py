@@ -174,7 +174,6 @@ class LocalInvoker:
         from retune_local.template import functions, load_template  # noqa: PLC0415
 
         assert ctx.target.endpoints_file is not None
-        self._sqs = ctx.client("sqs")
         self._endpoints = Endpoints.read(ctx.target.endpoints_file)
         template = load_template()
         self._specs = functions(template, self._endpoints.resolver(template))
@@ -193,13 +192,23 @@ class LocalInvoker:
         return self._runtimes[logical_id]
 
     def _park(self, spec: Any, event: dict[str, Any], outcome: Any) -> None:
-        """Lambda's on-failure destination, as the local stack does it."""
+        """Lambda's on-failure destination, as the local stack does it: sent with the function's role."""
+        import boto3  # noqa: PLC0415
         from retune_local.lambda_runtime import failure_record  # noqa: PLC0415
         from retune_local.stack import ACCOUNT  # noqa: PLC0415
 
         if spec.on_failure and spec.on_failure in self._endpoints.resources:
             record = failure_record(spec, event, outcome, self._endpoints.region, ACCOUNT)
-            self._sqs.send_message(
+            keys = self._endpoints.credentials[spec.logical_id]
+            sqs = boto3.client(
+                "sqs",
+                endpoint_url=self._endpoints.aws,
+                region_name=self._endpoints.region,
+                aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=keys["AWS_SESSION_TOKEN"],
+            )
+            sqs.send_message(
                 QueueUrl=self._endpoints.resources[spec.on_failure],
                 MessageBody=json.dumps(record, default=str),
             )
