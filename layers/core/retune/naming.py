@@ -40,8 +40,10 @@ def tuning_job_name(profile: str, seq: int) -> str:
     return f"{JOB_PREFIX}{profile_stem(profile, room)}-{seq_text}"
 
 
-def evaluation_job_name(profile: str, seq: int) -> str:
-    return tuning_job_name(profile, seq) + EVALUATION_SUFFIX
+def evaluation_job_name(profile: str, seq: int, attempt: int = 1) -> str:
+    """The round's evaluation job; an evaluation made again (the champion changed meanwhile) is numbered."""
+    again = f"-{attempt}" if attempt > 1 else ""
+    return tuning_job_name(profile, seq) + again + EVALUATION_SUFFIX
 
 
 def is_retune_job(name: str) -> bool:

@@ -15,6 +15,9 @@ from retune.profile import CategoricalRange, ContinuousRange, IntegerRange, Para
 TAG_PROFILE = "retune:profile"
 TAG_ROUND = "retune:round"
 TAG_DROP = "retune:drop"
+# An S3 object tag: the bucket's lifecycle expires the registry's copies that carry it (template.yaml).
+TAG_EXPIRABLE = "retune:expirable"
+REGISTRY_PREFIX = "registry/"
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
 
 
@@ -37,6 +40,13 @@ def s3_uri(bucket: str, key: str) -> str:
 
 def models_prefix(profile: str) -> str:
     return f"models/{profile}/"
+
+
+def registry_key(profile: str, package: str, source_key: str) -> str:
+    """Where a registered package's model lives for good (the lifecycle never expires it, unless tagged
+    expirable): registry/<profile>/<package>/<the artifact's file name>. `package` names it within the profile:
+    the round's sequence, or the package's group and version for a package retune registered without one."""
+    return f"{REGISTRY_PREFIX}{profile}/{package}/{source_key.rsplit('/', 1)[-1]}"
 
 
 def channel_manifest_key(profile: str, drop_id: str, channel: str) -> str:
@@ -266,14 +276,16 @@ def evaluation_job_request(
     test_manifest: str,
     test_content_type: str | None,
     role_arn: str,
+    job_name: str | None = None,
 ) -> dict[str, Any]:
-    """CreateTrainingJob for the evaluation of round `seq` (docs/trainer-contract.md, 'evaluate mode').
+    """CreateTrainingJob for the evaluation of round `seq` (docs/trainer-contract.md, 'evaluate mode'), named
+    `job_name` (the round's first evaluation's name by default).
 
     Channels: `challenger` and, when there is one, `champion` (each a model.tar.gz), and `test` (the drop's
     held-out data). The job prints `challenger_score=` and `champion_score=` lines, scored on the same data.
     """
     e = profile.evaluation
-    name = evaluation_job_name(profile.name, seq)
+    name = job_name or evaluation_job_name(profile.name, seq)
     hyperparameters = {
         **e.hyperparameters,
         "retune_mode": "evaluate",
