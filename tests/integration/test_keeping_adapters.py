@@ -129,3 +129,44 @@ def test_add_tags_and_create_group_send_sagemakers_shapes() -> None:
         sagemaker.add_tags(endpoint, {"retune:profile": "market-xgb"})
         assert sagemaker.create_model_package_group({"ModelPackageGroupName": "retune-market-xgb"}) == GROUP
         stub.assert_no_pending_responses()
+
+
+def test_copy_of_a_model_under_a_kms_key_stays_under_that_key(aws: AwsWorld) -> None:
+    """A profile's training.output_kms_key_id: SageMaker writes the model under that key; its copy keeps it (the
+    bucket's default would quietly downgrade it)."""
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    aws.s3.put_object(
+        Bucket=aws.bucket,
+        Key="models/kms/model.tar.gz",
+        Body=b"secret",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=key,
+    )
+    Bucket(aws.s3).copy(aws.bucket, "models/kms/model.tar.gz", "registry/p/round-6/model.tar.gz", tags={})
+    head = aws.s3.head_object(Bucket=aws.bucket, Key="registry/p/round-6/model.tar.gz")
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key)
+
+
+def test_copy_refused_for_lack_of_a_permission_is_access_denied() -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from retune.errors import AccessDenied  # noqa: PLC0415
+
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "head_object",
+            {
+                "ContentLength": 6,
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": "arn:aws:kms:us-east-1:123456789012:key/k",
+                "LastModified": datetime(2026, 1, 1, tzinfo=UTC),
+            },
+            {"Bucket": "b", "Key": "models/kms/model.tar.gz"},
+        )
+        stub.add_client_error(
+            "copy_object", "AccessDenied", "User is not authorized to perform: kms:Decrypt", 403
+        )
+        with pytest.raises(AccessDenied, match="kms:Decrypt"):
+            Bucket(client).copy("b", "models/kms/model.tar.gz", "registry/p/round-7/model.tar.gz", tags={})
+        stub.assert_no_pending_responses()

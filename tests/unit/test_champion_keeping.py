@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from retune.errors import AccessDenied
 from retune.events import parse_drop_event
 from retune.naming import evaluation_job_name
 from retune.records import CHAMPION_HISTORY_MAX, ChampionChange
@@ -177,3 +178,23 @@ def test_the_champion_keeps_its_last_changes_however_long_it_reigns(world: World
     assert champion.earlier_changes == 301 - CHAMPION_HISTORY_MAX
     assert isinstance(champion.history[0], ChampionChange)
     assert len(world.table.items[("PROFILE#market-xgb", "CHAMPION")]["doc"]) < 10_000
+
+
+def test_a_model_promote_may_not_read_is_registered_where_it_is_rather_than_holding_the_round(
+    world: World,
+) -> None:
+    """A model under a profile's KMS key that Promote's role may not use: the round is decided all the same, the
+    package points at the trial's model (which expires with models/), and the metric says it was not kept."""
+
+    def refused(bucket: str, source_key: str, key: str, *, tags: dict[str, str]) -> None:
+        raise AccessDenied("s3: copying: User is not authorized to perform: kms:Decrypt")
+
+    world.bucket.copy = refused  # type: ignore[method-assign]
+    start(world)
+    run_round(world)
+    result = close_and_evaluate(world, challenger=0.47)
+    assert result.status == "approved"
+    trial = f"s3://{BUCKET}/models/rt-market-xgb-0001-002-00000002/output/model.tar.gz"
+    assert model_of(world, result.model_package_arn) == trial
+    assert world.store.get_champion("market-xgb").model_artifact == trial
+    assert world.metrics.counts["ModelsNotKept"] >= 1

@@ -27,7 +27,7 @@ class KeepingPort(BucketPort, Protocol):
 
     def copy(self, bucket: str, source_key: str, key: str, *, tags: dict[str, str]) -> None:
         """The source's bytes as a new object `key` carrying exactly these tags; NotFound when the source is
-        gone."""
+        gone, AccessDenied when the caller may not read it (or use its KMS key)."""
         ...
 
     def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:

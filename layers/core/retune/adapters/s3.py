@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
-from retune.adapters.errors import translated
-from retune.errors import NotFound
+from retune.adapters.errors import error_code, translated
+from retune.errors import AccessDenied, NotFound
 
 # CopyObject copies at most 5 GiB; a larger object is copied in parts of UploadPartCopy (S3's API reference).
 COPY_MAX_BYTES = 5 * 1024**3
@@ -73,19 +73,33 @@ class Bucket:
         return True
 
     def copy(self, bucket: str, source_key: str, key: str, *, tags: dict[str, str]) -> None:
-        """A server-side copy within the bucket, carrying exactly `tags`: CopyObject, or a multipart copy for an
-        object over CopyObject's 5 GiB."""
+        """A server-side copy within the bucket, carrying exactly `tags` and encrypted as the source is (a model
+        SageMaker wrote with a profile's KMS key stays under that key): CopyObject, or a multipart copy for an
+        object over CopyObject's 5 GiB. AccessDenied when the caller may not read the source or use its key."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            self._copy(bucket, source_key, key, tags)
+        except ClientError as exc:
+            if error_code(exc) in ("AccessDenied", "AccessDeniedException"):
+                raise AccessDenied(f"s3: copying {source_key}: {exc}") from exc
+            raise
+
+    def _copy(self, bucket: str, source_key: str, key: str, tags: dict[str, str]) -> None:
         source = {"Bucket": bucket, "Key": source_key}
         # REPLACE with no tags given: the copy has none (COPY would take the source's).
-        tagging = {"Tagging": urlencode(tags)} if tags else {}
+        extra: dict[str, Any] = {"Tagging": urlencode(tags)} if tags else {}
         with translated("s3"):
-            size = int(self._client.head_object(Bucket=bucket, Key=source_key)["ContentLength"])
+            head = self._client.head_object(Bucket=bucket, Key=source_key)
+            if head.get("ServerSideEncryption") == "aws:kms" and head.get("SSEKMSKeyId"):
+                extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=head["SSEKMSKeyId"])
+            size = int(head["ContentLength"])
             if size <= COPY_MAX_BYTES:
                 self._client.copy_object(
-                    Bucket=bucket, Key=key, CopySource=source, TaggingDirective="REPLACE", **tagging
+                    Bucket=bucket, Key=key, CopySource=source, TaggingDirective="REPLACE", **extra
                 )
                 return
-            upload = self._client.create_multipart_upload(Bucket=bucket, Key=key, **tagging)
+            upload = self._client.create_multipart_upload(Bucket=bucket, Key=key, **extra)
             try:
                 parts = []
                 for number, start in enumerate(range(0, size, COPY_PART_BYTES), start=1):

@@ -21,7 +21,15 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from retune import alerts
-from retune.errors import AlreadyExists, InvalidInput, InvalidRequest, LimitExceeded, NotFound, TransientError
+from retune.errors import (
+    AccessDenied,
+    AlreadyExists,
+    InvalidInput,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    TransientError,
+)
 from retune.naming import client_token, evaluation_job_name, package_group
 from retune.policy import plan_next_round
 from retune.ports import AlertPort, Clock, EventBusPort, KeepingPort, MetricsPort, NoMetrics, RegistryPort
@@ -537,6 +545,12 @@ def _keep(profile: str, package: str, model: str, *, expirable: bool, deps: Prom
             deps.bucket.copy(bucket, key, kept, tags=tags)
     except NotFound:
         return None
+    except AccessDenied as exc:
+        # A model encrypted with a key Promote may not use: left where it is (it expires with models/) rather
+        # than holding the profile up; the metric and the log say so.
+        deps.metrics.count("ModelsNotKept")
+        logger.warning("model not kept", extra={"profile": profile, "model": model, "error": str(exc)})
+        return model
     return s3_uri(bucket, kept)
 
 
@@ -568,6 +582,8 @@ def _keep_champion(
             extra={"profile": profile, "model": champion.model_artifact},
         )
         return champion
+    if kept == champion.model_artifact:
+        return champion  # not kept (Promote may not read it): logged by _keep
     moved = champion.model_copy(update={"model_artifact": kept})
     try:
         deps.store.write([Put(champion_item(moved), Condition(equals={"version": champion.version}))])
