@@ -181,6 +181,20 @@ def test_the_champion_changed_by_hand_during_the_evaluation_is_evaluated_against
     assert world.store.get_champion("market-xgb").model_package_arn == two
 
 
+def test_an_evaluation_that_ends_before_closeround_records_its_champion_is_decided(world: World) -> None:
+    """A fast evaluation's end can be handled between CloseRound's creating the job and its recording which
+    champion the job scored (the round's evaluation still Pending): the job's champion channel tells."""
+    one, _ = third_round_evaluating(world)
+    rnd = world.store.get_round("market-xgb", 3)
+    pending = rnd.evaluation.model_copy(update={"status": "Pending", "champion_model_package": None})
+    world.store.save_round(rnd.model_copy(update={"evaluation": pending}), expected_status="evaluating")
+    name = evaluation_job_name("market-xgb", 3)
+    world.sagemaker.end_evaluation(name, 0.45, 0.47)
+    result = evaluation_ended(name, world.promote_deps)
+    assert result.status == "approved"
+    assert world.store.get_round("market-xgb", 3).evaluation.champion_model_package == one
+
+
 def test_a_champion_that_keeps_changing_ends_the_round_not_evaluated(world: World) -> None:
     one, two = third_round_evaluating(world)
     for attempt in range(1, MAX_EVALUATIONS + 1):

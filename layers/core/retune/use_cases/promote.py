@@ -162,10 +162,11 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
         return _not_evaluated(rnd, evaluation, reason, None, None, deps)
 
     champion = deps.store.get_champion(rnd.profile)
-    evaluated = _evaluated_champion(rnd.evaluation, described)
+    evaluated = _evaluated_champion(rnd.evaluation, described, champion)
     if evaluated != (champion.model_package_arn if champion else None):
         # The champion changed by hand while the job ran: its scores say nothing about the champion that holds.
         return _evaluate_again(rnd, evaluation, profile, version, champion, deps)
+    evaluation = evaluation.model_copy(update={"champion_model_package": evaluated})
     incomplete = _incomplete(scores, evaluated)
     if incomplete:
         return _not_evaluated(rnd, evaluation, incomplete, profile, version, deps)
@@ -245,13 +246,23 @@ def _evaluation_end(described: dict[str, Any], rnd: RoundRecord) -> datetime:
     return ended if isinstance(ended, datetime) else (rnd.ended_at or rnd.started_at)
 
 
-def _evaluated_champion(evaluation: Evaluation, described: dict[str, Any]) -> str | None:
-    """The champion the evaluation job scored: the one its round recorded when it created the job; none when the
-    job (as SageMaker describes it) has no champion channel."""
+def _evaluated_champion(
+    evaluation: Evaluation, described: dict[str, Any], champion: ChampionRecord | None
+) -> str | None:
+    """The champion package the evaluation job scored: none when the job (as SageMaker describes it) has no
+    champion channel; else the one its round recorded with the job. A job that ended before CloseRound recorded
+    it (the round's evaluation still Pending) scored the current champion if its channel reads the champion's
+    model; otherwise an earlier one."""
     channels = described.get("InputDataConfig")
-    if channels is not None and not any(c.get("ChannelName") == "champion" for c in channels):
+    scored = next((c for c in channels or [] if c.get("ChannelName") == "champion"), None)
+    if channels is not None and scored is None:
         return None
-    return evaluation.champion_model_package
+    if evaluation.status != "Pending" or scored is None:
+        return evaluation.champion_model_package
+    uri = str(scored.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri"))
+    if champion is not None and champion.model_artifact == uri:
+        return champion.model_package_arn
+    return f"the champion whose model is {uri}"
 
 
 def _incomplete(scores: dict[str, float], champion: str | None) -> str | None:
