@@ -80,6 +80,7 @@ class World:
         self.store = Store(self.table)
         self.bucket = FakeBucket(self.clock)
         self.sagemaker = SimulatedSageMaker()
+        self.sagemaker.outputs = self.bucket
         self.alerts = FakeAlerts()
         self.metrics = FakeMetrics()
         self.deps = StartRoundDeps(

@@ -38,6 +38,8 @@ class FakeBucket:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.objects: dict[tuple[str, str], list[_Version]] = {}
+        self.tags: dict[tuple[str, str], dict[str, str]] = {}  # the current version's tags
+        self.copies: list[tuple[str, str]] = []
         self._ids = itertools.count(1)
 
     def put(self, bucket: str, key: str, body: bytes | str | dict[str, Any]) -> str:
@@ -52,6 +54,22 @@ class FakeBucket:
 
     def delete(self, bucket: str, key: str) -> None:
         self.objects.pop((bucket, key), None)
+        self.tags.pop((bucket, key), None)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return bool(self.objects.get((bucket, key)))
+
+    def copy(self, bucket: str, source_key: str, key: str, *, tags: dict[str, str]) -> None:
+        """CopyObject within the bucket: a new version of `key` with the source's bytes and these tags."""
+        body = self.read(bucket, source_key).body
+        self.put(bucket, key, body)
+        self.tags[(bucket, key)] = dict(tags)
+        self.copies.append((source_key, key))
+
+    def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        if not self.exists(bucket, key):
+            raise NotFound(f"s3: NoSuchKey: {key}")
+        self.tags[(bucket, key)] = dict(tags)
 
     def read(
         self, bucket: str, key: str, version_id: str | None = None, *, max_bytes: int | None = None
@@ -169,6 +187,10 @@ class FakeEventBus:
         self.events.append((detail_type, detail))
 
 
+ARN = "arn:aws:sagemaker:us-east-1:123456789012"
+MODELS_BUCKET = "retune-data"  # tests/conftest.py's BUCKET: the trials write their models to the data bucket
+
+
 class SimulatedSageMaker(FakeSageMaker):
     """FakeSageMaker plus what the tests make SageMaker do: run a tuning job's trials to given results, end an
     evaluation with given scores, and keep a model registry and endpoints with AWS's idempotency rules."""
@@ -181,7 +203,10 @@ class SimulatedSageMaker(FakeSageMaker):
         self.models: dict[str, dict[str, Any]] = {}
         self.endpoint_configs: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, dict[str, str]] = {}  # by resource ARN, as ListTags answers
         self.calls: list[str] = []
+        # Where a completed trial's model is written, as SageMaker does.
+        self.outputs: FakeBucket | None = None
 
     # tuning
 
@@ -218,7 +243,9 @@ class SimulatedSageMaker(FakeSageMaker):
                 "TrainingTimeInSeconds": result.get("billable", 60),
                 "TrainingStartTime": datetime(2026, 1, 1, tzinfo=UTC),
                 "TrainingEndTime": datetime(2026, 1, 1, 0, 5, tzinfo=UTC),
-                "ModelArtifacts": {"S3ModelArtifacts": f"s3://retune-data/models/{name}/output/model.tar.gz"}
+                "ModelArtifacts": {
+                    "S3ModelArtifacts": f"s3://{MODELS_BUCKET}/models/{name}/output/model.tar.gz"
+                }
                 if trial_status == "Completed"
                 else {},
                 **({"FailureReason": result["failure"]} if "failure" in result else {}),
@@ -227,6 +254,9 @@ class SimulatedSageMaker(FakeSageMaker):
             {"TrainingJobName": n, "TrainingJobStatus": self.training_jobs[n]["TrainingJobStatus"]}
             for n in names
         ]
+        for n in names:
+            if self.outputs is not None and self.training_jobs[n]["TrainingJobStatus"] == "Completed":
+                self.outputs.put(MODELS_BUCKET, f"models/{n}/output/model.tar.gz", f"model of {n}")
         scored = [
             (self.training_jobs[n], r["objective"])
             for n, r in zip(names, results, strict=True)
@@ -263,7 +293,11 @@ class SimulatedSageMaker(FakeSageMaker):
         self._maybe_fail()
         if name not in self.training_jobs:
             raise NotFound(f"training job {name} not found")
-        return {k: v for k, v in self.training_jobs[name].items() if k != "request"}
+        job = self.training_jobs[name]
+        described = {k: v for k, v in job.items() if k != "request"}
+        if "request" in job:  # DescribeTrainingJob echoes the job's channels
+            described.setdefault("InputDataConfig", job["request"]["InputDataConfig"])
+        return described
 
     def end_evaluation(
         self,
@@ -296,14 +330,37 @@ class SimulatedSageMaker(FakeSageMaker):
         self.calls.append("DescribeModelPackageGroup")
         if name not in self.groups:
             raise NotFound(f"model package group {name} does not exist")
-        return self.groups[name]
+        return {k: v for k, v in self.groups[name].items() if k != "Tags"}
 
-    def create_model_package_group(self, request: dict[str, Any]) -> None:
+    def create_model_package_group(self, request: dict[str, Any]) -> str:
         validate_request("CreateModelPackageGroup", request)
         self.calls.append("CreateModelPackageGroup")
-        if request["ModelPackageGroupName"] in self.groups:
+        name = request["ModelPackageGroupName"]
+        if name in self.groups:
             raise AlreadyExists("group exists")
-        self.groups[request["ModelPackageGroupName"]] = dict(request)
+        arn = f"{ARN}:model-package-group/{name.lower()}"
+        self.groups[name] = {**request, "ModelPackageGroupArn": arn}
+        self.tags[arn] = {t["Key"]: t["Value"] for t in request.get("Tags", [])}
+        return arn
+
+    def group_by_hand(self, name: str, tags: dict[str, str] | None = None) -> str:
+        """A group someone made outside retune, with these tags (none by default)."""
+        arn = f"{ARN}:model-package-group/{name.lower()}"
+        self.groups[name] = {"ModelPackageGroupName": name, "ModelPackageGroupArn": arn}
+        self.tags[arn] = dict(tags or {})
+        return arn
+
+    def list_tags(self, arn: str) -> dict[str, str]:
+        self.calls.append("ListTags")
+        if arn not in self.tags:
+            raise NotFound(f"Resource {arn} not found")
+        return dict(self.tags[arn])
+
+    def add_tags(self, arn: str, tags: dict[str, str]) -> None:
+        self.calls.append("AddTags")
+        if arn not in self.tags:
+            raise NotFound(f"Resource {arn} not found")
+        self.tags[arn].update(tags)
 
     def create_model_package(self, request: dict[str, Any]) -> str:
         validate_request("CreateModelPackage", request)
@@ -316,8 +373,9 @@ class SimulatedSageMaker(FakeSageMaker):
         if group not in self.groups:
             raise NotFound(f"model package group {group} does not exist")
         version = 1 + sum(1 for p in self.packages.values() if p["ModelPackageGroupName"] == group)
-        arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{version}"
+        arn = f"{ARN}:model-package/{group}/{version}"
         self.packages[arn] = {**request, "ModelPackageArn": arn, "ModelPackageVersion": version}
+        self.tags[arn] = {}
         if token:
             self.tokens[token] = arn
         return arn
@@ -327,7 +385,12 @@ class SimulatedSageMaker(FakeSageMaker):
             raise NotFound(f"{arn} does not exist")
         return self.packages[arn]
 
+    def decide_by_hand(self, arn: str, status: str) -> None:
+        """A person approves or rejects the package in the registry (its event is the test's to deliver)."""
+        self.packages[arn]["ModelApprovalStatus"] = status
+
     def update_model_package(self, request: dict[str, Any]) -> None:
+        self.calls.append("UpdateModelPackage")
         self.packages[request["ModelPackageArn"]]["ModelApprovalStatus"] = request["ModelApprovalStatus"]
 
     def create_model(self, request: dict[str, Any]) -> None:
@@ -352,11 +415,26 @@ class SimulatedSageMaker(FakeSageMaker):
     def create_endpoint(self, request: dict[str, Any]) -> None:
         validate_request("CreateEndpoint", request)
         self.calls.append("CreateEndpoint")
-        self.endpoints[request["EndpointName"]] = {
-            "EndpointName": request["EndpointName"],
-            "EndpointConfigName": request["EndpointConfigName"],
-            "EndpointStatus": "Creating",
+        self.endpoint_by_hand(
+            request["EndpointName"],
+            request["EndpointConfigName"],
+            "Creating",
+            {t["Key"]: t["Value"] for t in request.get("Tags", [])},
+        )
+
+    def endpoint_by_hand(
+        self, name: str, config: str, status: str = "InService", tags: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """An endpoint as DescribeEndpoint shows it, with these tags (someone else's, by default none)."""
+        arn = f"{ARN}:endpoint/{name.lower()}"
+        self.endpoints[name] = {
+            "EndpointName": name,
+            "EndpointArn": arn,
+            "EndpointConfigName": config,
+            "EndpointStatus": status,
         }
+        self.tags[arn] = dict(tags or {})
+        return self.endpoints[name]
 
     def update_endpoint(self, request: dict[str, Any]) -> None:
         validate_request("UpdateEndpoint", request)

@@ -353,7 +353,8 @@ def champion(ctx: Context) -> int:
     name = ctx.args.profile
     current = ctx.store.get_champion(name)
     if ctx.json:
-        emit_json({"profile": name, "champion": dump(current)})
+        earlier = current.earlier_changes if current else 0
+        emit_json({"profile": name, "champion": dump(current), "earlier_changes": earlier})
         return 0
     if current is None:
         print(f"{name} has no champion yet")
@@ -377,4 +378,10 @@ def champion(ctx: Context) -> int:
     ]
     print()
     print(table(["CHANGED", "PACKAGE", "ROUND", "SCORE", "BY", "REASON"], rows, right=(2, 3)))
+    if current.earlier_changes:
+        # The champion's item keeps its latest changes; every round keeps its own decision.
+        print(
+            f"... and {current.earlier_changes} earlier change(s), not kept with the champion; each round's "
+            f"decision is in `retune rounds {name}`"
+        )
     return 0

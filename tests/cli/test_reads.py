@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from retune.records import CHAMPION_HISTORY_MAX, ChampionChange, ChampionRecord
+from retune.store import champion_item
+from retune.table import Put
 from retune_local.stack import LocalStack
 
 from tests.cli.conftest import Cli, put_profile, run_round
@@ -102,6 +106,42 @@ def test_plan_render_prints_the_request_without_sending_it(cli: Cli) -> None:
         ]
     }
     assert "rt-toy-0003" not in names
+
+
+def test_champion_of_a_long_reign_shows_its_last_changes_and_says_how_many_went(
+    cli: Cli, local: tuple[LocalStack, Path]
+) -> None:
+    """Issue 17, item 20: the champion's item keeps its last changes (a record as today's code wrote it, with
+    every change, is cut at its next change); `retune champion` says how many earlier ones there were."""
+    stack, _ = local
+    changes = [
+        ChampionChange(
+            model_package_arn=f"arn:aws:sagemaker:us-east-1:123456789012:model-package/retune-long/{n}",
+            round_seq=n,
+            score=0.5,
+            decided_by="retune",
+            changed_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
+            reason=f"change {n}",
+        )
+        for n in range(1, 31)
+    ]
+    champion = ChampionRecord(
+        profile="long",
+        model_package_arn=changes[-1].model_package_arn,
+        model_artifact="s3://bucket/registry/long/round-30/model.tar.gz",
+        round_seq=30,
+        score=0.5,
+        history=changes[-CHAMPION_HISTORY_MAX:],
+        version=30,
+    )
+    stack.state().write([Put(champion_item(champion))])
+    text = cli("champion", "long").out
+    assert "change 30" in text and "change 11" in text and "change 10" not in text
+    assert text.endswith(
+        "... and 10 earlier change(s), not kept with the champion; each round's decision is in "
+        "`retune rounds long`\n"
+    )
+    assert cli("champion", "long", "--json").json()["earlier_changes"] == 10
 
 
 def test_champion_shows_its_history(cli: Cli) -> None:

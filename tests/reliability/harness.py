@@ -49,7 +49,7 @@ class Crash(BaseException):
 
 READS = {
     "table": ("get", "query", "query_index"),
-    "bucket": ("read", "keys"),
+    "bucket": ("read", "keys", "exists"),
     "sagemaker": (
         "describe_training_job",
         "describe_tuning_job",
@@ -57,14 +57,16 @@ READS = {
         "describe_model_package_group",
         "describe_model_package",
         "describe_endpoint",
+        "list_tags",
     ),
     "series": ("series",),
     "queues": ("depth",),
 }
 WRITES = {
     "table": ("write",),
-    "bucket": ("write_json",),
+    "bucket": ("write_json", "copy", "put_tags"),
     "sagemaker": (
+        "add_tags",
         "create_tuning_job",
         "create_training_job",
         "create_model_package_group",

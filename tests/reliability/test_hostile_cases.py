@@ -186,6 +186,54 @@ def test_hostile_model_package_that_is_not_retunes_is_ignored(aws: AwsWorld) -> 
     assert (result["status"], result["detail"]) == ("ignored", "not a retune package")
 
 
+def test_hostile_package_claiming_retunes_metadata_in_another_group_never_becomes_the_champion(
+    aws: AwsWorld,
+) -> None:
+    """Issue 17, item 1: anyone who may create a package can copy retune's metadata onto it and approve it; a
+    round of the profile must record the package, so it is refused, with an alert to the profile's owners."""
+    from retune.events import parse_drop_event  # noqa: PLC0415
+    from retune.store import round_item  # noqa: PLC0415
+    from retune.table import Put  # noqa: PLC0415
+    from retune.use_cases.start_round import start_round  # noqa: PLC0415
+
+    from tests.unit.test_loop import close_and_evaluate, run_round  # noqa: PLC0415
+
+    world = other_deps(aws)
+    fake = World()  # round 1 decided, as Promote leaves it
+    fake.put_profile()
+    start_round(parse_drop_event(fake.drop("2015-01-01")), fake.deps)
+    run_round(fake)
+    assert close_and_evaluate(fake, challenger=0.47).status == "approved"
+    aws.store.write([Put(round_item(fake.store.get_round("market-xgb", 1)))])
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/someone-elses-group/3"
+    aws.stubber.add_response(
+        "describe_model_package",
+        {
+            "ModelPackageName": "someone-elses-group",
+            "ModelPackageArn": arn,
+            "CreationTime": utcnow(),
+            "ModelPackageStatus": "Completed",
+            "ModelApprovalStatus": "Approved",
+            "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
+            "InferenceSpecification": {
+                "Containers": [{"Image": "x", "ModelDataUrl": f"s3://{aws.bucket}/somewhere/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "CustomerMetadataProperties": {"retune:profile": "market-xgb", "retune:round": "1"},
+        },
+        {"ModelPackageName": arn},
+    )
+    result = promote_handler(
+        package_event(arn, "Approved", "arn:aws:iam::1:user/x"), FakeLambdaContext(), world.promote_deps
+    )
+    aws.stubber.assert_no_pending_responses()
+    assert result["status"] == "ignored"
+    assert result["detail"] == "retune did not register it for market-xgb (no round of market-xgb records it)"
+    assert aws.store.get_champion("market-xgb") is None
+    assert world.alerts.published[-1].key == f"market-xgb/champion/{arn}/refused"
+
+
 @pytest.mark.parametrize(
     ("path", "event", "mutate", "field"),
     [

@@ -8,6 +8,7 @@ the facts the body must carry.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -317,6 +318,71 @@ def test_round_failed_evaluation_gives_the_evaluations_failure_reason_and_no_pac
     assert alert.lines[-2].startswith("What to do: read the FailureReason above")
 
 
+def test_round_failed_on_an_incomplete_evaluation_says_not_evaluated_and_why(world: World) -> None:
+    """Issue 17, item 12: a champion, and no finite champion_score: no decision, and the alert says why."""
+    result = decide(world, [(0.4731, None), (0.4712, math.nan)])
+    assert result.status == "not_evaluated"
+    alert = world.alerts.published[-1]
+    assert alert.outcome == "round_failed"
+    assert alert.subject == "[retune] market-xgb round 2: failed (not evaluated)"
+    assert alert.key == "market-xgb/round/2/failed"
+    assert alert.lines[0] == (
+        f"Round 2 of market-xgb ended without a model to promote: the evaluation reported champion_score nan "
+        f"(champion {PACKAGE_1}): no decision on an incomplete evaluation; the evaluation image prints a finite "
+        "challenger_score and, with a champion channel, champion_score (docs/trainer-contract.md)"
+    )
+    assert not any(line.startswith("Model package:") for line in alert.lines)
+
+
+def test_approval_refused_names_who_which_package_and_why(world: World) -> None:
+    """Issue 17, item 1: a person's approval of a package retune did not register for the profile."""
+    decide(world, [(0.4731, None)])
+    forged = "arn:aws:sagemaker:us-east-1:123456789012:model-package/someone-elses-group/9"
+    why = "retune did not register it for market-xgb (no round of market-xgb records it)"
+    alert = alerts.approval_refused(PROFILE, forged, ALICE, why, REGION)
+    assert alert.outcome == "approved_by_hand"
+    assert alert.subject == "[retune] market-xgb: approval by hand refused (someone-elses-group/9)"
+    assert_subject_fits_sns(alert)
+    assert alert.key == f"market-xgb/champion/{forged}/refused"
+    assert alert.lines == [
+        f"{ALICE} approved {forged} for market-xgb; it was not made the champion: {why}.",
+        f"Model package: {forged}",
+        f"Model registry: {console(REGION, 'model-registry/someone-elses-group')}",
+        "What to do: approve a package retune registered for this profile in its own model package group",
+        "(`retune rounds market-xgb` lists each round's package); the champion is unchanged.",
+    ]
+
+
+def test_endpoint_not_owned_names_the_endpoint_why_and_what_to_do(world: World) -> None:
+    """Issue 17, item 2: the profile names an endpoint retune did not create for it; nothing is deployed."""
+    world.sagemaker.endpoint_by_hand("fraud-live", "fraud-config-7")
+    doc = profile_doc()
+    doc["promotion"]["endpoint"] = {"name": "fraud-live", "instance_type": "ml.m5.large"}
+    start(world, doc=doc)
+    run(world, TUNING_1, ROUND_2)
+    assert evaluate(world, 1, 0.4731).status == "approved"
+    alert = world.alerts.published[-1]
+    assert alert.outcome == "deployment_failed"
+    assert (
+        alert.subject == "[retune] market-xgb round 1: not deployed, fraud-live is not the profile's endpoint"
+    )
+    assert_subject_fits_sns(alert)
+    assert alert.key == "market-xgb/round/1/deploy-failed/fraud-live"
+    assert alert.lines[:2] == [
+        "Round 1's champion was not deployed: promotion.endpoint.name: endpoint fraud-live was not created by "
+        "retune for market-xgb (it has no retune:profile tag, and no round of market-xgb deployed to it).",
+        "retune updates only an endpoint it created for the profile (tagged retune:profile=market-xgb); it left "
+        "fraud-live as it is.",
+    ]
+    assert f"Model package: {PACKAGE_1}" in alert.lines
+    assert alert.lines[-3:] == [
+        "What to do: name an endpoint of this profile's own in promotion.endpoint.name (retune creates it at",
+        "the next promotion); or, if retune did create fraud-live for market-xgb, tag it "
+        "retune:profile=market-xgb.",
+        "The champion is unchanged; it is deployed at the next promoted round.",
+    ]
+
+
 def test_drop_failed_lists_every_validation_error_and_how_to_retry(world: World) -> None:
     world.put_profile()
     bad = {"channels": {"train": {"files": []}}, "extra": 1}
@@ -613,6 +679,7 @@ def test_deployment_failed_names_the_endpoint_the_round_and_the_reason(world: Wo
 def test_approved_by_hand_names_who_approved_which_package_and_its_round(world: World) -> None:
     result = decide(world, [(0.4731, None)], approval="manual")
     assert result.model_package_arn == PACKAGE_1
+    world.sagemaker.decide_by_hand(PACKAGE_1, "Approved")
     assert package_state_changed(PACKAGE_1, "Approved", ALICE, world.promote_deps).status == "champion_set"
     alert = world.alerts.published[-1]
     assert alert.outcome == "approved_by_hand"

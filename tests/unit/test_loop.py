@@ -11,6 +11,7 @@ import pytest
 from retune.errors import RetuneError
 from retune.events import parse_drop_event
 from retune.naming import evaluation_job_name
+from retune.requests import TAG_PROFILE
 from retune.table import ConditionFailed
 from retune.use_cases.close_round import close_round
 from retune.use_cases.promote import endpoint_state_changed, evaluation_ended, package_state_changed
@@ -209,9 +210,15 @@ def test_promote_no_champion_promotes_the_first_challenger(world: World) -> None
     package = world.sagemaker.packages[result.model_package_arn]
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["CustomerMetadataProperties"]["retune:challenger_score"] == "0.47"
-    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"].endswith(
-        "rt-market-xgb-0001-002-00000002/output/model.tar.gz"
-    )
+    # The best trial's model, kept for good under registry/ (models/ expires)
+    kept = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    assert kept == f"s3://{BUCKET}/registry/market-xgb/round-1/model.tar.gz" == champion.model_artifact
+    assert world.bucket.copies == [
+        (
+            "models/rt-market-xgb-0001-002-00000002/output/model.tar.gz",
+            "registry/market-xgb/round-1/model.tar.gz",
+        )
+    ]
     report = world.bucket.json(BUCKET, "evaluations/market-xgb/rt-market-xgb-0001-eval/report.json")
     assert report["challenger_score"] == 0.47 and report["decision"] == "approved"
     assert world.alerts.outcomes() == ["promoted"]
@@ -321,6 +328,7 @@ def test_promote_manual_approval_waits_for_a_person(world: World) -> None:
     assert world.alerts.outcomes() == ["pending_approval"]
     assert world.store.get_active("market-xgb") is None  # waiting for a person does not block the next drop
     who = "arn:aws:sts::123456789012:assumed-role/ml-lead/alice"
+    world.sagemaker.decide_by_hand(result.model_package_arn, "Approved")
     approved = package_state_changed(result.model_package_arn, "Approved", who, world.promote_deps)
     assert approved.status == "champion_set"
     champion = world.store.get_champion("market-xgb")
@@ -579,12 +587,10 @@ def test_reconcile_settles_a_deployment_whose_endpoint_event_was_lost(world: Wor
 
 
 def test_promote_deploy_to_a_failed_endpoint_fails_with_an_alert_instead_of_updating_it(world: World) -> None:
-    world.sagemaker.endpoints["market-xgb"] = {
-        "EndpointName": "market-xgb",
-        "EndpointConfigName": "someone-elses-config",
-        "EndpointStatus": "Failed",
-        "FailureReason": "out of capacity",
-    }
+    failed = world.sagemaker.endpoint_by_hand(
+        "market-xgb", "an-earlier-config", "Failed", {TAG_PROFILE: "market-xgb"}
+    )
+    failed["FailureReason"] = "out of capacity"
     endpoint_round(world)
     assert world.sagemaker.calls.count("UpdateEndpoint") == 0
     deployment = world.store.get_round("market-xgb", 1).deployment

@@ -265,6 +265,8 @@ def round_failed(rnd: RoundRecord, reason: str, region: str | None = None) -> Al
     evaluation = rnd.evaluation
     if evaluation is not None and evaluation.status in ("Failed", "Stopped"):
         what = f"evaluation {evaluation.status}"
+    elif evaluation is not None and evaluation.status == "Completed":
+        what = "not evaluated"  # the evaluation ran, but what it reported (or the profile) allows no decision
     else:
         what = f"tuning job {rnd.tuning_status}" if rnd.tuning_status else "not evaluated"
     return Alert(
@@ -318,6 +320,24 @@ def approved_by_hand(
                 else []
             ),
             *(round_lines(rnd, region) if rnd else []),
+        ],
+    )
+
+
+def approval_refused(
+    profile: str, package_arn: str, who: str, reason: str, region: str | None = None
+) -> Alert:
+    """A person approved (or `retune promote`d) a package that may not become the champion."""
+    return Alert(
+        key=f"{profile}/champion/{package_arn}/refused",
+        profile=profile,
+        outcome="approved_by_hand",
+        subject=f"[retune] {profile}: approval by hand refused ({package_arn.partition(':model-package/')[2]})",
+        lines=[
+            f"{who} approved {package_arn} for {profile}; it was not made the champion: {reason}.",
+            *_package_lines(package_arn, region),
+            "What to do: approve a package retune registered for this profile in its own model package group",
+            f"(`retune rounds {profile}` lists each round's package); the champion is unchanged.",
         ],
     )
 
@@ -400,5 +420,31 @@ def deployment_failed(rnd: RoundRecord, endpoint: str, reason: str, region: str 
             f"round's config by hand (aws sagemaker update-endpoint --endpoint-name {endpoint} "
             f"--endpoint-config-name {(rnd.deployment or {}).get('config', '<config>')}),",
             "or let the next promoted round deploy. retune's champion record is unchanged either way.",
+        ],
+    )
+
+
+def endpoint_not_owned(rnd: RoundRecord, endpoint: str, reason: str, region: str | None = None) -> Alert:
+    """The profile names an endpoint retune did not create for it: nothing was deployed. One key with
+    deployment_failed's: one message per round and endpoint."""
+    return Alert(
+        key=f"{rnd.profile}/round/{rnd.seq}/deploy-failed/{endpoint}",
+        profile=rnd.profile,
+        outcome="deployment_failed",
+        subject=f"[retune] {rnd.profile} round {rnd.seq}: not deployed, {endpoint} is not the profile's endpoint",
+        lines=[
+            f"Round {rnd.seq}'s champion was not deployed: {reason}.",
+            "retune updates only an endpoint it created for the profile (tagged "
+            f"retune:profile={rnd.profile}); it left {endpoint} as it is.",
+            *(
+                _package_lines(str(rnd.deployment["model_package_arn"]), region)
+                if rnd.deployment and rnd.deployment.get("model_package_arn")
+                else []
+            ),
+            *round_lines(rnd, region),
+            "What to do: name an endpoint of this profile's own in promotion.endpoint.name (retune creates it at",
+            f"the next promotion); or, if retune did create {endpoint} for {rnd.profile}, tag it "
+            f"retune:profile={rnd.profile}.",
+            "The champion is unchanged; it is deployed at the next promoted round.",
         ],
     )

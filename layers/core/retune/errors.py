@@ -43,6 +43,10 @@ class NotFound(PermanentError):
     """A resource retune was told about does not exist (an unknown profile, a missing object)."""
 
 
+class AccessDenied(PermanentError):
+    """AWS refused a call for lack of a permission (an IAM policy, a key policy): retrying will not help."""
+
+
 class AlreadyExists(RetuneError):
     """A create met a resource of the same name: on a replay this means the effect already happened."""
 

@@ -95,15 +95,17 @@ def _base36(number: int) -> str:
     return out.rjust(ALTERNATIVE_HASH, "0")
 
 
-def evaluation_job_name(profile: str, seq: int) -> str:
+def evaluation_job_name(profile: str, seq: int, attempt: int = 1) -> str:
     """The evaluation job of a round that took its first-choice name (tests and tools; use cases use
     `evaluation_job_of`)."""
-    return evaluation_job_of(tuning_job_name(profile, seq))
+    return evaluation_job_of(tuning_job_name(profile, seq), attempt)
 
 
-def evaluation_job_of(tuning_job: str) -> str:
-    """The evaluation job of the round whose tuning job this is."""
-    return tuning_job + EVALUATION_SUFFIX
+def evaluation_job_of(tuning_job: str, attempt: int = 1) -> str:
+    """The evaluation job of the round whose tuning job this is; an evaluation made again (the champion changed
+    meanwhile) is numbered."""
+    again = f"-{attempt}" if attempt > 1 else ""
+    return tuning_job + again + EVALUATION_SUFFIX
 
 
 def is_retune_job(name: str) -> bool:

@@ -20,6 +20,21 @@ class BucketPort(Protocol):
     def write_json(self, bucket: str, key: str, document: Any) -> None: ...
 
 
+class KeepingPort(BucketPort, Protocol):
+    """Promote's durable copies of registered models (and their expiry tag)."""
+
+    def exists(self, bucket: str, key: str) -> bool: ...
+
+    def copy(self, bucket: str, source_key: str, key: str, *, tags: dict[str, str]) -> None:
+        """The source's bytes as a new object `key` carrying exactly these tags; NotFound when the source is
+        gone, AccessDenied when the caller may not read it (or use its KMS key)."""
+        ...
+
+    def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace the object's tags; NotFound when it is gone."""
+        ...
+
+
 class SageMakerPort(Protocol):
     def create_tuning_job(self, request: dict[str, Any]) -> str: ...
 
@@ -37,7 +52,15 @@ class RegistryPort(SageMakerPort, Protocol):
 
     def describe_model_package_group(self, name: str) -> dict[str, Any]: ...
 
-    def create_model_package_group(self, request: dict[str, Any]) -> None: ...
+    def create_model_package_group(self, request: dict[str, Any]) -> str:
+        """The new group's ARN; AlreadyExists when a group of that name exists."""
+        ...
+
+    def list_tags(self, arn: str) -> dict[str, str]:
+        """A resource's tags by key; NotFound when it does not exist."""
+        ...
+
+    def add_tags(self, arn: str, tags: dict[str, str]) -> None: ...
 
     def create_model_package(self, request: dict[str, Any]) -> str:
         """The package's ARN; NotFound when its group does not exist."""

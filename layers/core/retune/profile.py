@@ -72,6 +72,14 @@ MIN_JOBS_NOT_IMPROVING = 3
 ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
 
 
+GROUP_PREFIX = "retune-"
+
+
+def default_group(profile: str) -> str:
+    """A profile's model package group unless it names one: retune-<profile>, reserved for it."""
+    return f"{GROUP_PREFIX}{profile}"
+
+
 class Objective(StrictModel):
     metric_name: str = Field(min_length=1, max_length=255, description="The metric AMT optimizes.")
     type: Literal["Minimize", "Maximize"] = Field(description="Minimize (an error) or Maximize (a score).")
@@ -360,11 +368,19 @@ class Profile(StrictModel):
             raise ValueError(
                 f"evaluation.test_channel {self.evaluation.test_channel!r} must be held out of training.channels"
             )
+        group = self.promotion.model_package_group
+        if group and group.lower().startswith(GROUP_PREFIX) and group.lower() != default_group(self.name):
+            # retune-<name> is the default group of profile <name>: no other profile may register there.
+            raise ValueError(
+                f"promotion.model_package_group {group!r} is the group of profile "
+                f"{group[len(GROUP_PREFIX) :]!r}: name a group of this profile's own, or leave the field out "
+                f"for {default_group(self.name)!r}"
+            )
         return self
 
     @property
     def model_package_group(self) -> str:
-        return self.promotion.model_package_group or f"retune-{self.name}"
+        return self.promotion.model_package_group or default_group(self.name)
 
     @property
     def evaluation_image(self) -> str:

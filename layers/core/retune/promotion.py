@@ -2,8 +2,8 @@
 
 The margin is a relative improvement in the objective's direction: with Minimize, the challenger must score below
 champion × (1 − margin) (for a negative score, its magnitude is used); with Maximize, above champion × (1 + margin).
-A challenger that merely ties never wins. No champion yet: the challenger wins. A score that is not a finite number
-never wins.
+A challenger that merely ties never wins. No champion yet (None): the challenger wins. A score that is not a finite
+number never wins, the champion's included.
 """
 
 from __future__ import annotations
@@ -37,10 +37,15 @@ def judge(profile: Profile, challenger: float | None, champion: float | None) ->
         return Verdict(
             False, "Rejected", "rejected", f"the evaluation reported no finite {metric} for the challenger"
         )
-    if champion is None or not math.isfinite(champion):
+    if champion is None:
         wins, why = (
             True,
             f"first champion: the challenger scored {challenger:.4f} and there is no champion to beat",
+        )
+    elif not math.isfinite(champion):
+        # A champion whose score is not a number is not an absent champion: nothing can be said to beat it.
+        return Verdict(
+            False, "Rejected", "rejected", f"the evaluation reported no finite {metric} for the champion"
         )
     else:
         gain = relative_improvement(profile.objective.type, challenger, champion)

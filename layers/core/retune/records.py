@@ -82,8 +82,11 @@ class Evaluation(Record):
     status: str = "InProgress"
     challenger_score: float | None = None
     champion_score: float | None = None
-    champion_model_package: str | None = None
+    champion_model_package: str | None = Field(
+        default=None, description="The champion the job scored (None: there was none)."
+    )
     failure_reason: str | None = None
+    attempt: int = Field(default=1, description="Counts the evaluations made again as the champion changed.")
 
 
 class Decision(Record):
@@ -174,14 +177,26 @@ class ChampionChange(Record):
     reason: str
 
 
+# The champion item keeps its latest changes only (DynamoDB's items hold at most 400 KB); every round's decision,
+# and the last change by hand of its package, stays in the round's record.
+CHAMPION_HISTORY_MAX = 20
+
+
 class ChampionRecord(Record):
     profile: str
     model_package_arn: str
     model_artifact: str
     round_seq: int | None
     score: float | None = Field(description="Its score on the evaluation that promoted it.")
-    history: list[ChampionChange] = Field(default_factory=list)
+    history: list[ChampionChange] = Field(
+        default_factory=list, description=f"The last {CHAMPION_HISTORY_MAX} changes, oldest first."
+    )
     version: int = Field(default=1, description="Bumped on every change; conditional writes compare it.")
+
+    @property
+    def earlier_changes(self) -> int:
+        """Changes no longer in `history` (the version counts every change)."""
+        return max(0, self.version - len(self.history))
 
 
 class ActiveRecord(Record):

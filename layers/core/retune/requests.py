@@ -15,6 +15,9 @@ from retune.profile import CategoricalRange, ContinuousRange, IntegerRange, Para
 TAG_PROFILE = "retune:profile"
 TAG_ROUND = "retune:round"
 TAG_DROP = "retune:drop"
+# An S3 object tag: the bucket's lifecycle expires the registry's copies that carry it (template.yaml).
+TAG_EXPIRABLE = "retune:expirable"
+REGISTRY_PREFIX = "registry/"
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
 
 
@@ -37,6 +40,13 @@ def s3_uri(bucket: str, key: str) -> str:
 
 def models_prefix(profile: str) -> str:
     return f"models/{profile}/"
+
+
+def registry_key(profile: str, package: str, source_key: str) -> str:
+    """Where a registered package's model lives for good (the lifecycle never expires it, unless tagged
+    expirable): registry/<profile>/<package>/<the artifact's file name>. `package` names it within the profile:
+    the round's sequence, or the package's group and version for a package retune registered without one."""
+    return f"{REGISTRY_PREFIX}{profile}/{package}/{source_key.rsplit('/', 1)[-1]}"
 
 
 def channel_manifest_key(profile: str, drop_id: str, channel: str) -> str:

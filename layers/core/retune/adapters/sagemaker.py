@@ -99,8 +99,31 @@ class SageMaker:
     def describe_model_package_group(self, name: str) -> dict[str, Any]:
         return self._describe("describe_model_package_group", ModelPackageGroupName=name)
 
-    def create_model_package_group(self, request: dict[str, Any]) -> None:
-        self._create("CreateModelPackageGroup", "create_model_package_group", request)
+    def create_model_package_group(self, request: dict[str, Any]) -> str:
+        return str(
+            self._create("CreateModelPackageGroup", "create_model_package_group", request)[
+                "ModelPackageGroupArn"
+            ]
+        )
+
+    def list_tags(self, arn: str) -> dict[str, str]:
+        """Every tag of a resource (paginated); a missing resource is NotFound, as for a describe."""
+        tags: dict[str, str] = {}
+        params: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
+        while True:
+            response = self._describe("list_tags", **params)
+            tags.update({t["Key"]: t.get("Value", "") for t in response.get("Tags", [])})
+            token = response.get("NextToken")
+            if not token:
+                return tags
+            params["NextToken"] = token
+
+    def add_tags(self, arn: str, tags: dict[str, str]) -> None:
+        self._call(
+            "AddTags",
+            "add_tags",
+            {"ResourceArn": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]},
+        )
 
     def create_model_package(self, request: dict[str, Any]) -> str:
         """Idempotent on the request's ClientToken: a repeat returns the same package ARN. A group that does not

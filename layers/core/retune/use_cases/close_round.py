@@ -28,10 +28,10 @@ from retune.records import (
     RoundRecord,
     TrialRecord,
 )
-from retune.requests import channel_manifest_key, evaluation_job_request, s3_uri
 from retune.store import Store, lookup_item, plan_item, round_item
 from retune.table import Condition, ConditionFailed, Put
 from retune.timeutil import parse_timestamp
+from retune.use_cases.evaluation import evaluation_request
 from retune.use_cases.finish import finish_round, release_if_held
 from retune.use_cases.record_trial import RecordTrialDeps, record_trial_of_round
 
@@ -250,23 +250,12 @@ def start_evaluation(rnd: RoundRecord, deps: CloseRoundDeps) -> None:
     assert rnd.evaluation is not None and rnd.best_model_artifact is not None
     profile, _ = _current_profile(rnd.profile, deps)
     drop = deps.store.get_drop(rnd.profile, rnd.drop_id)
-    content_types = drop.channel_content_types() if drop is not None else None
-    if profile is None or content_types is None:
+    if profile is None or drop is None or drop.channel_content_types() is None:
         _decide_unevaluated(rnd, deps, "the profile or the drop could not be read to start the evaluation")
         return
     champion = deps.store.get_champion(rnd.profile)
-    test_channel = profile.evaluation.test_channel
-    request = evaluation_job_request(
-        profile=profile,
-        seq=rnd.seq,
-        drop_id=rnd.drop_id,
-        bucket=deps.data_bucket,
-        challenger_model=rnd.best_model_artifact,
-        champion_model=champion.model_artifact if champion else None,
-        test_manifest=s3_uri(deps.data_bucket, channel_manifest_key(rnd.profile, rnd.drop_id, test_channel)),
-        test_content_type=content_types.get(test_channel),
-        role_arn=deps.role_arn,
-        name=rnd.evaluation.job_name,
+    request = evaluation_request(
+        rnd, profile, drop, champion, data_bucket=deps.data_bucket, role_arn=deps.role_arn
     )
     try:
         deps.sagemaker.create_training_job(request)
