@@ -5,12 +5,14 @@ Three profiles of the toy trainer, each with an endpoint, and one that trains "f
 
 - iam-flow: a drop whose manifest names a missing file (StartRound fails it, with an alert); a drop that runs and is
   promoted and deployed while the next drop queues behind it (Promote announces it); that next round loses its
-  trials' events, so CloseRound reads their series itself.
+  trials' events, so CloseRound reads their series itself; then the profile's range moves next to the optimum, and
+  the third round's challenger, promoted, updates the endpoint.
 - iam-slow: a round stopped with `retune stop` while a drop waits: the round fails, CloseRound alerts and announces
   the queued drop, whose round is stopped too.
-- iam-lost: SageMaker's events of round 1 (tuning job, trials, evaluation), its endpoint's and the queued drop's
-  "Drop Ready" are all lost: Reconcile closes the round, decides it, deploys, starts the queued drop and settles the
-  deployment from DescribeEndpoint.
+- iam-lost: SageMaker's events of rounds 1 and 2 (tuning jobs, trials, evaluations), its endpoint's and the
+  queued drop's "Drop Ready" are all lost: Reconcile closes round 1, decides it, creates the endpoint, starts the
+  queued drop and settles the deployment from DescribeEndpoint; then closes round 2 (its range moved next to the
+  optimum), decides it and updates the endpoint.
 - and an event that fails three times (parked on CloseRound's on-failure queue), which Reconcile alerts.
 """
 
@@ -47,14 +49,20 @@ def _lost(event: Mapping[str, Any]) -> bool:
     trial_of_flow_2 = event.get("detail-type") == "SageMaker Training Job State Change" and any(
         n.startswith("rt-iam-flow-0002-") and not n.endswith("-eval") for n in names
     )
-    of_lost = any(n.startswith("rt-iam-lost-0001") or n == "iam-lost" for n in names)
+    of_lost = any(n.startswith(("rt-iam-lost-0001", "rt-iam-lost-0002")) or n == "iam-lost" for n in names)
     return trial_of_flow_2 or of_lost
 
 
-def _profile(work: Path, stack: LocalStack, name: str, **training: Any) -> None:
+# The toy trainer's objective is best at x = 0.3: a round searching FAR is beaten by one searching NEAR.
+FAR = (0.9, 1.0)
+NEAR = (0.29, 0.31)
+
+
+def _profile(work: Path, stack: LocalStack, name: str, x: tuple[float, float] = FAR, **training: Any) -> None:
     doc = toy_profile(max_jobs=2, parallel=2)
     doc["name"] = name
     doc["training"].update(training)
+    doc["search"]["ranges"] = [{"type": "continuous", "name": "x", "min_value": x[0], "max_value": x[1]}]
     doc["promotion"]["endpoint"] = {"name": name, "instance_type": "ml.m5.large"}
     path = work / f"{name}.json"
     path.write_text(json.dumps(doc))
@@ -100,6 +108,17 @@ def run(stack: LocalStack, work: Path) -> None:
     second = stack.wait_for_round("iam-flow", 2, timeout=TIMEOUT)
     assert second.status == "decided", second.status
     stack.sagemaker.wait_endpoint("iam-flow", timeout=TIMEOUT)
+    _profile(work, stack, "iam-flow", NEAR)
+    stack.drop(write_drop(work / "iam-flow" / "2016-01-01", validation_rows=2, test_rows=2), "iam-flow")
+    third = stack.wait_for_round("iam-flow", 3, timeout=TIMEOUT)
+    assert third.decision is not None and third.decision.outcome == "approved", third.decision
+    assert stack.wait_until(
+        lambda: (
+            ((r := store.get_round("iam-flow", 3)) is not None and (r.deployment or {}).get("status"))
+            == "InService"
+        ),
+        TIMEOUT,
+    )
 
     # iam-slow: a round stopped while a drop waits behind it.
     stack.drop(write_drop(work / "iam-slow" / "2016-01-01"), "iam-slow")
@@ -122,18 +141,32 @@ def run(stack: LocalStack, work: Path) -> None:
     assert stack.wait_until(
         lambda: (d := store.get_drop("iam-lost", "2015-07-01")) is not None and d.state == "queued", TIMEOUT
     )
+    _profile(work, stack, "iam-lost", NEAR)  # the queued drop's round searches next to the optimum
     _reconcile(stack)  # closes round 1 and starts its evaluation
     evaluating = store.get_round("iam-lost", 1)
     assert evaluating is not None and evaluating.evaluation is not None, evaluating
     stack.sagemaker.wait_training_job(evaluating.evaluation.job_name, timeout=TIMEOUT)
-    _reconcile(stack)  # decides, deploys, announces the queued drop (its "Drop Ready" is lost too)
+    _reconcile(stack)  # decides, deploys, announces the queued drop (lost too) and starts it
     decided = store.get_round("iam-lost", 1)
     assert decided is not None and decided.decision is not None and decided.decision.outcome == "approved"
     stack.sagemaker.wait_endpoint("iam-lost", timeout=TIMEOUT)
-    _reconcile(stack)  # starts the queued drop, settles the deployment from DescribeEndpoint
+    _reconcile(stack)  # settles the deployment from DescribeEndpoint (and starts the queued drop, if not yet)
     settled = store.get_round("iam-lost", 1)
     assert settled is not None and (settled.deployment or {}).get("status") == "InService", settled.deployment
-    stack.wait_for_round("iam-lost", 2, timeout=TIMEOUT)
+    stack.wait_for_round("iam-lost", 2, timeout=TIMEOUT, statuses=("running",))
+    stack.sagemaker.wait_tuning_job("rt-iam-lost-0002", timeout=TIMEOUT)
+    _reconcile(stack)  # closes round 2 and starts its evaluation
+    evaluating = store.get_round("iam-lost", 2)
+    assert evaluating is not None and evaluating.evaluation is not None, evaluating
+    stack.sagemaker.wait_training_job(evaluating.evaluation.job_name, timeout=TIMEOUT)
+    _reconcile(stack)  # decides round 2 and updates the endpoint
+    updated = store.get_round("iam-lost", 2)
+    assert updated is not None and updated.decision is not None, updated
+    assert updated.decision.outcome == "approved", (
+        updated.decision,
+        updated.plan.ranges if updated.plan else None,
+    )
+    assert updated.deployment is not None, updated
 
     # A parked event: CloseRound fails on a lookup whose round does not exist; Reconcile alerts the queue.
     lookup = JobLookup(job_name="rt-ghost-0009", kind="tuning", profile="ghost", seq=9)

@@ -136,9 +136,10 @@ def needing(recorded: Recorded, principal: str, policies: tuple[Policy, ...], la
     return [e for e in calls if not reevaluate(recorded, e, reduced)]
 
 
-@pytest.mark.parametrize(
-    ("principal", "label"), [s for s in STATEMENTS if exemption(*s) is None], ids="{0[0]}:{0[1]}".format
-)
+REMOVED = [s for s in STATEMENTS if exemption(*s) is None]
+
+
+@pytest.mark.parametrize(("principal", "label"), REMOVED, ids=[f"{p}:{label}" for p, label in REMOVED])
 def test_enforcement_removing_a_statement_denies_a_recorded_call(
     recorded: Recorded, principal: str, label: str
 ) -> None:

@@ -172,7 +172,8 @@ def test_gate_tells_each_caller_who_it_is(stack: LocalStack) -> None:
 
 def test_gate_shows_a_missing_object_only_to_a_caller_that_may_list_the_bucket(stack: LocalStack) -> None:
     """S3 answers a read of a missing object 404 to a caller with s3:ListBucket, else 403 (GetObject's
-    "Permissions" in the S3 API reference). StartRound may list the bucket; Promote may not."""
+    "Permissions" in the S3 API reference). StartRound may list the bucket; CloseRound, which reads profiles, may
+    not."""
     key = "profiles/missing.json"
     assert (
         error(lambda: stack.client("s3", "StartRoundFunction").get_object(Bucket=stack.bucket, Key=key))[
@@ -180,7 +181,7 @@ def test_gate_shows_a_missing_object_only_to_a_caller_that_may_list_the_bucket(s
         ]
         == "NoSuchKey"
     )
-    hidden = error(lambda: stack.client("s3", "PromoteFunction").get_object(Bucket=stack.bucket, Key=key))
+    hidden = error(lambda: stack.client("s3", "CloseRoundFunction").get_object(Bucket=stack.bucket, Key=key))
     assert (hidden["code"], hidden["status"]) == ("AccessDenied", 403)
     assert "s3:ListBucket" in hidden["message"]
 
