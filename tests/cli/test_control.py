@@ -6,13 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from retune.records import JobLookup
-from retune.store import lookup_item
-from retune.table import Delete, Put
+from retune.table import Delete
 from retune_local.stack import LocalStack
 
 from tests.cli.conftest import SLOW_IMAGE, Cli, put_profile, run_round
-from tests.local.conftest import write_drop
+from tests.local.conftest import park_close_round_event, write_drop
 
 pytestmark = pytest.mark.local_stack
 
@@ -132,25 +130,8 @@ def test_redrive_replays_parked_events(cli: Cli, local: tuple[LocalStack, Path])
     stack, _ = local
     assert stack.router is not None
     # CloseRound fails on a lookup item whose round does not exist: Lambda's retries, then the on-failure queue.
-    lookup = JobLookup(job_name="rt-ghost-0009", kind="tuning", profile="ghost", seq=9)
-    stack.state().write([Put(lookup_item(lookup))])
     parked = len(stack.on_failure_records)
-    stack.router.route(
-        {
-            "version": "0",
-            "id": "parked-1",
-            "detail-type": "SageMaker HyperParameter Tuning Job State Change",
-            "source": "aws.sagemaker",
-            "account": "123456789012",
-            "time": "2026-01-01T00:00:00Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": {
-                "HyperParameterTuningJobName": "rt-ghost-0009",
-                "HyperParameterTuningJobStatus": "Completed",
-            },
-        }
-    )
+    park_close_round_event(stack, "ghost", 9, event_id="parked-1")
     assert stack.wait_until(lambda: len(stack.on_failure_records) == parked + 1, timeout=60)
     # And an event EventBridge could not deliver: on the rule's dead-letter queue, the event itself.
     dlq = stack.resource("StartRoundRuleDLQ")

@@ -25,13 +25,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from retune.records import JobLookup
-from retune.store import lookup_item
-from retune.table import Put
 from retune_cli.__main__ import main as retune
 from retune_local.stack import LocalStack
 
-from tests.local.conftest import toy_profile, write_drop
+from tests.local.conftest import park_close_round_event, toy_profile, write_drop
 
 SLOW_IMAGE = "retune/slow"
 TIMEOUT = 180
@@ -169,25 +166,8 @@ def run(stack: LocalStack, work: Path) -> None:
     assert updated.deployment is not None, updated
 
     # A parked event: CloseRound fails on a lookup whose round does not exist; Reconcile alerts the queue.
-    lookup = JobLookup(job_name="rt-ghost-0009", kind="tuning", profile="ghost", seq=9)
-    store.write([Put(lookup_item(lookup))])
     parked = len(stack.on_failure_records)
-    stack.router.route(
-        {
-            "version": "0",
-            "id": "parked",
-            "detail-type": "SageMaker HyperParameter Tuning Job State Change",
-            "source": "aws.sagemaker",
-            "account": "123456789012",
-            "time": "2026-01-01T00:00:00Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": {
-                "HyperParameterTuningJobName": "rt-ghost-0009",
-                "HyperParameterTuningJobStatus": "Completed",
-            },
-        }
-    )
+    park_close_round_event(stack, "ghost", 9)
     assert stack.wait_until(lambda: len(stack.on_failure_records) == parked + 1, timeout=TIMEOUT)
     _reconcile(stack)
     subjects = [alert["Subject"] for alert in stack.alerts()]

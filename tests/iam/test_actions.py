@@ -321,6 +321,28 @@ S3_CASES = [
         ],
         "version",
     ),
+    Case(
+        "s3", "DeleteObjectTagging", {"Bucket": BUCKET, "Key": "a"}, [az("s3:DeleteObjectTagging", obj("a"))]
+    ),
+    Case(
+        "s3",
+        "DeleteObjectTagging",
+        {"Bucket": BUCKET, "Key": "a", "VersionId": "v"},
+        [az("s3:DeleteObjectVersionTagging", obj("a"), {"s3:versionid": "v"})],
+        "version",
+    ),
+    Case(
+        "s3",
+        "UploadPartCopy",
+        {
+            "Bucket": BUCKET,
+            "Key": "b",
+            "UploadId": "u",
+            "PartNumber": 1,
+            "CopySource": {"Bucket": BUCKET, "Key": "a"},
+        },
+        [az("s3:GetObject", obj("a")), az("s3:PutObject", obj("b"))],
+    ),
     Case("s3", "DeleteObject", {"Bucket": BUCKET, "Key": "a"}, [az("s3:DeleteObject", obj("a"))]),
     Case(
         "s3",

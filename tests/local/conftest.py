@@ -52,6 +52,33 @@ def write_drop(directory: Path, validation_rows: int = 3, test_rows: int = 3) ->
     return directory
 
 
+def park_close_round_event(stack: LocalStack, profile: str, seq: int, event_id: str = "parked") -> str:
+    """Make CloseRound fail on every attempt, so that Lambda parks the event on its on-failure queue: a job-name
+    lookup for a round that does not exist (a transient error for CloseRound), then that tuning job's terminal
+    event. Returns the tuning job's name."""
+    from retune.records import JobLookup  # noqa: PLC0415
+    from retune.store import lookup_item  # noqa: PLC0415
+    from retune.table import Put  # noqa: PLC0415
+
+    name = f"rt-{profile}-{seq:04d}"
+    stack.state().write([Put(lookup_item(JobLookup(job_name=name, kind="tuning", profile=profile, seq=seq)))])
+    assert stack.router is not None
+    stack.router.route(
+        {
+            "version": "0",
+            "id": event_id,
+            "detail-type": "SageMaker HyperParameter Tuning Job State Change",
+            "source": "aws.sagemaker",
+            "account": "123456789012",
+            "time": "2026-01-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {"HyperParameterTuningJobName": name, "HyperParameterTuningJobStatus": "Completed"},
+        }
+    )
+    return name
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
     images = {TOY_IMAGE: ImageSpec.python(str(TOY), seconds_per_epoch=10.0)}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from retune_local.stack import LocalStack
 
-from tests.local.conftest import write_drop
+from tests.local.conftest import park_close_round_event, write_drop
 
 
 def test_local_stack_runs_two_drops_end_to_end(stack: LocalStack, tmp_path: Path) -> None:
@@ -52,30 +52,7 @@ def test_local_stack_runs_two_drops_end_to_end(stack: LocalStack, tmp_path: Path
 
 
 def test_local_stack_parks_a_failing_invocation_on_the_on_failure_queue(stack: LocalStack) -> None:
-    event = {
-        "version": "0",
-        "id": "x",
-        "detail-type": "SageMaker HyperParameter Tuning Job State Change",
-        "source": "aws.sagemaker",
-        "account": "123456789012",
-        "time": "2026-01-01T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "HyperParameterTuningJobName": "rt-toy-0009",
-            "HyperParameterTuningJobStatus": "Completed",
-        },
-    }
-    # A lookup item for a round that does not exist: CloseRound raises a transient error every time.
-    from retune.records import JobLookup  # noqa: PLC0415
-    from retune.store import lookup_item  # noqa: PLC0415
-    from retune.table import Put  # noqa: PLC0415
-
-    stack.state().write(
-        [Put(lookup_item(JobLookup(job_name="rt-toy-0009", kind="tuning", profile="toy", seq=9)))]
-    )
-    assert stack.router is not None
-    stack.router.route(event)
+    park_close_round_event(stack, "toy", 9)
     assert stack.wait_until(lambda: len(stack.on_failure_records) == 1, timeout=60)
     record = stack.on_failure_records[0]
     assert record["requestContext"]["condition"] == "RetriesExhausted"

@@ -299,6 +299,15 @@ def _s3_delete(call: Call) -> list[Authorization]:
     return [Authorization("s3:DeleteObject", target, context)]
 
 
+@_row("s3", "DeleteObjectTagging")
+def _s3_delete_tagging(call: Call) -> list[Authorization]:
+    target = _s3_object(call)
+    version = call.params.get("VersionId")
+    if version:
+        return [Authorization("s3:DeleteObjectVersionTagging", target, {"s3:versionid": str(version)})]
+    return [Authorization("s3:DeleteObjectTagging", target, {})]
+
+
 @_row("s3", "PutObjectTagging")
 def _s3_put_tagging(call: Call) -> list[Authorization]:
     target = _s3_object(call)
@@ -381,6 +390,20 @@ def _s3_copy(call: Call) -> list[Authorization]:
         # COPY (the default) takes the source's tags, not the request's.
         context = {k: v for k, v in context.items() if not k.startswith("s3:RequestObjectTag")}
     return reads + _s3_write(call, _s3_object(call), context, tagging=replaces_tags)
+
+
+@_row("s3", "UploadPartCopy")
+def _s3_upload_part_copy(call: Call) -> list[Authorization]:
+    """A part copied from another object: reads the source and writes the target, as CopyObject does (UploadPartCopy
+    API reference, "Permissions"; a part is authorized as s3:PutObject)."""
+    bucket, key, version = copy_source(call.need("CopySource"), operation="UploadPartCopy")
+    source = _object_arn(bucket, key, call.region)
+    read = (
+        Authorization("s3:GetObjectVersion", source, {"s3:versionid": version})
+        if version
+        else Authorization("s3:GetObject", source, {})
+    )
+    return [read, Authorization("s3:PutObject", _s3_object(call), {})]
 
 
 def _s3_list_context(params: Mapping[str, Any]) -> Context:

@@ -294,6 +294,13 @@ def render(
     return denial.status, headers, json.dumps({"__type": error_type, "message": denial.message}).encode()
 
 
+class _Answer(NamedTuple):
+    status: str
+    headers: list[tuple[str, str]]
+    exc_info: Any
+    chunks: list[bytes]
+
+
 class GatedMoto:
     """WSGI middleware: the gate in front of moto's server application. With `object_events`, it also makes S3's
     "Object Created" events for the writes it lets through (retune_local.s3_events)."""
@@ -359,6 +366,33 @@ class GatedMoto:
     ) -> list[bytes]:
         """S3 tells a caller that an object is missing (404) only when it may list the bucket; anyone else gets
         AccessDenied, as if the object existed and were forbidden."""
+        answer = self._answer(environ)
+        if answer.status.startswith("404"):
+            operation, protocol, _ = parsed
+            for authorization in hidden_unless:
+                denial = self.gate.check(who, service, operation, authorization)
+                if denial is not None:
+                    return self._deny(start_response, service, protocol, denial, environ["REQUEST_METHOD"])
+        start_response(answer.status, answer.headers, answer.exc_info)
+        return answer.chunks
+
+    def _write_with_event(
+        self, environ: dict[str, Any], start_response: Any, operation: str, params: Mapping[str, Any]
+    ) -> list[bytes]:
+        """Run an object-creating write and make its event, both under the events' lock (sequencers in order)."""
+        assert self.object_events is not None
+        with self.object_events.lock:
+            answer = self._answer(environ)
+            if answer.status.startswith("2"):
+                version = next((v for k, v in answer.headers if k.lower() == "x-amz-version-id"), None)
+                self.object_events.created(
+                    str(params["Bucket"]), str(params["Key"]), version, REASONS[operation]
+                )
+        start_response(answer.status, answer.headers, answer.exc_info)
+        return answer.chunks
+
+    def _answer(self, environ: dict[str, Any]) -> _Answer:
+        """moto's whole answer, read before any of it is sent."""
         answered: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -371,41 +405,7 @@ class GatedMoto:
         finally:
             if hasattr(result, "close"):
                 result.close()
-        if str(answered.get("status", "")).startswith("404"):
-            operation, protocol, _ = parsed
-            for authorization in hidden_unless:
-                denial = self.gate.check(who, service, operation, authorization)
-                if denial is not None:
-                    return self._deny(start_response, service, protocol, denial, environ["REQUEST_METHOD"])
-        start_response(answered["status"], answered["headers"], answered.get("exc_info"))
-        return chunks
-
-    def _write_with_event(
-        self, environ: dict[str, Any], start_response: Any, operation: str, params: Mapping[str, Any]
-    ) -> list[bytes]:
-        """Run an object-creating write and make its event, both under the events' lock (sequencers in order)."""
-        assert self.object_events is not None
-        answered: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answered.update(status=status, headers=headers)
-            return start_response(status, headers, exc_info)
-
-        with self.object_events.lock:
-            result = self.app(environ, capture)
-            try:
-                chunks = list(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-            if str(answered.get("status", "")).startswith("2"):
-                version = next(
-                    (v for k, v in answered.get("headers", []) if k.lower() == "x-amz-version-id"), None
-                )
-                self.object_events.created(
-                    str(params["Bucket"]), str(params["Key"]), version, REASONS[operation]
-                )
-        return chunks
+        return _Answer(str(answered["status"]), list(answered["headers"]), answered.get("exc_info"), chunks)
 
     @staticmethod
     def _deny(start_response: Any, service: str, protocol: str, denial: Denial, method: str) -> list[bytes]:
