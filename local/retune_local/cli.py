@@ -1,5 +1,5 @@
 """The local stack's commands: `serve` (the whole stack in the foreground) and `invoke` (the no-Docker stand-in for
-`sam local invoke`). See README.md, "Local mode"."""
+`sam local invoke`). See docs/local-mode.md."""
 
 from __future__ import annotations
 

@@ -321,7 +321,7 @@ class Alerts(StrictModel):
 
 
 class Profile(StrictModel):
-    """How to tune one model. See README.md, 'Profiles', for an annotated example."""
+    """How to tune one model. See docs/profiles.md for the fields and profiles/ for examples."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="retune profile")
 

@@ -4,7 +4,7 @@
   AWS managed policies it attaches, the statements SAM adds for its on-failure destination), in a session named
   after the function, as Lambda assumes it;
 - the SageMaker execution role (and any other role of the template), as SageMaker assumes it for a job;
-- the retune CLI, with the policy its documentation gives operators (a JSON block in README.md, between the
+- the retune CLI, with the policy its documentation gives operators (a JSON block in docs/cli.md, between the
   `cli-policy` markers, written with `Fn::Sub` placeholders such as `${DataBucket.Arn}`);
 - an administrator, for what is not retune's code: setting up the stack, uploading drops, the tests' checks.
 
@@ -28,7 +28,7 @@ from retune_local.template import ROOT, Resolver
 
 ADMINISTRATOR = "administrator"
 CLI = "cli"
-CLI_POLICY_DOC = ROOT / "README.md"
+CLI_POLICY_DOC = ROOT / "docs" / "cli.md"
 _CLI_POLICY_BLOCK = re.compile(
     r"<!-- cli-policy -->\s*```json\n(?P<json>.*?)```\s*<!-- /cli-policy -->", re.S
 )
