@@ -1,0 +1,152 @@
+"""The layering, read from the code: who builds the use cases' deps, and what each function imports."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.cold_start import HANDLERS
+from tests.conftest import ROOT
+
+RETUNE = ROOT / "layers" / "core" / "retune"
+USE_CASES = RETUNE / "use_cases"
+# Every folder of Python the repository holds, but the virtual environments and build output.
+SOURCES = ("layers", "functions", "cli", "local", "tests", "benchmarks", "scripts", "tools", "trainers")
+FUNCTIONS = ("start_round", "record_trial", "close_round", "promote", "reconcile")
+
+
+def python_files(*folders: str) -> Iterator[Path]:
+    for folder in folders:
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def where(path: Path, node: ast.AST) -> str:
+    return f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+
+
+def deps_classes() -> set[str]:
+    """The dataclasses a use case takes its dependencies in (`StartRoundDeps`, ...)."""
+    return {
+        node.name
+        for path in USE_CASES.glob("*.py")
+        for node in ast.walk(parse(path))
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Deps")
+    }
+
+
+def test_layering_only_the_composition_builds_a_use_cases_deps() -> None:
+    """Production, the tests' worlds and the CLI all take their deps from `retune.composition`: a new dependency
+    is added there once."""
+    classes = deps_classes()
+    assert {"StartRoundDeps", "RecordTrialDeps", "CloseRoundDeps", "PromoteDeps", "ReconcileDeps"} <= classes
+    composition = RETUNE / "composition.py"
+    built = []
+    for path in python_files(*SOURCES):
+        if path == composition:
+            continue
+        for node in ast.walk(parse(path)):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in classes:
+                    built.append(f"{where(path, node)} {name}(...)")
+    assert built == []
+
+
+def use_case_imports(path: Path) -> set[str]:
+    """The `retune.use_cases` modules a module imports at its top (not those imported inside a function or for
+    type checking only)."""
+    found = set()
+    for node in parse(path).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("retune.use_cases"):
+            found.add(str(node.module))
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("retune.use_cases"))
+    return found
+
+
+def needed_by(module: str) -> set[str]:
+    """A use case module and every use case module it imports, transitively."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(use_case_imports(RETUNE.parent / (name.replace(".", "/") + ".py")))
+    return seen
+
+
+def loaded_after_import(module: str) -> list[str]:
+    """The retune modules a fresh interpreter holds after importing `module` (as Lambda's cold start does)."""
+    code = f"import json, sys, {module}; print(json.dumps(sorted(m for m in sys.modules if m.startswith('retune'))))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "core")])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return list(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_layering_a_function_imports_only_the_use_cases_it_runs(function: str) -> None:
+    """Its cold start: importing a handler loads its own use case and what that imports, not the others'."""
+    loaded = loaded_after_import(f"functions.{function}.handler")
+    use_cases = {m for m in loaded if m.startswith("retune.use_cases.")}
+    assert use_cases == needed_by(f"retune.use_cases.{function}")
+
+
+class _Client:
+    """A boto3 client as the adapters hold it: only its service model is ever read while wiring."""
+
+    def __init__(self, service: str) -> None:
+        self.meta = type("Meta", (), {"service_model": f"{service} model"})()
+
+
+@pytest.fixture
+def wiring(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, list[str]]]:
+    """Production's composition root on the functions' environment, its clients counted, not created."""
+    from retune import settings, wiring  # noqa: PLC0415
+
+    env = json.loads((ROOT / "events" / "env.json").read_text())["Parameters"]
+    for name, value in {**env, "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    created: list[str] = []
+
+    def client(service: str) -> _Client:
+        created.append(service)
+        return _Client(service)
+
+    def forget() -> None:  # what an execution environment built once
+        settings.get_settings.cache_clear()
+        for value in vars(wiring).values():
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
+
+    monkeypatch.setattr(wiring, "client", client)
+    forget()
+    yield wiring, created
+    forget()
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_layering_a_function_creates_only_the_clients_its_use_cases_talk_to(
+    wiring: tuple[Any, list[str]], function: str
+) -> None:
+    """Each port is built at its first read: a function creates the clients benchmarks/cold_start.py measures it
+    against, no other."""
+    module, created = wiring
+    deps = getattr(module, f"{function}_deps")()
+    assert sorted(set(created)) == sorted(HANDLERS[function]["services"])
+    assert deps is getattr(module, f"{function}_deps")()  # built once per execution environment
