@@ -150,3 +150,59 @@ def test_layering_a_function_creates_only_the_clients_its_use_cases_talk_to(
     deps = getattr(module, f"{function}_deps")()
     assert sorted(set(created)) == sorted(HANDLERS[function]["services"])
     assert deps is getattr(module, f"{function}_deps")()  # built once per execution environment
+
+
+def imports(path: Path) -> Iterator[tuple[ast.AST, str, str | None]]:
+    """Every import of a module, wherever it is (inside functions, for type checking): (node, module, name)."""
+    for node in ast.walk(parse(path)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            for alias in node.names:
+                yield node, str(node.module), alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node, alias.name, None
+
+
+# The commands the CLI runs through a use case on purpose, so that a person and the functions act by the same
+# conditional writes: `retune promote` (a champion by hand, or a rollback) and `retune resume` (the queued drop's
+# "Drop Ready", as a round's end announces it); PromoteDeps is what the first takes.
+CLI_COMMAND_USE_CASES = {"promote_by_hand", "announce_queued_drop", "PromoteDeps"}
+
+
+def test_layering_the_cli_imports_only_the_command_use_cases_it_runs() -> None:
+    """A query the CLI shares with a function (the next plan, the round's request) is in a module both import,
+    not in the function's use case."""
+    reached = [
+        f"{where(path, node)} {module}.{name}"
+        for path in python_files("cli")
+        for node, module, name in imports(path)
+        if module.startswith("retune.use_cases") and name not in CLI_COMMAND_USE_CASES
+    ]
+    assert reached == []
+
+
+def test_layering_retune_imports_neither_the_cli_nor_the_local_stack() -> None:
+    """The deployed package stands alone: nothing in it imports what only the CLI, the local stack, the functions'
+    folders or the tests hold."""
+    outside = ("retune_cli", "retune_local", "functions", "tests", "benchmarks")
+    reached = [
+        f"{where(path, node)} {module}"
+        for path in python_files("layers/core/retune")
+        for node, module, _ in imports(path)
+        if module.split(".")[0] in outside
+    ]
+    assert reached == []
+
+
+def test_layering_only_the_composition_root_imports_a_use_case_from_outside_them() -> None:
+    """The rest of retune (queries such as `retune.planning`, the domain, the adapters, the store) does not depend
+    on the use cases: commands build on queries, not the other way round."""
+    roots = {RETUNE / "composition.py", RETUNE / "wiring.py"}
+    reached = [
+        f"{where(path, node)} {module}"
+        for path in python_files("layers/core/retune")
+        if USE_CASES not in path.parents and path not in roots
+        for node, module, _ in imports(path)
+        if module.startswith("retune.use_cases")
+    ]
+    assert reached == []
