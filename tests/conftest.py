@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from retune.composition import Composition, compose
+from retune.ports import AlertPort, Clock, EventBusPort, KeepingPort, MetricsPort, RegistryPort
+from retune.settings import Settings, load_settings
 from retune.store import Store
 from retune.table import MemoryTable
-from retune.use_cases.close_round import CloseRoundDeps
-from retune.use_cases.promote import PromoteDeps
-from retune.use_cases.reconcile import ReconcileDeps
-from retune.use_cases.record_trial import RecordTrialDeps
-from retune.use_cases.start_round import StartRoundDeps
+from retune.use_cases.reconcile import QueuePort
+from retune.use_cases.record_trial import MetricSeriesPort
 
 from tests.fakes import (
     FakeAlerts,
@@ -29,6 +31,32 @@ from tests.fakes import (
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "retune-data"
 ROLE = "arn:aws:iam::123456789012:role/retune-sagemaker"
+REGION = "us-east-1"
+
+
+@cache
+def settings(data_bucket: str = BUCKET) -> Settings:
+    """The functions' settings as they read them from the environment (events/env.json's), on the tests' bucket."""
+    env = json.loads((ROOT / "events" / "env.json").read_text())["Parameters"]
+    return load_settings(
+        {**env, "DATA_BUCKET": data_bucket, "SAGEMAKER_ROLE_ARN": ROLE, "AWS_REGION": REGION}
+    )
+
+
+@dataclass
+class WorldPorts:
+    """The use cases' ports (`retune.composition.Ports`) as a test world holds them: fakes, or adapters on moto."""
+
+    store: Store
+    bucket: KeepingPort
+    sagemaker: RegistryPort
+    alerts: AlertPort
+    bus: EventBusPort
+    metric_series: MetricSeriesPort
+    queues: QueuePort
+    metrics: MetricsPort
+    clock: Clock
+    sagemaker_model: Any = None  # the validator loads SageMaker's model once
 
 
 def profile_doc(name: str = "market-xgb") -> dict[str, Any]:
@@ -71,6 +99,26 @@ def s3_event(
     }
 
 
+def world_ports(world: Any) -> WorldPorts:
+    """A world's fakes (its store, bucket, sagemaker, alerts, bus, series, queues, metrics and clock) as ports."""
+    return WorldPorts(
+        store=world.store,
+        bucket=world.bucket,
+        sagemaker=world.sagemaker,
+        alerts=world.alerts,
+        bus=world.bus,
+        metric_series=world.series,
+        queues=world.queues,
+        metrics=world.metrics,
+        clock=world.clock,
+    )
+
+
+def compose_fakes(world: Any, data_bucket: str = BUCKET) -> Composition:
+    """Every use case's deps over a world's fakes, composed as the functions' are."""
+    return compose(world_ports(world), settings(data_bucket))
+
+
 class World:
     """The fakes behind one StartRound, plus helpers that act as a user would (upload a profile, drop data)."""
 
@@ -83,60 +131,15 @@ class World:
         self.sagemaker.outputs = self.bucket
         self.alerts = FakeAlerts()
         self.metrics = FakeMetrics()
-        self.deps = StartRoundDeps(
-            store=self.store,
-            bucket=self.bucket,
-            sagemaker=self.sagemaker,
-            alerts=self.alerts,
-            clock=self.clock,
-            data_bucket=BUCKET,
-            role_arn=ROLE,
-            metrics=self.metrics,
-        )
         self.bus = FakeEventBus()
         self.series = FakeMetricSeries()
         self.queues = FakeQueues()
-        self.record_deps = RecordTrialDeps(
-            store=self.store,
-            sagemaker=self.sagemaker,
-            metric_series=self.series,
-            clock=self.clock,
-            metrics=self.metrics,
-        )
-        self.close_deps = CloseRoundDeps(
-            store=self.store,
-            sagemaker=self.sagemaker,
-            bucket=self.bucket,
-            alerts=self.alerts,
-            bus=self.bus,
-            record=self.record_deps,
-            clock=self.clock,
-            data_bucket=BUCKET,
-            role_arn=ROLE,
-            metrics=self.metrics,
-        )
-        self.promote_deps = PromoteDeps(
-            store=self.store,
-            sagemaker=self.sagemaker,
-            bucket=self.bucket,
-            alerts=self.alerts,
-            bus=self.bus,
-            clock=self.clock,
-            data_bucket=BUCKET,
-            role_arn=ROLE,
-            region="us-east-1",
-            metrics=self.metrics,
-        )
-        self.reconcile_deps = ReconcileDeps(
-            store=self.store,
-            start=self.deps,
-            close=self.close_deps,
-            promote=self.promote_deps,
-            queues=self.queues,
-            alerts=self.alerts,
-            clock=self.clock,
-            metrics=self.metrics,
-        )
+        composed = compose_fakes(self)
+        self.deps = composed.start_round
+        self.record_deps = composed.record_trial
+        self.close_deps = composed.close_round
+        self.promote_deps = composed.promote
+        self.reconcile_deps = composed.reconcile
 
     def put_profile(self, doc: dict[str, Any] | None = None, name: str = "market-xgb") -> str:
         return self.bucket.put(BUCKET, f"profiles/{name}.json", doc if doc is not None else profile_doc(name))

@@ -17,10 +17,14 @@ from retune_cli.errors import CliError
 from retune_cli.target import EVENT_BUS, Target, resolve
 
 if TYPE_CHECKING:
+    from retune.adapters.cloudwatch import Metrics
     from retune.adapters.eventbus import EventBus
     from retune.adapters.s3 import Bucket
     from retune.adapters.sagemaker import SageMaker
     from retune.adapters.sns import Topic
+    from retune.adapters.sqs import Queues
+    from retune.composition import Composition
+    from retune.ports import Clock, MetricsPort
     from retune.profile import Profile
     from retune.store import Store
     from retune.use_cases.promote import PromoteDeps
@@ -86,21 +90,16 @@ class Context:
 
         return EventBus(self.target.client("events"), EVENT_BUS)
 
-    def promote_deps(self) -> PromoteDeps:
-        from retune.timeutil import utcnow  # noqa: PLC0415
-        from retune.use_cases.promote import PromoteDeps  # noqa: PLC0415
+    @cached_property
+    def composition(self) -> Composition:
+        """retune's use cases on the target, composed as the functions compose theirs (for the commands that run
+        one: `retune promote`)."""
+        from retune.composition import compose  # noqa: PLC0415
 
-        return PromoteDeps(
-            store=self.store,
-            sagemaker=self.sagemaker,
-            bucket=self.bucket,
-            alerts=self.topic,
-            bus=self.event_bus,
-            clock=utcnow,
-            data_bucket=self.target.bucket,
-            role_arn=self.target.resource("SageMakerRole"),
-            region=None if self.target.local else self.target.region,
-        )
+        return compose(_TargetPorts(self), _TargetSettings(self.target))
+
+    def promote_deps(self) -> PromoteDeps:
+        return self.composition.promote
 
     def profile(self, name: str) -> tuple[Profile, str]:
         """The profile as StartRound reads it from the bucket, with its S3 version."""
@@ -121,3 +120,89 @@ class Context:
 
     def client(self, service: str) -> Any:
         return self.target.client(service)
+
+
+class _TargetPorts:
+    """The use cases' ports (`retune.composition.Ports`) on the target: the context's adapters, each built at its
+    first read."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    @property
+    def store(self) -> Store:
+        return self._ctx.store
+
+    @property
+    def bucket(self) -> Bucket:
+        return self._ctx.bucket
+
+    @property
+    def sagemaker(self) -> SageMaker:
+        return self._ctx.sagemaker
+
+    @property
+    def alerts(self) -> Topic:
+        return self._ctx.topic
+
+    @property
+    def bus(self) -> EventBus:
+        return self._ctx.event_bus
+
+    @property
+    def metric_series(self) -> Metrics:
+        from retune.adapters.cloudwatch import Metrics  # noqa: PLC0415
+
+        return Metrics(self._ctx.client("cloudwatch"))
+
+    @property
+    def queues(self) -> Queues:
+        from retune.adapters.sqs import Queues  # noqa: PLC0415
+
+        return Queues(self._ctx.client("sqs"))
+
+    @property
+    def metrics(self) -> MetricsPort:
+        from retune.ports import NoMetrics  # noqa: PLC0415
+
+        return NoMetrics()  # the functions' metrics are theirs: a command counts none
+
+    @property
+    def clock(self) -> Clock:
+        from retune.timeutil import utcnow  # noqa: PLC0415
+
+        return utcnow
+
+    @property
+    def sagemaker_model(self) -> Any:
+        return self._ctx.client("sagemaker").meta.service_model
+
+
+class _TargetSettings:
+    """What the use cases read of the functions' settings (`retune.composition.UseCaseSettings`), on the target."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+
+    # Reconcile's settings, as the functions' defaults: the CLI runs no Reconcile.
+    @property
+    def parked_queue_urls(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def stall_factor(self) -> float:
+        from retune.settings import Settings  # noqa: PLC0415
+
+        return float(Settings.model_fields["stall_factor"].default)
+
+    @property
+    def data_bucket(self) -> str:
+        return self._target.bucket
+
+    @property
+    def sagemaker_role_arn(self) -> str:
+        return self._target.resource("SageMakerRole")
+
+    @property
+    def region(self) -> str | None:
+        return None if self._target.local else self._target.region  # the local stack has no console to link

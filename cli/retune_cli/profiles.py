@@ -24,8 +24,8 @@ PLACEHOLDER_ROLE = "arn:aws:iam::123456789012:role/retune-sagemaker"
 
 def request_problems(profile: Profile) -> list[str]:
     """What SageMaker would reject in the first round's tuning job request."""
+    from retune.planning import round_request  # noqa: PLC0415
     from retune.policy import plan_next_round  # noqa: PLC0415
-    from retune.use_cases.start_round import round_request  # noqa: PLC0415
     from retune.validation import request_errors  # noqa: PLC0415
 
     channels = [*profile.training.channels, profile.evaluation.test_channel]

@@ -225,7 +225,7 @@ def round_(ctx: Context) -> int:
 
 
 def plan(ctx: Context) -> int:
-    from retune.use_cases.start_round import next_plan  # noqa: PLC0415
+    from retune.planning import next_plan  # noqa: PLC0415
 
     name = ctx.args.profile
     profile, version = ctx.profile(name)
@@ -288,7 +288,7 @@ def _plain(value: Any) -> Any:
 def _render(ctx: Context, profile: Any, upcoming: Any, seq: int) -> int:
     """The exact CreateHyperParameterTuningJob request StartRound would send for the next round, not sent."""
     from retune.naming import round_job_names  # noqa: PLC0415
-    from retune.use_cases.start_round import round_request  # noqa: PLC0415
+    from retune.planning import round_request  # noqa: PLC0415
     from retune.validation import request_errors  # noqa: PLC0415
 
     drop_id, manifest = _drop_for_render(ctx, profile.name)

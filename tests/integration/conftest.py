@@ -13,14 +13,20 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from retune.adapters.cloudwatch import Metrics
+from retune.adapters.eventbus import EventBus
 from retune.adapters.s3 import Bucket
 from retune.adapters.sagemaker import SageMaker
 from retune.adapters.sns import Topic
+from retune.adapters.sqs import Queues
+from retune.composition import Composition, compose
+from retune.settings import load_settings
 from retune.store import Store
 from retune.table import DynamoTable
 from retune.timeutil import utcnow
 from retune.use_cases.start_round import StartRoundDeps
 
+from tests.conftest import WorldPorts
 from tests.fakes import FakeMetrics
 from tests.moto_env import create_idempotency_table, create_state_table
 
@@ -50,7 +56,11 @@ class AwsWorld:
     stubber: Stubber
     alerts_queue_url: str
     store: Store
-    deps: StartRoundDeps
+    composed: Composition  # every use case's deps on the real adapters
+
+    @property
+    def deps(self) -> StartRoundDeps:
+        return self.composed.start_round
 
     @property
     def bucket(self) -> str:
@@ -96,18 +106,20 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsWorld]:
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         store = Store(DynamoTable(dynamodb, ENV["STATE_TABLE"]))
         with Stubber(sagemaker) as stubber:
-            deps = StartRoundDeps(
+            ports = WorldPorts(
                 store=store,
                 bucket=Bucket(s3),
                 sagemaker=SageMaker(sagemaker),
                 alerts=Topic(sns, topic_arn, ENV["IDEMPOTENCY_TABLE"]),
-                clock=utcnow,
-                data_bucket=ENV["DATA_BUCKET"],
-                role_arn=ENV["SAGEMAKER_ROLE_ARN"],
+                bus=EventBus(boto3.client("events", region_name=REGION), ENV["EVENT_BUS_NAME"]),
+                metric_series=Metrics(boto3.client("cloudwatch", region_name=REGION)),
+                queues=Queues(sqs),
                 metrics=FakeMetrics(),
-                service_model=sagemaker.meta.service_model,
+                clock=utcnow,
+                sagemaker_model=sagemaker.meta.service_model,
             )
-            yield AwsWorld(s3, dynamodb, sns, sqs, sagemaker, stubber, queue_url, store, deps)
+            composed = compose(ports, load_settings({**ENV, "AWS_REGION": REGION}))
+            yield AwsWorld(s3, dynamodb, sns, sqs, sagemaker, stubber, queue_url, store, composed)
 
 
 def load_event(path: str) -> dict[str, Any]:

@@ -4,25 +4,20 @@ CloudWatch), with a Stubber for SageMaker that pins the exact requests and check
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from retune.adapters.cloudwatch import NAMESPACE, Metrics
-from retune.adapters.eventbus import EventBus
-from retune.adapters.sqs import Queues
+from retune.adapters.cloudwatch import NAMESPACE
 from retune.naming import client_token
 from retune.policy import hyperparameter_names, initial_plan
 from retune.profile import parse_profile
 from retune.records import Decision, DropRecord, Evaluation, JobLookup, RoundRecord
 from retune.store import lookup_item
 from retune.table import Put
-from retune.timeutil import utcnow
-from retune.use_cases.close_round import CloseRoundDeps
-from retune.use_cases.promote import PromoteDeps
-from retune.use_cases.reconcile import ReconcileDeps, ReconcileFailed
-from retune.use_cases.record_trial import RecordTrialDeps
+from retune.use_cases.reconcile import ReconcileFailed
 
 from functions.close_round.handler import lambda_handler as close_round_handler
 from functions.promote.handler import lambda_handler as promote_handler
@@ -81,25 +76,9 @@ def loop(aws: AwsWorld) -> dict[str, Any]:
         expected_drop=drop,
         lookup=JobLookup(job_name=TUNING, kind="tuning", profile="market-xgb", seq=1),
     )
-    sagemaker = aws.deps.sagemaker
-    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-    events = boto3.client("events", region_name="us-east-1")
-    record = RecordTrialDeps(
-        store=aws.store, sagemaker=sagemaker, metric_series=Metrics(cloudwatch), clock=utcnow
-    )
-    bus = EventBus(events, "default")
-    common = {
-        "store": aws.store,
-        "sagemaker": sagemaker,
-        "bucket": aws.deps.bucket,
-        "alerts": aws.deps.alerts,
-        "bus": bus,
-        "clock": utcnow,
-        "data_bucket": aws.bucket,
-        "role_arn": ENV["SAGEMAKER_ROLE_ARN"],
-    }
-    close = CloseRoundDeps(record=record, **common)
-    promote = PromoteDeps(region="us-east-1", **common)
+    composed = aws.composed
+    record, close, promote = composed.record_trial, composed.close_round, composed.promote
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")  # the test's own writes of the series
     return {"aws": aws, "record": record, "close": close, "promote": promote, "cloudwatch": cloudwatch}
 
 
@@ -489,16 +468,7 @@ def test_reconcile_handler_alerts_on_parked_events(loop: dict[str, Any]) -> None
         },
         {"HyperParameterTuningJobName": TUNING},
     )
-    deps = ReconcileDeps(
-        store=aws.store,
-        start=aws.deps,
-        close=loop["close"],
-        promote=loop["promote"],
-        queues=Queues(aws.sqs),
-        alerts=aws.deps.alerts,
-        clock=lambda: T0.replace(minute=1),
-        parked_queue_urls=(url,),
-    )
+    deps = replace(aws.composed.reconcile, clock=lambda: T0.replace(minute=1), parked_queue_urls=(url,))
     result = reconcile_handler(load_event("reconcile/schedule.json"), FakeLambdaContext(), deps=deps)
     aws.stubber.assert_no_pending_responses()
     assert result["actions"] == [f"1 parked on {url}"]
@@ -521,16 +491,7 @@ def test_reconcile_handler_alerts_an_unclassified_error_goes_on_and_ends_failed(
         http_status_code=400,
         expected_params={"HyperParameterTuningJobName": TUNING},
     )
-    deps = ReconcileDeps(
-        store=aws.store,
-        start=aws.deps,
-        close=loop["close"],
-        promote=loop["promote"],
-        queues=Queues(aws.sqs),
-        alerts=aws.deps.alerts,
-        clock=lambda: T0.replace(minute=1),
-        parked_queue_urls=(url,),
-    )
+    deps = replace(aws.composed.reconcile, clock=lambda: T0.replace(minute=1), parked_queue_urls=(url,))
     with pytest.raises(ReconcileFailed, match="1 item\\(s\\) failed: market-xgb round 1: ClientError"):
         reconcile_handler(load_event("reconcile/schedule.json"), FakeLambdaContext(), deps=deps)
     aws.stubber.assert_no_pending_responses()

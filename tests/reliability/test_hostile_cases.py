@@ -7,21 +7,21 @@ fields, wrong types, and every timestamp form SageMaker uses. (On the local stac
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
 from retune.adapters.sagemaker import SageMaker
+from retune.composition import compose
 from retune.timeutil import utcnow
-from retune.use_cases.record_trial import RecordTrialDeps
 
 from functions.close_round.handler import lambda_handler as close_round_handler
 from functions.promote.handler import lambda_handler as promote_handler
 from functions.record_trial.handler import lambda_handler as record_trial_handler
 from functions.start_round.handler import lambda_handler as start_round_handler
-from tests.conftest import World, profile_doc, s3_event
-from tests.fakes import FakeMetricSeries
+from tests.conftest import World, profile_doc, s3_event, settings, world_ports
 from tests.integration.conftest import AwsWorld, FakeLambdaContext, load_event
 from tests.reliability.harness import endpoint_event, package_event, training_event, tuning_event
 
@@ -125,18 +125,14 @@ def test_hostile_unknown_profile_fails_naming_the_missing_file(aws: AwsWorld) ->
     ]
 
 
-def record_deps(aws: AwsWorld) -> RecordTrialDeps:
-    return RecordTrialDeps(
-        store=aws.store, sagemaker=SageMaker(aws.sagemaker), metric_series=FakeMetricSeries(), clock=utcnow
-    )
-
-
-def other_deps(aws: AwsWorld) -> Any:
-    """CloseRound and Promote deps on moto's store and the stubbed SageMaker (the fakes for the rest)."""
+def other_deps(aws: AwsWorld) -> World:
+    """A world whose RecordTrial, CloseRound and Promote deps are on moto's store and the stubbed SageMaker (the
+    fakes for the rest)."""
     world = World()
-    world.close_deps.store = world.promote_deps.store = aws.store
-    world.close_deps.sagemaker = world.promote_deps.sagemaker = SageMaker(aws.sagemaker)  # type: ignore[assignment]
-    world.close_deps.record = record_deps(aws)
+    ports = replace(world_ports(world), store=aws.store, sagemaker=SageMaker(aws.sagemaker))
+    composed = compose(ports, settings())
+    world.record_deps, world.close_deps = composed.record_trial, composed.close_round
+    world.promote_deps = composed.promote
     return world
 
 
@@ -157,7 +153,7 @@ def test_hostile_jobs_that_are_not_retunes_are_ignored_without_a_sagemaker_call(
 ) -> None:
     world = other_deps(aws)
     handlers = {
-        "record_trial": (record_trial_handler, record_deps(aws)),
+        "record_trial": (record_trial_handler, world.record_deps),
         "close_round": (close_round_handler, world.close_deps),
         "promote": (promote_handler, world.promote_deps),
     }
@@ -390,7 +386,7 @@ def run(aws: AwsWorld, path: str, document: dict[str, Any]) -> dict[str, Any]:
     world = other_deps(aws)
     handler, deps = {
         "start_round": (start_round_handler, aws.deps),
-        "record_trial": (record_trial_handler, record_deps(aws)),
+        "record_trial": (record_trial_handler, world.record_deps),
         "close_round": (close_round_handler, world.close_deps),
         "promote": (promote_handler, world.promote_deps),
     }[path]

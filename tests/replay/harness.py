@@ -17,18 +17,13 @@ from retune.adapters.eventbus import DROP_READY
 from retune.alerts import Alert
 from retune.store import Store
 from retune.table import MemoryTable
-from retune.use_cases.close_round import CloseRoundDeps
-from retune.use_cases.promote import PromoteDeps
-from retune.use_cases.reconcile import ReconcileDeps
-from retune.use_cases.record_trial import RecordTrialDeps
-from retune.use_cases.start_round import StartRoundDeps
 
 from functions.close_round import handler as close_round_handler
 from functions.promote import handler as promote_handler
 from functions.reconcile import handler as reconcile_handler
 from functions.record_trial import handler as record_trial_handler
 from functions.start_round import handler as start_round_handler
-from tests.conftest import ROLE
+from tests.conftest import compose_fakes
 from tests.fakes import (
     FakeBucket,
     FakeClock,
@@ -123,58 +118,12 @@ class ReplayWorld:
             metric = self.recording.rounds[seq - 1].objective_metric
             for trial in trials:
                 self.series.values[(trial.training_job_name, metric)] = list(trial.objective_series)
-        bucket = self.recording.bucket
-        self.start = StartRoundDeps(
-            store=self.store,
-            bucket=self.bucket,
-            sagemaker=self.sagemaker,
-            alerts=self.alerts,
-            clock=self.clock,
-            data_bucket=bucket,
-            role_arn=ROLE,
-            metrics=self.metrics,
-        )
-        self.record = RecordTrialDeps(
-            store=self.store,
-            sagemaker=self.sagemaker,
-            metric_series=self.series,
-            clock=self.clock,
-            metrics=self.metrics,
-        )
-        self.close = CloseRoundDeps(
-            store=self.store,
-            sagemaker=self.sagemaker,
-            bucket=self.bucket,
-            alerts=self.alerts,
-            bus=self.bus,
-            record=self.record,
-            clock=self.clock,
-            data_bucket=bucket,
-            role_arn=ROLE,
-            metrics=self.metrics,
-        )
-        self.promote = PromoteDeps(
-            store=self.store,
-            sagemaker=self.sagemaker,
-            bucket=self.bucket,
-            alerts=self.alerts,
-            bus=self.bus,
-            clock=self.clock,
-            data_bucket=bucket,
-            role_arn=ROLE,
-            region="us-east-1",
-            metrics=self.metrics,
-        )
-        self.reconcile = ReconcileDeps(
-            store=self.store,
-            start=self.start,
-            close=self.close,
-            promote=self.promote,
-            queues=self.queues,
-            alerts=self.alerts,
-            clock=self.clock,
-            metrics=self.metrics,
-        )
+        composed = compose_fakes(self, data_bucket=self.recording.bucket)
+        self.start = composed.start_round
+        self.record = composed.record_trial
+        self.close = composed.close_round
+        self.promote = composed.promote
+        self.reconcile = composed.reconcile
         self.handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "StartRoundFunction": lambda e: start_round_handler.lambda_handler(e, Context(), deps=self.start),
             "RecordTrialFunction": lambda e: record_trial_handler.lambda_handler(

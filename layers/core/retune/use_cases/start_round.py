@@ -29,11 +29,12 @@ from retune.events import BadDropKey, DropRef, sequencer_order, split_manifest_k
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import round_job_names
 from retune.plan import Plan
-from retune.policy import KNOBS, hyperparameter_names, plan_next_round
+from retune.planning import content_types_of, next_plan, tuning_request
+from retune.policy import hyperparameter_names
 from retune.ports import AlertPort, BucketPort, Clock, MetricsPort, NoMetrics, SageMakerPort
 from retune.profile import Profile, parse_profile
 from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
-from retune.requests import channel_manifest_key, s3_uri, sagemaker_manifest, tuning_job_request
+from retune.requests import channel_manifest_key, sagemaker_manifest
 from retune.store import RoundRunning, Store
 from retune.table import ConditionFailed
 from retune.validation import validate_request
@@ -368,16 +369,6 @@ def _plan_for(valid: ValidDrop, deps: StartRoundDeps) -> Plan:
     return next_plan(deps.store, valid.profile, valid.profile_version)
 
 
-def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
-    """The plan the profile's next round uses: the stored plan, if it was made for this version of the profile;
-    else a fresh one from the history. (`retune plan` shows it.)"""
-    stored = store.get_plan(profile.name)
-    if stored is not None and stored.profile_version == profile_version:
-        return stored
-    history = store.history(profile.name, KNOBS.history_rounds)
-    return plan_next_round(profile, history, profile_version)
-
-
 def _request(
     drop: DropRecord,
     profile: Profile,
@@ -387,7 +378,7 @@ def _request(
     deps: StartRoundDeps,
     name: str,
 ) -> dict[str, Any]:
-    return _tuning_request(
+    return tuning_request(
         profile=profile,
         content_types=content_types,
         plan=plan,
@@ -395,63 +386,6 @@ def _request(
         drop_id=drop.drop_id,
         data_bucket=deps.data_bucket,
         role_arn=deps.role_arn,
-        name=name,
-    )
-
-
-def round_request(
-    *,
-    profile: Profile,
-    manifest: Manifest,
-    plan: Plan,
-    seq: int,
-    drop_id: str,
-    data_bucket: str,
-    role_arn: str,
-    name: str | None = None,
-) -> dict[str, Any]:
-    """The CreateHyperParameterTuningJob request of a round, exactly as StartRound sends it (`retune plan
-    --render` prints it); `name` is the tuning job name the round took (default: its first choice)."""
-    return _tuning_request(
-        profile=profile,
-        content_types=content_types_of(manifest),
-        plan=plan,
-        seq=seq,
-        drop_id=drop_id,
-        data_bucket=data_bucket,
-        role_arn=role_arn,
-        name=name,
-    )
-
-
-def content_types_of(manifest: Manifest) -> dict[str, str | None]:
-    return {name: channel.content_type for name, channel in manifest.channels.items()}
-
-
-def _tuning_request(
-    *,
-    profile: Profile,
-    content_types: Mapping[str, str | None],
-    plan: Plan,
-    seq: int,
-    drop_id: str,
-    data_bucket: str,
-    role_arn: str,
-    name: str | None = None,
-) -> dict[str, Any]:
-    uris = {
-        c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
-        for c in profile.training.channels
-    }
-    return tuning_job_request(
-        profile=profile,
-        plan=plan,
-        seq=seq,
-        drop_id=drop_id,
-        bucket=data_bucket,
-        channel_manifests=uris,
-        channel_content_types={c: content_types.get(c) for c in profile.training.channels},
-        role_arn=role_arn,
         name=name,
     )
 

@@ -1,0 +1,85 @@
+"""What a profile's next round will be: its plan, and the tuning job request that starts it.
+
+Queries, shared by StartRound (which starts the round) and the CLI (`retune plan`, `retune plan --render`,
+`retune profile validate`), so that what the CLI shows is what StartRound does. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from retune.manifest import Manifest
+from retune.plan import Plan
+from retune.policy import KNOBS, plan_next_round
+from retune.profile import Profile
+from retune.requests import channel_manifest_key, s3_uri, tuning_job_request
+from retune.store import Store
+
+
+def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
+    """The plan the profile's next round uses: the stored plan, if it was made for this version of the profile;
+    else a fresh one from the history. (`retune plan` shows it.)"""
+    stored = store.get_plan(profile.name)
+    if stored is not None and stored.profile_version == profile_version:
+        return stored
+    history = store.history(profile.name, KNOBS.history_rounds)
+    return plan_next_round(profile, history, profile_version)
+
+
+def round_request(
+    *,
+    profile: Profile,
+    manifest: Manifest,
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    data_bucket: str,
+    role_arn: str,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The CreateHyperParameterTuningJob request of a round, exactly as StartRound sends it (`retune plan
+    --render` prints it); `name` is the tuning job name the round took (default: its first choice)."""
+    return tuning_request(
+        profile=profile,
+        content_types=content_types_of(manifest),
+        plan=plan,
+        seq=seq,
+        drop_id=drop_id,
+        data_bucket=data_bucket,
+        role_arn=role_arn,
+        name=name,
+    )
+
+
+def content_types_of(manifest: Manifest) -> dict[str, str | None]:
+    return {name: channel.content_type for name, channel in manifest.channels.items()}
+
+
+def tuning_request(
+    *,
+    profile: Profile,
+    content_types: Mapping[str, str | None],
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    data_bucket: str,
+    role_arn: str,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """A round's request from the content types its drop recorded (a started round's, resumed, has no manifest)."""
+    uris = {
+        c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
+        for c in profile.training.channels
+    }
+    return tuning_job_request(
+        profile=profile,
+        plan=plan,
+        seq=seq,
+        drop_id=drop_id,
+        bucket=data_bucket,
+        channel_manifests=uris,
+        channel_content_types={c: content_types.get(c) for c in profile.training.channels},
+        role_arn=role_arn,
+        name=name,
+    )
