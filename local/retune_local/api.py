@@ -1,4 +1,5 @@
-"""LocalSageMaker: the SageMaker operations retune calls, in-process (`handle`) or over HTTP (`start_http`).
+"""LocalSageMaker: the SageMaker operations retune calls, in-process (`handle`); retune_local.http serves them over
+HTTP for whoever holds the service.
 
 Requests are checked with retune's shared validator (retune.validation) and answered in SageMaker's JSON
 shapes, with datetimes as epoch seconds. Errors are `ServiceError`s carrying the code real SageMaker returns
@@ -13,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from retune.errors import InvalidRequest
 from retune.validation import ParentJob, validate_request
@@ -28,9 +29,6 @@ from retune_local.shapes import Account, paginate
 from retune_local.store import Store
 from retune_local.strategies import parse_ranges
 from retune_local.training import TrainingJob, TrainingJobDriver, save
-
-if TYPE_CHECKING:
-    from retune_local.iam.gate import Gate
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +107,6 @@ class LocalSageMaker:
         self._tuning: dict[str, TuningJob] = {}
         self._runs: dict[str, TuningRun] = {}
         self._drivers: dict[str, TrainingJobDriver] = {}
-        self._http: Any = None
         self._operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "CreateHyperParameterTuningJob": self._create_tuning_job,
             "DescribeHyperParameterTuningJob": self._describe_tuning_job,
@@ -179,16 +176,6 @@ class LocalSageMaker:
         """Map a TrainingImage name (see images.py for matching) to a local command."""
         return self.ctx.images.register(name, spec)
 
-    def start_http(self, host: str = "127.0.0.1", port: int = 0, gate: Gate | None = None) -> str:
-        """Serve the JSON protocol on host:port (0 = any free port); returns the endpoint URL for boto3. With a
-        gate, every request is authorized by IAM (retune_local.iam) before it runs."""
-        from retune_local.http import SageMakerHTTPServer  # noqa: PLC0415 - only HTTP users pay for it
-
-        if self._http is None:
-            self._http = SageMakerHTTPServer(self, host, port, gate=gate)
-            self._http.start()
-        return str(self._http.url)
-
     def resource_tags(self, arn: str) -> dict[str, str] | None:
         """The tags of the resource with this ARN (what ListTags gives), or None when no such resource exists:
         IAM's `aws:ResourceTag/<key>` condition keys."""
@@ -198,20 +185,6 @@ class LocalSageMaker:
             except errors.ServiceError:
                 return None
             return {tag["Key"]: tag["Value"] for tag in tags}
-
-    def client(self) -> Any:
-        """A boto3 SageMaker client talking to this service over HTTP (started if needed)."""
-        import boto3  # noqa: PLC0415
-        from botocore.config import Config  # noqa: PLC0415
-
-        return boto3.client(
-            "sagemaker",
-            endpoint_url=self.start_http(),
-            region_name=self.ctx.account.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-            config=Config(retries={"max_attempts": 1}),
-        )
 
     def wait_tuning_job(self, name: str, timeout: float = 120.0) -> dict[str, Any]:
         """Block until the tuning job is terminal and its driver has finished; returns its description."""
@@ -263,7 +236,8 @@ class LocalSageMaker:
             return [job.name for job in self._training.values()]
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop every running job, then the HTTP server, the runners and the event bus."""
+        """Stop every running job, then the runners and the event bus. (Whoever started an HTTP server for the
+        service stops it.)"""
         with self.ctx.lock:
             runs, drivers = list(self._runs.values()), list(self._drivers.values())
         for run in runs:
@@ -274,9 +248,6 @@ class LocalSageMaker:
                 driver.request_stop()
         for done in [*(run.done for run in runs), *(driver.done for driver in drivers)]:
             done.wait(timeout)
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
         self.registry.close()
         self.ctx.runners.close()
         self.ctx.bus.wait_idle(timeout)
