@@ -26,7 +26,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "local" / "retune_local"
 ACCOUNT = "123456789012"
 # The modules that hold the service and its operations: none may import the transport, and it imports none.
-SERVICE_MODULES = ("api", "registry")
+SERVICE_MODULES = (
+    "api",
+    "training_jobs",
+    "tuning_jobs",
+    "registry",
+    "hosting",
+    "records",
+    "tags",
+    "seed",
+    "checks",
+)
 
 
 class Recording:
