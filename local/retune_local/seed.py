@@ -128,5 +128,5 @@ def _seeded_job(
         job.model_artifacts = f"{output.rstrip('/')}/{name}/output/model.tar.gz"
         job.move("Completed", end, status="Completed")
     job.finish_times(end, end - start, 0.0)
-    job.objective_status = "Succeeded" if job.objective_series and job.status != "Failed" else "Failed"
+    job.settle_objective()
     return job

@@ -131,8 +131,5 @@ class TrainingJobs:
                 job.move("Stopped", now, status="Stopped")
             else:
                 continue
-            if job.objective_metric is not None:
-                job.objective_status = (
-                    "Succeeded" if job.objective_series and job.status != "Failed" else "Failed"
-                )
+            job.settle_objective()
             save(self.ctx, job, event=True)
