@@ -296,7 +296,7 @@ def run_round(
         job = service.handle("DescribeTrainingJob", {"TrainingJobName": job_name})
         cpu += float(job.get("LocalCpuTimeInSeconds") or 0.0)
         # The objective's emissions as the local service recorded them (and published them to CloudWatch).
-        series = list(service._training[job_name.lower()].objective_series)
+        series = list(service.training.jobs[job_name.lower()].objective_series)
         trials.append(trial_from_description(rnd, job, series, datetime.now(UTC)))
     closed = summarize(rnd, described, trials, datetime.now(UTC))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from retune_local.api import LocalSageMaker, default_state_dir
+from retune_local.http import SageMakerHTTPServer
 from retune_local.images import DEFAULT_SECONDS_PER_EPOCH, ImageSpec
 
 
@@ -90,12 +91,13 @@ def serve(args: argparse.Namespace) -> int:
         region=args.region,
         warm=not args.cold,
     )
-    url = service.start_http(args.host, args.port)
-    print(url, flush=True)
+    server = SageMakerHTTPServer(service, args.host, args.port).start()
+    print(server.url, flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
+    server.stop()
     service.close()
     if events_file is not None:
         events_file.close()

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +74,14 @@ class JobRoles(Protocol):
         ...
 
 
+class Driver(Protocol):
+    """What runs a job on its own thread (a TuningRun, a TrainingJobDriver)."""
+
+    done: threading.Event
+
+    def request_stop(self) -> None: ...
+
+
 @dataclass
 class Context:
     account: Account
@@ -98,6 +106,15 @@ class Context:
     def scheduler(self) -> Scheduler:
         origin = self.wall()
         return DeterministicScheduler(origin) if self.deterministic else RealTimeScheduler(origin)
+
+    def stop_drivers(self, drivers: Mapping[str, Driver]) -> list[threading.Event]:
+        """Ask each driver still running to stop; returns every driver's `done`, to wait on."""
+        with self.lock:
+            every = list(drivers.values())
+        for driver in every:
+            if not driver.done.is_set():
+                driver.request_stop()
+        return [driver.done for driver in every]
 
     def notify(self) -> None:
         with self.changed:

@@ -19,11 +19,18 @@ from retune_local.events import TUNING_JOB_STATE_CHANGE, envelope, tuning_job_de
 from retune_local.rules import CompletionTracker, Hyperband, hyperband_config, median_rule_stops, worse
 from retune_local.scheduler import Command, Epoch, Finished, Scheduler, StopDone, Timeout
 from retune_local.strategies import SearchSpace, Strategy, Suggestion, parse_ranges
-from retune_local.training import JobRun, TrainingJob, apply_epoch, finish, save, summary_status_counts
+from retune_local.training import (
+    TERMINAL,
+    JobRun,
+    TrainingJob,
+    apply_epoch,
+    finish,
+    save,
+    summary_status_counts,
+)
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("Completed", "Failed", "Stopped")
 DEFAULT_MAX_JOBS = 750
 FAIL_FAST_JOBS = 3
 # Keys of a HyperParameterTrainingJobDefinition that each training job request carries over.

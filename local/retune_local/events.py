@@ -32,20 +32,43 @@ MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 
 
-def envelope(
-    account: Account, detail_type: str, resource_arn: str, time: float, detail: dict[str, Any]
+def eventbridge_event(
+    source: str,
+    detail_type: str,
+    *,
+    account_id: str,
+    region: str,
+    resources: list[str],
+    detail: dict[str, Any],
+    time: float,
 ) -> dict[str, Any]:
+    """An event as EventBridge delivers it to a rule's target: the envelope every source's events share."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": detail_type,
-        "source": "aws.sagemaker",
-        "account": account.account_id,
+        "source": source,
+        "account": account_id,
         "time": iso(time),
-        "region": account.region,
-        "resources": [resource_arn],
-        "detail": copy.deepcopy(detail),
+        "region": region,
+        "resources": resources,
+        "detail": detail,
     }
+
+
+def envelope(
+    account: Account, detail_type: str, resource_arn: str, time: float, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """A SageMaker event about one resource."""
+    return eventbridge_event(
+        "aws.sagemaker",
+        detail_type,
+        account_id=account.account_id,
+        region=account.region,
+        resources=[resource_arn],
+        detail=copy.deepcopy(detail),
+        time=time,
+    )
 
 
 def tags_map(tags: list[dict[str, str]] | None) -> dict[str, str]:

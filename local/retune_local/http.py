@@ -5,6 +5,9 @@ the JSON result; an error is HTTP 400 with `{"__type": <code>, "message": <text>
 `ClientError.response["Error"]["Code"]` (and the client's modeled exception, when the code is one). Datetimes
 are epoch seconds. With a gate (the local stack's IAM, retune_local.iam), each request is authorized as the principal
 whose key signed it before it runs; signatures themselves are not verified.
+
+The server serves any `Service`; whoever holds the service starts the server for it (the local stack, `python -m
+retune_local sagemaker`, the tests).
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from retune_local.errors import ServiceError
 
 if TYPE_CHECKING:
-    from retune_local.api import LocalSageMaker
     from retune_local.iam.gate import Denial, Gate
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,17 @@ log = logging.getLogger(__name__)
 TARGET_PREFIX = "SageMaker."
 LOCAL_TARGET_PREFIX = "RetuneLocal."
 CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+class Service(Protocol):
+    """What the server serves: SageMaker's operations by name (`SageMaker.<Operation>`), and the local service's
+    own (`RetuneLocal.SeedTuningJob`). Each raises ServiceError as SageMaker would answer."""
+
+    def handle(self, operation: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+
+    def seed_tuning_job(
+        self, request: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], *, events: bool = False
+    ) -> dict[str, Any]: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -97,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, service: LocalSageMaker, host: str, port: int, gate: Gate | None = None) -> None:
+    def __init__(self, service: Service, host: str, port: int, gate: Gate | None = None) -> None:
         super().__init__((host, port), _Handler)
         self.service = service
         self.gate = gate
@@ -113,8 +127,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class SageMakerHTTPServer:
+    """Serves `service` on host:port (0 = any free port) once started. With a gate, every request is authorized by
+    IAM (retune_local.iam) before it runs."""
+
     def __init__(
-        self, service: LocalSageMaker, host: str = "127.0.0.1", port: int = 0, gate: Gate | None = None
+        self, service: Service, host: str = "127.0.0.1", port: int = 0, gate: Gate | None = None
     ) -> None:
         self._server = _Server(service, host, port, gate)
         self._thread = threading.Thread(
@@ -126,11 +143,27 @@ class SageMakerHTTPServer:
 
     @property
     def url(self) -> str:
+        """The endpoint URL for boto3."""
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> None:
+    def start(self) -> SageMakerHTTPServer:
         self._thread.start()
+        return self
+
+    def client(self, region: str = "us-east-1") -> Any:
+        """A boto3 SageMaker client for this server, signed with a placeholder key (a gated server refuses it)."""
+        import boto3  # noqa: PLC0415 - only callers of a client pay for boto3
+        from botocore.config import Config  # noqa: PLC0415
+
+        return boto3.client(
+            "sagemaker",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=Config(retries={"max_attempts": 1}),
+        )
 
     def stop(self) -> None:
         self._server.shutdown()

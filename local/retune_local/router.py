@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
+import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from moto.events.models import EventPattern
 
+from retune_local.events import eventbridge_event
 from retune_local.lambda_runtime import FunctionRuntime, Outcome
 from retune_local.template import FunctionSpec
 
@@ -79,19 +79,15 @@ class Router:
             if logical_id is not None and spec.logical_id != logical_id:
                 continue
             for name, _ in spec.schedules:
-                event = {
-                    "version": "0",
-                    "id": str(uuid.uuid4()),
-                    "detail-type": "Scheduled Event",
-                    "source": "aws.events",
-                    "account": self.account,
-                    "time": datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "region": self.region,
-                    "resources": [
-                        f"arn:aws:events:{self.region}:{self.account}:rule/{spec.logical_id}{name}"
-                    ],
-                    "detail": {},
-                }
+                event = eventbridge_event(
+                    "aws.events",
+                    "Scheduled Event",
+                    account_id=self.account,
+                    region=self.region,
+                    resources=[f"arn:aws:events:{self.region}:{self.account}:rule/{spec.logical_id}{name}"],
+                    detail={},
+                    time=time.time(),
+                )
                 self._deliver(event, [spec.logical_id])
                 fired.append(spec.logical_id)
         return fired

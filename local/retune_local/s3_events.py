@@ -17,8 +17,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
+
+from retune_local.events import eventbridge_event
 
 # The S3 API behind each object-creating write → the event's `reason`.
 REASONS = {
@@ -48,16 +49,13 @@ class ObjectEvents:
             return None
         size, etag, version = stored
         self._sequence += 1
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": self.account,
-            "time": datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.region,
-            "resources": [f"arn:aws:s3:::{bucket}"],
-            "detail": {
+        event = eventbridge_event(
+            "aws.s3",
+            "Object Created",
+            account_id=self.account,
+            region=self.region,
+            resources=[f"arn:aws:s3:::{bucket}"],
+            detail={
                 "version": "0",
                 "bucket": {"name": bucket},
                 "object": {
@@ -72,7 +70,8 @@ class ObjectEvents:
                 "source-ip-address": "127.0.0.1",
                 "reason": reason,
             },
-        }
+            time=time.time(),
+        )
         self.sink(event)
         return event
 

@@ -138,28 +138,39 @@ class Scheduler(Protocol):
         ...
 
 
-class DeterministicScheduler:
+class _Timeline:
+    """What both schedulers share: driver times as epoch seconds, and the tuning job's deadline."""
+
     def __init__(self, origin: float) -> None:
         self.origin = origin
-        self._now = 0.0
-        self._cond = threading.Condition()
-        self._slots: dict[int, _Slot] = {}
-        self._commands: deque[Command] = deque()
         self._deadline: float | None = None
         self._deadline_fired = False
 
     @property
     def now(self) -> float:
-        return self._now
+        raise NotImplementedError
 
     def clock(self) -> float:
-        return self.origin + self._now
+        return self.origin + self.now
 
     def at(self, seconds: float) -> float:
         return self.origin + seconds
 
     def set_deadline(self, seconds: float | None) -> None:
         self._deadline = seconds
+
+
+class DeterministicScheduler(_Timeline):
+    def __init__(self, origin: float) -> None:
+        super().__init__(origin)
+        self._now = 0.0
+        self._cond = threading.Condition()
+        self._slots: dict[int, _Slot] = {}
+        self._commands: deque[Command] = deque()
+
+    @property
+    def now(self) -> float:
+        return self._now
 
     def add(self, job: Scheduled, deadline_seconds: float | None) -> float:
         with self._cond:
@@ -247,29 +258,18 @@ class DeterministicScheduler:
         return Item(self._now, slot.job, event)
 
 
-class RealTimeScheduler:
+class RealTimeScheduler(_Timeline):
     def __init__(self, origin: float) -> None:
-        self.origin = origin
+        super().__init__(origin)
         self._t0 = time.monotonic()
         self._queue: queue.Queue[Item] = queue.Queue()
         self._lock = threading.Lock()
         self._deadlines: dict[int, tuple[Scheduled, float]] = {}
-        self._deadline: float | None = None
-        self._deadline_fired = False
         self._stopped: set[int] = set()
 
     @property
     def now(self) -> float:
         return time.monotonic() - self._t0
-
-    def clock(self) -> float:
-        return self.origin + self.now
-
-    def at(self, seconds: float) -> float:
-        return self.origin + seconds
-
-    def set_deadline(self, seconds: float | None) -> None:
-        self._deadline = seconds
 
     def add(self, job: Scheduled, deadline_seconds: float | None) -> float:
         start = self.now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,14 @@ def iso(epoch_seconds: float) -> str:
 def millis_text(epoch_seconds: float) -> str:
     """Times inside SageMaker's job events: epoch milliseconds as a string."""
     return str(round(epoch_seconds * 1000))
+
+
+def sort_by[T](
+    items: Sequence[T], params: Mapping[str, Any], keys: Mapping[str, Callable[[T], Any]], default: str
+) -> list[T]:
+    """`items` in the order a List call's SortBy (one of `keys`, default `default`) and SortOrder ask for."""
+    key = keys[params.get("SortBy") or default]
+    return sorted(items, key=key, reverse=(params.get("SortOrder") or "Ascending") == "Descending")
 
 
 def paginate(

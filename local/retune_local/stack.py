@@ -30,6 +30,7 @@ import boto3
 from botocore.config import Config
 
 from retune_local.api import LocalSageMaker
+from retune_local.http import SageMakerHTTPServer
 from retune_local.iam import principals as iam_principals
 from retune_local.iam.gate import Gate, start_gated_moto
 from retune_local.iam.principals import Principal
@@ -242,6 +243,7 @@ class LocalStack:
         self._names = dict(physical_names or {})  # e.g. the names events/env.json uses
         self._moto: Any = None
         self.sagemaker: LocalSageMaker | None = None
+        self._sagemaker_http: SageMakerHTTPServer | None = None
         self.router: Router | None = None
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.resolver = Resolver(self.template, REGION, ACCOUNT, stack_name)
@@ -280,11 +282,11 @@ class LocalStack:
         )
         resources = StackResources(self._transformed, self.iam_resolver, self.sagemaker.resource_tags)
         self.gate.install(principals.values(), resources)
-        sagemaker_url = self.sagemaker.start_http(gate=self.gate)
+        self._sagemaker_http = SageMakerHTTPServer(self.sagemaker, gate=self.gate).start()
         self.endpoints = Endpoints(
             REGION,
             aws_url,
-            sagemaker_url,
+            self._sagemaker_http.url,
             self._resource_names(),
             self._attributes(),
             {name: p.environment() for name, p in self.gate.principals.items()},
@@ -333,6 +335,8 @@ class LocalStack:
 
     def close(self) -> None:
         self._stop.set()
+        if self._sagemaker_http is not None:
+            self._sagemaker_http.stop()
         if self.sagemaker is not None:
             self.sagemaker.close()
         for thread in self._threads:

@@ -13,7 +13,7 @@ Auto and Linear sample uniformly.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,26 +36,21 @@ class Range:
 def parse_ranges(parameter_ranges: Mapping[str, Any] | None) -> list[Range]:
     """ParameterRanges of a tuning job config, as typed ranges (MinValue and MaxValue arrive as strings)."""
     ranges: list[Range] = []
-    for item in (parameter_ranges or {}).get("IntegerParameterRanges", []):
-        ranges.append(
-            Range(
-                item["Name"],
-                "integer",
-                int(item["MinValue"]),
-                int(item["MaxValue"]),
-                item.get("ScalingType", "Auto"),
+    numeric: tuple[tuple[str, str, Callable[[str], float]], ...] = (
+        ("IntegerParameterRanges", "integer", int),
+        ("ContinuousParameterRanges", "continuous", float),
+    )
+    for key, kind, number in numeric:
+        for item in (parameter_ranges or {}).get(key, []):
+            ranges.append(
+                Range(
+                    item["Name"],
+                    kind,
+                    number(item["MinValue"]),
+                    number(item["MaxValue"]),
+                    item.get("ScalingType", "Auto"),
+                )
             )
-        )
-    for item in (parameter_ranges or {}).get("ContinuousParameterRanges", []):
-        ranges.append(
-            Range(
-                item["Name"],
-                "continuous",
-                float(item["MinValue"]),
-                float(item["MaxValue"]),
-                item.get("ScalingType", "Auto"),
-            )
-        )
     for item in (parameter_ranges or {}).get("CategoricalParameterRanges", []):
         ranges.append(Range(item["Name"], "categorical", values=tuple(str(v) for v in item["Values"])))
     return ranges

@@ -24,6 +24,7 @@ from retune_local.scheduler import Command, Epoch, Finished, Scheduler, StopDone
 
 log = logging.getLogger(__name__)
 
+# A training job's terminal statuses, and a tuning job's (the local service deletes neither).
 TERMINAL = ("Completed", "Failed", "Stopped")
 _MESSAGES = {
     "Starting": "Launching requested ML instances",
@@ -138,6 +139,14 @@ class TrainingJob:
         if status is not None:
             self.status = status
         self.last_modified_time = at
+
+    def settle_objective(self) -> None:
+        """Once a tuning job's trial is terminal: its objective counts (Succeeded) if it reported one and did not
+        fail."""
+        if self.objective_metric is not None:
+            self.objective_status = (
+                "Succeeded" if self.objective_series and self.status != "Failed" else "Failed"
+            )
 
     def record_metrics(self, metrics: list[tuple[str, float]], at: float) -> None:
         for name, value in metrics:
@@ -508,10 +517,7 @@ def finish(
             job.training_start_time = ctx.wall() if not ctx.deterministic else start
         seconds = (at - start) if ctx.deterministic else event.wall_seconds
         job.finish_times(at, seconds, event.cpu_seconds)
-        if job.objective_metric is not None:
-            job.objective_status = (
-                "Succeeded" if (job.objective_series and job.status != "Failed") else "Failed"
-            )
+        job.settle_objective()
         save(ctx, job, event=True)
 
 

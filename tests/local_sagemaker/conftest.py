@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from retune_local import ImageSpec, LocalSageMaker
+from retune_local.http import SageMakerHTTPServer
 
 TRAINERS = Path(__file__).resolve().parent / "trainers"
 CURVE = TRAINERS / "curve.py"
@@ -27,6 +28,8 @@ def curve_image(**kwargs: Any) -> ImageSpec:
 
 
 ServiceFactory = Callable[..., LocalSageMaker]
+Serve = Callable[[LocalSageMaker], SageMakerHTTPServer]  # a service -> its HTTP server, started
+Connect = Callable[[LocalSageMaker], Any]  # a service -> a boto3 SageMaker client over HTTP
 
 
 @pytest.fixture
@@ -58,6 +61,28 @@ def make_service(tmp_path: Path, events: list[dict[str, Any]]) -> Iterator[Servi
 @pytest.fixture
 def service(make_service: ServiceFactory) -> LocalSageMaker:
     return make_service()
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Serve a service over HTTP (once per service), as the local stack and `python -m retune_local sagemaker`
+    do; the servers stop at the end of the test."""
+    servers: dict[int, SageMakerHTTPServer] = {}
+
+    def start(service: LocalSageMaker) -> SageMakerHTTPServer:
+        if id(service) not in servers:
+            servers[id(service)] = SageMakerHTTPServer(service).start()
+        return servers[id(service)]
+
+    yield start
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def connect(serve: Serve) -> Connect:
+    """A boto3 SageMaker client talking to a service over HTTP."""
+    return lambda service: serve(service).client(service.ctx.account.region)
 
 
 @pytest.fixture(scope="session")

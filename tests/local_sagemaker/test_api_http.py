@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from retune_local import LocalSageMaker, ServiceError
 
-from tests.local_sagemaker.conftest import run_tuning, tuning_request
+from tests.local_sagemaker.conftest import Connect, Serve, run_tuning, tuning_request
 
 pytestmark = pytest.mark.local_stack
 
@@ -28,8 +28,8 @@ def post(url: str, target: str, body: bytes) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
-def test_http_errors_have_aws_json_shape(service: LocalSageMaker) -> None:
-    url = service.start_http()
+def test_http_errors_have_aws_json_shape(service: LocalSageMaker, serve: Serve) -> None:
+    url = serve(service).url
 
     status, body = post(
         url, "SageMaker.DescribeHyperParameterTuningJob", b'{"HyperParameterTuningJobName": "absent"}'
@@ -42,15 +42,17 @@ def test_http_errors_have_aws_json_shape(service: LocalSageMaker) -> None:
     }
 
 
-def test_http_unknown_operation_and_bad_body(service: LocalSageMaker) -> None:
-    url = service.start_http()
+def test_http_unknown_operation_and_bad_body(service: LocalSageMaker, serve: Serve) -> None:
+    url = serve(service).url
 
     assert post(url, "SageMaker.DeleteEverything", b"{}")[1]["__type"] == "UnknownOperationException"
     assert post(url, "SageMaker.ListTags", b"{not json")[1]["__type"] == "SerializationException"
 
 
-def test_http_requests_are_validated_with_the_shared_validator(service: LocalSageMaker) -> None:
-    client = service.client()
+def test_http_requests_are_validated_with_the_shared_validator(
+    service: LocalSageMaker, connect: Connect
+) -> None:
+    client = connect(service)
 
     with pytest.raises(client.exceptions.ClientError) as caught:
         client.describe_training_job(TrainingJobName="bad_name_with_underscores")
@@ -59,21 +61,23 @@ def test_http_requests_are_validated_with_the_shared_validator(service: LocalSag
     assert "TrainingJobName" in caught.value.response["Error"]["Message"]
 
 
-def test_http_timestamps_parse_as_datetimes(service: LocalSageMaker) -> None:
+def test_http_timestamps_parse_as_datetimes(service: LocalSageMaker, connect: Connect) -> None:
     run_tuning(service, tuning_request("times", max_jobs=1, parallel=1))
 
-    described = service.client().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="times")
+    described = connect(service).describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="times")
 
     assert isinstance(described["CreationTime"], datetime)
     assert isinstance(described["HyperParameterTuningEndTime"], datetime)
     assert described["CreationTime"] <= described["HyperParameterTuningEndTime"]
 
 
-def test_list_training_jobs_for_tuning_job_filters_sorts_and_pages(service: LocalSageMaker) -> None:
+def test_list_training_jobs_for_tuning_job_filters_sorts_and_pages(
+    service: LocalSageMaker, connect: Connect
+) -> None:
     run_tuning(
         service, tuning_request("listing", max_jobs=7, parallel=2, static={"fail_above": "0.8"}, seed=3)
     )
-    client = service.client()
+    client = connect(service)
 
     by_objective = [
         job

@@ -8,7 +8,7 @@ import pytest
 from retune.timeutil import parse_timestamp
 from retune_local import LocalSageMaker
 
-from tests.local_sagemaker.conftest import ServiceFactory, run_tuning, trials, tuning_request
+from tests.local_sagemaker.conftest import Connect, ServiceFactory, run_tuning, trials, tuning_request
 
 pytestmark = pytest.mark.local_stack
 
@@ -152,14 +152,14 @@ def test_events_deterministic_mode_sends_the_same_sequence_whatever_the_timing(
     assert sequences[0] == sequences[1]
 
 
-def test_events_a_sink_may_call_the_service_back(make_service: ServiceFactory) -> None:
+def test_events_a_sink_may_call_the_service_back(make_service: ServiceFactory, connect: Connect) -> None:
     seen: list[str] = []
     holder: list[LocalSageMaker] = []
 
     def describing_sink(event: dict[str, Any]) -> None:
         # What the router's handlers do: describe the job an event names, over HTTP.
         if event["detail-type"] == "SageMaker Training Job State Change":
-            client = holder[0].client()
+            client = connect(holder[0])
             described = client.describe_training_job(TrainingJobName=event["detail"]["TrainingJobName"])
             seen.append(described["TrainingJobName"])
 

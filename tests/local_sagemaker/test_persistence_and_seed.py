@@ -10,7 +10,7 @@ from retune_local import LocalSageMaker, SeedTrial
 from retune_local.store import Store
 from retune_local.training import TrainingJob
 
-from tests.local_sagemaker.conftest import ServiceFactory, run_tuning, trials, tuning_request
+from tests.local_sagemaker.conftest import Serve, ServiceFactory, run_tuning, trials, tuning_request
 
 pytestmark = pytest.mark.local_stack
 
@@ -137,7 +137,7 @@ def test_seed_mode_jobs_can_be_warm_start_parents(service: LocalSageMaker) -> No
     assert child["OverallBestTrainingJob"]["TrainingJobName"].startswith("seed-parent-002-")
 
 
-def test_seed_mode_over_http(service: LocalSageMaker) -> None:
+def test_seed_mode_over_http(service: LocalSageMaker, serve: Serve) -> None:
     import json  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
@@ -148,7 +148,7 @@ def test_seed_mode_over_http(service: LocalSageMaker) -> None:
         }
     )
     request = urllib.request.Request(
-        service.start_http(),
+        serve(service).url,
         data=body.encode(),
         method="POST",
         headers={"X-Amz-Target": "RetuneLocal.SeedTuningJob"},

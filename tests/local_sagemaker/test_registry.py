@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from retune_local import LocalSageMaker, ServiceError
 
-from tests.local_sagemaker.conftest import ServiceFactory
+from tests.local_sagemaker.conftest import Connect, ServiceFactory
 
 pytestmark = pytest.mark.local_stack
 
@@ -223,9 +223,9 @@ def test_registry_endpoint_errors(service: LocalSageMaker) -> None:
     }
 
 
-def test_registry_tags_on_versioned_package_arns_and_jobs(registry: LocalSageMaker) -> None:
+def test_registry_tags_on_versioned_package_arns_and_jobs(registry: LocalSageMaker, connect: Connect) -> None:
     arn = package(registry, Tags=[{"Key": "profile", "Value": "market"}])
-    client = registry.client()
+    client = connect(registry)
 
     client.add_tags(
         ResourceArn=arn, Tags=[{"Key": "round", "Value": "7"}, {"Key": "profile", "Value": "market-xgb"}]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from retune_local import ImageSpec, LocalSageMaker, ServiceError
 
-from tests.local_sagemaker.conftest import IMAGE, ROLE, TRAINERS, ServiceFactory, curve_image
+from tests.local_sagemaker.conftest import IMAGE, ROLE, TRAINERS, Connect, ServiceFactory, curve_image
 from tests.local_sagemaker.trainers.curve import loss
 
 pytestmark = pytest.mark.local_stack
@@ -271,7 +271,9 @@ def test_training_job_max_runtime_stops_it_as_max_runtime_exceeded(service: Loca
     assert {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]} == {"loss": loss(0.5, 3)}
 
 
-def test_training_job_stop_training_job_stops_a_running_job(service: LocalSageMaker) -> None:
+def test_training_job_stop_training_job_stops_a_running_job(
+    service: LocalSageMaker, connect: Connect
+) -> None:
     service.handle("CreateTrainingJob", training_request("hang-1", hyperparameters={"hang": "1"}))
     service.wait_for(
         lambda: (
@@ -280,7 +282,7 @@ def test_training_job_stop_training_job_stops_a_running_job(service: LocalSageMa
         )
     )
 
-    service.client().stop_training_job(TrainingJobName="hang-1")
+    connect(service).stop_training_job(TrainingJobName="hang-1")
     described = service.wait_training_job("hang-1")
 
     assert described["TrainingJobStatus"] == "Stopped"
@@ -297,18 +299,18 @@ def test_training_job_stop_of_a_finished_job_is_a_validation_error(service: Loca
     assert caught.value.code == "ValidationException"
 
 
-def test_training_job_repeated_name_gives_resource_in_use(service: LocalSageMaker) -> None:
+def test_training_job_repeated_name_gives_resource_in_use(service: LocalSageMaker, connect: Connect) -> None:
     run_training(service, training_request("twice-1"))
-    client = service.client()
+    client = connect(service)
 
     with pytest.raises(client.exceptions.ResourceInUse):
         client.create_training_job(**training_request("TWICE-1"))
 
 
 def test_training_job_missing_is_a_validation_exception_not_resource_not_found(
-    service: LocalSageMaker,
+    service: LocalSageMaker, connect: Connect
 ) -> None:
-    client = service.client()
+    client = connect(service)
 
     with pytest.raises(client.exceptions.ClientError) as caught:
         client.describe_training_job(TrainingJobName="absent")

@@ -10,7 +10,7 @@ import pytest
 from retune_local import LocalSageMaker, ServiceError
 
 from tests.local_sagemaker import oracle
-from tests.local_sagemaker.conftest import ServiceFactory, final, run_tuning, trials, tuning_request
+from tests.local_sagemaker.conftest import Connect, ServiceFactory, final, run_tuning, trials, tuning_request
 from tests.local_sagemaker.trainers.curve import loss
 
 pytestmark = pytest.mark.local_stack
@@ -117,11 +117,13 @@ def test_tuning_logarithmic_and_reverse_logarithmic_ranges_stay_in_bounds(servic
         assert 1 <= int(tuned["depth"]) <= 64
 
 
-def test_tuning_hyperband_with_auto_early_stopping_is_rejected(service: LocalSageMaker) -> None:
+def test_tuning_hyperband_with_auto_early_stopping_is_rejected(
+    service: LocalSageMaker, connect: Connect
+) -> None:
     request = tuning_request(
         "hb", strategy="Hyperband", early_stopping="Auto", hyperband={"MinResource": 1, "MaxResource": 9}
     )
-    client = service.client()
+    client = connect(service)
 
     with pytest.raises(client.exceptions.ClientError) as caught:
         client.create_hyper_parameter_tuning_job(**request)
@@ -270,26 +272,28 @@ def test_tuning_per_job_max_runtime_stops_jobs_as_max_runtime_exceeded(service: 
         assert final(summary) == loss(float(summary["TunedHyperParameters"]["x"]), 2)
 
 
-def test_tuning_repeated_name_gives_resource_in_use(service: LocalSageMaker) -> None:
+def test_tuning_repeated_name_gives_resource_in_use(service: LocalSageMaker, connect: Connect) -> None:
     run_tuning(service, tuning_request("Round-1", max_jobs=1, parallel=1))
-    client = service.client()
+    client = connect(service)
 
     with pytest.raises(client.exceptions.ResourceInUse):
         client.create_hyper_parameter_tuning_job(**tuning_request("round-1", max_jobs=1, parallel=1))
 
 
-def test_tuning_concurrency_limit_gives_resource_limit_exceeded(make_service: ServiceFactory) -> None:
+def test_tuning_concurrency_limit_gives_resource_limit_exceeded(
+    make_service: ServiceFactory, connect: Connect
+) -> None:
     service = make_service(max_concurrent_tuning_jobs=1)
     service.handle(
         "CreateHyperParameterTuningJob", tuning_request("first", max_jobs=2, parallel=1, static={"hang": "1"})
     )
-    client = service.client()
+    client = connect(service)
 
     with pytest.raises(client.exceptions.ResourceLimitExceeded):
         client.create_hyper_parameter_tuning_job(**tuning_request("second", max_jobs=1, parallel=1))
 
 
-def test_tuning_stop_stops_running_trials(service: LocalSageMaker) -> None:
+def test_tuning_stop_stops_running_trials(service: LocalSageMaker, connect: Connect) -> None:
     service.handle(
         "CreateHyperParameterTuningJob", tuning_request("halt", max_jobs=9, parallel=3, static={"hang": "1"})
     )
@@ -297,7 +301,7 @@ def test_tuning_stop_stops_running_trials(service: LocalSageMaker) -> None:
         lambda: sum(j["TrainingJobStatus"] == "InProgress" for j in trials(service, "halt")) == 3
     )
 
-    service.client().stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="halt")
+    connect(service).stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="halt")
     described = service.wait_tuning_job("halt")
 
     summaries = trials(service, "halt")

@@ -1,0 +1,45 @@
+"""What every request passes before it runs: retune's shared validator (retune.validation), and the execution role
+SageMaker must be able to assume."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from retune.errors import InvalidRequest
+from retune.validation import ParentJob, validate_request
+
+from retune_local import errors
+from retune_local.context import JobRoles
+
+
+def validate(
+    operation: str, params: Mapping[str, Any], parents: Mapping[str, ParentJob] | None = None
+) -> None:
+    """The request against SageMaker's service model and AMT's rules: a ValidationException joining every error."""
+    try:
+        validate_request(operation, params, parents=parents)
+    except InvalidRequest as exc:
+        raise errors.validation("; ".join(exc.errors)) from exc
+
+
+def check_roles(roles: JobRoles | None, request: Mapping[str, Any]) -> None:
+    """SageMaker assumes a job's (or a model's) execution role: one that does not exist or does not trust
+    sagemaker.amazonaws.com fails the request. Checked when the service knows the account's roles."""
+    if roles is None:
+        return
+    definitions = [
+        request.get("TrainingJobDefinition") or {},
+        *(request.get("TrainingJobDefinitions") or []),
+    ]
+    named = [
+        request.get("RoleArn"),
+        request.get("ExecutionRoleArn"),
+        *(d.get("RoleArn") for d in definitions),
+    ]
+    for role in named:
+        if role and not roles.assumable(str(role)):
+            raise errors.validation(
+                f"Could not assume role {role}. Please ensure that the role exists and allows principal "
+                "'sagemaker.amazonaws.com' to assume the role."
+            )
