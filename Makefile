@@ -107,6 +107,7 @@ lint: venv tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/pylint layers/core/retune functions cli/retune_cli local/retune_local
 	$(VENV)/bin/cfn-lint template.yaml roles/profile-role.yaml
 	$(SAM) validate --lint
 

@@ -86,7 +86,9 @@ def drop(ctx: Context) -> int:
     if not directory.is_dir():
         raise CliError(f"{directory}: not a folder")
     if not manifest_path.is_file():
-        raise CliError(f"{manifest_path}: missing; a drop needs its manifest (docs/profiles.md, 'Data layout')")
+        raise CliError(
+            f"{manifest_path}: missing; a drop needs its manifest (docs/profiles.md, 'Data layout')"
+        )
     body = manifest_path.read_bytes()
     try:
         manifest = parse_manifest(body)

@@ -44,6 +44,13 @@ def transformed(tmp_path: Path, *parameters: str) -> tuple[Path, dict[str, Any]]
     return path, json.loads(result.stdout)
 
 
+def test_lint_no_code_is_repeated() -> None:
+    """pylint's duplicate-code check (configured in pyproject.toml) over every package that is code, not tests."""
+    pylint = Path(sys.executable).with_name("pylint")
+    result = run([str(pylint), "layers/core/retune", "functions", "cli/retune_cli", "local/retune_local"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_lint_cfn_lint_is_clean() -> None:
     result = run([cfn_lint(), str(TEMPLATE), str(ROOT / "roles" / "profile-role.yaml")])
     assert result.returncode == 0, result.stdout + result.stderr
