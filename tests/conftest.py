@@ -1,4 +1,4 @@
-"""Shared fixtures: a fake world for the use cases (fakes first, STYLE.md rule 6)."""
+"""Shared fixtures: a fake world for the use cases (fakes first: docs/architecture.md, "The layers")."""
 
 from __future__ import annotations
 
