@@ -90,7 +90,9 @@ def test_promote_by_hand_is_conditional_on_the_champion_it_read(world: World) ->
     def moved_meanwhile(profile: str) -> ChampionRecord | None:
         current = real(profile)
         assert current is not None
-        world.store.write([Put(champion_item(current.model_copy(update={"version": current.version + 1})))])
+        world.store.table.write(
+            [Put(champion_item(current.model_copy(update={"version": current.version + 1})))]
+        )
         return current
 
     world.store.get_champion = moved_meanwhile  # type: ignore[method-assign]

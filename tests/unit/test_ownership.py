@@ -222,7 +222,7 @@ def test_an_endpoint_retune_created_before_it_tagged_endpoints_is_tagged_then_up
 def test_an_untagged_endpoint_another_profile_deployed_to_is_not_taken(world: World) -> None:
     """The records must be the profile's own: churn-xgb's lookup for the endpoint does not let market-xgb in."""
     world.sagemaker.endpoint_by_hand("shared-live", "rt-churn-xgb-0003-config")
-    world.store.write(
+    world.store.table.write(
         [
             Put(
                 lookup_item(

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from retune import alerts
-from retune.errors import AlreadyExists, InvalidInput, InvalidRequest, LimitExceeded, NotFound, TransientError
+from retune.errors import (
+    AlreadyExists,
+    ConditionFailed,
+    InvalidInput,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    TransientError,
+)
 from retune.naming import evaluation_job_of
 from retune.plan import Plan
 from retune.policy import KNOBS, plan_next_round
@@ -23,13 +31,11 @@ from retune.records import (
     TERMINAL_TUNING_STATUSES,
     Decision,
     Evaluation,
-    JobLookup,
     RoundHistory,
     RoundRecord,
     TrialRecord,
 )
-from retune.store import Store, lookup_item, plan_item, round_item
-from retune.table import Condition, ConditionFailed, Put
+from retune.store import Store
 from retune.timeutil import parse_timestamp
 from retune.use_cases.evaluation import evaluation_request
 from retune.use_cases.finish import finish_round, release_if_held
@@ -109,8 +115,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
                 "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
             }
         )
-        also = [Put(plan_item(rnd.profile, plan))] if plan else []
-        won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, also=also)
+        won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, plan=plan)
         if won:
             deps.metrics.count("RoundsFailed")
             _count_saved(deps, profile, trials)
@@ -122,14 +127,8 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
     evaluating = closed.model_copy(
         update={"status": "evaluating", "evaluation": Evaluation(job_name=name, status="Pending")}
     )
-    operations = [
-        Put(round_item(evaluating), Condition(equals={"status": rnd.status})),
-        Put(lookup_item(JobLookup(job_name=name, kind="evaluation", profile=rnd.profile, seq=rnd.seq))),
-    ]
-    if plan is not None:
-        operations.append(Put(plan_item(rnd.profile, plan)))
     try:
-        deps.store.write(operations)
+        deps.store.close_round_and_plan(evaluating, expected_status=rnd.status, plan=plan)
     except ConditionFailed:
         return CloseResult(
             "duplicate", tuning_job, rnd.profile, rnd.seq, detail="closed by another invocation"

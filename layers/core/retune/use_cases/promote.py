@@ -24,6 +24,7 @@ from retune import alerts
 from retune.errors import (
     AccessDenied,
     AlreadyExists,
+    ConditionFailed,
     InvalidInput,
     InvalidRequest,
     LimitExceeded,
@@ -41,7 +42,6 @@ from retune.records import (
     ChampionRecord,
     Decision,
     Evaluation,
-    JobLookup,
     RoundRecord,
 )
 from retune.requests import (
@@ -56,8 +56,7 @@ from retune.requests import (
     registry_key,
     s3_uri,
 )
-from retune.store import SETTLED_DEPLOYMENTS, Store, champion_item, lookup_item, round_item
-from retune.table import ABSENT, Condition, ConditionFailed, Operation, Put
+from retune.store import SETTLED_DEPLOYMENTS, Store
 from retune.use_cases.evaluation import evaluation_request
 from retune.use_cases.finish import announce_queued_drop, release_if_held
 
@@ -204,9 +203,9 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
             "deployment": deployment,
         }
     )
-    champion_write = None
+    crowned = None
     if verdict.outcome == "approved":
-        champion_write = _champion_write(
+        crowned = _crowned(
             champion,
             rnd.profile,
             package_arn,
@@ -217,7 +216,7 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
             verdict.reason,
             now,
         )
-    return _decide(decided, champion_write, profile, version, deps) or PromoteResult(
+    return _decide(decided, profile, version, deps, crowned, champion) or PromoteResult(
         verdict.outcome, rnd.profile, rnd.seq, package_arn, verdict.reason
     )
 
@@ -238,7 +237,7 @@ def _not_evaluated(
             "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
         }
     )
-    return _decide(decided, None, profile, version, deps) or PromoteResult(
+    return _decide(decided, profile, version, deps) or PromoteResult(
         "not_evaluated", rnd.profile, rnd.seq, detail=reason
     )
 
@@ -331,14 +330,7 @@ def _evaluate_again(
     assert again.evaluation is not None
     name = again.evaluation.job_name
     try:
-        deps.store.write(
-            [
-                Put(round_item(again), Condition(equals={"status": "evaluating"})),
-                Put(
-                    lookup_item(JobLookup(job_name=name, kind="evaluation", profile=rnd.profile, seq=rnd.seq))
-                ),
-            ]
-        )
+        deps.store.start_evaluation_again(again)
     except ConditionFailed:
         return PromoteResult("duplicate", rnd.profile, rnd.seq, detail="decided by another invocation")
     deps.metrics.count("EvaluationsRepeated")
@@ -352,20 +344,19 @@ def _evaluate_again(
 
 def _decide(
     decided: RoundRecord,
-    champion_write: Put | None,
     profile: Profile | None,
     version: str | None,
     deps: PromoteDeps,
+    crowned: ChampionRecord | None = None,
+    replaces: ChampionRecord | None = None,
 ) -> PromoteResult | None:
-    """Write the decision (and the champion, if it changes) in one transaction, conditional on the round still
-    evaluating, then finish. The round keeps ACTIVE until finish_decision releases it: a run that dies in
-    between leaves a decided round holding ACTIVE, which a repeat of the event or Reconcile finishes. None when
-    this invocation made the decision; the duplicate's result when another invocation did."""
-    operations: list[Operation] = [Put(round_item(decided), Condition(equals={"status": "evaluating"}))]
-    if champion_write is not None:
-        operations.append(champion_write)
+    """Write the decision (and the champion `crowned` in place of `replaces`, if it changes) in one transaction,
+    conditional on the round still evaluating, then finish. The round keeps ACTIVE until finish_decision
+    releases it: a run that dies in between leaves a decided round holding ACTIVE, which a repeat of the event
+    or Reconcile finishes. None when this invocation made the decision; the duplicate's result when another
+    invocation did."""
     try:
-        deps.store.write(operations)
+        deps.store.decide(decided, champion=crowned, replaces=replaces)
     except ConditionFailed:
         # Another invocation decided first (or the champion moved by hand meanwhile): look again next time.
         current = deps.store.get_round(decided.profile, decided.seq)
@@ -599,14 +590,14 @@ def _keep_champion(
         return champion  # not kept (Promote may not read it): logged by _keep
     moved = champion.model_copy(update={"model_artifact": kept})
     try:
-        deps.store.write([Put(champion_item(moved), Condition(equals={"version": champion.version}))])
+        deps.store.move_champion_model(moved, expected=champion)
     except ConditionFailed:
         return deps.store.get_champion(profile)  # changed meanwhile: a new champion's model is kept already
     logger.info("champion's model kept", extra={"profile": profile, "model": kept})
     return moved
 
 
-def _champion_write(
+def _crowned(
     old: ChampionRecord | None,
     profile: str,
     package_arn: str,
@@ -616,7 +607,9 @@ def _champion_write(
     who: str,
     reason: str,
     now: Any,
-) -> Put:
+) -> ChampionRecord:
+    """The champion after `old` (None: the profile had none): the package, and the change added to the
+    history."""
     change = ChampionChange(
         model_package_arn=package_arn,
         round_seq=seq,
@@ -625,7 +618,7 @@ def _champion_write(
         changed_at=now,
         reason=reason,
     )
-    new = ChampionRecord(
+    return ChampionRecord(
         profile=profile,
         model_package_arn=package_arn,
         model_artifact=artifact,
@@ -634,8 +627,6 @@ def _champion_write(
         history=[*(old.history if old else []), change][-CHAMPION_HISTORY_MAX:],
         version=(old.version + 1) if old else 1,
     )
-    condition = Condition(equals={"version": old.version}) if old else ABSENT
-    return Put(champion_item(new), condition)
 
 
 def _after_decision(rnd: RoundRecord, profile: Profile | None, deps: PromoteDeps) -> None:
@@ -796,13 +787,9 @@ def _record_deployment(
     deployed = rnd.model_copy(update={"deployment": deployment})
     if rnd.deployment == deployment:
         return deployed
-    operations: list[Operation] = [Put(round_item(deployed), Condition(equals={"status": "decided"}))]
-    if acted and deployment["status"] not in ("Pending", "Superseded"):
-        for key in (f"endpoint/{deployment['endpoint']}", f"endpoint-config/{deployment['config']}"):
-            operations.append(
-                Put(lookup_item(JobLookup(job_name=key, kind="endpoint", profile=rnd.profile, seq=rnd.seq)))
-            )
-    deps.store.write(operations)
+    deps.store.record_deployment(
+        deployed, map_endpoint=acted and deployment["status"] not in ("Pending", "Superseded")
+    )
     return deployed
 
 
@@ -937,12 +924,10 @@ def _set_champion_by_hand(
     Returns the round as written."""
     now = deps.clock()
     score = rnd.evaluation.challenger_score if rnd and rnd.evaluation else None
-    operations: list[Operation] = [
-        _champion_write(champion, profile_name, package_arn, artifact, seq, score, who, champion_reason, now)
-    ]
-    updated = rnd
+    crowned = _crowned(champion, profile_name, package_arn, artifact, seq, score, who, champion_reason, now)
+    decided = None
     if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package_arn:
-        updated = rnd.model_copy(
+        decided = rnd.model_copy(
             update={
                 "decision": rnd.decision.model_copy(
                     update={
@@ -955,10 +940,11 @@ def _set_champion_by_hand(
                 "deployment": None,
             }
         )
-        operations.append(Put(round_item(updated), Condition(equals={"status": rnd.status})))
-    deps.store.write(operations)
+    deps.store.set_champion_by_hand(
+        crowned, replaces=champion, decided=decided, expected_status=rnd.status if rnd is not None else None
+    )
     deps.metrics.count("ModelsPromoted")
-    return updated
+    return decided or rnd
 
 
 def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: PromoteDeps) -> PromoteResult:

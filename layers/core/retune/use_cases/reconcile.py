@@ -22,12 +22,11 @@ from functools import partial
 from typing import NamedTuple, Protocol
 
 from retune import alerts
-from retune.errors import LimitExceeded, RetuneError, TransientError
+from retune.errors import ConditionFailed, LimitExceeded, RetuneError, TransientError
 from retune.events import DropRef
 from retune.ports import AlertPort, Clock, MetricsPort, NoMetrics
 from retune.records import TERMINAL_TUNING_STATUSES, ActiveRecord, RoundRecord
 from retune.store import Store
-from retune.table import ConditionFailed
 from retune.use_cases.close_round import CloseRoundDeps, close_round
 from retune.use_cases.finish import release_if_held
 from retune.use_cases.promote import (

@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple
 from retune import alerts
 from retune.errors import (
     AlreadyExists,
+    ConditionFailed,
     ConflictError,
     InvalidInput,
     InvalidRequest,
@@ -35,7 +36,6 @@ from retune.profile import Profile, parse_profile
 from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
 from retune.requests import channel_manifest_key, s3_uri, sagemaker_manifest, tuning_job_request
 from retune.store import RoundRunning, Store
-from retune.table import ConditionFailed
 from retune.validation import validate_request
 
 logger = logging.getLogger(__name__)
