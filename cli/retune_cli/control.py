@@ -23,7 +23,7 @@ RUNNING = ("starting", "running")
 
 def promote(ctx: Context) -> int:
     """A manual promotion or a rollback, through Promote's own code path (`promote_by_hand`)."""
-    from retune.use_cases.promote import promote_by_hand  # noqa: PLC0415
+    from retune.use_cases.by_hand import promote_by_hand  # noqa: PLC0415
 
     name, arn = ctx.args.profile, ctx.args.model_package
     before = ctx.store.get_champion(name)

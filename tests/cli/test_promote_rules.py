@@ -8,7 +8,7 @@ from retune.errors import Throttled
 from retune.records import ChampionRecord
 from retune.store import champion_item
 from retune.table import ConditionFailed, Put
-from retune.use_cases.promote import package_state_changed, promote_by_hand
+from retune.use_cases.by_hand import package_state_changed, promote_by_hand
 
 from tests.conftest import World, profile_doc
 from tests.unit.test_loop import close_and_evaluate, run_round, second_round, start

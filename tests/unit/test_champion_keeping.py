@@ -12,8 +12,8 @@ from retune.records import CHAMPION_HISTORY_MAX, ChampionChange
 from retune.requests import TAG_EXPIRABLE
 from retune.store import champion_item
 from retune.table import Put
+from retune.use_cases.by_hand import package_state_changed, promote_by_hand
 from retune.use_cases.close_round import close_round
-from retune.use_cases.promote import package_state_changed, promote_by_hand
 from retune.use_cases.start_round import start_round
 
 from tests.conftest import BUCKET, World, profile_doc

@@ -13,7 +13,7 @@ from retune.records import JobLookup
 from retune.requests import TAG_PROFILE
 from retune.store import lookup_item
 from retune.table import Put
-from retune.use_cases.promote import package_state_changed, promote_by_hand
+from retune.use_cases.by_hand import package_state_changed, promote_by_hand
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.start_round import start_round
 

@@ -28,14 +28,10 @@ from retune.ports import AlertPort, Clock, MetricsPort, NoMetrics
 from retune.records import TERMINAL_TUNING_STATUSES, ActiveRecord, RoundRecord
 from retune.store import Store
 from retune.use_cases.close_round import CloseRoundDeps, close_round
+from retune.use_cases.decide import evaluation_ended, finish_decision
+from retune.use_cases.deploy import settle_deployment
 from retune.use_cases.finish import release_if_held
-from retune.use_cases.promote import (
-    PromoteDeps,
-    evaluation_ended,
-    finish_decision,
-    profile_or_none,
-    settle_deployment,
-)
+from retune.use_cases.promote import PromoteDeps, profile_or_none
 from retune.use_cases.start_round import StartRoundDeps, start_round
 
 logger = logging.getLogger(__name__)
