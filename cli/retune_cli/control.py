@@ -63,12 +63,14 @@ def promote(ctx: Context) -> int:
 
 
 def _profile_exists(ctx: Context, name: str) -> None:
+    from retune.profile import profile_key  # noqa: PLC0415
+
     try:
         with translated("s3"):
-            ctx.client("s3").head_object(Bucket=ctx.target.bucket, Key=f"profiles/{name}.json")
+            ctx.client("s3").head_object(Bucket=ctx.target.bucket, Key=profile_key(name))
     except NotFound:
         raise CliError(
-            f"no profile {name}: s3://{ctx.target.bucket}/profiles/{name}.json does not exist"
+            f"no profile {name}: s3://{ctx.target.bucket}/{profile_key(name)} does not exist"
         ) from None
 
 

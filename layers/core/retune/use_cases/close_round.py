@@ -26,15 +26,9 @@ from retune.naming import evaluation_job_of
 from retune.plan import Plan
 from retune.policy import KNOBS, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, SageMakerPort
-from retune.profile import Profile, parse_profile
-from retune.records import (
-    TERMINAL_TUNING_STATUSES,
-    Decision,
-    Evaluation,
-    RoundHistory,
-    RoundRecord,
-    TrialRecord,
-)
+from retune.profile import Profile, read_profile
+from retune.records import Decision, Evaluation, RoundHistory, RoundRecord, TrialRecord
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
 from retune.timeutil import parse_timestamp
 from retune.use_cases.evaluation import evaluation_request
@@ -42,8 +36,6 @@ from retune.use_cases.finish import finish_round, release_if_held
 from retune.use_cases.record_trial import RecordTrialDeps, record_trial_of_round
 
 logger = logging.getLogger(__name__)
-
-PROFILE_MAX_BYTES = 262_144
 
 
 @dataclass
@@ -97,7 +89,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
 
     described = deps.sagemaker.describe_tuning_job(tuning_job)
     status = str(described["HyperParameterTuningJobStatus"])
-    if status not in TERMINAL_TUNING_STATUSES:
+    if status not in TERMINAL_JOB_STATUSES:
         return CloseResult("running", tuning_job, rnd.profile, rnd.seq, detail=f"tuning job is {status}")
 
     backfilled = _backfill(rnd, deps)
@@ -217,8 +209,7 @@ def _not_evaluated_reason(status: str, rnd: RoundRecord) -> str:
 
 def _current_profile(name: str, deps: CloseRoundDeps) -> tuple[Profile | None, str | None]:
     try:
-        stored = deps.bucket.read(deps.data_bucket, f"profiles/{name}.json", max_bytes=PROFILE_MAX_BYTES)
-        return parse_profile(stored.body, expected_name=name), stored.version
+        return read_profile(deps.bucket, deps.data_bucket, name)
     except (NotFound, InvalidInput) as exc:
         # The next drop validates the profile again and fails with the errors; the plan waits for it.
         logger.warning(

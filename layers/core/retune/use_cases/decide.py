@@ -22,10 +22,11 @@ from retune.errors import (
 )
 from retune.naming import client_token, evaluation_job_of
 from retune.policy import KNOBS, plan_next_round
-from retune.profile import Profile
+from retune.profile import Profile, profile_key, read_profile
 from retune.promotion import judge
 from retune.records import ChampionRecord, Decision, Evaluation, RoundRecord
 from retune.requests import endpoint_config_request, model_package_request, s3_uri
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.use_cases.deploy import deploy
 from retune.use_cases.evaluation import evaluation_request
 from retune.use_cases.finish import release_if_held
@@ -33,14 +34,12 @@ from retune.use_cases.promote import (
     PromoteDeps,
     PromoteResult,
     new_champion,
-    read_profile,
     stored_profile,
 )
 from retune.use_cases.registry import create_group, keep_champion, keep_model, own_group
 
 logger = logging.getLogger(__name__)
 
-TERMINAL_JOB = frozenset({"Completed", "Failed", "Stopped"})
 
 # A profile missing when its round's evaluation ends is looked for again (it may be being replaced) for this long
 # after the evaluation ended; then the round is decided "not evaluated".
@@ -73,7 +72,7 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
 
     described = deps.sagemaker.describe_training_job(job_name)
     status = str(described.get("TrainingJobStatus"))
-    if status not in TERMINAL_JOB:
+    if status not in TERMINAL_JOB_STATUSES:
         return PromoteResult("running", rnd.profile, rnd.seq, detail=f"evaluation is {status}")
     scores = {m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList", []) or []}
     evaluation = rnd.evaluation.model_copy(
@@ -88,9 +87,9 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
         reason = f"evaluation {status}: {described.get('FailureReason') or 'no reason given'}"
         return _not_evaluated(rnd, evaluation, reason, None, None, deps)
     try:
-        profile, version = read_profile(rnd.profile, deps)
+        profile, version = read_profile(deps.bucket, deps.data_bucket, rnd.profile)
     except InvalidInput as exc:
-        reason = f"the profile profiles/{rnd.profile}.json is invalid: {'; '.join(exc.errors)}"
+        reason = f"the profile {profile_key(rnd.profile)} is invalid: {'; '.join(exc.errors)}"
         return _not_evaluated(rnd, evaluation, reason, None, None, deps)
     except NotFound:
         ended = _evaluation_end(described, rnd)
@@ -101,7 +100,7 @@ def evaluation_ended(job_name: str, deps: PromoteDeps) -> PromoteResult:
                 f"{ended + PROFILE_MISSING_GRACE:%Y-%m-%dT%H:%M:%SZ}"
             ) from None
         reason = (
-            f"the profile profiles/{rnd.profile}.json has been missing since the evaluation ended "
+            f"the profile {profile_key(rnd.profile)} has been missing since the evaluation ended "
             f"({ended:%Y-%m-%dT%H:%M:%SZ}); upload it and drop again"
         )
         return _not_evaluated(rnd, evaluation, reason, None, None, deps)

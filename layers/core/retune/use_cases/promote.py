@@ -27,13 +27,11 @@ from typing import Any, Literal, NamedTuple
 
 from retune.errors import InvalidInput, NotFound
 from retune.ports import AlertPort, Clock, EventBusPort, KeepingPort, MetricsPort, NoMetrics, RegistryPort
-from retune.profile import Profile, parse_profile
+from retune.profile import Profile, StoredProfile, read_profile
 from retune.records import CHAMPION_HISTORY_MAX, ChampionChange, ChampionRecord
 from retune.store import Store
 
 logger = logging.getLogger(__name__)
-
-PROFILE_MAX_BYTES = 262_144
 
 
 @dataclass
@@ -101,17 +99,10 @@ def new_champion(
     )
 
 
-def read_profile(name: str, deps: PromoteDeps) -> tuple[Profile, str]:
-    """The profile as stored, with its version: NotFound when it is missing, InvalidInput when it is invalid;
-    a transient failure (throttling) is raised for Lambda to retry."""
-    stored = deps.bucket.read(deps.data_bucket, f"profiles/{name}.json", max_bytes=PROFILE_MAX_BYTES)
-    return parse_profile(stored.body, expected_name=name), stored.version
-
-
-def stored_profile(name: str, deps: PromoteDeps) -> tuple[Profile, str] | None:
+def stored_profile(name: str, deps: PromoteDeps) -> StoredProfile | None:
     """The profile as stored, with its version, or None (logged) when it is missing or invalid."""
     try:
-        return read_profile(name, deps)
+        return read_profile(deps.bucket, deps.data_bucket, name)
     except (NotFound, InvalidInput):
         logger.warning("profile unreadable in promote", extra={"profile": name})
         return None

@@ -16,6 +16,7 @@ from retune.errors import ConditionFailed, ConflictError, NotFound
 from retune.naming import is_evaluation_job, is_retune_job, tuning_job_of_trial
 from retune.ports import Clock, MetricsPort, NoMetrics, SageMakerPort
 from retune.records import TrialRecord
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
 from retune.timeutil import parse_timestamp
 from retune.trials import trial_from_description, trial_status
@@ -87,7 +88,7 @@ def record_trial_of_round(
             )
         now = deps.clock()
         series: list[float] = []
-        if trial_status(description) in ("Completed", "Stopped", "Failed"):
+        if trial_status(description) in TERMINAL_JOB_STATUSES:
             start = _start_of(description, now)
             found = deps.metric_series.series(
                 training_job, [rnd.objective_metric], start, _end_of(description, now), now

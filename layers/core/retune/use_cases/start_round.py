@@ -32,7 +32,7 @@ from retune.naming import round_job_names
 from retune.plan import Plan
 from retune.policy import KNOBS, hyperparameter_names, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, MetricsPort, NoMetrics, SageMakerPort
-from retune.profile import Profile, parse_profile
+from retune.profile import EmptyProfile, Profile, profile_key, read_profile
 from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
 from retune.requests import channel_manifest_key, s3_uri, sagemaker_manifest, tuning_job_request
 from retune.store import RoundRunning, Store
@@ -58,7 +58,6 @@ LAUNCH_RETRY_SECONDS = 3_600
 # After the n-th refusal for lack of capacity in an episode, Reconcile starts the waiting drop no earlier than
 # this many minutes later (at its next run, then less and less often; the last value repeats).
 CAPACITY_RETRY_MINUTES = (0, 5, 10, 20, 40, 60)
-PROFILE_MAX_BYTES = 262_144
 MAX_ERRORS = 50  # a failed drop's errors kept (and alerted)
 ERROR_MAX_CHARS = 1_000
 
@@ -203,16 +202,13 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
     errors: list[str] = []
     profile: Profile | None = None
     profile_version = ""
-    profile_key = f"profiles/{drop.profile}.json"
+    key = profile_key(drop.profile)
     try:
-        stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
-        profile_version = stored.version
-        if stored.body.strip():
-            profile = parse_profile(stored.body, expected_name=drop.profile)
-        else:
-            errors.append(f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON")
+        profile, profile_version = read_profile(deps.bucket, deps.data_bucket, drop.profile)
     except NotFound:
-        errors.append(f"profile: {profile_key} does not exist; upload the profile before its drops")
+        errors.append(f"profile: {key} does not exist; upload the profile before its drops")
+    except EmptyProfile:
+        errors.append(f"profile: {key} is empty (0 bytes); upload the profile's JSON")
     except InvalidInput as exc:
         errors.extend(f"profile {e}" for e in exc.errors)
     manifest: Manifest | None = None
@@ -707,16 +703,15 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
             seq=drop.round_seq,
             tuning_job=rnd.tuning_job_name if rnd else None,
         )
-    profile_key = f"profiles/{drop.profile}.json"
+    key = profile_key(drop.profile)
     try:
-        stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
-        if not stored.body.strip():
-            return _launch_failed(
-                rnd, drop, [f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON"], deps
-            )
-        profile = parse_profile(stored.body, expected_name=drop.profile)
+        profile, _ = read_profile(deps.bucket, deps.data_bucket, drop.profile)
     except NotFound:
-        return _launch_failed(rnd, drop, [f"profile: {profile_key} does not exist; upload it again"], deps)
+        return _launch_failed(rnd, drop, [f"profile: {key} does not exist; upload it again"], deps)
+    except EmptyProfile:
+        return _launch_failed(
+            rnd, drop, [f"profile: {key} is empty (0 bytes); upload the profile's JSON"], deps
+        )
     except InvalidInput as exc:
         return _launch_failed(rnd, drop, [f"profile {e}" for e in exc.errors], deps)
     request = _request(
