@@ -116,6 +116,14 @@ class Store:
     def __init__(self, table: Table) -> None:
         self.table = table
 
+    def _write_if(self, operations: Sequence[Operation]) -> bool:
+        """A write whose failed condition means it is done already (or not this caller's to do): False then."""
+        try:
+            self.table.write(operations)
+        except ConditionFailed:
+            return False
+        return True
+
     # reads
 
     def _get[R: BaseModel](self, model: type[R], pk: str, sk: str) -> R | None:
@@ -216,11 +224,7 @@ class Store:
 
     def create_drop(self, drop: DropRecord) -> bool:
         """Record a drop seen for the first time. False when it already exists (another delivery won)."""
-        try:
-            self.table.write([Put(_drop_item(drop), ABSENT)])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Put(_drop_item(drop), ABSENT)])
 
     def replace_drop(self, drop: DropRecord, *, expected: DropRecord, leave_queue: bool = False) -> None:
         """Update a drop only if nobody changed it since `expected` was read (else ConditionFailed). With
@@ -234,11 +238,7 @@ class Store:
 
     def leave_queue(self, profile: str, drop_id: str) -> bool:
         """Remove the profile's queue entry if it names this drop. False when it does not."""
-        try:
-            self.table.write([Delete(profile_pk(profile), "QUEUED", Condition(equals={"drop_id": drop_id}))])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Delete(profile_pk(profile), "QUEUED", Condition(equals={"drop_id": drop_id}))])
 
     # rounds
 
@@ -375,19 +375,11 @@ class Store:
 
     def pause(self, paused: PausedRecord) -> bool:
         """Pause a profile: its drops queue until `resume`. False when it was already paused."""
-        try:
-            self.table.write([Put(_item(profile_pk(paused.profile), "PAUSED", paused), ABSENT)])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Put(_item(profile_pk(paused.profile), "PAUSED", paused), ABSENT)])
 
     def resume(self, profile: str) -> bool:
         """Lift a profile's pause. False when it was not paused."""
-        try:
-            self.table.write([Delete(profile_pk(profile), "PAUSED", PRESENT)])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Delete(profile_pk(profile), "PAUSED", PRESENT)])
 
     def put_plan(self, profile: str, plan: Plan) -> None:
         self.table.write([Put(plan_item(profile, plan))])
@@ -452,11 +444,7 @@ class Store:
     def release(self, profile: str, seq: int) -> bool:
         """Release the profile's ACTIVE item if round `seq` holds it (a replay after the round ended): one
         conditional delete, no read first. False when it is gone or another round holds it."""
-        try:
-            self.table.write([Delete(profile_pk(profile), "ACTIVE", Condition(equals={"seq": seq}))])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Delete(profile_pk(profile), "ACTIVE", Condition(equals={"seq": seq}))])
 
     # a round's decision, the champion and the deployment
 

@@ -7,6 +7,7 @@ is kept, and the champion and its round's decision are one write (Store.set_cham
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from retune import alerts
@@ -90,18 +91,7 @@ def package_state_changed(package_arn: str, approval: str, who: str, deps: Promo
         and rnd.decision.model_package_arn == package_arn
         and rnd.decision.outcome == "pending_manual"
     ):
-        rejected = rnd.model_copy(
-            update={
-                "decision": rnd.decision.model_copy(
-                    update={
-                        "outcome": "rejected",
-                        "decided_by": who,
-                        "decided_at": deps.clock(),
-                        "reason": f"rejected by hand ({who})",
-                    }
-                )
-            }
-        )
+        rejected = _decided_by_hand(rnd, "rejected", who, deps.clock(), f"rejected by hand ({who})")
         deps.store.save_round(rejected, expected_status=rnd.status)
         model = _model_data(described)
         if model and s3_parts(model)[1].startswith(REGISTRY_PREFIX):
@@ -155,31 +145,27 @@ def _set_champion_by_hand(
     assert artifact is not None
     now = deps.clock()
     score = rnd.evaluation.challenger_score if rnd and rnd.evaluation else None
-    reason = f"{verb} by hand {where}"
+    how = f"{verb} by hand {where}"
     crowned = new_champion(
-        champion, package.profile, package.arn, artifact, package.seq, score, who, reason, now
+        champion, package.profile, package.arn, artifact, package.seq, score, who, how, now
     )
     decided = None
     if rnd is not None and rnd.decision is not None and rnd.decision.model_package_arn == package.arn:
-        decided = rnd.model_copy(
-            update={
-                "decision": rnd.decision.model_copy(
-                    update={
-                        "outcome": "approved",
-                        "decided_by": who,
-                        "decided_at": now,
-                        "reason": f"{verb} by hand ({who}); {rnd.decision.reason}",
-                    }
-                ),
-                "deployment": None,
-            }
-        )
+        why = f"{verb} by hand ({who}); {rnd.decision.reason}"
+        decided = _decided_by_hand(rnd, "approved", who, now, why).model_copy(update={"deployment": None})
     deps.store.set_champion_by_hand(
         crowned, replaces=champion, decided=decided, expected_status=rnd.status if rnd is not None else None
     )
     deps.metrics.count("ModelsPromoted")
     _after_approval(decided or rnd, package.profile, package.arn, who, deps)
     return None
+
+
+def _decided_by_hand(rnd: RoundRecord, outcome: str, who: str, now: datetime, reason: str) -> RoundRecord:
+    """The round with a person's decision about its package in place of retune's."""
+    assert rnd.decision is not None
+    changes = {"outcome": outcome, "decided_by": who, "decided_at": now, "reason": reason}
+    return rnd.model_copy(update={"decision": rnd.decision.model_copy(update=changes)})
 
 
 def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: PromoteDeps) -> PromoteResult:
