@@ -439,6 +439,12 @@ class Profile(StrictModel):
 
 def parse_profile(raw: str | bytes | dict[str, object], *, expected_name: str | None = None) -> Profile:
     """Validate a profile document; raise InvalidInput whose errors name each field and what would be valid."""
+    size = len(raw.encode() if isinstance(raw, str) else raw) if isinstance(raw, str | bytes) else 0
+    if size > PROFILE_MAX_BYTES:
+        # Reads stop one byte past the limit: what they got fails as JSON (or passes, when the rest is blanks).
+        raise InvalidInput(
+            "profile", [f"(document): over the {PROFILE_MAX_BYTES}-byte limit of a profile; make it smaller"]
+        )
     try:
         profile = Profile.model_validate(raw) if isinstance(raw, dict) else Profile.model_validate_json(raw)
     except ValueError as exc:
