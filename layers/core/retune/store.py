@@ -3,7 +3,9 @@
 One DynamoDB table, keys `pk`/`sk`, partitioned by profile (`pk = PROFILE#<profile>`); see DESIGN.md. Each item
 holds its record as JSON in `doc`, and beside it the few attributes that conditions and the `ByStatus` index read.
 Writes that must agree (a round's start and the active item; a round's close and the plan; a promotion and the
-champion) are transactions with conditions, so concurrent or repeated invocations cannot both win.
+champion) are transactions with conditions, so concurrent or repeated invocations cannot both win. Every write is
+a method of Store below, named for what it means, with what must hold together and why; the use cases compose no
+transaction of their own (tests/unit/test_store_owns_transactions.py).
 """
 
 from __future__ import annotations
@@ -116,14 +118,6 @@ class Store:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def _write_if(self, operations: Sequence[Operation]) -> bool:
-        """A write whose failed condition means it is done already (or not this caller's to do): False then."""
-        try:
-            self.table.write(operations)
-        except ConditionFailed:
-            return False
-        return True
-
     # reads
 
     def _get[R: BaseModel](self, model: type[R], pk: str, sk: str) -> R | None:
@@ -219,6 +213,16 @@ class Store:
     def deploying_rounds(self) -> list[RoundRecord]:
         """Rounds whose deployment is wanted or under way and not yet settled."""
         return [RoundRecord.model_validate_json(i["doc"]) for i in self.table.query_index(DEPLOYING_INDEX)]
+
+    # writes: every write retune makes, each one transaction named for what it means (use cases compose none)
+
+    def _write_if(self, operations: Sequence[Operation]) -> bool:
+        """A write whose failed condition means it is done already (or not this caller's to do): False then."""
+        try:
+            self.table.write(operations)
+        except ConditionFailed:
+            return False
+        return True
 
     # drops
 
@@ -382,6 +386,7 @@ class Store:
         return self._write_if([Delete(profile_pk(profile), "PAUSED", PRESENT)])
 
     def put_plan(self, profile: str, plan: Plan) -> None:
+        """The plan of the profile's next round, replaced whole (Promote's replan once the evaluation is in)."""
         self.table.write([Put(plan_item(profile, plan))])
 
     def put_trial(self, trial: TrialRecord, *, replaces: TrialRecord | None = None) -> None:

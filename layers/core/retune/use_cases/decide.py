@@ -30,16 +30,10 @@ from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.use_cases.deploy import deploy
 from retune.use_cases.evaluation import evaluation_request
 from retune.use_cases.finish import release_if_held
-from retune.use_cases.promote import (
-    PromoteDeps,
-    PromoteResult,
-    new_champion,
-    stored_profile,
-)
+from retune.use_cases.promote import PromoteDeps, PromoteResult, new_champion, stored_profile
 from retune.use_cases.registry import create_group, keep_champion, keep_model, own_group
 
 logger = logging.getLogger(__name__)
-
 
 # A profile missing when its round's evaluation ends is looked for again (it may be being replaced) for this long
 # after the evaluation ended; then the round is decided "not evaluated".

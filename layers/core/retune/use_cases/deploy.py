@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 # DescribeEndpoint's EndpointStatus: busy ones take no UpdateEndpoint until they settle; a Failed endpoint takes
 # only DeleteEndpoint, and one whose update and rollback both failed needs a person (SageMaker's API reference).
 BUSY_ENDPOINT = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
-
 BROKEN_ENDPOINT = frozenset({"Failed", "UpdateRollbackFailed"})
 
 
