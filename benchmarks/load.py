@@ -89,7 +89,7 @@ def seed(stack: LocalStack, profile: Profile, plan: Plan, rounds: int, trials: i
             started_at=now,
             last_event_at=now,
         )
-        store.write(
+        store.table.write(
             [
                 Put(round_item(rnd)),
                 Put(lookup_item(JobLookup(job_name=name, kind="tuning", profile=PROFILE, seq=seq))),

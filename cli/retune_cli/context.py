@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from retune.store import Store
     from retune.use_cases.promote import PromoteDeps
 
-PROFILE_MAX_BYTES = 262_144
-
 
 @dataclass
 class Context:
@@ -103,15 +101,13 @@ class Context:
 
     def profile(self, name: str) -> tuple[Profile, str]:
         """The profile as StartRound reads it from the bucket, with its S3 version."""
-        from retune.profile import parse_profile  # noqa: PLC0415
+        from retune.profile import profile_key, read_profile  # noqa: PLC0415
 
-        key = f"profiles/{name}.json"
         try:
-            stored = self.bucket.read(self.target.bucket, key, max_bytes=PROFILE_MAX_BYTES)
+            return read_profile(self.bucket, self.target.bucket, name)
         except NotFound:
+            key = profile_key(name)
             raise CliError(f"no profile {name}: s3://{self.target.bucket}/{key} does not exist") from None
-        try:
-            return parse_profile(stored.body, expected_name=name), stored.version
         except InvalidInput as exc:
             raise CliError(
                 f"profile {name} in the bucket is invalid: {'; '.join(exc.errors)} "

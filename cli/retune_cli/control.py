@@ -23,7 +23,7 @@ RUNNING = ("starting", "running")
 
 def promote(ctx: Context) -> int:
     """A manual promotion or a rollback, through Promote's own code path (`promote_by_hand`)."""
-    from retune.use_cases.promote import promote_by_hand  # noqa: PLC0415
+    from retune.use_cases.by_hand import promote_by_hand  # noqa: PLC0415
 
     name, arn = ctx.args.profile, ctx.args.model_package
     before = ctx.store.get_champion(name)
@@ -63,12 +63,14 @@ def promote(ctx: Context) -> int:
 
 
 def _profile_exists(ctx: Context, name: str) -> None:
+    from retune.profile import profile_key  # noqa: PLC0415
+
     try:
         with translated("s3"):
-            ctx.client("s3").head_object(Bucket=ctx.target.bucket, Key=f"profiles/{name}.json")
+            ctx.client("s3").head_object(Bucket=ctx.target.bucket, Key=profile_key(name))
     except NotFound:
         raise CliError(
-            f"no profile {name}: s3://{ctx.target.bucket}/profiles/{name}.json does not exist"
+            f"no profile {name}: s3://{ctx.target.bucket}/{profile_key(name)} does not exist"
         ) from None
 
 

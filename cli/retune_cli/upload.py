@@ -73,6 +73,7 @@ class Progress:
 def drop(ctx: Context) -> int:
     from boto3.exceptions import S3UploadFailedError  # noqa: PLC0415
     from boto3.s3.transfer import TransferConfig  # noqa: PLC0415
+    from retune.profile import profile_key  # noqa: PLC0415
 
     profile = ctx.args.profile
     directory = Path(ctx.args.dir)
@@ -108,10 +109,10 @@ def drop(ctx: Context) -> int:
     s3 = ctx.client("s3")
     try:
         with translated("s3"):
-            s3.head_object(Bucket=bucket, Key=f"profiles/{profile}.json")
+            s3.head_object(Bucket=bucket, Key=profile_key(profile))
     except NotFound:
         print(
-            f"retune: warning: profiles/{profile}.json is not in the bucket; StartRound fails the drop until "
+            f"retune: warning: {profile_key(profile)} is not in the bucket; StartRound fails the drop until "
             "it is (upload the profile, then `retune retry`)",
             file=sys.stderr,
         )

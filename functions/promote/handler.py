@@ -17,12 +17,10 @@ from retune.sagemaker_events import (
     TrainingJobEvent,
     parse_sagemaker_event,
 )
-from retune.use_cases.promote import (
-    PromoteDeps,
-    endpoint_state_changed,
-    evaluation_ended,
-    package_state_changed,
-)
+from retune.use_cases.by_hand import package_state_changed
+from retune.use_cases.decide import evaluation_ended
+from retune.use_cases.deploy import endpoint_state_changed
+from retune.use_cases.promote import PromoteDeps
 from retune.wiring import promote_deps
 
 

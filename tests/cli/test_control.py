@@ -176,7 +176,7 @@ def test_redrive_replays_parked_events(cli: Cli, local: tuple[LocalStack, Path])
     assert "Drop Ready: ghost/d1" in again.out  # StartRound took the dead-lettered event (a missing drop)
 
     # Fixed (the stray lookup gone): the replay succeeds and the queues are empty.
-    stack.state().write([Delete("JOB#rt-ghost-0009", "JOB")])
+    stack.state().table.write([Delete("JOB#rt-ghost-0009", "JOB")])
     fixed = cli("redrive", "--json")
     assert fixed.code == 0, fixed.out
     (event,) = fixed.json()["events"]

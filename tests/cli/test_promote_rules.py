@@ -8,7 +8,7 @@ from retune.errors import Throttled
 from retune.records import ChampionRecord
 from retune.store import champion_item
 from retune.table import ConditionFailed, Put
-from retune.use_cases.promote import package_state_changed, promote_by_hand
+from retune.use_cases.by_hand import package_state_changed, promote_by_hand
 
 from tests.conftest import World, profile_doc
 from tests.unit.test_loop import close_and_evaluate, run_round, second_round, start
@@ -90,7 +90,9 @@ def test_promote_by_hand_is_conditional_on_the_champion_it_read(world: World) ->
     def moved_meanwhile(profile: str) -> ChampionRecord | None:
         current = real(profile)
         assert current is not None
-        world.store.write([Put(champion_item(current.model_copy(update={"version": current.version + 1})))])
+        world.store.table.write(
+            [Put(champion_item(current.model_copy(update={"version": current.version + 1})))]
+        )
         return current
 
     world.store.get_champion = moved_meanwhile  # type: ignore[method-assign]

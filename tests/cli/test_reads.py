@@ -134,7 +134,7 @@ def test_champion_of_a_long_reign_shows_its_last_changes_and_says_how_many_went(
         history=changes[-CHAMPION_HISTORY_MAX:],
         version=30,
     )
-    stack.state().write([Put(champion_item(champion))])
+    stack.state().table.write([Put(champion_item(champion))])
     text = cli("champion", "long").out
     assert "change 30" in text and "change 11" in text and "change 10" not in text
     assert text.endswith(

@@ -317,7 +317,7 @@ def evaluating(loop: dict[str, Any]) -> None:
         ),
         expected_status="running",
     )
-    aws.store.write(
+    aws.store.table.write(
         [Put(lookup_item(JobLookup(job_name=EVAL, kind="evaluation", profile="market-xgb", seq=1)))]
     )
 

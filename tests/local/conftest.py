@@ -61,7 +61,9 @@ def park_close_round_event(stack: LocalStack, profile: str, seq: int, event_id: 
     from retune.table import Put  # noqa: PLC0415
 
     name = f"rt-{profile}-{seq:04d}"
-    stack.state().write([Put(lookup_item(JobLookup(job_name=name, kind="tuning", profile=profile, seq=seq)))])
+    stack.state().table.write(
+        [Put(lookup_item(JobLookup(job_name=name, kind="tuning", profile=profile, seq=seq)))]
+    )
     assert stack.router is not None
     stack.router.route(
         {

@@ -19,7 +19,7 @@ import pytest
 from retune.events import parse_drop_event
 from retune.naming import evaluation_job_name
 from retune.use_cases.close_round import close_round
-from retune.use_cases.promote import evaluation_ended
+from retune.use_cases.decide import evaluation_ended
 from retune.use_cases.record_trial import record_trial
 from retune.use_cases.start_round import start_round
 

@@ -200,7 +200,7 @@ def test_hostile_package_claiming_retunes_metadata_in_another_group_never_become
     start_round(parse_drop_event(fake.drop("2015-01-01")), fake.deps)
     run_round(fake)
     assert close_and_evaluate(fake, challenger=0.47).status == "approved"
-    aws.store.write([Put(round_item(fake.store.get_round("market-xgb", 1)))])
+    aws.store.table.write([Put(round_item(fake.store.get_round("market-xgb", 1)))])
     arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/someone-elses-group/3"
     aws.stubber.add_response(
         "describe_model_package",

@@ -7,7 +7,8 @@ the registry write and the champion write, and a lost terminal event.
 from __future__ import annotations
 
 import pytest
-from retune.use_cases.promote import evaluation_ended, package_state_changed
+from retune.use_cases.by_hand import package_state_changed
+from retune.use_cases.decide import evaluation_ended
 
 from tests.reliability.harness import Crash, FaultPlan, Harness, champion_is_whole, effects
 from tests.reliability.scenarios import PERSON, run

@@ -19,13 +19,11 @@ from retune.naming import PROFILE_NAME_MAX, evaluation_job_name
 from retune.outcomes import ALL_OUTCOMES
 from retune.records import RoundRecord
 from retune.timeutil import utcnow
+from retune.use_cases.by_hand import package_state_changed
 from retune.use_cases.close_round import close_round
-from retune.use_cases.promote import (
-    PromoteResult,
-    endpoint_state_changed,
-    evaluation_ended,
-    package_state_changed,
-)
+from retune.use_cases.decide import evaluation_ended
+from retune.use_cases.deploy import endpoint_state_changed
+from retune.use_cases.promote import PromoteResult
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.record_trial import record_trial
 from retune.use_cases.start_round import start_round

@@ -12,8 +12,8 @@ from retune.records import CHAMPION_HISTORY_MAX, ChampionChange
 from retune.requests import TAG_EXPIRABLE
 from retune.store import champion_item
 from retune.table import Put
+from retune.use_cases.by_hand import package_state_changed, promote_by_hand
 from retune.use_cases.close_round import close_round
-from retune.use_cases.promote import package_state_changed, promote_by_hand
 from retune.use_cases.start_round import start_round
 
 from tests.conftest import BUCKET, World, profile_doc
@@ -89,7 +89,7 @@ def today(world: World) -> str:
     trial = f"s3://{BUCKET}/models/rt-market-xgb-0001-002-00000002/output/model.tar.gz"
     world.sagemaker.packages[arn]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] = trial
     champion = world.store.get_champion("market-xgb")
-    world.store.write([Put(champion_item(champion.model_copy(update={"model_artifact": trial})))])
+    world.store.table.write([Put(champion_item(champion.model_copy(update={"model_artifact": trial})))])
     world.bucket.delete(BUCKET, KEPT_1)
     world.bucket.copies.clear()
     return arn
@@ -165,7 +165,7 @@ def test_the_champion_keeps_its_last_changes_however_long_it_reigns(world: World
         )
         for n in range(300)
     ]
-    world.store.write(
+    world.store.table.write(
         [Put(champion_item(champion.model_copy(update={"history": long_reign, "version": 300})))]
     )
     start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)

@@ -11,14 +11,9 @@ from retune.events import parse_drop_event
 from retune.naming import evaluation_job_name
 from retune.profile import parse_profile
 from retune.promotion import judge
+from retune.use_cases.by_hand import package_state_changed, promote_by_hand
 from retune.use_cases.close_round import close_round
-from retune.use_cases.promote import (
-    MAX_EVALUATIONS,
-    PROFILE_MISSING_GRACE,
-    evaluation_ended,
-    package_state_changed,
-    promote_by_hand,
-)
+from retune.use_cases.decide import MAX_EVALUATIONS, PROFILE_MISSING_GRACE, evaluation_ended
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.start_round import start_round
 

@@ -136,7 +136,7 @@ def seed_round_as_today(world: World, profile: str, seq: int, status: str = "dec
         hyperparameter_names=sorted(hyperparameter_names(prof)),
         started_at=world.clock(),
     )
-    world.store.write(
+    world.store.table.write(
         [
             Put(round_item(rnd)),
             Put(lookup_item(JobLookup(job_name=name, kind="tuning", profile=profile, seq=seq))),
@@ -190,7 +190,9 @@ def test_names_a_round_whose_both_names_are_held_fails_its_drop_with_an_alert(wo
         (tuning_job_name(SHORT, 1), LONG),
         (alternative_tuning_job_name(SHORT, 1), "intruder"),
     ):
-        world.store.write([Put(lookup_item(JobLookup(job_name=name, kind="tuning", profile=holder, seq=7)))])
+        world.store.table.write(
+            [Put(lookup_item(JobLookup(job_name=name, kind="tuning", profile=holder, seq=7)))]
+        )
     result = start(world, SHORT, "2015-01-01")
     assert result.status == "failed"
     assert result.errors == [

@@ -13,8 +13,10 @@ from retune.events import parse_drop_event
 from retune.naming import evaluation_job_name
 from retune.requests import TAG_PROFILE
 from retune.table import ConditionFailed
+from retune.use_cases.by_hand import package_state_changed
 from retune.use_cases.close_round import close_round
-from retune.use_cases.promote import endpoint_state_changed, evaluation_ended, package_state_changed
+from retune.use_cases.decide import evaluation_ended
+from retune.use_cases.deploy import endpoint_state_changed
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.record_trial import record_trial
 from retune.use_cases.start_round import start_round

@@ -13,7 +13,7 @@ from retune.records import JobLookup
 from retune.requests import TAG_PROFILE
 from retune.store import lookup_item
 from retune.table import Put
-from retune.use_cases.promote import package_state_changed, promote_by_hand
+from retune.use_cases.by_hand import package_state_changed, promote_by_hand
 from retune.use_cases.reconcile import reconcile
 from retune.use_cases.start_round import start_round
 
@@ -222,7 +222,7 @@ def test_an_endpoint_retune_created_before_it_tagged_endpoints_is_tagged_then_up
 def test_an_untagged_endpoint_another_profile_deployed_to_is_not_taken(world: World) -> None:
     """The records must be the profile's own: churn-xgb's lookup for the endpoint does not let market-xgb in."""
     world.sagemaker.endpoint_by_hand("shared-live", "rt-churn-xgb-0003-config")
-    world.store.write(
+    world.store.table.write(
         [
             Put(
                 lookup_item(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from retune.errors import LimitExceeded, PermanentError, Refused, Throttled, TransientError
 from retune.events import NotADrop, parse_drop_event
+from retune.profile import PROFILE_MAX_BYTES
 from retune.records import TrialRecord
 from retune.use_cases.close_round import close_round
 from retune.use_cases.reconcile import reconcile
@@ -221,6 +223,22 @@ def test_start_round_unknown_profile_fails_the_drop(world: World) -> None:
     assert result.status == "failed"
     assert result.errors == [
         "profile: profiles/no-such-profile.json does not exist; upload the profile before its drops"
+    ]
+
+
+@pytest.mark.parametrize("over", [1, PROFILE_MAX_BYTES])
+def test_start_round_profile_over_the_size_limit_fails_the_drop_naming_the_limit(
+    world: World, over: int
+) -> None:
+    # Valid JSON padded past the limit: the read stops one byte over it, and the error says why, not "not JSON".
+    body = json.dumps(profile_doc("market-xgb")).encode()
+    world.bucket.put(
+        BUCKET, "profiles/market-xgb.json", body[:-1] + b" " * (PROFILE_MAX_BYTES - len(body) + over) + b"}"
+    )
+    result = run(world, world.drop("2015-01-01"))
+    assert result.status == "failed"
+    assert result.errors == [
+        f"profile (document): over the {PROFILE_MAX_BYTES}-byte limit of a profile; make it smaller"
     ]
 
 

@@ -61,3 +61,12 @@ class Throttled(TransientError):
 
 class ConflictError(TransientError):
     """A conditional write lost a race: retried by Lambda, where the next attempt sees the winner's state."""
+
+
+class ConditionFailed(ConflictError):
+    """A conditional write's condition did not hold: another invocation wrote first, or the state moved since it
+    was read. `index` is the failing operation's position in its transaction."""
+
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
+        super().__init__(f"condition failed on operation {index}")

@@ -37,6 +37,7 @@ from retune.profile import (
     ResolvedBounds,
 )
 from retune.records import RoundHistory
+from retune.sagemaker_facts import MAX_HYPERBAND_RESOURCE, TERMINAL_JOB_STATUSES
 
 __all__ = [
     "FROM_PROFILE",
@@ -50,10 +51,8 @@ __all__ = [
     "warm_start_candidates",
 ]
 
-WARM_START_TERMINAL = frozenset({"Completed", "Stopped", "Failed"})
 # AWS counts the parents' training jobs against the limit of training jobs of the new tuning job.
 MAX_JOBS_WITH_PARENTS = MAX_TRAINING_JOBS
-MAX_HYPERBAND_RESOURCE = 20_000
 NO_TARGET = (
     "no target objective: a target is a validation score, and no score on the next drop's validation data is "
     "known before its round runs (scores of different windows differ by more than a round's spread)"
@@ -101,7 +100,7 @@ def warm_start_candidates(profile: Profile, history: Sequence[RoundHistory]) -> 
     out = []
     for past in sorted(history, key=lambda h: h.round.seq, reverse=True):
         rnd = past.round
-        if rnd.tuning_status not in WARM_START_TERMINAL:
+        if rnd.tuning_status not in TERMINAL_JOB_STATUSES:
             continue
         if (
             rnd.objective_metric != profile.objective.metric_name

@@ -15,7 +15,8 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from retune.profile import Profile
-from retune.records import TERMINAL_TUNING_STATUSES, RoundHistory, RoundRecord, TrialRecord
+from retune.records import RoundHistory, RoundRecord, TrialRecord
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 
 SCORED_STATUSES = frozenset({"Completed", "Stopped"})
 
@@ -269,7 +270,7 @@ def read_history(
     comparable = [
         round_stats(h, knobs)
         for h in ordered
-        if h.round.tuning_status in TERMINAL_TUNING_STATUSES
+        if h.round.tuning_status in TERMINAL_JOB_STATUSES
         and h.round.objective_metric == profile.objective.metric_name
         and h.round.objective_type == profile.objective.type
     ]

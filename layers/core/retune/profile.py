@@ -7,7 +7,7 @@ A profile is a JSON document at `profiles/<profile>.json` in the data bucket. It
 
 # Annotations are evaluated as written, not postponed: see retune.modeling.
 import re
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, NamedTuple, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -23,7 +23,11 @@ from retune.ranges import (
     ParameterRange,
     Scaling,
 )
+from retune.sagemaker_facts import MAX_HYPERBAND_RESOURCE
 from retune.validation_errors import describe_validation_error
+
+if TYPE_CHECKING:
+    from retune.ports import BucketPort
 
 # The ranges, outcomes and name rules live in their own modules (a function that reads no profile does not
 # define the profile's models); they are part of this module's interface too.
@@ -34,6 +38,7 @@ __all__ = [
     "MAX_TRAINING_JOBS",
     "MAX_WARM_START_PARENTS",
     "MIN_JOBS_NOT_IMPROVING",
+    "PROFILE_MAX_BYTES",
     "PROFILE_NAME_MAX",
     "PROFILE_NAME_PATTERN",
     "ROLE_ARN_PATTERN",
@@ -43,6 +48,7 @@ __all__ = [
     "CategoricalRange",
     "ChannelSettings",
     "ContinuousRange",
+    "EmptyProfile",
     "Endpoint",
     "Evaluation",
     "Hyperband",
@@ -58,10 +64,13 @@ __all__ = [
     "ResolvedBounds",
     "Scaling",
     "Search",
+    "StoredProfile",
     "StrictModel",
     "Training",
     "Vpc",
     "parse_profile",
+    "profile_key",
+    "read_profile",
 ]
 
 # SageMaker's own limits (CreateHyperParameterTuningJob, 2023 defaults).
@@ -69,6 +78,8 @@ MAX_TRAINING_JOBS = 750
 MAX_PARALLEL_JOBS = 100
 MAX_WARM_START_PARENTS = 5
 MIN_JOBS_NOT_IMPROVING = 3
+# The largest profile retune reads from the bucket (256 KiB): a read stops there, and what it got fails as JSON.
+PROFILE_MAX_BYTES = 262_144
 ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
 
 
@@ -188,8 +199,12 @@ class MetricNames(StrictModel):
 
 
 class Hyperband(StrictModel):
-    min_resource: int = Field(ge=1, le=20000, description="Epochs a configuration gets at least.")
-    max_resource: int = Field(ge=1, le=20000, description="Epochs a configuration gets at most.")
+    min_resource: int = Field(
+        ge=1, le=MAX_HYPERBAND_RESOURCE, description="Epochs a configuration gets at least."
+    )
+    max_resource: int = Field(
+        ge=1, le=MAX_HYPERBAND_RESOURCE, description="Epochs a configuration gets at most."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -424,6 +439,12 @@ class Profile(StrictModel):
 
 def parse_profile(raw: str | bytes | dict[str, object], *, expected_name: str | None = None) -> Profile:
     """Validate a profile document; raise InvalidInput whose errors name each field and what would be valid."""
+    size = len(raw.encode() if isinstance(raw, str) else raw) if isinstance(raw, str | bytes) else 0
+    if size > PROFILE_MAX_BYTES:
+        # Reads stop one byte past the limit: what they got fails as JSON (or passes, when the rest is blanks).
+        raise InvalidInput(
+            "profile", [f"(document): over the {PROFILE_MAX_BYTES}-byte limit of a profile; make it smaller"]
+        )
     try:
         profile = Profile.model_validate(raw) if isinstance(raw, dict) else Profile.model_validate_json(raw)
     except ValueError as exc:
@@ -436,3 +457,32 @@ def parse_profile(raw: str | bytes | dict[str, object], *, expected_name: str | 
             ],
         )
     return profile
+
+
+class EmptyProfile(InvalidInput):
+    """The profile's object is empty (0 bytes or blanks): invalid like any profile that is not JSON, with the
+    parser's errors; StartRound tells the user it is empty instead."""
+
+
+class StoredProfile(NamedTuple):
+    profile: Profile
+    version: str  # the object's S3 version (its ETag where the bucket is not versioned)
+
+
+def profile_key(name: str) -> str:
+    """Where a profile lives in the data bucket."""
+    return f"profiles/{name}.json"
+
+
+def read_profile(bucket: "BucketPort", data_bucket: str, name: str) -> StoredProfile:
+    """The profile `name` as stored, with its version. NotFound when it is missing, EmptyProfile when it is empty,
+    InvalidInput when it is invalid; a transient failure (throttling) is raised for Lambda to retry. Each caller
+    decides what a missing or invalid profile means to it (StartRound fails the drop, CloseRound plans later,
+    Promote waits for a missing one)."""
+    stored = bucket.read(data_bucket, profile_key(name), max_bytes=PROFILE_MAX_BYTES)
+    try:
+        return StoredProfile(parse_profile(stored.body, expected_name=name), stored.version)
+    except InvalidInput as exc:
+        if not stored.body.strip():
+            raise EmptyProfile(exc.what, exc.errors) from exc
+        raise

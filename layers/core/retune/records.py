@@ -8,13 +8,12 @@ from pydantic import ConfigDict, Field
 
 from retune.modeling import Model
 from retune.plan import Plan
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.timeutil import Timestamp
 
 DropState = Literal["received", "queued", "started", "superseded", "failed"]
 RoundStatus = Literal["starting", "running", "evaluating", "decided", "failed"]
 TrialStatus = Literal["InProgress", "Completed", "Stopped", "Failed"]
-TERMINAL_TRIAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
-TERMINAL_TUNING_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
 
 
 class Record(Model):
@@ -165,7 +164,7 @@ class TrialRecord(Record):
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL_TRIAL_STATUSES
+        return self.status in TERMINAL_JOB_STATUSES
 
 
 class ChampionChange(Record):

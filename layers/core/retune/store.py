@@ -3,7 +3,9 @@
 One DynamoDB table, keys `pk`/`sk`, partitioned by profile (`pk = PROFILE#<profile>`); see DESIGN.md. Each item
 holds its record as JSON in `doc`, and beside it the few attributes that conditions and the `ByStatus` index read.
 Writes that must agree (a round's start and the active item; a round's close and the plan; a promotion and the
-champion) are transactions with conditions, so concurrent or repeated invocations cannot both win.
+champion) are transactions with conditions, so concurrent or repeated invocations cannot both win. Every write is
+a method of Store below, named for what it means, with what must hold together and why; the use cases compose no
+transaction of their own (tests/unit/test_store_owns_transactions.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from retune.errors import ConflictError
+from retune.errors import ConditionFailed, ConflictError
 from retune.naming import LEGACY_KEY_MAX, seq_key, seq_of_key
 from retune.plan import Plan
 from retune.records import (
@@ -32,7 +34,6 @@ from retune.table import (
     PRESENT,
     Check,
     Condition,
-    ConditionFailed,
     Delete,
     Item,
     Operation,
@@ -213,15 +214,21 @@ class Store:
         """Rounds whose deployment is wanted or under way and not yet settled."""
         return [RoundRecord.model_validate_json(i["doc"]) for i in self.table.query_index(DEPLOYING_INDEX)]
 
+    # writes: every write retune makes, each one transaction named for what it means (use cases compose none)
+
+    def _write_if(self, operations: Sequence[Operation]) -> bool:
+        """A write whose failed condition means it is done already (or not this caller's to do): False then."""
+        try:
+            self.table.write(operations)
+        except ConditionFailed:
+            return False
+        return True
+
     # drops
 
     def create_drop(self, drop: DropRecord) -> bool:
         """Record a drop seen for the first time. False when it already exists (another delivery won)."""
-        try:
-            self.table.write([Put(_drop_item(drop), ABSENT)])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Put(_drop_item(drop), ABSENT)])
 
     def replace_drop(self, drop: DropRecord, *, expected: DropRecord, leave_queue: bool = False) -> None:
         """Update a drop only if nobody changed it since `expected` was read (else ConditionFailed). With
@@ -235,11 +242,7 @@ class Store:
 
     def leave_queue(self, profile: str, drop_id: str) -> bool:
         """Remove the profile's queue entry if it names this drop. False when it does not."""
-        try:
-            self.table.write([Delete(profile_pk(profile), "QUEUED", Condition(equals={"drop_id": drop_id}))])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Delete(profile_pk(profile), "QUEUED", Condition(equals={"drop_id": drop_id}))])
 
     # rounds
 
@@ -376,24 +379,21 @@ class Store:
 
     def pause(self, paused: PausedRecord) -> bool:
         """Pause a profile: its drops queue until `resume`. False when it was already paused."""
-        try:
-            self.table.write([Put(_item(profile_pk(paused.profile), "PAUSED", paused), ABSENT)])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Put(_item(profile_pk(paused.profile), "PAUSED", paused), ABSENT)])
 
     def resume(self, profile: str) -> bool:
         """Lift a profile's pause. False when it was not paused."""
-        try:
-            self.table.write([Delete(profile_pk(profile), "PAUSED", PRESENT)])
-        except ConditionFailed:
-            return False
-        return True
+        return self._write_if([Delete(profile_pk(profile), "PAUSED", PRESENT)])
 
     def put_plan(self, profile: str, plan: Plan) -> None:
-        self.table.write([Put(_item(profile_pk(profile), "PLAN", plan))])
+        """The plan of the profile's next round, replaced whole (Promote's replan once the evaluation is in)."""
+        self.table.write([Put(plan_item(profile, plan))])
 
-    def put_trial(self, trial: TrialRecord, *, condition: Condition | None = None) -> None:
+    def put_trial(self, trial: TrialRecord, *, replaces: TrialRecord | None = None) -> None:
+        """Write a trial's record in place of `replaces`, the record as read (None: there was none), on the
+        condition that it is still so: of two events for one job recorded at once, the second looks again
+        instead of moving the trial back (ConditionFailed)."""
+        condition = ABSENT if replaces is None else Condition(equals={"status": replaces.status})
         self.table.write(
             [
                 Put(
@@ -408,9 +408,126 @@ class Store:
             ]
         )
 
-    def write(self, operations: Sequence[Operation]) -> None:
-        """Escape hatch for use cases that compose their own transaction from the item builders below."""
+    # a round's close, evaluation and end
+
+    def close_round_and_plan(
+        self, evaluating: RoundRecord, *, expected_status: str, plan: Plan | None
+    ) -> None:
+        """CloseRound's write: the round closed with its evaluation pending, its evaluation job's name mapped to
+        the round, and the next round's plan (when the profile could be read), on the condition that the round's
+        status is still `expected_status`. One write: the job's end finds its round only through the lookup, and
+        only the invocation that closes the round may plan from it. ConditionFailed when another invocation
+        closed it first."""
+        self.table.write(
+            [
+                *_evaluation_operations(evaluating, expected_status),
+                *([Put(plan_item(evaluating.profile, plan))] if plan is not None else []),
+            ]
+        )
+
+    def start_evaluation_again(self, again: RoundRecord) -> None:
+        """Promote's write when the champion changed by hand during an evaluation: the round, still evaluating,
+        names its new evaluation job, and the job's name is mapped to the round, in one write (the new job's end
+        finds its round only through the lookup, and a round naming a job nobody maps would wait forever).
+        ConditionFailed when the round was decided meanwhile."""
+        self.table.write(_evaluation_operations(again, "evaluating"))
+
+    def end_round(self, rnd: RoundRecord, *, expected_status: str, plan: Plan | None = None) -> None:
+        """A round's final state and the release of its profile's ACTIVE item in one write (with the next
+        round's plan when CloseRound made one), on the condition that the round's status is still
+        `expected_status` and ACTIVE is the round's: a round ended but holding ACTIVE would hold back every
+        later drop, and ACTIVE released from a round not ended would let two rounds run. ConditionFailed when
+        another invocation ended it first."""
+        self.table.write(
+            [
+                Put(_round_item(rnd), Condition(equals={"status": expected_status})),
+                Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
+                *([Put(plan_item(rnd.profile, plan))] if plan is not None else []),
+            ]
+        )
+
+    def release(self, profile: str, seq: int) -> bool:
+        """Release the profile's ACTIVE item if round `seq` holds it (a replay after the round ended): one
+        conditional delete, no read first. False when it is gone or another round holds it."""
+        return self._write_if([Delete(profile_pk(profile), "ACTIVE", Condition(equals={"seq": seq}))])
+
+    # a round's decision, the champion and the deployment
+
+    def decide(
+        self,
+        decided: RoundRecord,
+        *,
+        champion: ChampionRecord | None = None,
+        replaces: ChampionRecord | None = None,
+    ) -> None:
+        """Promote's decision: the round decided, on the condition that it is still evaluating, and, when the
+        challenger won, the new `champion` in place of `replaces` (the champion as read; None: there was none),
+        on the condition that it is unchanged, in one write: the champion is never half-promoted, and of two
+        invocations deciding at once, or a decision and a change by hand, one wins. ConditionFailed otherwise."""
+        operations: list[Operation] = [Put(_round_item(decided), Condition(equals={"status": "evaluating"}))]
+        if champion is not None:
+            operations.append(_champion_put(champion, replaces))
         self.table.write(operations)
+
+    def set_champion_by_hand(
+        self,
+        champion: ChampionRecord,
+        *,
+        replaces: ChampionRecord | None,
+        decided: RoundRecord | None = None,
+        expected_status: str | None = None,
+    ) -> None:
+        """A person's decision: the new `champion` in place of `replaces` (as read; None: there was none) on the
+        condition that it is unchanged, and, when the package is its round's decision, that round's decision
+        (`decided`, on the condition that its status is still `expected_status`), in one write: the champion and
+        the round that says how it became champion agree. ConditionFailed when either changed since it was
+        read."""
+        operations: list[Operation] = [_champion_put(champion, replaces)]
+        if decided is not None:
+            operations.append(Put(_round_item(decided), Condition(equals={"status": expected_status})))
+        self.table.write(operations)
+
+    def move_champion_model(self, champion: ChampionRecord, *, expected: ChampionRecord) -> None:
+        """The champion pointed at its model's kept copy, on the condition that it is still the champion as read
+        (`expected`, by version): a champion set meanwhile has its own model kept already and must not get the
+        older one's. ConditionFailed otherwise."""
+        self.table.write([Put(champion_item(champion), Condition(equals={"version": expected.version}))])
+
+    def record_deployment(self, deployed: RoundRecord, *, map_endpoint: bool) -> None:
+        """A decided round's deployment (on the condition that the round is decided) and, when the deployment
+        created or updated the endpoint (`map_endpoint`), the lookups that map the endpoint's events, by
+        endpoint and by endpoint config, to the round, in one write: an endpoint event must find the round whose
+        deployment it settles."""
+        assert deployed.deployment is not None
+        operations: list[Operation] = [Put(_round_item(deployed), Condition(equals={"status": "decided"}))]
+        if map_endpoint:
+            deployment = deployed.deployment
+            for key in (f"endpoint/{deployment['endpoint']}", f"endpoint-config/{deployment['config']}"):
+                operations.append(
+                    Put(
+                        _lookup_item(
+                            JobLookup(
+                                job_name=key, kind="endpoint", profile=deployed.profile, seq=deployed.seq
+                            )
+                        )
+                    )
+                )
+        self.table.write(operations)
+
+
+def _evaluation_operations(rnd: RoundRecord, expected_status: str) -> list[Operation]:
+    """The round naming its evaluation job (on its status being `expected_status`), and the job's lookup."""
+    assert rnd.evaluation is not None
+    name = rnd.evaluation.job_name
+    return [
+        Put(_round_item(rnd), Condition(equals={"status": expected_status})),
+        Put(_lookup_item(JobLookup(job_name=name, kind="evaluation", profile=rnd.profile, seq=rnd.seq))),
+    ]
+
+
+def _champion_put(champion: ChampionRecord, replaces: ChampionRecord | None) -> Put:
+    condition = Condition(equals={"version": replaces.version}) if replaces is not None else ABSENT
+    return Put(champion_item(champion), condition)
 
 
 def _queue_condition(expected: QueuedRecord | None) -> Condition:
@@ -421,7 +538,7 @@ def _unchanged_drop(expected: DropRecord) -> Condition:
     return Condition(equals={"state": expected.state, "version": expected.version})
 
 
-# Item builders for use cases that write several records in one transaction.
+# Item builders: the items as the store writes them (tests seed state with them; use cases write through Store).
 drop_item = _drop_item
 round_item = _round_item
 active_item = _active_item

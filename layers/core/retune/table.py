@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol
 from botocore.exceptions import ClientError
 
 from retune.adapters.errors import error_code, translated
+from retune.errors import ConditionFailed as ConditionFailed  # noqa: PLC0414 (the table's answer, re-exported)
 from retune.errors import ConflictError, PermanentError
 
 Item = dict[str, Any]
@@ -62,14 +63,6 @@ class Check(NamedTuple):
 
 
 Operation = Put | Delete | Check
-
-
-class ConditionFailed(ConflictError):
-    """A condition did not hold. `index` is the failing operation's position in a transaction."""
-
-    def __init__(self, index: int = 0) -> None:
-        self.index = index
-        super().__init__(f"condition failed on operation {index}")
 
 
 class ItemTooLarge(PermanentError):

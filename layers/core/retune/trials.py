@@ -12,7 +12,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from retune.records import TERMINAL_TRIAL_STATUSES, RoundRecord, TrialRecord, TrialStatus
+from retune.records import RoundRecord, TrialRecord, TrialStatus
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.timeutil import parse_timestamp
 
 _STATUSES: dict[str, TrialStatus] = {
@@ -79,7 +80,7 @@ def trial_from_description(
         secondary_status=secondary,
         hyperparameters={str(k): str(v) for k, v in (described.get("HyperParameters") or {}).items()},
         objective_series=clean_series,
-        final_objective=final if status in TERMINAL_TRIAL_STATUSES else None,
+        final_objective=final if status in TERMINAL_JOB_STATUSES else None,
         stopped_early=is_stopped_early(rnd, status, secondary),
         epochs=epochs,
         compute=finals.get(rnd.compute_metric) if rnd.compute_metric else None,
@@ -88,6 +89,6 @@ def trial_from_description(
         model_artifact=artifact if status == "Completed" else None,
         failure_reason=described.get("FailureReason"),
         started_at=_time(described, "TrainingStartTime", "CreationTime"),
-        ended_at=_time(described, "TrainingEndTime") if status in TERMINAL_TRIAL_STATUSES else None,
+        ended_at=_time(described, "TrainingEndTime") if status in TERMINAL_JOB_STATUSES else None,
         updated_at=now,
     )

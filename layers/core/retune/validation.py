@@ -19,6 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from retune.errors import InvalidRequest
+from retune.sagemaker_facts import MAX_HYPERBAND_RESOURCE, TERMINAL_JOB_STATUSES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,9 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ParentJob", "request_errors", "validate_request"]
 
-TERMINAL_STATUSES = ("Completed", "Stopped", "Failed")
 MAX_TUNED_HYPERPARAMETERS = 30
-MAX_HYPERBAND_RESOURCE = 20_000
 MAX_TUNABLE_TO_STATIC_CHANGES = 10
 # Static hyperparameters Hyperband reads MaxResource from when HyperbandStrategyConfig leaves it out.
 HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
@@ -631,10 +630,10 @@ def _parent_errors(
     if parent is None:
         return [f"{path}: no tuning job {name!r} was found: warm start only from existing tuning jobs"]
     errors = []
-    if parent.status not in TERMINAL_STATUSES:
+    if parent.status not in TERMINAL_JOB_STATUSES:
         errors.append(
-            f"{path}: {name!r} is {parent.status}: a parent must be {', '.join(TERMINAL_STATUSES[:-1])} or "
-            f"{TERMINAL_STATUSES[-1]}; wait for it or leave it out"
+            f"{path}: {name!r} is {parent.status}: a parent must be {', '.join(TERMINAL_JOB_STATUSES[:-1])} or "
+            f"{TERMINAL_JOB_STATUSES[-1]}; wait for it or leave it out"
         )
     metrics = {d.objective.get("MetricName") for d in definitions if d.objective is not None}
     if parent.objective_metric is not None and len(metrics) == 1 and parent.objective_metric not in metrics:

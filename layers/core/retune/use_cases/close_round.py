@@ -13,31 +13,29 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from retune import alerts
-from retune.errors import AlreadyExists, InvalidInput, InvalidRequest, LimitExceeded, NotFound, TransientError
+from retune.errors import (
+    AlreadyExists,
+    ConditionFailed,
+    InvalidInput,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    TransientError,
+)
 from retune.naming import evaluation_job_of
 from retune.plan import Plan
 from retune.policy import KNOBS, plan_next_round
 from retune.ports import AlertPort, BucketPort, Clock, EventBusPort, MetricsPort, NoMetrics, SageMakerPort
-from retune.profile import Profile, parse_profile
-from retune.records import (
-    TERMINAL_TUNING_STATUSES,
-    Decision,
-    Evaluation,
-    JobLookup,
-    RoundHistory,
-    RoundRecord,
-    TrialRecord,
-)
-from retune.store import Store, lookup_item, plan_item, round_item
-from retune.table import Condition, ConditionFailed, Put
+from retune.profile import Profile, read_profile
+from retune.records import Decision, Evaluation, RoundHistory, RoundRecord, TrialRecord
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
+from retune.store import Store
 from retune.timeutil import parse_timestamp
 from retune.use_cases.evaluation import evaluation_request
 from retune.use_cases.finish import finish_round, release_if_held
 from retune.use_cases.record_trial import RecordTrialDeps, record_trial_of_round
 
 logger = logging.getLogger(__name__)
-
-PROFILE_MAX_BYTES = 262_144
 
 
 @dataclass
@@ -91,7 +89,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
 
     described = deps.sagemaker.describe_tuning_job(tuning_job)
     status = str(described["HyperParameterTuningJobStatus"])
-    if status not in TERMINAL_TUNING_STATUSES:
+    if status not in TERMINAL_JOB_STATUSES:
         return CloseResult("running", tuning_job, rnd.profile, rnd.seq, detail=f"tuning job is {status}")
 
     backfilled = _backfill(rnd, deps)
@@ -109,8 +107,7 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
                 "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
             }
         )
-        also = [Put(plan_item(rnd.profile, plan))] if plan else []
-        won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, also=also)
+        won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, plan=plan)
         if won:
             deps.metrics.count("RoundsFailed")
             _count_saved(deps, profile, trials)
@@ -122,14 +119,8 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
     evaluating = closed.model_copy(
         update={"status": "evaluating", "evaluation": Evaluation(job_name=name, status="Pending")}
     )
-    operations = [
-        Put(round_item(evaluating), Condition(equals={"status": rnd.status})),
-        Put(lookup_item(JobLookup(job_name=name, kind="evaluation", profile=rnd.profile, seq=rnd.seq))),
-    ]
-    if plan is not None:
-        operations.append(Put(plan_item(rnd.profile, plan)))
     try:
-        deps.store.write(operations)
+        deps.store.close_round_and_plan(evaluating, expected_status=rnd.status, plan=plan)
     except ConditionFailed:
         return CloseResult(
             "duplicate", tuning_job, rnd.profile, rnd.seq, detail="closed by another invocation"
@@ -218,8 +209,7 @@ def _not_evaluated_reason(status: str, rnd: RoundRecord) -> str:
 
 def _current_profile(name: str, deps: CloseRoundDeps) -> tuple[Profile | None, str | None]:
     try:
-        stored = deps.bucket.read(deps.data_bucket, f"profiles/{name}.json", max_bytes=PROFILE_MAX_BYTES)
-        return parse_profile(stored.body, expected_name=name), stored.version
+        return read_profile(deps.bucket, deps.data_bucket, name)
     except (NotFound, InvalidInput) as exc:
         # The next drop validates the profile again and fails with the errors; the plan waits for it.
         logger.warning(

@@ -4,30 +4,25 @@ write as the round's final state, then tell StartRound about the queued drop, if
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from retune.adapters.eventbus import DROP_READY
+from retune.errors import ConditionFailed
+from retune.plan import Plan
 from retune.ports import EventBusPort
 from retune.records import RoundRecord
-from retune.store import Store, profile_pk, round_item
-from retune.table import Condition, ConditionFailed, Delete, Operation, Put
+from retune.store import Store
 
 logger = logging.getLogger(__name__)
 
 
 def finish_round(
-    store: Store, bus: EventBusPort, rnd: RoundRecord, *, expected_status: str, also: Sequence[Operation] = ()
+    store: Store, bus: EventBusPort, rnd: RoundRecord, *, expected_status: str, plan: Plan | None = None
 ) -> bool:
-    """Write the round's final state and release ACTIVE atomically. False when another invocation did it first
-    (the queued drop is announced again all the same: StartRound ignores a repeat)."""
+    """Write the round's final state (and the next plan, if any) and release ACTIVE atomically. False when
+    another invocation did it first (the queued drop is announced again all the same: StartRound ignores a
+    repeat)."""
     try:
-        store.write(
-            [
-                Put(round_item(rnd), Condition(equals={"status": expected_status})),
-                Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq})),
-                *also,
-            ]
-        )
+        store.end_round(rnd, expected_status=expected_status, plan=plan)
         won = True
     except ConditionFailed:
         won = False
@@ -38,10 +33,7 @@ def finish_round(
 def release_if_held(store: Store, bus: EventBusPort, rnd: RoundRecord) -> None:
     """A replay after a round ended: make sure its ACTIVE item is gone and the queued drop announced. One
     conditional delete, no read first: it fails, harmlessly, when the item is gone or held by another round."""
-    try:
-        store.write([Delete(profile_pk(rnd.profile), "ACTIVE", Condition(equals={"seq": rnd.seq}))])
-    except ConditionFailed:
-        pass  # released already, or the profile's next round holds it
+    store.release(rnd.profile, rnd.seq)  # False: released already, or the profile's next round holds it
     announce_queued_drop(store, bus, rnd.profile)
 
 

@@ -22,21 +22,17 @@ from functools import partial
 from typing import NamedTuple, Protocol
 
 from retune import alerts
-from retune.errors import LimitExceeded, RetuneError, TransientError
+from retune.errors import ConditionFailed, LimitExceeded, RetuneError, TransientError
 from retune.events import DropRef
 from retune.ports import AlertPort, Clock, MetricsPort, NoMetrics
-from retune.records import TERMINAL_TUNING_STATUSES, ActiveRecord, RoundRecord
+from retune.records import ActiveRecord, RoundRecord
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
-from retune.table import ConditionFailed
 from retune.use_cases.close_round import CloseRoundDeps, close_round
+from retune.use_cases.decide import evaluation_ended, finish_decision
+from retune.use_cases.deploy import settle_deployment
 from retune.use_cases.finish import release_if_held
-from retune.use_cases.promote import (
-    PromoteDeps,
-    evaluation_ended,
-    finish_decision,
-    profile_or_none,
-    settle_deployment,
-)
+from retune.use_cases.promote import PromoteDeps, profile_or_none
 from retune.use_cases.start_round import StartRoundDeps, start_round
 
 logger = logging.getLogger(__name__)
@@ -167,7 +163,7 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
         status = str(
             deps.close.sagemaker.describe_tuning_job(rnd.tuning_job_name)["HyperParameterTuningJobStatus"]
         )
-        if status in TERMINAL_TUNING_STATUSES:
+        if status in TERMINAL_JOB_STATUSES:
             result = close_round(rnd.tuning_job_name, deps.close)
             report.actions.append(f"closed {rnd.profile} round {rnd.seq} ({result.status})")
         else:
@@ -178,7 +174,7 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
             report.actions.append(f"started the evaluation of {rnd.profile} round {rnd.seq}")
             return
         described = deps.promote.sagemaker.describe_training_job(rnd.evaluation.job_name)
-        if described.get("TrainingJobStatus") in ("Completed", "Failed", "Stopped"):
+        if described.get("TrainingJobStatus") in TERMINAL_JOB_STATUSES:
             decided = evaluation_ended(rnd.evaluation.job_name, deps.promote)
             report.actions.append(f"decided {rnd.profile} round {rnd.seq} ({decided.status})")
     elif rnd.status == "decided":

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
-from retune.errors import ConflictError, NotFound
+from retune.errors import ConditionFailed, ConflictError, NotFound
 from retune.naming import is_evaluation_job, is_retune_job, tuning_job_of_trial
 from retune.ports import Clock, MetricsPort, NoMetrics, SageMakerPort
 from retune.records import TrialRecord
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
-from retune.table import ABSENT, Condition, ConditionFailed
 from retune.timeutil import parse_timestamp
 from retune.trials import trial_from_description, trial_status
 
@@ -88,7 +88,7 @@ def record_trial_of_round(
             )
         now = deps.clock()
         series: list[float] = []
-        if trial_status(description) in ("Completed", "Stopped", "Failed"):
+        if trial_status(description) in TERMINAL_JOB_STATUSES:
             start = _start_of(description, now)
             found = deps.metric_series.series(
                 training_job, [rnd.objective_metric], start, _end_of(description, now), now
@@ -97,9 +97,8 @@ def record_trial_of_round(
         trial = trial_from_description(rnd, description, series, now)
         if existing is not None and _same(existing, trial):
             return RecordResult("duplicate", training_job, trial.status, profile, seq, "no change")
-        condition = ABSENT if existing is None else Condition(equals={"status": existing.status})
         try:
-            deps.store.put_trial(trial, condition=condition)
+            deps.store.put_trial(trial, replaces=existing)
         except ConditionFailed:
             described = None
             continue  # another event for the same job was recorded meanwhile: look again

@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple
 from retune import alerts
 from retune.errors import (
     AlreadyExists,
+    ConditionFailed,
     ConflictError,
     InvalidInput,
     InvalidRequest,
@@ -32,11 +33,10 @@ from retune.plan import Plan
 from retune.planning import content_types_of, next_plan, tuning_request
 from retune.policy import hyperparameter_names
 from retune.ports import AlertPort, BucketPort, Clock, MetricsPort, NoMetrics, SageMakerPort
-from retune.profile import Profile, parse_profile
+from retune.profile import EmptyProfile, Profile, profile_key, read_profile
 from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
 from retune.requests import channel_manifest_key, sagemaker_manifest
 from retune.store import RoundRunning, Store
-from retune.table import ConditionFailed
 from retune.validation import validate_request
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,6 @@ LAUNCH_RETRY_SECONDS = 3_600
 # After the n-th refusal for lack of capacity in an episode, Reconcile starts the waiting drop no earlier than
 # this many minutes later (at its next run, then less and less often; the last value repeats).
 CAPACITY_RETRY_MINUTES = (0, 5, 10, 20, 40, 60)
-PROFILE_MAX_BYTES = 262_144
 MAX_ERRORS = 50  # a failed drop's errors kept (and alerted)
 ERROR_MAX_CHARS = 1_000
 
@@ -204,16 +203,13 @@ def _validate(drop: DropRecord, manifest_body: bytes, deps: StartRoundDeps) -> V
     errors: list[str] = []
     profile: Profile | None = None
     profile_version = ""
-    profile_key = f"profiles/{drop.profile}.json"
+    key = profile_key(drop.profile)
     try:
-        stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
-        profile_version = stored.version
-        if stored.body.strip():
-            profile = parse_profile(stored.body, expected_name=drop.profile)
-        else:
-            errors.append(f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON")
+        profile, profile_version = read_profile(deps.bucket, deps.data_bucket, drop.profile)
     except NotFound:
-        errors.append(f"profile: {profile_key} does not exist; upload the profile before its drops")
+        errors.append(f"profile: {key} does not exist; upload the profile before its drops")
+    except EmptyProfile:
+        errors.append(f"profile: {key} is empty (0 bytes); upload the profile's JSON")
     except InvalidInput as exc:
         errors.extend(f"profile {e}" for e in exc.errors)
     manifest: Manifest | None = None
@@ -641,16 +637,15 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
             seq=drop.round_seq,
             tuning_job=rnd.tuning_job_name if rnd else None,
         )
-    profile_key = f"profiles/{drop.profile}.json"
+    key = profile_key(drop.profile)
     try:
-        stored = deps.bucket.read(deps.data_bucket, profile_key, max_bytes=PROFILE_MAX_BYTES)
-        if not stored.body.strip():
-            return _launch_failed(
-                rnd, drop, [f"profile: {profile_key} is empty (0 bytes); upload the profile's JSON"], deps
-            )
-        profile = parse_profile(stored.body, expected_name=drop.profile)
+        profile, _ = read_profile(deps.bucket, deps.data_bucket, drop.profile)
     except NotFound:
-        return _launch_failed(rnd, drop, [f"profile: {profile_key} does not exist; upload it again"], deps)
+        return _launch_failed(rnd, drop, [f"profile: {key} does not exist; upload it again"], deps)
+    except EmptyProfile:
+        return _launch_failed(
+            rnd, drop, [f"profile: {key} is empty (0 bytes); upload the profile's JSON"], deps
+        )
     except InvalidInput as exc:
         return _launch_failed(rnd, drop, [f"profile {e}" for e in exc.errors], deps)
     request = _request(
