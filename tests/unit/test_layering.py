@@ -208,3 +208,18 @@ def test_layering_only_the_composition_root_imports_a_use_case_from_outside_them
         if module.startswith("retune.use_cases")
     ]
     assert reached == []
+
+
+def test_layering_the_repository_cites_no_document_outside_it() -> None:
+    """The repository stands alone: no code, doc or template points at a design note kept elsewhere."""
+    outside = ("DESIGN.md", "STYLE.md", "AWS_FACTS.md", "../shared/")
+    suffixes = {".py", ".md", ".yaml", ".toml", ".json", ".txt"}
+    skip = {".venv", ".venv-tools", "out", ".git", ".aws-sam", "node_modules"}
+    cited = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in ROOT.rglob("*")
+        if path.suffix in suffixes and path.is_file() and not skip & set(path.relative_to(ROOT).parts)
+        for name in outside
+        if name in path.read_text(encoding="utf-8", errors="replace") and path.name != "test_layering.py"
+    ]
+    assert cited == []

@@ -1,4 +1,4 @@
-"""What the store holds, per profile (DESIGN.md, 'The store'). Pure data: no boto3 here."""
+"""What the store holds, per profile (docs/architecture.md, "The store"). Pure data: no boto3 here."""
 
 # Annotations are evaluated as written, not postponed: see retune.modeling.
 from datetime import datetime

@@ -1,7 +1,7 @@
 """retune's store: drops, rounds, trials, the plan, the champion, the active round and the queue of one profile.
 
-One DynamoDB table, keys `pk`/`sk`, partitioned by profile (`pk = PROFILE#<profile>`); see DESIGN.md. Each item
-holds its record as JSON in `doc`, and beside it the few attributes that conditions and the `ByStatus` index read.
+One DynamoDB table, keys `pk`/`sk`, partitioned by profile (`pk = PROFILE#<profile>`); see docs/architecture.md.
+Each item holds its record as JSON in `doc`, and beside it the few attributes that conditions and the `ByStatus` index read.
 Writes that must agree (a round's start and the active item; a round's close and the plan; a promotion and the
 champion) are transactions with conditions, so concurrent or repeated invocations cannot both win. Every write is
 a method of Store below, named for what it means, with what must hold together and why; the use cases compose no
