@@ -24,10 +24,12 @@ help:
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
 	@echo "make security checkov on template.yaml and on the SAM-transformed template"
-	@echo "make lint     ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make lint     ruff, format check, mypy, pylint duplicate-code, cfn-lint, sam validate --lint"
 	@echo "make build    sam build, then check the built layer"
 	@echo "make schema   regenerate schemas/ from the pydantic models"
 	@echo "make lock     re-pin constraints.txt and the layer's requirements after changing pyproject.toml"
+	@echo "make bench    every benchmark (bench-load, bench-reference, bench-efficiency, bench-policy, bench-cold-start; see docs/benchmarks.md)"
+	@echo "make format   ruff format and ruff --fix;  make test-unit  the unit tests alone;  make clean  remove build output and caches"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13.0) or set PYTHON313"; exit 1; }

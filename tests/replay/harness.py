@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from retune.adapters.eventbus import DROP_READY
 from retune.alerts import Alert
+from retune.events import DROP_READY
 from retune.store import Store
 from retune.table import MemoryTable
 

@@ -210,6 +210,19 @@ def test_layering_only_the_composition_root_imports_a_use_case_from_outside_them
     assert reached == []
 
 
+def test_layering_use_cases_reach_aws_only_through_the_ports() -> None:
+    """A use case imports neither an adapter nor an AWS SDK nor the table: it talks to AWS through `retune.ports`,
+    so the unit tests' fakes stand in for every call it makes."""
+    outside = ("retune.adapters", "retune.table", "retune.wiring", "boto3", "botocore")
+    reached = [
+        f"{where(path, node)} {module}"
+        for path in python_files("layers/core/retune/use_cases")
+        for node, module, _ in imports(path)
+        if module.startswith(outside)
+    ]
+    assert reached == []
+
+
 def test_layering_the_repository_cites_no_document_outside_it() -> None:
     """The repository stands alone: no code, doc or template points at a design note kept elsewhere."""
     outside = ("DESIGN.md", "STYLE.md", "AWS_FACTS.md", "../shared/")

@@ -17,7 +17,9 @@ from retune.validation_errors import describe_validation_error
 __all__ = [
     "DATASETS_PREFIX",
     "DROP_ID_MAX",
+    "DROP_READY",
     "MANIFEST_NAME",
+    "RETUNE_SOURCE",
     "BadDropKey",
     "DropReadyDetail",
     "DropRef",
@@ -31,6 +33,10 @@ __all__ = [
     "sequencer_order",
     "split_manifest_key",
 ]
+
+# retune's own event on the default bus: a queued drop may start now (CloseRound, Promote → StartRound).
+RETUNE_SOURCE = "retune"
+DROP_READY = "Drop Ready"
 
 DATASETS_PREFIX = "datasets/"
 MANIFEST_NAME = "manifest.json"
@@ -181,7 +187,7 @@ def parse_drop_event(event: dict[str, Any]) -> DropRef:
             origin="s3",
             event_time=envelope.time,
         )
-    if envelope.source == "retune" and envelope.detail_type == "Drop Ready":
+    if envelope.source == RETUNE_SOURCE and envelope.detail_type == DROP_READY:
         ready = _parse(DropReadyDetail, envelope.detail, "Drop Ready detail")
         if split_manifest_key(ready.key) != (ready.profile, ready.drop_id):
             raise InvalidInput(

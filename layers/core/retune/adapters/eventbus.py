@@ -7,9 +7,7 @@ from typing import Any
 
 from retune.adapters.errors import translated
 from retune.errors import TransientError
-
-SOURCE = "retune"
-DROP_READY = "Drop Ready"
+from retune.events import RETUNE_SOURCE
 
 
 class EventBus:
@@ -22,7 +20,7 @@ class EventBus:
             response = self._client.put_events(
                 Entries=[
                     {
-                        "Source": SOURCE,
+                        "Source": RETUNE_SOURCE,
                         "DetailType": detail_type,
                         "Detail": json.dumps(detail),
                         "EventBusName": self._bus,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from retune.adapters.eventbus import DROP_READY
 from retune.errors import ConditionFailed
+from retune.events import DROP_READY
 from retune.plan import Plan
 from retune.ports import EventBusPort
 from retune.records import RoundRecord
