@@ -234,6 +234,14 @@ def jobs(
     ]
     requests += [
         training_request("v30-csv", URI_30, csv, "text/csv", HYPERPARAMETERS),
+        training_request(
+            "objective-only",
+            URI_17,
+            csv,
+            "text/csv",
+            {k: v for k, v in HYPERPARAMETERS.items() if k != "eval_metric"}
+            | {"_tuning_objective_metric": "validation:auc"},
+        ),
         training_request("bad-eta", URI_17, csv, "text/csv", {**HYPERPARAMETERS, "eta": "2"}),
         training_request(
             "bad-metric", URI_17, csv, "text/csv", {**HYPERPARAMETERS, "eval_metric": "rmse,kappa"}
@@ -437,3 +445,13 @@ def test_a_tuning_job_of_the_churn_profiles_shape_completes_on_validation_auc(
         assert objective["MetricName"] == "validation:auc" and 0.7 < objective["Value"] <= 1.0, summary
     best = tuning["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
     assert best["Value"] == max(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries)
+    trial = service.handle("DescribeTrainingJob", {"TrainingJobName": summaries[0]["TrainingJobName"]})
+    # AMT passes the objective to every trial, as a hyperparameter.
+    assert trial["HyperParameters"]["_tuning_objective_metric"] == "validation:auc"
+
+
+def test_the_tuning_objective_alone_makes_the_algorithm_evaluate_it(jobs: dict[str, dict[str, Any]]) -> None:
+    # No eval_metric: binary:logistic would log logloss, but the objective AMT passes joins the metrics.
+    described = jobs["objective-only"]
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    assert {m["MetricName"] for m in described["FinalMetricDataList"]} == {"train:auc", "validation:auc"}
