@@ -635,19 +635,29 @@ class LocalStack:
             raise TimeoutError(f"round {seq} of {profile} did not reach {statuses} in {timeout} s")
         return store.get_round(profile, seq)
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """Drain the alerts published so far (SNS → the local inbox queue)."""
+    def alerts(self, *, keep: bool = False) -> list[dict[str, Any]]:
+        """Drain the alerts published so far (SNS → the local inbox queue); `keep` reads them and leaves them
+        there (for whoever restores the stack to read again)."""
         sqs = self.client("sqs")
         out: list[dict[str, Any]] = []
+        received: list[str] = []
         while True:
             messages = sqs.receive_message(QueueUrl=self.alerts_inbox_url, MaxNumberOfMessages=10).get(
                 "Messages", []
             )
             if not messages:
-                return out
+                break
             for message in messages:
                 out.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.alerts_inbox_url, ReceiptHandle=message["ReceiptHandle"])
+                if keep:
+                    received.append(message["ReceiptHandle"])
+                else:
+                    sqs.delete_message(QueueUrl=self.alerts_inbox_url, ReceiptHandle=message["ReceiptHandle"])
+        for handle in received:  # visible again at once
+            sqs.change_message_visibility(
+                QueueUrl=self.alerts_inbox_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        return out
 
     def write_endpoints(self, path: Path) -> None:
         assert self.endpoints is not None
