@@ -140,7 +140,7 @@ MARKET_IMAGES := $(foreach f,xgb mlp,--image retune/market-volatility-$(f)='pyth
 	--preload retune/market-volatility-$(f)=trainers.market_volatility.$(f) --seconds-per-epoch retune/market-volatility-$(f)=2)
 local: venv $(SAM_VENV)/.installed
 	mkdir -p out/local
-	PYTHONPATH=$(CURDIR) $(PY) -m retune_local serve --state-dir $(STATE) --endpoints-file out/local/endpoints.json \
+	PYTHONPATH=$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -m retune_local serve --state-dir $(STATE) --endpoints-file out/local/endpoints.json \
 		--event-log out/local/events.jsonl $(MARKET_IMAGES)
 
 clean:

@@ -170,7 +170,7 @@ def run(
 
 def _shown(path: Path) -> str:
     """A path as a command given from the repository's root takes it."""
-    path = path.resolve()
+    path = path.absolute()  # not resolved: .venv may be a link
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 

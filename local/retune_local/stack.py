@@ -235,7 +235,7 @@ class LocalStack:
         physical_names: Mapping[str, str] | None = None,
         persist: bool = False,
     ) -> None:
-        self.state_dir = Path(state_dir)
+        self.state_dir = Path(state_dir).absolute()  # jobs run in their own directories: no relative paths
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.template = load_template(template_path)
         self._template_path = template_path
