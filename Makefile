@@ -19,10 +19,11 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools xgboost-venvs test test-unit test-reliability security lint format build schema lock demo bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
+.PHONY: help venv tools xgboost-venvs test test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README)"
+	@echo "make local    the local stack in the foreground (STATE=out/demo/state: the demo's, to explore with the CLI)"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
 	@echo "make security checkov on template.yaml and on the SAM-transformed template"
@@ -146,6 +147,17 @@ PROFILE ?= market-xgb
 # The local stack enforces IAM as the SAM-transformed template defines the roles: it needs the SAM CLI's venv.
 demo: venv $(SAM_VENV)/.installed
 	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
+
+# The local stack in the foreground with the market trainers (docs/local-mode.md). Its state is kept in STATE across
+# restarts: `make local STATE=out/demo/state` brings back the demo's stack for the CLI
+# (.venv/bin/retune --endpoints-file out/local/endpoints.json rounds market-xgb). Ctrl-C saves and stops it.
+STATE ?= out/local/state
+MARKET_IMAGES := $(foreach f,xgb mlp,--image retune/market-volatility-$(f)='python -m trainers.market_volatility $(f) train' \
+	--preload retune/market-volatility-$(f)=trainers.market_volatility.$(f) --seconds-per-epoch retune/market-volatility-$(f)=2)
+local: venv $(SAM_VENV)/.installed
+	mkdir -p out/local
+	PYTHONPATH=$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -m retune_local serve --state-dir $(STATE) --endpoints-file out/local/endpoints.json \
+		--event-log out/local/events.jsonl $(MARKET_IMAGES)
 
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache

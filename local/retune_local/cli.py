@@ -14,6 +14,7 @@ from typing import Any
 
 from retune_local.images import ImageSpec
 from retune_local.lambda_runtime import FunctionRuntime
+from retune_local.snapshot import StateError
 from retune_local.stack import Endpoints, LocalStack, function_environment
 from retune_local.template import functions, load_template
 
@@ -31,8 +32,13 @@ def read_env_vars(path: str | None) -> dict[str, dict[str, str]]:
 def serve(args: argparse.Namespace, images: dict[str, ImageSpec]) -> int:
     stop = threading.Event()
     fire = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def ending(*_: object) -> None:
+        stop.set()
+        fire.set()  # wakes the loop below at once
+
+    signal.signal(signal.SIGINT, ending)
+    signal.signal(signal.SIGTERM, ending)
     signal.signal(signal.SIGUSR1, lambda *_: fire.set())  # fire the schedules now
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="retune-local-"))
     stack = LocalStack(
@@ -41,28 +47,34 @@ def serve(args: argparse.Namespace, images: dict[str, ImageSpec]) -> int:
         event_log=Path(args.event_log) if args.event_log else None,
         env_overrides=read_env_vars(args.env_vars),
         deterministic=not args.real_time,
+        # A state directory of one's own is kept across restarts: moto's state is saved there when serve ends
+        # (Ctrl-C, SIGTERM) and restored on the next start, beside the local SageMaker's.
+        persist=args.state_dir is not None,
     )
-    with stack:
-        stack.write_endpoints(Path(args.endpoints_file))
-        assert stack.endpoints is not None
-        print(
-            json.dumps(
-                {
-                    "ready": True,
-                    "endpoints_file": args.endpoints_file,
-                    **stack.endpoints.as_json()["endpoints"],
-                }
-            ),
-            flush=True,
-        )
-        while not stop.is_set():
-            # Wakes on a signal (SIGUSR1: fire now) or when the schedule's period has passed.
-            fire.wait(timeout=args.schedule_seconds)
-            if stop.is_set():
-                break
-            fire.clear()
-            assert stack.router is not None
-            stack.router.fire_schedule()
+    try:
+        with stack:
+            stack.write_endpoints(Path(args.endpoints_file))
+            assert stack.endpoints is not None
+            print(
+                json.dumps(
+                    {
+                        "ready": True,
+                        "endpoints_file": args.endpoints_file,
+                        **stack.endpoints.as_json()["endpoints"],
+                    }
+                ),
+                flush=True,
+            )
+            while not stop.is_set():
+                # Wakes on a signal (SIGUSR1: fire now) or when the schedule's period has passed.
+                fire.wait(timeout=args.schedule_seconds)
+                if stop.is_set():
+                    break
+                fire.clear()
+                assert stack.router is not None
+                stack.router.fire_schedule()
+    except StateError as exc:
+        raise SystemExit(f"retune_local serve: {exc}") from exc
     return 0
 
 
@@ -113,7 +125,10 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     s = commands.add_parser("serve", parents=parents, help="run the local stack in the foreground")
     s.add_argument("--endpoints-file", required=True, help="written once the stack is ready")
     s.add_argument("--event-log", help="every routed event, one JSON object a line")
-    s.add_argument("--state-dir", help="where state lives (default: a new temporary folder)")
+    s.add_argument(
+        "--state-dir",
+        help="where state lives, kept across restarts (default: a new temporary folder, not kept)",
+    )
     s.add_argument("--env-vars", help="env.json overrides, as for sam local invoke")
     s.add_argument("--real-time", action="store_true", help="real time instead of the deterministic mode")
     s.add_argument(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from retune_local.template import ROOT
 IMAGES = {"retune/market-volatility-xgb": "xgb", "retune/market-volatility-mlp": "mlp"}
 # The virtual clock of the deterministic mode: one emission of the objective stands for this many seconds.
 SECONDS_PER_EPOCH = 2.0
+LOCAL_ENDPOINTS = Path("out/local/endpoints.json")  # where `make local` writes the restored stack's endpoints
 
 
 def market_images() -> dict[str, ImageSpec]:
@@ -113,8 +115,10 @@ def run(
     )
     started = time.monotonic()
     summaries = []
+    state = out / "state"
+    # persist: the stack's state is saved there when the demo ends (also by Ctrl-C or SIGTERM), for exploring.
     with LocalStack(
-        out / "state", market_images(), event_log=out / "events.jsonl", deterministic=deterministic
+        state, market_images(), event_log=out / "events.jsonl", deterministic=deterministic, persist=True
     ) as stack:
         stack.put_profile(profile_path, profile_name)
         store = stack.state()
@@ -133,7 +137,7 @@ def run(
                 raise TimeoutError(f"round {seq} did not finish in {timeout_per_round} s")
             rnd = store.get_round(profile_name, seq)
             summaries.append(round_summary(rnd, store.trials(profile_name, seq)))
-        alerts = stack.alerts()
+        alerts = stack.alerts(keep=True)
     elapsed = time.monotonic() - started
     summary = {
         "profile": profile_name,
@@ -153,10 +157,25 @@ def run(
     print("", file=stream)
     for alert in alerts:
         print(f"alert: {alert['Subject']}", file=stream)
+    print(f"\nwrote {out / 'summary.json'} and {out / 'report.html'} ({elapsed:.0f} s)", file=stream)
     print(
-        f"\nwrote {out / 'summary.json'} and {out / 'report.html'} ({elapsed:.0f} s)", file=stream, flush=True
+        f"explore it: make local STATE={_shown(state)}   then in another shell: "
+        f"{_shown(ROOT / '.venv' / 'bin' / 'retune')} --endpoints-file {_shown(ROOT / LOCAL_ENDPOINTS)} "
+        f"rounds {profile_name}",
+        file=stream,
+        flush=True,
     )
     return summary
+
+
+def _shown(path: Path) -> str:
+    """A path as a command given from the repository's root takes it."""
+    path = path.absolute()  # not resolved: .venv may be a link
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the demo as Ctrl-C does: the stack closes, and saves its state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, help="override the profile's parallelism")
     parser.add_argument("--real-time", action="store_true", help="the local SageMaker's real-time mode")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)
     run(
         args.drops,
         args.profile,

@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from retune_local import snapshot
 from retune_local.api import LocalSageMaker
 from retune_local.http import SageMakerHTTPServer
 from retune_local.iam import principals as iam_principals
@@ -39,6 +40,7 @@ from retune_local.images import ImageSpec
 from retune_local.lambda_runtime import FunctionRuntime, Outcome, failure_record
 from retune_local.router import Router
 from retune_local.s3_events import ObjectEvents
+from retune_local.snapshot import Contents
 from retune_local.template import (
     ROOT,
     TEMPLATE,
@@ -215,6 +217,8 @@ class LocalStack:
     images: TrainingImage name → ImageSpec or argv for the local SageMaker.
     env_overrides: `env.json`'s shape ({"Parameters": {...}, "<LogicalId>": {...}}), applied over the template's.
     deterministic: the local SageMaker's deterministic mode (fixed event order, virtual clock).
+    persist: keep moto's state across restarts: restore it from `state_dir` on start (where a stack that persisted
+    left it) and save it there on close (retune_local.snapshot); the local SageMaker's state is kept there anyway.
     """
 
     def __init__(
@@ -229,8 +233,9 @@ class LocalStack:
         stack_name: str = "retune-local",
         sagemaker_options: Mapping[str, Any] | None = None,
         physical_names: Mapping[str, str] | None = None,
+        persist: bool = False,
     ) -> None:
-        self.state_dir = Path(state_dir)
+        self.state_dir = Path(state_dir).absolute()  # jobs run in their own directories: no relative paths
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.template = load_template(template_path)
         self._template_path = template_path
@@ -241,6 +246,10 @@ class LocalStack:
         self._deterministic = deterministic
         self._sagemaker_options = dict(sagemaker_options or {})
         self._names = dict(physical_names or {})  # e.g. the names events/env.json uses
+        self.persist = persist
+        self._opened = False  # this stack marked state_dir as in use (persist): close saves and unmarks it
+        self._contents = Contents({}, {})
+        self._routing = threading.Event()  # set once the router delivers events
         self._moto: Any = None
         self.sagemaker: LocalSageMaker | None = None
         self._sagemaker_http: SageMakerHTTPServer | None = None
@@ -260,6 +269,8 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
+        # Before anything is created: a state directory that cannot be restored fails here, naming the fix.
+        saved = snapshot.check(self.state_dir) if self.persist else None
         self.object_events = ObjectEvents(self._on_object_created, REGION, ACCOUNT)
         self._moto = start_gated_moto(self.gate, self.object_events)
         host, port = self._moto.get_host_and_port()
@@ -268,6 +279,14 @@ class LocalStack:
         _reset_moto(aws_url)
         placeholder = Endpoints(REGION, aws_url, "")
         self._create_resources(placeholder)
+        if saved is not None:
+            # Before the router exists: restoring the bucket's objects starts no round.
+            snapshot.restore(
+                saved, self._contents, self._admin_clients(placeholder), self._queue_urls(), ACCOUNT
+            )
+        if self.persist:
+            snapshot.mark_open(self.state_dir)
+            self._opened = True
         principals = self._principals()
         # SageMaker reads a job's data and writes its model and metrics as the job's execution role.
         self.sagemaker = LocalSageMaker(
@@ -299,6 +318,7 @@ class LocalStack:
                 spec, self.function_environment(spec), on_failure=self._park, log_dir=logs
             )
         self.router = Router(self.functions, self.runtimes, self.event_log, REGION, ACCOUNT)
+        self._routing.set()
         poller = threading.Thread(target=self._drain_capture_queue, name="capture-queue", daemon=True)
         poller.start()
         self._threads.append(poller)
@@ -335,24 +355,59 @@ class LocalStack:
 
     def close(self) -> None:
         self._stop.set()
-        if self._sagemaker_http is not None:
-            self._sagemaker_http.stop()
-        if self.sagemaker is not None:
-            self.sagemaker.close()
-        for thread in self._threads:
-            thread.join(timeout=30)
-        for runtime in self.runtimes.values():
-            runtime.close()
-        if self._moto is not None:
-            self._moto.stop()
+        try:
+            if self._sagemaker_http is not None:
+                self._sagemaker_http.stop()
+            if self.sagemaker is not None:
+                self.sagemaker.close()
+            for thread in self._threads:
+                thread.join(timeout=30)
+            # Each worker takes a moment to exit: they are closed side by side.
+            closers = [threading.Thread(target=r.close, daemon=True) for r in self.runtimes.values()]
+            for closer in closers:
+                closer.start()
+            for closer in closers:
+                closer.join()
+            if self._opened and self._moto is not None:
+                # Once nothing writes any more; the marker goes only with a whole snapshot written.
+                host, port = self._moto.get_host_and_port()
+                endpoints = Endpoints(REGION, f"http://{host}:{port}", "")
+                path = snapshot.save(
+                    self.state_dir, self._contents, self._admin_clients(endpoints), ACCOUNT, REGION
+                )
+                snapshot.mark_closed(self.state_dir)
+                self._opened = False
+                log.info("saved moto's state to %s", path)
+        finally:
+            if self._moto is not None:
+                self._moto.stop()
+                self._moto = None
 
     def __enter__(self) -> LocalStack:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()  # what started is stopped (moto's server, the SageMaker service, the workers)
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- resources ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _admin_clients(endpoints: Endpoints) -> dict[str, Any]:
+        return {s: client(s, endpoints) for s in ("dynamodb", "s3", "sqs", "cloudwatch")}
+
+    def _queue_urls(self) -> dict[str, str]:
+        """Every queue of the stack (the template's and the local inbox and capture queue) by name."""
+        sqs = client("sqs", Endpoints(REGION, self._aws_url(), ""))
+        urls = [u for page in sqs.get_paginator("list_queues").paginate() for u in page.get("QueueUrls", [])]
+        return {url.rsplit("/", 1)[-1]: url for url in urls}
+
+    def _aws_url(self) -> str:
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
 
     def _create_resources(self, endpoints: Endpoints) -> None:
         """Create in moto every data and messaging resource of the template, and record its physical names."""
@@ -392,6 +447,7 @@ class LocalStack:
                     Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
                 )
             r.physical[lid] = bucket
+            self._contents.buckets[lid] = bucket
             r.attributes[(lid, "Arn")] = f"arn:aws:s3:::{bucket}"
         for lid in by_type["AWS::DynamoDB::Table"]:
             props = r.resolve(resources[lid].get("Properties") or {})
@@ -409,6 +465,7 @@ class LocalStack:
             if ttl and ttl.get("Enabled"):
                 dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
             r.physical[lid] = table
+            self._contents.tables[lid] = table
             r.attributes[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
         for lid in by_type["AWS::SNS::Topic"]:
             props = r.resolve(resources[lid].get("Properties") or {})
@@ -470,6 +527,12 @@ class LocalStack:
     # -- events ------------------------------------------------------------------------------------------------
 
     def _on_sagemaker_event(self, event: dict[str, Any]) -> None:
+        # A restored SageMaker ends the jobs that were running when the last stack stopped, with their events,
+        # as it starts: they wait for the router rather than being lost.
+        while not self._routing.wait(timeout=1.0):
+            if self._stop.is_set():
+                log.warning("stack closed before routing %s", event.get("detail-type"))
+                return
         assert self.router is not None
         self.router.route(event)
 
@@ -572,19 +635,29 @@ class LocalStack:
             raise TimeoutError(f"round {seq} of {profile} did not reach {statuses} in {timeout} s")
         return store.get_round(profile, seq)
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """Drain the alerts published so far (SNS → the local inbox queue)."""
+    def alerts(self, *, keep: bool = False) -> list[dict[str, Any]]:
+        """Drain the alerts published so far (SNS → the local inbox queue); `keep` reads them and leaves them
+        there (for whoever restores the stack to read again)."""
         sqs = self.client("sqs")
         out: list[dict[str, Any]] = []
+        received: list[str] = []
         while True:
             messages = sqs.receive_message(QueueUrl=self.alerts_inbox_url, MaxNumberOfMessages=10).get(
                 "Messages", []
             )
             if not messages:
-                return out
+                break
             for message in messages:
                 out.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.alerts_inbox_url, ReceiptHandle=message["ReceiptHandle"])
+                if keep:
+                    received.append(message["ReceiptHandle"])
+                else:
+                    sqs.delete_message(QueueUrl=self.alerts_inbox_url, ReceiptHandle=message["ReceiptHandle"])
+        for handle in received:  # visible again at once
+            sqs.change_message_visibility(
+                QueueUrl=self.alerts_inbox_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        return out
 
     def write_endpoints(self, path: Path) -> None:
         assert self.endpoints is not None
