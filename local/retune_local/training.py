@@ -37,6 +37,10 @@ _MESSAGES = {
     "Stopped": "The training job was stopped",
     "MaxRuntimeExceeded": "Training job runtime exceeded MaxRuntimeInSeconds provided",
 }
+# AMT's reserved hyperparameter: the objective metric's name, among a tuning job's static hyperparameters and every
+# trial's (the SageMaker Python SDK's HyperparameterTuner.attach deletes it: a KeyError without it). It is added
+# when a trial is described or run, not stored, so records written before it answer the same way.
+TUNING_OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 # Keys of a CreateTrainingJob request that DescribeTrainingJob echoes back.
 _ECHOED = (
     "HyperParameters",
@@ -123,6 +127,21 @@ class TrainingJob:
         role = self.request.get("RoleArn")
         return str(role) if role else None
 
+    @property
+    def hyperparameters(self) -> dict[str, str] | None:
+        """What the job runs with: the request's, plus AMT's reserved one for a tuning job's trial."""
+        given = self.request.get("HyperParameters")
+        if self.tuning_job_name is None or self.objective_metric is None:
+            return None if given is None else dict(given)
+        return {**(given or {}), TUNING_OBJECTIVE_HYPERPARAMETER: self.objective_metric}
+
+    def container_request(self) -> dict[str, Any]:
+        """The request as the container sees it (hyperparameters.json, SM_HPS)."""
+        hyperparameters = self.hyperparameters
+        return (
+            self.request if hyperparameters is None else {**self.request, "HyperParameters": hyperparameters}
+        )
+
     def move(self, secondary: str, at: float, status: str | None = None, message: str | None = None) -> None:
         """Enter a new secondary status (and primary `status`, if given) at epoch seconds `at`."""
         if self.transitions and "EndTime" not in self.transitions[-1]:
@@ -175,6 +194,12 @@ class TrainingJob:
         for key in _ECHOED:
             if key in self.request:
                 response[key] = self.request[key]
+        if self.hyperparameters is not None:
+            response["HyperParameters"] = self.hyperparameters
+        if "OutputDataConfig" in response:
+            # AWS answers KmsKeyId "" when none was given (the SageMaker Python SDK reads it unchecked).
+            output = response["OutputDataConfig"]
+            response["OutputDataConfig"] = {**output, "KmsKeyId": output.get("KmsKeyId", "")}
         if self.tuning_job_arn:
             response["TuningJobArn"] = self.tuning_job_arn
         if self.model_artifacts:
@@ -320,7 +345,7 @@ class JobRun:
         )
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
-        container.prepare(self.layout, self.job.request)
+        container.prepare(self.layout, self.job.container_request())
         self._update(lambda job: job.move("Downloading", at))
         container.download_channels(self.ctx.s3_for(self.job.role_arn), self.layout, self.job.request)
 
@@ -348,7 +373,7 @@ class JobRun:
         assert self.image is not None
         env = container.environment(
             self.layout,
-            self.job.request,
+            self.job.container_request(),
             self.job.name,
             self.job.arn,
             {
