@@ -19,6 +19,7 @@ from retune_local.container import ContainerError, Layout, MetricParser
 from retune_local.context import Context
 from retune_local.events import TRAINING_JOB_STATE_CHANGE, envelope, training_job_detail
 from retune_local.images import DEFAULT_SECONDS_PER_EPOCH, ImageSpec
+from retune_local.job_logs import FUTURE_LIMIT_SECONDS, JobLog
 from retune_local.runner import ExitInfo, ForkServerError, ProcessHandle
 from retune_local.scheduler import Command, Epoch, Finished, Scheduler, StopDone, Timeout
 
@@ -295,6 +296,7 @@ class JobRun:
         self._parser = MetricParser([])
         self._wall_timeout = False
         self.start_at = job.creation_time
+        self._log = JobLog(None, job.name, job.creation_time)
         self._thread = threading.Thread(target=self._guarded_run, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -393,9 +395,12 @@ class JobRun:
             job.move("Training", at)
 
         self._update(training)
+        # The stream exists from the start of the container, so a tail sees the lines as they come.
+        self._log = JobLog(self.ctx.logs_for(self.job.role_arn), self.job.name, self._log_time(at)).open()
         try:
             process = self.ctx.runners.for_image(self.image).start(self.image.argv, self.layout.root, env)
         except (OSError, ForkServerError) as exc:
+            self._log.close()
             self._post_terminal(
                 Finished(
                     "Failed",
@@ -410,7 +415,10 @@ class JobRun:
         if stop_now:
             self.stop()
         watchdog = self._watchdog(process)
-        exit_info = self._consume(process)
+        try:
+            exit_info = self._consume(process)
+        finally:
+            self._log.close()  # every line is in CloudWatch Logs before the job can end
         if watchdog is not None:
             watchdog.cancel()
         wall = time.monotonic() - started
@@ -467,6 +475,18 @@ class JobRun:
             log.warning("outputs of stopped job %s not saved: %s", self.job.name, exc)
             return None
 
+    def _log_time(self, virtual: float) -> float:
+        """A log event's time: the job's clock (virtual in the deterministic mode), held below CloudWatch Logs'
+        limit on future events."""
+        return min(virtual, self.ctx.wall() + FUTURE_LIMIT_SECONDS)
+
+    def _line_time(self, epochs: int) -> float:
+        """When a line was printed: in the deterministic mode, the virtual time of the epoch it belongs to (the
+        line that reports epoch k is at start + k x seconds per epoch, as the epoch itself is); else now."""
+        if not self.ctx.deterministic:
+            return self.ctx.wall()
+        return self._log_time(self.start_at + epochs * self.seconds_per_epoch)
+
     def _consume(self, process: ProcessHandle) -> ExitInfo:
         parser = self._parser
         log_path = self.layout.root / "output" / "training.log"
@@ -475,16 +495,18 @@ class JobRun:
         with log_path.open("wb") as log_file:
             for raw in process.lines():
                 log_file.write(raw)
+                text = raw.decode(errors="replace")
                 with self._lock:
-                    if self._stop_requested:
-                        continue  # keep draining the pipe; nothing after a stop counts
-                found = parser.parse(raw.decode(errors="replace"))
-                if not found:
-                    continue
-                pending.extend(found)
+                    stopped = self._stop_requested
+                found = [] if stopped else parser.parse(text)  # nothing after a stop counts (the pipe drains)
                 objective = next((value for name, value in found if name == self.epoch_metric), None)
                 if objective is not None:
                     epochs += 1
+                self._log.write(text, self._line_time(epochs))
+                if not found:
+                    continue
+                pending.extend(found)
+                if objective is not None:
                     self.scheduler.post(self, Epoch(epochs, pending, objective))
                     pending = []
         self._trailing = pending

@@ -6,14 +6,28 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 from retune_local import LocalSageMaker
+from retune_local.job_logs import LOG_GROUP
 
-from tests.local_sagemaker.conftest import Connect, ServiceFactory, run_tuning, trials, tuning_request
+from tests.local_sagemaker.conftest import (
+    ROLE,
+    SECONDS_PER_EPOCH,
+    Connect,
+    ServiceFactory,
+    run_tuning,
+    trials,
+    tuning_request,
+)
 from tests.local_sagemaker.test_state_format import DATA as STATE_BEFORE
+from tests.local_sagemaker.test_training_jobs import training_request
 
 pytestmark = pytest.mark.local_stack
 
@@ -184,3 +198,134 @@ def test_a_trial_stored_before_the_reserved_hyperparameter_answers_with_it(
         **stored["request"]["HyperParameters"],
         "_tuning_objective_metric": "loss",
     }
+
+
+# -- CloudWatch Logs ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logs(moto_endpoint: str) -> Any:
+    return boto3.client(
+        "logs",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def log_events(logs: Any, job_name: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The job's streams and the first one's events, read as the SDK v2's logs_for_job reads them."""
+    streams = logs.describe_log_streams(
+        logGroupName=LOG_GROUP, logStreamNamePrefix=job_name + "/", orderBy="LogStreamName"
+    )["logStreams"]
+    names = [s["logStreamName"] for s in streams]
+    events: list[dict[str, Any]] = []
+    token: dict[str, str] = {}
+    while names:
+        page = logs.get_log_events(
+            logGroupName=LOG_GROUP, logStreamName=names[0], startFromHead=True, **token
+        )
+        events.extend(page["events"])
+        if not page["events"]:
+            break
+        token = {"nextToken": page["nextForwardToken"]}
+    return names, events
+
+
+def test_a_trial_writes_its_output_to_cloudwatch_logs_as_sagemaker_does(
+    make_service: ServiceFactory, logs: Any
+) -> None:
+    service = make_service(logs=logs)
+    name = f"logs-{uuid.uuid4().hex[:8]}"
+    run_tuning(service, tuning_request(name, max_jobs=1, parallel=1, epochs=3))
+    (summary,) = trials(service, name)
+    job = service.handle("DescribeTrainingJob", {"TrainingJobName": summary["TrainingJobName"]})
+
+    streams, events = log_events(logs, job["TrainingJobName"])
+    assert streams == [f"{job['TrainingJobName']}/algo-1-{int(job['TrainingStartTime'])}"]
+    output = (service.ctx.jobs_dir / job["TrainingJobName"] / "output" / "training.log").read_text()
+    assert [e["message"] for e in events] == output.splitlines()
+    # the deterministic mode's clock: the line reporting epoch k at start + k x seconds per epoch
+    start = job["TrainingStartTime"]
+    assert [e["timestamp"] for e in events] == [
+        round((start + k * SECONDS_PER_EPOCH) * 1000) for k in (1, 2, 3)
+    ]
+
+
+def test_the_log_stream_has_the_lines_while_the_job_runs(make_service: ServiceFactory, logs: Any) -> None:
+    sent = threading.Event()
+    seen: list[str] = []
+
+    class Recording:
+        """moto's client, noting each line it is given."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(logs, name)
+
+        def put_log_events(self, **params: Any) -> Any:
+            answer = logs.put_log_events(**params)
+            seen.extend(e["message"] for e in params["logEvents"])
+            if any(m.startswith("epoch=2 ") for m in seen):
+                sent.set()
+            return answer
+
+    service = make_service(logs=Recording())
+    request = training_request(f"tail-{uuid.uuid4().hex[:8]}", hyperparameters={"epochs": "2", "hang": "1"})
+    service.handle("CreateTrainingJob", request)
+    assert sent.wait(30)
+    name = request["TrainingJobName"]
+    assert (
+        service.handle("DescribeTrainingJob", {"TrainingJobName": name})["TrainingJobStatus"] == "InProgress"
+    )
+    assert [e["message"] for e in log_events(logs, name)[1]][-1].startswith("epoch=2 ")
+    service.handle("StopTrainingJob", {"TrainingJobName": name})
+    assert service.wait_training_job(name)["TrainingJobStatus"] == "Stopped"
+
+
+class _Roles:
+    """Execution roles whose CloudWatch Logs client refuses every write, as the gate does for a role without
+    logs:CreateLogStream; every other client is the service's own."""
+
+    def __init__(self, denied: Any, clients: dict[str, Any]) -> None:
+        self.asked: list[tuple[str, str]] = []
+        self._denied, self._clients = denied, clients
+
+    def assumable(self, role_arn: str) -> bool:
+        return True
+
+    def client(self, role_arn: str, service: str) -> Any:
+        self.asked.append((role_arn, service))
+        return self._denied if service == "logs" else self._clients.get(service)
+
+    def environment(self, role_arn: str) -> dict[str, str]:
+        return {}
+
+
+class _DeniedLogs:
+    def __getattr__(self, operation: str) -> Any:
+        def denied(**params: Any) -> Any:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "AccessDeniedException",
+                        "Message": f"not authorized to perform: {operation}",
+                    }
+                },
+                operation,
+            )
+
+        return denied
+
+
+def test_logs_are_written_as_the_jobs_role_and_a_refusal_does_not_fail_the_job(
+    make_service: ServiceFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    roles = _Roles(_DeniedLogs(), {})
+    service = make_service(roles=roles)
+    request = training_request(f"denied-{uuid.uuid4().hex[:8]}")
+    service.handle("CreateTrainingJob", request)
+    assert service.wait_training_job(request["TrainingJobName"])["TrainingJobStatus"] == "Completed"
+    assert (ROLE, "logs") in roles.asked
+    assert "could not write the logs of training job" in caplog.text
+    assert "AccessDeniedException" in caplog.text
