@@ -345,11 +345,11 @@ class TuningRun:
         definition = self.tuning.definition
         algorithm = definition["AlgorithmSpecification"]
         request: dict[str, Any] = {key: definition[key] for key in _DEFINITION_KEYS if key in definition}
+        # AMT's reserved `_tuning_objective_metric` joins these in TrainingJob.hyperparameters (describe, events, and
+        # the container: the built-in algorithms evaluate and early-stop on it).
         request["HyperParameters"] = {
             **(definition.get("StaticHyperParameters") or {}),
             **suggestion.hyperparameters,
-            # AMT tells every trial its objective (the built-in algorithms evaluate and early-stop on it).
-            "_tuning_objective_metric": self.metric,
         }
         resources = trial_resource_config(definition)
         if resources is not None:
