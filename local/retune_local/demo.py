@@ -90,9 +90,11 @@ class Workload:
     notes: str  # for the report, after "<drops> drops of ..., <seconds> s on this machine."
 
 
-def workload(profile_name: str, drops: int, first_validation: str) -> Workload:
+def workload(
+    profile_name: str, drops: int, first_validation: str, churn_rows: dict[str, int] | None = None
+) -> Workload:
     if profile_name.startswith("churn"):
-        specs = churn.drops(drops)
+        specs = churn.drops(drops, rows=churn_rows)
         return Workload(
             "synthetic customer-churn data",
             " (retune_local.churn: seeded, drifting)",
@@ -187,9 +189,10 @@ def run(
     deterministic: bool = True,
     timeout_per_round: float = 900.0,
     first_validation: str = "2015-01-01",
+    churn_rows: dict[str, int] | None = None,
     stream: Any = sys.stdout,
 ) -> dict[str, Any]:
-    """Run the demo; returns summary.json's content."""
+    """Run the demo; returns summary.json's content. `churn_rows` sizes the churn drops' channels (tests)."""
     if out.exists():
         shutil.rmtree(out)
     (out / "drops").mkdir(parents=True)
@@ -200,7 +203,7 @@ def run(
         profile_doc["budget"]["max_parallel_jobs"] = min(parallel, profile_doc["budget"]["max_jobs"])
     profile_path = out / f"{profile_name}.json"
     profile_path.write_text(json.dumps(profile_doc, indent=2))
-    work = workload(profile_name, drops, first_validation)
+    work = workload(profile_name, drops, first_validation, churn_rows)
     manual = profile_doc["promotion"].get("approval") == "manual"
     print(
         f"retune demo: profile {profile_name}, {drops} drop(s) of {work.data}{work.source}, "

@@ -7,6 +7,7 @@ is kept, and the champion and its round's decision are one write (Store.set_cham
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -124,11 +125,14 @@ def _set_champion_by_hand(
     verb: str,
     where: str,
     deps: PromoteDeps,
+    approve: Callable[[], None] | None = None,
 ) -> str | None:
     """A person's decision, on the rules of retune's own (the package's round must record it, its group must be
     the profile's, its model is kept under registry/): the champion in place of `champion` (as read) and, when
     the package is its round's decision (`rnd`), that decision, in one write; then the alert, the queued drop's
-    announcement and the deployment. Why the package may not be the champion; None when it is now. Raises
+    announcement and the deployment; `approve`, when given, updates the registry between the write and the
+    deployment (SageMaker deploys only an Approved package). Why the package may not be the champion; None when it
+    is now. Raises
     ConditionFailed when the champion or the round changed since it was read. `verb` and `where` say how
     ("rolled back", "with retune promote")."""
     refused = champion_refusal(package.profile, package.arn, rnd, deps)
@@ -157,6 +161,8 @@ def _set_champion_by_hand(
         crowned, replaces=champion, decided=decided, expected_status=rnd.status if rnd is not None else None
     )
     deps.metrics.count("ModelsPromoted")
+    if approve is not None:
+        approve()
     _after_approval(decided or rnd, package.profile, package.arn, who, deps)
     return None
 
@@ -173,10 +179,10 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     an earlier champion. The same rules as an approval in the registry, with two differences: the package may
     already be Approved (a rollback: no registry event would follow), and the registry is updated here.
 
-    Order: the champion first (conditional on its version); then the alert, the queued drop's announcement and
-    the deployment; then the registry (Approved), whose state-change event finds the package already the
-    champion and its alert published under the same key. A repeat finishes an interrupted attempt's registry
-    update."""
+    Order: the champion first (conditional on its version); then the registry (Approved: SageMaker deploys only
+    an Approved package); then the alert, the queued drop's announcement and the deployment. The registry's
+    state-change event finds the package already the champion and finishes the same steps under the same alert
+    key. A repeat finishes an interrupted attempt."""
     try:
         described = deps.sagemaker.describe_model_package(package_arn)
     except NotFound:
@@ -203,8 +209,8 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     champion = deps.store.get_champion(profile_name)
     if champion is not None and champion.model_package_arn == package_arn:
         # A repeat finishes what an interrupted attempt began after its write (each step is idempotent).
-        _finish_repeated_approval(champion, rnd, profile_name, package_arn, deps)
         _approve_in_registry(described, package_arn, f"promoted by hand by {who} with retune promote", deps)
+        _finish_repeated_approval(champion, rnd, profile_name, package_arn, deps)
         return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
     # A package that was the champion before: its round's decision says approved (the history keeps the last
     # changes only).
@@ -213,10 +219,20 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     )
     verb = "rolled back" if earlier else "promoted"
     package = _Package(profile_name, seq, package_arn, model)
-    refused = _set_champion_by_hand(package, rnd, champion, who, verb, "with retune promote", deps)
+    refused = _set_champion_by_hand(
+        package,
+        rnd,
+        champion,
+        who,
+        verb,
+        "with retune promote",
+        deps,
+        approve=lambda: _approve_in_registry(
+            described, package_arn, f"{verb} by hand by {who} with retune promote", deps
+        ),
+    )
     if refused:
         return PromoteResult("ignored", profile_name, seq, package_arn, refused)
-    _approve_in_registry(described, package_arn, f"{verb} by hand by {who} with retune promote", deps)
     return PromoteResult("champion_set", profile_name, seq, package_arn, f"{verb} by {who}")
 
 
