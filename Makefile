@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 # The Lambda runtime's Python (3.13), from pyenv where it is installed, else from PATH.
 PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13) $(shell command -v python3.13))
+# The emulated built-in XGBoost versions' venvs run on 3.11 (the oldest xgboost's numpy has wheels for it).
+PYTHON311 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python3.11) $(shell command -v python3.11))
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-tools/sam
@@ -17,7 +19,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools test test-unit test-reliability security lint format build schema lock demo bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
+.PHONY: help venv tools xgboost-venvs test test-unit test-reliability security lint format build schema lock demo bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README)"
@@ -50,8 +52,20 @@ $(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constra
 
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+# One venv per emulated version of SageMaker's built-in XGBoost (local/retune_local/builtin_xgboost.py), each with
+# that version's xgboost: about 45 s each on a fresh machine, then reused.
+XGBOOST_VERSIONS := 1.7.6 3.0.5
+XGBOOST_VENVS := $(foreach v,$(XGBOOST_VERSIONS),.venv-tools/xgboost-$(v)/.installed)
+.venv-tools/xgboost-%/.installed: tools/xgboost-%-requirements.txt
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
+	test -x $(@D)/bin/python || $(PYTHON311) -m venv $(@D)
+	$(@D)/bin/pip --disable-pip-version-check -q install -r $<
+	touch $@
+
+xgboost-venvs: $(XGBOOST_VENVS)
+
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
-test: venv tools
+test: venv tools xgboost-venvs
 	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
 test-unit: venv

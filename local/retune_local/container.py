@@ -244,13 +244,16 @@ def environment(
     return env
 
 
-def failure_reason(layout: Layout, exit_code: int) -> str:
-    """SageMaker's FailureReason: the first 1024 characters of output/failure, else the exit status."""
+def failure_reason(layout: Layout, exit_code: int, *, categorized: bool = False) -> str:
+    """SageMaker's FailureReason: the first 1024 characters of output/failure, else the exit status. A built-in
+    algorithm (`categorized`) writes its own category first (ClientError for the user's mistakes)."""
     failure = layout.output / "failure"
     if failure.is_file():
         text = failure.read_text(errors="replace").strip()
         if text:
-            return f"AlgorithmError: {text}"[:FAILURE_REASON_MAX]
+            categories = ("ClientError: ", "AlgorithmError: ")
+            reason = text if categorized and text.startswith(categories) else f"AlgorithmError: {text}"
+            return reason[:FAILURE_REASON_MAX]
     if exit_code < 0:
         return f"AlgorithmError: the training process was killed by signal {-exit_code}"
     return f"AlgorithmError: the training process exited with code {exit_code}"

@@ -6,6 +6,8 @@ order:
 2. without its registry host (`retune-xgb:1.2`);
 3. without host, tag and digest (`retune-xgb`).
 So registering `retune-xgb` covers every registry and tag; registering `retune-xgb:1.2` pins one tag.
+An image registered under none of these names may be SageMaker's built-in XGBoost (builtin_xgboost.py): its URIs
+resolve without registration.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class ImageSpec:
         checks.
     env: extra environment for the process (and for the warm runner's server, e.g. PYTHONPATH).
     warm: run on the warm runner when the command allows it.
+    metric_definitions: the metrics the image publishes itself (a built-in algorithm's); used when the request
+        has no MetricDefinitions.
+    reports_error_category: the image writes output/failure starting with its own category ("ClientError: ",
+        "AlgorithmError: "), as SageMaker's built-in algorithms report them; FailureReason keeps it.
     """
 
     argv: tuple[str, ...]
@@ -38,6 +44,8 @@ class ImageSpec:
     seconds_per_epoch: float = DEFAULT_SECONDS_PER_EPOCH
     env: Mapping[str, str] = field(default_factory=dict)
     warm: bool = True
+    metric_definitions: tuple[Mapping[str, str], ...] = ()
+    reports_error_category: bool = False
 
     @classmethod
     def python(cls, *args: str, **kwargs: object) -> ImageSpec:
@@ -80,7 +88,18 @@ class ImageRegistry:
         for name in candidates(image):
             if name in self._images:
                 return self._images[name]
-        return None
+        from retune_local import builtin_xgboost  # noqa: PLC0415 (reads its URI table on first use)
+
+        return builtin_xgboost.image_spec(image)
+
+    def missing_reason(self, image: str) -> str:
+        """The FailureReason of a job whose image does not resolve."""
+        from retune_local import builtin_xgboost  # noqa: PLC0415
+
+        return builtin_xgboost.refusal(image) or (
+            f"ClientError: the training image {image!r} does not exist in the local image "
+            "registry: register it (LocalSageMaker(images=...), register_image, or --image NAME=COMMAND)"
+        )
 
     def names(self) -> list[str]:
         return sorted(self._images)

@@ -311,12 +311,10 @@ class JobRun:
 
     def _prepare(self, at: float) -> None:
         if self.image is None:
-            raise ContainerError(
-                f"ClientError: the training image {self.image_uri!r} does not exist in the local image "
-                "registry: register it (LocalSageMaker(images=...), register_image, or --image NAME=COMMAND)"
-            )
+            raise ContainerError(self.ctx.images.missing_reason(self.image_uri))
         self._parser = MetricParser(
-            self.job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
+            self.job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions")
+            or [dict(d) for d in self.image.metric_definitions]
         )
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
@@ -402,7 +400,9 @@ class JobRun:
             self._post_terminal(Finished("Failed", reason, self._trailing, exit_info.cpu_seconds, wall))
             return
         if exit_info.code != 0:
-            reason = container.failure_reason(self.layout, exit_info.code)
+            reason = container.failure_reason(
+                self.layout, exit_info.code, categorized=self.image.reports_error_category
+            )
             self._post_terminal(Finished("Failed", reason, self._trailing, exit_info.cpu_seconds, wall))
             return
         try:
