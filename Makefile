@@ -22,7 +22,7 @@ BUILD_DIR := .aws-sam/build
 .PHONY: help venv tools xgboost-venvs test test-unit test-reliability security lint format build schema lock demo bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
-	@echo "make demo     run the whole loop offline on real market data (see README)"
+	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
 	@echo "make security checkov on template.yaml and on the SAM-transformed template"
@@ -142,7 +142,8 @@ lock: venv
 DROPS ?= 4
 PROFILE ?= market-xgb
 # The local stack enforces IAM as the SAM-transformed template defines the roles: it needs the SAM CLI's venv.
-demo: venv $(SAM_VENV)/.installed
+# PROFILE=churn-xgb runs SageMaker's built-in XGBoost 1.7-1 and the churn evaluator on XGBoost 1.7.6 (docs/churn.md).
+demo: venv $(SAM_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed)
 	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
 
 clean:

@@ -11,10 +11,10 @@ have something a linear model misses.
 drop `i` (0-based) has drift `s = i / 3` (1 at the fourth drop), which moves the world under them:
 
 - concept drift (how features act on churn, on the logit): the support calls' effect turns around as support is
-  fixed (`0.35 -> 0.35 - 0.8 s` per call), a competitor launches fiber in regions 3 and 4 (`+1.2 s` for fiber
+  fixed (`0.35 -> 0.35 - s` per call), a competitor launches fiber in regions 3 and 4 (`+1.2 s` for fiber
   customers there), price sensitivity grows (`0.025 -> 0.025 + 0.02 s` per unit of monthly charge above 70),
-  tenure protects less (`-0.045 -> -0.045 + 0.03 s` per month, up to 48), a drop in usage says less
-  (`-1.5 -> -1.5 + s`), and a new app makes low engagement a sign of leaving (`-0.4 s` per standard deviation
+  tenure protects less (`-0.045 -> -0.045 + 0.04 s` per month, up to 48), a drop in usage says less
+  (`-1.5 -> -1.5 + 1.5 s`), and a new app makes low engagement a sign of leaving (`-0.4 s` per standard deviation
   of app sessions);
 - covariate shift (what the customers look like): monthly charges rise 12% per unit of drift, autopay spreads
   (40% -> 65%), the competitor's regions grow (each from 20% to 29% of customers).
@@ -43,7 +43,7 @@ import numpy as np
 SEED = 19
 DRIFT_PER_DROP = 1 / 3
 FIRST_QUARTER = (2025, 1)
-ROWS = {"train": 6000, "validation": 2000, "test": 2000}
+ROWS = {"train": 4000, "validation": 1500, "test": 2000}
 CHANNELS = ("train", "validation", "test")
 CONTENT_TYPE = "text/csv"
 FEATURES = (
@@ -130,13 +130,13 @@ def customers(spec: DropSpec, channel: str) -> tuple[np.ndarray, np.ndarray]:
         -1.7
         + 1.1 * (contract == 0)
         - 0.9 * (contract == 2)
-        - (0.045 - 0.03 * s) * np.minimum(tenure, 48)
+        - (0.045 - 0.04 * s) * np.minimum(tenure, 48)
         + (0.025 + 0.02 * s) * (charges - 70)
-        + (0.35 - 0.8 * s) * support
+        + (0.35 - 1.0 * s) * support
         + 0.4 * late
         - 0.5 * autopay
         - 0.15 * products
-        - (1.5 - 1.0 * s) * usage_change
+        - (1.5 - 1.5 * s) * usage_change
         - 0.02 * discount
         + 0.8 * fiber * (charges > 85)  # an interaction: expensive fiber plans
         + 0.7 * (contract == 0) * (tenure < 6)  # new month-to-month customers

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retune_local import churn, market
+from retune_local import builtin_xgboost, churn, market
 from retune_local.images import ImageSpec
 from retune_local.report import round_summary, table, write_report
 from retune_local.stack import LocalStack
@@ -53,22 +54,27 @@ def market_images() -> dict[str, ImageSpec]:
     }
 
 
-# The churn evaluator runs on the XGBoost of the built-in algorithm it scores (1.7: its model files are XGBoost 1.7's
-# binary format), in the venv `make xgboost-venvs` builds.
-XGBOOST_17_PYTHON = ROOT / ".venv-tools" / "xgboost-1.7.6" / "bin" / "python"
 CHURN_EVALUATE = "retune/churn-evaluate"
 
 
-def churn_images() -> dict[str, ImageSpec]:
-    """The churn profile's evaluation image as a local command (`python -m trainers.churn_evaluate train`, on
-    XGBoost 1.7). Its training image, SageMaker's built-in XGBoost, the local SageMaker knows by its URI."""
+def churn_images(training_image: str) -> dict[str, ImageSpec]:
+    """The churn profile's images. Its evaluation image as a local command (`python -m trainers.churn_evaluate
+    train`) on the XGBoost of the built-in algorithm it scores (1.7.6: the algorithm's model files are XGBoost
+    1.7's binary format), in the venv `make xgboost-venvs` builds. Its training image, SageMaker's built-in
+    XGBoost, as the local SageMaker emulates it, on the demo's clock: one emission of the objective is one
+    boosting round, so the round limit (num_round 500) stays within the profile's MaxRuntimeInSeconds."""
+    builtin = builtin_xgboost.image_spec(training_image)
+    if builtin is None:
+        raise ValueError(f"{training_image}: not an emulated version of SageMaker's built-in XGBoost")
+    python = builtin_xgboost.EMULATED["1.7-1"].python
     return {
+        training_image: dataclasses.replace(builtin, seconds_per_epoch=SECONDS_PER_EPOCH),
         CHURN_EVALUATE: ImageSpec(
-            argv=(str(XGBOOST_17_PYTHON), "-m", "trainers.churn_evaluate", "train"),
+            argv=(str(python), "-m", "trainers.churn_evaluate", "train"),
             preload=("trainers.churn_evaluate.evaluate",),
             seconds_per_epoch=SECONDS_PER_EPOCH,
             env={"PYTHONPATH": str(ROOT)},
-        )
+        ),
     }
 
 
@@ -91,15 +97,15 @@ class Workload:
 
 
 def workload(
-    profile_name: str, drops: int, first_validation: str, churn_rows: dict[str, int] | None = None
+    profile_doc: dict[str, Any], drops: int, first_validation: str, churn_rows: dict[str, int] | None = None
 ) -> Workload:
-    if profile_name.startswith("churn"):
+    if profile_doc["name"].startswith("churn"):
         specs = churn.drops(drops, rows=churn_rows)
         return Workload(
             "synthetic customer-churn data",
             " (retune_local.churn: seeded, drifting)",
             [Drop(s.drop_id, s.describe(), functools.partial(churn.write_drop, s)) for s in specs],
-            churn_images(),
+            churn_images(profile_doc["training"]["image"]),
             "Each round's challenger and the champion are scored by one evaluation job (retune/churn-evaluate, AUC) "
             "on the drop's held-out test customers; each package the evaluation found better waited for a "
             "person's approval, given with retune promote.",
@@ -203,7 +209,7 @@ def run(
         profile_doc["budget"]["max_parallel_jobs"] = min(parallel, profile_doc["budget"]["max_jobs"])
     profile_path = out / f"{profile_name}.json"
     profile_path.write_text(json.dumps(profile_doc, indent=2))
-    work = workload(profile_name, drops, first_validation, churn_rows)
+    work = workload(profile_doc, drops, first_validation, churn_rows)
     manual = profile_doc["promotion"].get("approval") == "manual"
     print(
         f"retune demo: profile {profile_name}, {drops} drop(s) of {work.data}{work.source}, "

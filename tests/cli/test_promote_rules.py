@@ -123,9 +123,19 @@ def test_promote_by_hand_approves_in_the_registry_before_deploying_the_package(w
             raise Throttled("sagemaker")  # as a deployment that fails: the person repeats the command
         create_model(request)
 
+    update_model_package = world.sagemaker.update_model_package
+    alerted_before_approval = []
+
+    def approve(request: dict[str, Any]) -> None:
+        # The registry's event runs the same steps in Promote: the alert must be published, not in flight.
+        alerted_before_approval.append(world.alerts.outcomes()[-1])
+        update_model_package(request)
+
     world.sagemaker.create_model = approved_only  # type: ignore[method-assign]
+    world.sagemaker.update_model_package = approve  # type: ignore[method-assign]
     result = promote_by_hand("market-xgb", pending, WHO, world.promote_deps)
     assert result.status == "champion_set"
     assert statuses == ["Approved"]
+    assert alerted_before_approval == ["approved_by_hand"]
     assert world.sagemaker.calls.count("CreateEndpoint") == 1
     assert world.store.get_round("market-xgb", 1).deployment["model_package_arn"] == pending
