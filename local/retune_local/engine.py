@@ -325,6 +325,8 @@ class TuningRun:
         request["HyperParameters"] = {
             **(definition.get("StaticHyperParameters") or {}),
             **suggestion.hyperparameters,
+            # AMT tells every trial its objective (the built-in algorithms evaluate and early-stop on it).
+            "_tuning_objective_metric": self.metric,
         }
         request["AlgorithmSpecification"] = {
             key: algorithm[key]

@@ -349,7 +349,7 @@ def validate_channels(config: dict[str, dict[str, str]]) -> dict[str, dict[str, 
     for name, value in config.items():
         if name not in CHANNELS:
             raise UserError(f"Extraneous channel found: {name}")
-        value.setdefault("ContentType", "text/python" if name == "code" else "text/libsvm")
+        value.setdefault("ContentType", "text/libsvm")  # the toolkit gives every channel the default
         allowed = {"text/python"} if name == "code" else set(CONTENT_TYPES)
         if value.get("TrainingInputMode") == "Pipe":
             allowed &= PIPE_CONTENT_TYPES

@@ -150,6 +150,10 @@ def aws() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def service(aws: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSageMaker]:
+    for emulated in builtin_xgboost.EMULATED.values():
+        assert emulated.python.is_file(), (
+            f"{emulated.venv} is missing: run make xgboost-venvs (make test does)"
+        )
     # No image is registered: the built-in URIs resolve by themselves.
     with LocalSageMaker(
         tmp_path_factory.mktemp("builtin-xgboost") / "state", {}, s3=aws["s3"], cloudwatch=aws["cloudwatch"]
@@ -234,6 +238,14 @@ def jobs(
     ]
     requests += [
         training_request("v30-csv", URI_30, csv, "text/csv", HYPERPARAMETERS),
+        training_request(
+            "objective-only",
+            URI_17,
+            csv,
+            "text/csv",
+            {k: v for k, v in HYPERPARAMETERS.items() if k != "eval_metric"}
+            | {"_tuning_objective_metric": "validation:auc"},
+        ),
         training_request("bad-eta", URI_17, csv, "text/csv", {**HYPERPARAMETERS, "eta": "2"}),
         training_request(
             "bad-metric", URI_17, csv, "text/csv", {**HYPERPARAMETERS, "eval_metric": "rmse,kappa"}
@@ -256,7 +268,8 @@ TUNING = "tuning"
 
 
 def churn_tuning_request(aws: dict[str, Any]) -> dict[str, Any]:
-    """A short round of profiles/churn-xgb.json, built by retune's own request builder."""
+    """A short round (2 trials) of profiles/churn-xgb.json, built by retune's own request builder: its 500 rounds
+    with early stopping after 30, its 1800 s MaxRuntimeInSeconds."""
     profile = parse_profile((ROOT / "profiles" / "churn-xgb.json").read_text(), expected_name="churn-xgb")
     assert profile.training.image == URI_17 and not profile.training.metric_definitions
     manifests = {}
@@ -280,7 +293,6 @@ def churn_tuning_request(aws: dict[str, Any]) -> dict[str, Any]:
     request["HyperParameterTuningJobConfig"]["ResourceLimits"].update(
         {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 2}
     )
-    request["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"] = "20"
     return request
 
 
@@ -343,7 +355,9 @@ def test_3_0_5_saves_ubjson_which_the_shared_venvs_xgboost_loads(
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     path = model_file(aws, described, tmp_path)
     assert path.read_bytes()[:1] == b"{"  # UBJSON
-    booster = xgboost.Booster(model_file=str(path))
+    # The container's file name has no extension: xgboost reads the bytes as UBJSON, and says so.
+    with pytest.warns(UserWarning, match="Using UBJSON"):
+        booster = xgboost.Booster(model_file=str(path))
     assert auc(VALIDATION[:, 0], booster.predict(xgboost.DMatrix(VALIDATION[:, 1:]))) > 0.8
 
 
@@ -433,7 +447,19 @@ def test_a_tuning_job_of_the_churn_profiles_shape_completes_on_validation_auc(
     )["TrainingJobSummaries"]
     assert len(summaries) == 2
     for summary in summaries:
+        # Within MaxRuntimeInSeconds on the virtual clock: a boosting round is not a 60 s epoch.
+        assert summary["TrainingJobStatus"] == "Completed", summary
         objective = summary["FinalHyperParameterTuningJobObjectiveMetric"]
         assert objective["MetricName"] == "validation:auc" and 0.7 < objective["Value"] <= 1.0, summary
     best = tuning["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
     assert best["Value"] == max(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries)
+    trial = service.handle("DescribeTrainingJob", {"TrainingJobName": summaries[0]["TrainingJobName"]})
+    # AMT passes the objective to every trial, as a hyperparameter.
+    assert trial["HyperParameters"]["_tuning_objective_metric"] == "validation:auc"
+
+
+def test_the_tuning_objective_alone_makes_the_algorithm_evaluate_it(jobs: dict[str, dict[str, Any]]) -> None:
+    # No eval_metric: binary:logistic would log logloss, but the objective AMT passes joins the metrics.
+    described = jobs["objective-only"]
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    assert {m["MetricName"] for m in described["FinalMetricDataList"]} == {"train:auc", "validation:auc"}
