@@ -61,9 +61,7 @@ def churn_images(training_image: str) -> dict[str, ImageSpec]:
     """The churn profile's images. Its evaluation image as a local command (`python -m trainers.churn_evaluate
     train`) on the XGBoost of the built-in algorithm it scores (1.7.6: the algorithm's model files are XGBoost
     1.7's binary format), in the venv `make xgboost-venvs` builds. Its training image, SageMaker's built-in
-    XGBoost, as the local SageMaker emulates it, on the demo's clock: one emission of the objective is one
-    boosting round, so the round limit (num_round 500) stays within the profile's MaxRuntimeInSeconds (the
-    emulation's default, 60 s an emission, stops every trial past 30 rounds)."""
+    XGBoost, as the local SageMaker emulates it (its clock: one boosting round a second), one thread a trial."""
     builtin = builtin_xgboost.image_spec(training_image)
     if builtin is None:
         raise ValueError(f"{training_image}: not an emulated version of SageMaker's built-in XGBoost")
@@ -71,11 +69,7 @@ def churn_images(training_image: str) -> dict[str, ImageSpec]:
     return {
         # One thread a trial: the round's trials run side by side on this machine's cores (on SageMaker each has an
         # instance of its own), and XGBoost's threads fighting over busy cores waste most of their time.
-        training_image: dataclasses.replace(
-            builtin,
-            seconds_per_epoch=SECONDS_PER_EPOCH,
-            env={**builtin.env, "OMP_NUM_THREADS": "1"},
-        ),
+        training_image: dataclasses.replace(builtin, env={**builtin.env, "OMP_NUM_THREADS": "1"}),
         CHURN_EVALUATE: ImageSpec(
             argv=(str(python), "-m", "trainers.churn_evaluate", "train"),
             preload=("trainers.churn_evaluate.evaluate",),
