@@ -22,7 +22,7 @@ BUILD_DIR := .aws-sam/build
 .PHONY: help venv tools xgboost-venvs test test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
-	@echo "make demo     run the whole loop offline on real market data (see README)"
+	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
 	@echo "make local    the local stack in the foreground (STATE=out/demo/state: the demo's, to explore with the CLI)"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
@@ -145,7 +145,8 @@ lock: venv
 DROPS ?= 4
 PROFILE ?= market-xgb
 # The local stack enforces IAM as the SAM-transformed template defines the roles: it needs the SAM CLI's venv.
-demo: venv $(SAM_VENV)/.installed
+# PROFILE=churn-xgb runs SageMaker's built-in XGBoost 1.7-1 and the churn evaluator on XGBoost 1.7.6 (docs/churn.md).
+demo: venv $(SAM_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed)
 	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
 
 # The local stack in the foreground with the market trainers (docs/local-mode.md). Its state is kept in STATE across
@@ -154,10 +155,13 @@ demo: venv $(SAM_VENV)/.installed
 STATE ?= out/local/state
 MARKET_IMAGES := $(foreach f,xgb mlp,--image retune/market-volatility-$(f)='python -m trainers.market_volatility $(f) train' \
 	--preload retune/market-volatility-$(f)=trainers.market_volatility.$(f) --seconds-per-epoch retune/market-volatility-$(f)=2)
-local: venv $(SAM_VENV)/.installed
+# The churn profile's evaluator (docs/churn.md) runs on the built-in algorithm's XGBoost; its trainer, SageMaker's
+# built-in XGBoost, needs no mapping.
+CHURN_IMAGES := --image retune/churn-evaluate='$(CURDIR)/.venv-tools/xgboost-1.7.6/bin/python -m trainers.churn_evaluate train'
+local: venv $(SAM_VENV)/.installed .venv-tools/xgboost-1.7.6/.installed
 	mkdir -p out/local
 	PYTHONPATH=$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -m retune_local serve --state-dir $(STATE) --endpoints-file out/local/endpoints.json \
-		--event-log out/local/events.jsonl $(MARKET_IMAGES)
+		--event-log out/local/events.jsonl $(MARKET_IMAGES) $(CHURN_IMAGES)
 
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache

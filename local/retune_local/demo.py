@@ -1,24 +1,33 @@
-"""`make demo`: the whole loop on real market data, offline, with live progress, a round table and a report.
+"""`make demo`: the whole loop offline, with live progress, a round table and a report.
 
     python -m retune_local.demo [--drops 4] [--profile market-xgb] [--out out/demo] [--max-jobs N --parallel N]
 
-It starts the local stack, uploads the profile, and drops consecutive windows of skfolio's S&P 500 data one by one
-into the local bucket as a user would (the manifest last), waiting for each round to be decided before the next
-drop. At the end it prints the round table and writes out/demo/summary.json and out/demo/report.html.
+It starts the local stack, uploads the profile, and drops the profile's data one drop at a time into the local
+bucket as a user would (the manifest last), waiting for each round to be decided before the next drop. The market
+profiles drop consecutive windows of skfolio's S&P 500 data; churn-xgb drops synthetic customer-churn data that
+drifts (retune_local.churn, docs/churn.md), trained by SageMaker's built-in XGBoost, scored by the churn evaluator,
+and, its approval being manual, approved by the demo as an operator would: `retune promote` on each pending
+package. At the end it prints the round table and writes out/demo/summary.json and out/demo/report.html.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import functools
+import io
 import json
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retune_local import market
+from retune_local import builtin_xgboost, churn, market
 from retune_local.images import ImageSpec
 from retune_local.report import round_summary, table, write_report
 from retune_local.stack import LocalStack
@@ -47,6 +56,102 @@ def market_images() -> dict[str, ImageSpec]:
     }
 
 
+CHURN_EVALUATE = "retune/churn-evaluate"
+
+
+def churn_images(training_image: str) -> dict[str, ImageSpec]:
+    """The churn profile's images. Its evaluation image as a local command (`python -m trainers.churn_evaluate
+    train`) on the XGBoost of the built-in algorithm it scores (1.7.6: the algorithm's model files are XGBoost
+    1.7's binary format), in the venv `make xgboost-venvs` builds. Its training image, SageMaker's built-in
+    XGBoost, as the local SageMaker emulates it (its clock: one boosting round a second), one thread a trial."""
+    builtin = builtin_xgboost.image_spec(training_image)
+    if builtin is None:
+        raise ValueError(f"{training_image}: not an emulated version of SageMaker's built-in XGBoost")
+    python = builtin_xgboost.EMULATED["1.7-1"].python
+    return {
+        # One thread a trial: the round's trials run side by side on this machine's cores (on SageMaker each has an
+        # instance of its own), and XGBoost's threads fighting over busy cores waste most of their time.
+        training_image: dataclasses.replace(builtin, env={**builtin.env, "OMP_NUM_THREADS": "1"}),
+        CHURN_EVALUATE: ImageSpec(
+            argv=(str(python), "-m", "trainers.churn_evaluate", "train"),
+            preload=("trainers.churn_evaluate.evaluate",),
+            seconds_per_epoch=SECONDS_PER_EPOCH,
+            env={"PYTHONPATH": str(ROOT)},
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Drop:
+    drop_id: str
+    describe: str
+    write: Callable[[Path], object]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a profile's demo drops and which images it runs."""
+
+    data: str  # "S&P 500 data"
+    source: str  # " (skfolio)"
+    drops: list[Drop]
+    images: dict[str, ImageSpec]
+    notes: str  # for the report, after "<drops> drops of ..., <seconds> s on this machine."
+
+
+def workload(
+    profile_doc: dict[str, Any], drops: int, first_validation: str, churn_rows: dict[str, int] | None = None
+) -> Workload:
+    if profile_doc["name"].startswith("churn"):
+        specs = churn.drops(drops, rows=churn_rows)
+        return Workload(
+            "synthetic customer-churn data",
+            " (retune_local.churn: seeded, drifting)",
+            [Drop(s.drop_id, s.describe(), functools.partial(churn.write_drop, s)) for s in specs],
+            churn_images(profile_doc["training"]["image"]),
+            "Each round's challenger and the champion are scored by one evaluation job (retune/churn-evaluate, AUC) "
+            "on the drop's held-out test customers; each package the evaluation found better waited for a "
+            "person's approval, given with retune promote.",
+        )
+    windows = market.windows(first_validation, count=drops)
+    return Workload(
+        "S&P 500 data",
+        " (skfolio)",
+        [
+            Drop(
+                s.drop_id,
+                f"train {s.train_start}..{s.train_end}, validation {s.validation_start}..{s.validation_end}, "
+                f"test {s.test_start}..{s.test_end}",
+                functools.partial(market.write_drop, s),
+            )
+            for s in windows
+        ],
+        market_images(),
+        "Each round's challenger and the champion are scored by one evaluation job on the drop's held-out test "
+        "window.",
+    )
+
+
+def approve_by_hand(stack: LocalStack, profile: str, seq: int, endpoints: Path, stream: Any) -> None:
+    """A manual profile's pending package, approved as an operator would: `retune promote` (the CLI)."""
+    from retune_cli.__main__ import main as retune  # noqa: PLC0415 (only manual profiles need the CLI)
+
+    rnd = stack.state().get_round(profile, seq)
+    if rnd is None or rnd.decision is None or rnd.decision.outcome != "pending_manual":
+        return
+    arn = rnd.decision.model_package_arn
+    assert arn is not None
+    argv = ["promote", profile, "--model-package", arn]
+    print(f"round {seq}: {rnd.decision.reason}", file=stream)
+    print(f"$ retune {' '.join(argv)}", file=stream, flush=True)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = retune([*argv, "--endpoints-file", str(endpoints)])
+    print(out.getvalue().rstrip(), file=stream, flush=True)
+    if code != 0:
+        raise RuntimeError(f"retune promote failed (exit {code}): {err.getvalue().strip()}")
+
+
 class Progress:
     """Prints a round's progress whenever it changes: trials completed, stopped early, running, failed, best."""
 
@@ -65,7 +170,8 @@ class Progress:
         stopped = sum(t.stopped_early for t in trials)
         running = sum(t.status == "InProgress" for t in trials)
         failed = sum(t.status == "Failed" for t in trials)
-        best = min((t.final_objective for t in done if t.final_objective is not None), default=None)
+        best_of = max if rnd is not None and rnd.objective_type == "Maximize" else min
+        best = best_of((t.final_objective for t in done if t.final_objective is not None), default=None)
         status = rnd.status if rnd else "starting"
         planned = rnd.plan.max_jobs.value if rnd else "?"
         line = (
@@ -92,9 +198,10 @@ def run(
     deterministic: bool = True,
     timeout_per_round: float = 900.0,
     first_validation: str = "2015-01-01",
+    churn_rows: dict[str, int] | None = None,
     stream: Any = sys.stdout,
 ) -> dict[str, Any]:
-    """Run the demo; returns summary.json's content."""
+    """Run the demo; returns summary.json's content. `churn_rows` sizes the churn drops' channels (tests)."""
     if out.exists():
         shutil.rmtree(out)
     (out / "drops").mkdir(parents=True)
@@ -105,9 +212,10 @@ def run(
         profile_doc["budget"]["max_parallel_jobs"] = min(parallel, profile_doc["budget"]["max_jobs"])
     profile_path = out / f"{profile_name}.json"
     profile_path.write_text(json.dumps(profile_doc, indent=2))
-    specs = market.windows(first_validation, count=drops)
+    work = workload(profile_doc, drops, first_validation, churn_rows)
+    manual = profile_doc["promotion"].get("approval") == "manual"
     print(
-        f"retune demo: profile {profile_name}, {drops} drop(s) of S&P 500 data (skfolio), "
+        f"retune demo: profile {profile_name}, {drops} drop(s) of {work.data}{work.source}, "
         f"{profile_doc['budget']['max_jobs']} trials a round at most, "
         f"{profile_doc['budget']['max_parallel_jobs']} in parallel",
         file=stream,
@@ -118,39 +226,36 @@ def run(
     state = out / "state"
     # persist: the stack's state is saved there when the demo ends (also by Ctrl-C or SIGTERM), for exploring.
     with LocalStack(
-        state, market_images(), event_log=out / "events.jsonl", deterministic=deterministic, persist=True
+        state, work.images, event_log=out / "events.jsonl", deterministic=deterministic, persist=True
     ) as stack:
         stack.put_profile(profile_path, profile_name)
         store = stack.state()
-        for seq, spec in enumerate(specs, start=1):
-            directory = out / "drops" / spec.drop_id
-            market.write_drop(spec, directory)
-            print(
-                f"drop {spec.drop_id}: train {spec.train_start}..{spec.train_end}, validation "
-                f"{spec.validation_start}..{spec.validation_end}, test {spec.test_start}..{spec.test_end}",
-                file=stream,
-                flush=True,
-            )
-            stack.drop(directory, profile_name, spec.drop_id)
-            progress = Progress(stack, profile_name, seq, spec.drop_id, stream)
+        endpoints = out / "endpoints.json"
+        stack.write_endpoints(endpoints)
+        for seq, drop in enumerate(work.drops, start=1):
+            directory = out / "drops" / drop.drop_id
+            drop.write(directory)
+            print(f"drop {drop.drop_id}: {drop.describe}", file=stream, flush=True)
+            stack.drop(directory, profile_name, drop.drop_id)
+            progress = Progress(stack, profile_name, seq, drop.drop_id, stream)
             if not stack.wait_until(progress, timeout_per_round):
                 raise TimeoutError(f"round {seq} did not finish in {timeout_per_round} s")
+            if manual:
+                approve_by_hand(stack, profile_name, seq, endpoints, stream)
             rnd = store.get_round(profile_name, seq)
             summaries.append(round_summary(rnd, store.trials(profile_name, seq)))
         alerts = stack.alerts(keep=True)
     elapsed = time.monotonic() - started
     summary = {
         "profile": profile_name,
+        "objective": profile_doc["objective"],
         "drops": drops,
         "seconds": round(elapsed, 1),
         "alerts": [a["Subject"] for a in alerts],
         "rounds": summaries,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    notes = (
-        f"{drops} consecutive drops of S&P 500 data, {elapsed:.0f} s on this machine. Each round's challenger "
-        "and the champion are scored by one evaluation job on the drop's held-out test window."
-    )
+    notes = f"{drops} consecutive drops of {work.data}, {elapsed:.0f} s on this machine. {work.notes}"
     write_report(out / "report.html", profile_name, summaries, notes)
     print("", file=stream)
     print(table(summaries), file=stream)
@@ -181,7 +286,7 @@ def _interrupted(*_: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m retune_local.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--drops", type=int, default=4)
-    parser.add_argument("--profile", default="market-xgb", choices=["market-xgb", "market-mlp"])
+    parser.add_argument("--profile", default="market-xgb", choices=["market-xgb", "market-mlp", "churn-xgb"])
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo")
     parser.add_argument("--max-jobs", type=int, help="override the profile's trials per round")
     parser.add_argument("--parallel", type=int, help="override the profile's parallelism")

@@ -28,11 +28,14 @@ def round_summary(rnd: RoundRecord, trials: Sequence[TrialRecord]) -> dict[str, 
         "failed": sum(t.status == "Failed" for t in trials),
         "compute": rnd.compute,
         "billable_seconds": rnd.billable_seconds,
+        "objective_metric": rnd.objective_metric,
+        "objective_type": rnd.objective_type,
         "best_objective": rnd.best_objective,
-        "test_rmse_challenger": evaluation.challenger_score if evaluation else None,
-        "test_rmse_champion": evaluation.champion_score if evaluation else None,
+        "test_challenger": evaluation.challenger_score if evaluation else None,
+        "test_champion": evaluation.champion_score if evaluation else None,
         "promoted": bool(decision and decision.outcome == "approved"),
         "decision": decision.outcome if decision else None,
+        "decided_by": decision.decided_by if decision else None,
         "promotion_reason": decision.reason if decision else None,
         "plan": {name: _plain(rnd.plan.setting(name).value) for name in rnd.plan.SETTINGS},
         "plan_changes": [c.model_dump(by_alias=True, mode="json") for c in rnd.plan.changes()],
@@ -68,19 +71,39 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def objective_of(rounds: Sequence[dict[str, Any]]) -> str:
+    """The profile's objective metric as the rounds recorded it (`validation:rmse`)."""
+    return next((r["objective_metric"] for r in rounds if r.get("objective_metric")), "objective")
+
+
+def _by_a_person(rounds: Sequence[dict[str, Any]]) -> bool:
+    return any(r.get("decided_by") not in (None, "retune") for r in rounds)
+
+
+def _who(decided_by: str | None) -> str:
+    """An IAM identity's readable end (`arn:aws:sts::1:assumed-role/ops/bob` -> `assumed-role/ops/bob`)."""
+    if not decided_by:
+        return "-"
+    return decided_by.rsplit(":", 1)[-1] if decided_by.startswith("arn:") else decided_by
+
+
 def table(rounds: Sequence[dict[str, Any]]) -> str:
-    """The round table as the terminal shows it, then each round's plan changes with their reasons."""
+    """The round table as the terminal shows it, then each round's plan changes with their reasons. When a person
+    decided a round (a manual approval), a column says who decided each."""
     header = [
         "round",
         "drop",
         "trials",
         "stopped",
         "compute",
-        "best val RMSE",
+        f"best {objective_of(rounds)}",
         "test chal.",
         "test champ.",
         "decision",
     ]
+    people = _by_a_person(rounds)
+    if people:
+        header.append("decided by")
     rows = [
         [
             str(r["seq"]),
@@ -89,9 +112,10 @@ def table(rounds: Sequence[dict[str, Any]]) -> str:
             str(r["stopped_early"]),
             _fmt(r["compute"], 0),
             _fmt(r["best_objective"]),
-            _fmt(r["test_rmse_challenger"]),
-            _fmt(r["test_rmse_champion"]),
+            _fmt(r["test_challenger"]),
+            _fmt(r["test_champion"]),
             "promoted" if r["promoted"] else (r["decision"] or r["status"]),
+            *([_who(r["decided_by"])] if people else []),
         ]
         for r in rounds
     ]
@@ -99,7 +123,7 @@ def table(rounds: Sequence[dict[str, Any]]) -> str:
 
     def line(cells: list[str]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in pairs)
+        return "  ".join(c.rjust(w) if 1 < i < 9 else c.ljust(w) for i, (c, w) in pairs).rstrip()
 
     out = [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows), ""]
     for r in rounds:
@@ -156,12 +180,16 @@ def objective_plot(rounds: Sequence[dict[str, Any]]) -> str:
     """Each round's trials by their final objective; stopped-early trials hollow."""
     values = [t["objective"] for r in rounds for t in r["trial_objectives"] if t["objective"] is not None]
     if not values:
-        return _svg(_axes("objective per trial (no data)", 0, 1, [], "validation RMSE"), "objective")
+        return _svg(_axes("objective per trial (no data)", 0, 1, [], objective_of(rounds)), "objective")
     lo, hi = min(values), max(values)
     lo, hi = lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1)
     labels = [f"round {r['seq']}" for r in rounds]
     parts = _axes(
-        "final objective of every trial, by round (hollow: stopped early)", lo, hi, labels, "validation RMSE"
+        "final objective of every trial, by round (hollow: stopped early)",
+        lo,
+        hi,
+        labels,
+        objective_of(rounds),
     )
     step = (W - PAD - 20) / max(1, len(rounds))
     y = _scale(lo, hi, H - PAD, 30)
@@ -240,9 +268,12 @@ def plan_plot(rounds: Sequence[dict[str, Any]]) -> str:
 
 
 def write_report(path: Path, profile: str, rounds: Sequence[dict[str, Any]], notes: str = "") -> None:
+    objective = objective_of(rounds)
+    metric = objective.rsplit(":", 1)[-1]  # validation:rmse -> rmse: the same metric on test data
+    people = _by_a_person(rounds)
     champion = {
-        "challenger (test)": [r["test_rmse_challenger"] for r in rounds],
-        "champion before the round (test)": [r["test_rmse_champion"] for r in rounds],
+        "challenger (test)": [r["test_challenger"] for r in rounds],
+        "champion before the round (test)": [r["test_champion"] for r in rounds],
         "best validation": [r["best_objective"] for r in rounds],
     }
     plots = [
@@ -256,7 +287,7 @@ def write_report(path: Path, profile: str, rounds: Sequence[dict[str, Any]], not
         ),
         plan_plot(rounds),
         lines_plot(
-            rounds, champion, "challenger and champion on each drop's held-out test data", "RMSE", "champion"
+            rounds, champion, "challenger and champion on each drop's held-out test data", metric, "champion"
         ),
     ]
     rows = "".join(
@@ -270,9 +301,10 @@ def write_report(path: Path, profile: str, rounds: Sequence[dict[str, Any]], not
                 r["stopped_early"],
                 r["compute"],
                 r["best_objective"],
-                r["test_rmse_challenger"],
-                r["test_rmse_champion"],
+                r["test_challenger"],
+                r["test_champion"],
                 "promoted" if r["promoted"] else r["decision"],
+                *([_who(r["decided_by"])] if people else []),
             )
         )
         + f"<td>{html.escape(r['promotion_reason'] or '')}</td></tr>"
@@ -296,8 +328,8 @@ svg{{border:1px solid #eee;margin:8px 0}} .t{{font-weight:bold;font-size:13px}} 
 .ax{{stroke:#444}}</style></head><body>
 <h1>retune demo: {html.escape(profile)}</h1>
 <p>{html.escape(notes)}</p>
-<table><tr><th>round</th><th>drop</th><th>trials</th><th>stopped early</th><th>compute</th><th>best val RMSE</th>
-<th>test RMSE challenger</th><th>test RMSE champion</th><th>decision</th><th>why</th></tr>{rows}</table>
+<table><tr><th>round</th><th>drop</th><th>trials</th><th>stopped early</th><th>compute</th><th>best {html.escape(objective)}</th>
+<th>test {html.escape(metric)} challenger</th><th>test {html.escape(metric)} champion</th><th>decision</th>{"<th>decided by</th>" if people else ""}<th>why</th></tr>{rows}</table>
 {"".join(plots)}
 <h2>The plan's changes</h2><ul>{changes}</ul>
 </body></html>

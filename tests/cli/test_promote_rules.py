@@ -3,6 +3,8 @@ what it refuses."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from retune.errors import Throttled
 from retune.records import ChampionRecord
@@ -100,3 +102,40 @@ def test_promote_by_hand_is_conditional_on_the_champion_it_read(world: World) ->
         promote_by_hand("market-xgb", older, WHO, world.promote_deps)
     world.store.get_champion = real  # type: ignore[method-assign]
     assert world.store.get_champion("market-xgb").model_package_arn == newer.model_package_arn
+
+
+def test_promote_by_hand_approves_in_the_registry_before_deploying_the_package(world: World) -> None:
+    """SageMaker deploys a model package only once it is Approved (the local stack's CreateModel refuses a pending
+    one): a manual profile with an endpoint deploys the package `retune promote` approved."""
+    doc = profile_doc()
+    doc["promotion"]["approval"] = "manual"
+    doc["promotion"]["endpoint"] = {"name": "market-xgb", "instance_type": "ml.m5.large"}
+    start(world, doc=doc)
+    run_round(world)
+    pending = close_and_evaluate(world, challenger=0.47).model_package_arn
+    create_model = world.sagemaker.create_model
+    statuses = []
+
+    def approved_only(request: dict[str, Any]) -> None:
+        package = request["PrimaryContainer"]["ModelPackageName"]
+        statuses.append(world.sagemaker.packages[package]["ModelApprovalStatus"])
+        if statuses[-1] != "Approved":
+            raise Throttled("sagemaker")  # as a deployment that fails: the person repeats the command
+        create_model(request)
+
+    update_model_package = world.sagemaker.update_model_package
+    alerted_before_approval = []
+
+    def approve(request: dict[str, Any]) -> None:
+        # The registry's event runs the same steps in Promote: the alert must be published, not in flight.
+        alerted_before_approval.append(world.alerts.outcomes()[-1])
+        update_model_package(request)
+
+    world.sagemaker.create_model = approved_only  # type: ignore[method-assign]
+    world.sagemaker.update_model_package = approve  # type: ignore[method-assign]
+    result = promote_by_hand("market-xgb", pending, WHO, world.promote_deps)
+    assert result.status == "champion_set"
+    assert statuses == ["Approved"]
+    assert alerted_before_approval == ["approved_by_hand"]
+    assert world.sagemaker.calls.count("CreateEndpoint") == 1
+    assert world.store.get_round("market-xgb", 1).deployment["model_package_arn"] == pending

@@ -28,7 +28,7 @@ def test_demo_two_drops_write_the_summary_and_a_report_with_data(tmp_path: Path)
         assert 1 <= r["trials"] <= 3
         assert r["compute"] > 0 and r["billable_seconds"] > 0
         assert 0.2 < r["best_objective"] < 2.0  # log-volatility RMSE on this data is about 0.5
-        assert r["test_rmse_challenger"] is not None
+        assert r["test_challenger"] is not None
         assert set(r) >= {
             "seq",
             "drop",
@@ -38,14 +38,14 @@ def test_demo_two_drops_write_the_summary_and_a_report_with_data(tmp_path: Path)
             "compute",
             "billable_seconds",
             "best_objective",
-            "test_rmse_challenger",
-            "test_rmse_champion",
+            "test_challenger",
+            "test_champion",
             "promoted",
             "promotion_reason",
             "plan_changes",
         }
-    assert rounds[0]["promoted"] and rounds[0]["test_rmse_champion"] is None  # the first champion
-    assert rounds[1]["test_rmse_champion"] is not None  # scored beside the challenger on the same test data
+    assert rounds[0]["promoted"] and rounds[0]["test_champion"] is None  # the first champion
+    assert rounds[1]["test_champion"] is not None  # scored beside the challenger on the same test data
     assert all({"setting", "from", "to", "reason"} == set(c) for c in rounds[1]["plan_changes"])
     text = stream.getvalue()
     assert "round  drop" in text and "2015-07-01" in text and "promoted" in text

@@ -7,6 +7,7 @@ is kept, and the champion and its round's decision are one write (Store.set_cham
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -124,11 +125,14 @@ def _set_champion_by_hand(
     verb: str,
     where: str,
     deps: PromoteDeps,
+    approve: Callable[[], None] | None = None,
 ) -> str | None:
     """A person's decision, on the rules of retune's own (the package's round must record it, its group must be
     the profile's, its model is kept under registry/): the champion in place of `champion` (as read) and, when
     the package is its round's decision (`rnd`), that decision, in one write; then the alert, the queued drop's
-    announcement and the deployment. Why the package may not be the champion; None when it is now. Raises
+    announcement and the deployment; `approve`, when given, updates the registry before the deployment
+    (SageMaker deploys only an Approved package). Why the package may not be the champion; None when it is now.
+    Raises
     ConditionFailed when the champion or the round changed since it was read. `verb` and `where` say how
     ("rolled back", "with retune promote")."""
     refused = champion_refusal(package.profile, package.arn, rnd, deps)
@@ -157,7 +161,7 @@ def _set_champion_by_hand(
         crowned, replaces=champion, decided=decided, expected_status=rnd.status if rnd is not None else None
     )
     deps.metrics.count("ModelsPromoted")
-    _after_approval(decided or rnd, package.profile, package.arn, who, deps)
+    _after_approval(decided or rnd, package.profile, package.arn, who, deps, approve)
     return None
 
 
@@ -173,10 +177,10 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     an earlier champion. The same rules as an approval in the registry, with two differences: the package may
     already be Approved (a rollback: no registry event would follow), and the registry is updated here.
 
-    Order: the champion first (conditional on its version); then the alert, the queued drop's announcement and
-    the deployment; then the registry (Approved), whose state-change event finds the package already the
-    champion and its alert published under the same key. A repeat finishes an interrupted attempt's registry
-    update."""
+    Order: the champion first (conditional on its version); then the alert and the queued drop's announcement;
+    then the registry (Approved: SageMaker deploys only an Approved package); then the deployment. The registry's
+    state-change event finds the package already the champion and its alert published under the same key, and
+    finishes the deployment if this run could not. A repeat finishes an interrupted attempt."""
     try:
         described = deps.sagemaker.describe_model_package(package_arn)
     except NotFound:
@@ -203,8 +207,16 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     champion = deps.store.get_champion(profile_name)
     if champion is not None and champion.model_package_arn == package_arn:
         # A repeat finishes what an interrupted attempt began after its write (each step is idempotent).
-        _finish_repeated_approval(champion, rnd, profile_name, package_arn, deps)
-        _approve_in_registry(described, package_arn, f"promoted by hand by {who} with retune promote", deps)
+        _finish_repeated_approval(
+            champion,
+            rnd,
+            profile_name,
+            package_arn,
+            deps,
+            approve=lambda: _approve_in_registry(
+                described, package_arn, f"promoted by hand by {who} with retune promote", deps
+            ),
+        )
         return PromoteResult("duplicate", profile_name, seq, package_arn, "already the champion")
     # A package that was the champion before: its round's decision says approved (the history keeps the last
     # changes only).
@@ -213,21 +225,39 @@ def promote_by_hand(profile_name: str, package_arn: str, who: str, deps: Promote
     )
     verb = "rolled back" if earlier else "promoted"
     package = _Package(profile_name, seq, package_arn, model)
-    refused = _set_champion_by_hand(package, rnd, champion, who, verb, "with retune promote", deps)
+    refused = _set_champion_by_hand(
+        package,
+        rnd,
+        champion,
+        who,
+        verb,
+        "with retune promote",
+        deps,
+        approve=lambda: _approve_in_registry(
+            described, package_arn, f"{verb} by hand by {who} with retune promote", deps
+        ),
+    )
     if refused:
         return PromoteResult("ignored", profile_name, seq, package_arn, refused)
-    _approve_in_registry(described, package_arn, f"{verb} by hand by {who} with retune promote", deps)
     return PromoteResult("champion_set", profile_name, seq, package_arn, f"{verb} by {who}")
 
 
 def _finish_repeated_approval(
-    champion: ChampionRecord, rnd: RoundRecord | None, profile_name: str, package_arn: str, deps: PromoteDeps
+    champion: ChampionRecord,
+    rnd: RoundRecord | None,
+    profile_name: str,
+    package_arn: str,
+    deps: PromoteDeps,
+    approve: Callable[[], None] | None = None,
 ) -> None:
     """A person's approval repeated: finish what an interrupted attempt began after its write (each step is
-    idempotent). retune's own decisions finish through evaluation_ended instead."""
+    idempotent; `approve`, the registry's update, before the deployment). retune's own decisions finish through
+    evaluation_ended instead."""
     decided_by = champion.history[-1].decided_by if champion.history else "retune"
     if decided_by != "retune":
-        _after_approval(rnd, profile_name, package_arn, decided_by, deps)
+        _after_approval(rnd, profile_name, package_arn, decided_by, deps, approve)
+    elif approve is not None:
+        approve()
 
 
 def _approve_in_registry(described: dict[str, Any], package_arn: str, why: str, deps: PromoteDeps) -> None:
@@ -242,10 +272,17 @@ def _approve_in_registry(described: dict[str, Any], package_arn: str, why: str, 
 
 
 def _after_approval(
-    rnd: RoundRecord | None, profile_name: str, package_arn: str, who: str, deps: PromoteDeps
+    rnd: RoundRecord | None,
+    profile_name: str,
+    package_arn: str,
+    who: str,
+    deps: PromoteDeps,
+    approve: Callable[[], None] | None = None,
 ) -> None:
-    """After a person's approval made the package the champion: alert, announce the queued drop, deploy the
-    package if it is its round's decision and the profile names an endpoint. Idempotent."""
+    """After a person's approval made the package the champion: alert, announce the queued drop, `approve` (the
+    registry's update, for `retune promote`), then deploy the package if it is its round's decision and the
+    profile names an endpoint. Idempotent. The alert comes before the registry's update: that update's event
+    runs these steps again in Promote, and must find the alert published, not in flight."""
     alert = alerts.approved_by_hand(rnd, profile_name, package_arn, who, deps.region)
     champion = deps.store.get_champion(profile_name)
     if champion is not None and champion.model_package_arn == package_arn:
@@ -256,6 +293,8 @@ def _after_approval(
         )
     deps.alerts.publish(alert)
     announce_queued_drop(deps.store, deps.bus, profile_name)
+    if approve is not None:
+        approve()
     profile = profile_or_none(profile_name, deps)
     if (
         rnd is not None
