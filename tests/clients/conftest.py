@@ -180,6 +180,7 @@ def run_flow(
     flow: str,
     args: Mapping[str, Any] | None = None,
     timeout: float = 300.0,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run `script flow '<json args>'` with a client venv's Python; the script prints one JSON object as its last
     line of stdout. A failure shows the client's own output."""
@@ -187,7 +188,7 @@ def run_flow(
         [str(venv_python(venv)), str(HERE / script), flow, json.dumps(dict(args or {}))],
         capture_output=True,
         text=True,
-        env=stack.environment(),
+        env=stack.environment(**(env or {})),
         timeout=timeout,
         check=False,
     )

@@ -66,7 +66,7 @@ def step(action: Callable[[], Any]) -> Any:
     """One step's result, or what it raised: a step that fails does not hide the ones after it."""
     try:
         return action()
-    except Exception as exc:  # the point: report any failure of the client to the test
+    except Exception as exc:  # noqa: BLE001 - the point: report any failure of the client to the test
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -124,14 +124,11 @@ def tune(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def warm_start(args: dict[str, Any]) -> dict[str, Any]:
-    """A tuner warm-started from a finished tuning job: through WarmStartConfig, and through the attached tuner's
-    identical_dataset_and_algorithm_tuner."""
+    """A tuner warm-started from a finished tuning job (WarmStartConfig, IdenticalDataAndAlgorithm), then one
+    made from it with transfer_learning_tuner()."""
     sess = session(args)
-    parent = HyperparameterTuner.attach(args["parent"], sagemaker_session=sess)
-    child = parent.identical_dataset_and_algorithm_tuner()
-    child.max_jobs = 2
-    child.fit({"train": upload(args, sess)}, wait=True)
-    transfer = HyperparameterTuner(
+    inputs = {"train": upload(args, sess)}
+    identical = HyperparameterTuner(
         estimator(args, sess),
         objective_metric_name="loss",
         hyperparameter_ranges={"x": ContinuousParameter(0.0, 1.0)},
@@ -140,12 +137,16 @@ def warm_start(args: dict[str, Any]) -> dict[str, Any]:
         strategy="Bayesian",
         max_jobs=2,
         max_parallel_jobs=1,
-        base_tuning_job_name="sdk2-tl",
-        warm_start_config=WarmStartConfig(WarmStartTypes.TRANSFER_LEARNING, parents={args["parent"]}),
+        base_tuning_job_name="sdk2-ws",
+        warm_start_config=WarmStartConfig(
+            WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM, parents={args["parent"]}
+        ),
     )
-    transfer.fit({"train": upload(args, sess)}, wait=True)
+    identical.fit(inputs, wait=True)
+    transfer = identical.transfer_learning_tuner()
+    transfer.fit(inputs, wait=True)
     return {
-        "identical": child.latest_tuning_job.describe(),
+        "identical": identical.latest_tuning_job.describe(),
         "transfer": transfer.latest_tuning_job.describe(),
     }
 

@@ -58,6 +58,7 @@ def test_tuner_fit_analytics_and_best_training_job(stack: ClientStack, tuned: di
 def test_tuner_attach_rebuilds_the_tuner_and_its_estimator(tuned: dict[str, Any]) -> None:
     attached = tuned["attached"]
 
+    assert "error" not in attached, attached
     assert attached["objective"] == "loss"
     assert attached["objective_type"] == "Minimize"
     assert attached["strategy"] == "Random"
@@ -73,6 +74,7 @@ def test_tuner_attach_rebuilds_the_tuner_and_its_estimator(tuned: dict[str, Any]
 def test_best_estimator_is_the_best_training_job_attached(tuned: dict[str, Any]) -> None:
     best = tuned["best_estimator"]
 
+    assert "error" not in best, best
     assert best["job"] == tuned["best"]
     assert best["model_data"] == f"s3://{BUCKET}/sdk2/output/{tuned['best']}/output/model.tar.gz"
     assert best["image"] == IMAGE
@@ -81,19 +83,22 @@ def test_best_estimator_is_the_best_training_job_attached(tuned: dict[str, Any])
 
 def test_warm_start_from_the_tuning_job(stack: ClientStack, tuned: dict[str, Any]) -> None:
     seen = run_flow(stack, "sdk2", "sdk2_flows.py", "warm_start", args(stack, parent=tuned["tuning_job"]))
-    parent = {"HyperParameterTuningJobName": tuned["tuning_job"]}
+    identical, transfer = seen["identical"], seen["transfer"]
 
-    for kind, expected in (("identical", "IdenticalDataAndAlgorithm"), ("transfer", "TransferLearning")):
-        child = seen[kind]
-        assert child["HyperParameterTuningJobStatus"] == "Completed", kind
-        assert child["WarmStartConfig"] == {
-            "ParentHyperParameterTuningJobs": [parent],
-            "WarmStartType": expected,
-        }
-        assert child["TrainingJobStatusCounters"]["Completed"] == 2
+    assert identical["HyperParameterTuningJobStatus"] == "Completed"
+    assert identical["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": tuned["tuning_job"]}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    }
+    assert identical["TrainingJobStatusCounters"]["Completed"] == 2
     # With identical data and algorithm, the best of the parent's and the child's jobs is reported.
-    overall = seen["identical"]["OverallBestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"][
-        "Value"
-    ]
-    best_own = seen["identical"]["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    overall = identical["OverallBestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    best_own = identical["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
     assert overall <= best_own
+    assert transfer["HyperParameterTuningJobStatus"] == "Completed"
+    assert transfer["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [
+            {"HyperParameterTuningJobName": identical["HyperParameterTuningJobName"]}
+        ],
+        "WarmStartType": "TransferLearning",
+    }
