@@ -55,9 +55,9 @@ def _images(args: argparse.Namespace) -> dict[str, ImageSpec]:
     return images
 
 
-def _clients(endpoint: str | None, region: str) -> tuple[Any, Any]:
+def _clients(endpoint: str | None, region: str) -> tuple[Any, Any, Any]:
     if endpoint is None:
-        return None, None
+        return None, None, None
     import boto3  # noqa: PLC0415
 
     options: dict[str, Any] = {
@@ -66,11 +66,15 @@ def _clients(endpoint: str | None, region: str) -> tuple[Any, Any]:
         "aws_access_key_id": "local",
         "aws_secret_access_key": "local",
     }
-    return boto3.client("s3", **options), boto3.client("cloudwatch", **options)
+    return (
+        boto3.client("s3", **options),
+        boto3.client("cloudwatch", **options),
+        boto3.client("logs", **options),
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
-    s3, cloudwatch = _clients(args.aws_endpoint, args.region)
+    s3, cloudwatch, logs = _clients(args.aws_endpoint, args.region)
     sink = None
     events_file = None
     if args.events:
@@ -86,6 +90,7 @@ def serve(args: argparse.Namespace) -> int:
         sink=sink,
         s3=s3,
         cloudwatch=cloudwatch,
+        logs=logs,
         deterministic=not args.real_time,
         max_concurrent_tuning_jobs=args.max_concurrent_tuning_jobs,
         region=args.region,

@@ -42,7 +42,8 @@ class LocalSageMaker:
     state_dir: where state (survives a restart) and the jobs' working directories live.
     images: TrainingImage name → ImageSpec or argv (see images.py for how URIs are matched).
     sink: receives every EventBridge event (full envelopes) on a dedicated thread, in order.
-    cloudwatch / s3: boto3 clients (moto in local mode); None = no metrics published / no S3 data.
+    cloudwatch / s3 / logs: boto3 clients (moto in local mode); None = no metrics published / no S3 data / no
+    CloudWatch Logs (the jobs' output is in their directories either way).
     roles: the execution roles SageMaker may assume (the local stack's); a job's data, model and metrics then go
     through clients signed as its role, its container gets the role's credentials, and a role that does not exist
     fails the request. None: every job uses `s3` and `cloudwatch`.
@@ -61,6 +62,7 @@ class LocalSageMaker:
         sink: EventSink | None = None,
         cloudwatch: Any | None = None,
         s3: Any | None = None,
+        logs: Any | None = None,
         deterministic: bool = True,
         max_concurrent_tuning_jobs: int = 100,
         max_jobs_per_tuning_job: int = 750,
@@ -84,6 +86,7 @@ class LocalSageMaker:
             jobs_dir=state / "jobs",
             s3=s3,
             cloudwatch=cloudwatch,
+            logs=logs,
             deterministic=deterministic,
             roles=roles,
             stop_grace_seconds=stop_grace_seconds,

@@ -93,7 +93,10 @@ class Context:
     s3: Any | None
     cloudwatch: Any | None
     deterministic: bool
-    roles: JobRoles | None = None  # None: every job uses `s3` and `cloudwatch` (the service on its own)
+    roles: JobRoles | None = (
+        None  # None: every job uses `s3`, `cloudwatch` and `logs` (the service on its own)
+    )
+    logs: Any | None = None
     stop_grace_seconds: float = 5.0
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -126,6 +129,10 @@ class Context:
 
     def cloudwatch_for(self, role_arn: str | None) -> Any:
         return self.roles.client(role_arn, "cloudwatch") if self.roles and role_arn else self.cloudwatch
+
+    def logs_for(self, role_arn: str | None) -> Any:
+        """The CloudWatch Logs client SageMaker writes a job's output with: as its execution role in the stack."""
+        return self.roles.client(role_arn, "logs") if self.roles and role_arn else self.logs
 
     def publish_metrics(
         self,

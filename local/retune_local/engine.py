@@ -21,6 +21,7 @@ from retune_local.scheduler import Command, Epoch, Finished, Scheduler, StopDone
 from retune_local.strategies import SearchSpace, Strategy, Suggestion, parse_ranges
 from retune_local.training import (
     TERMINAL,
+    TUNING_OBJECTIVE_HYPERPARAMETER,
     JobRun,
     TrainingJob,
     apply_epoch,
@@ -39,7 +40,6 @@ _DEFINITION_KEYS = (
     "InputDataConfig",
     "VpcConfig",
     "OutputDataConfig",
-    "ResourceConfig",
     "StoppingCondition",
     "EnableNetworkIsolation",
     "EnableInterContainerTrafficEncryption",
@@ -48,6 +48,22 @@ _DEFINITION_KEYS = (
     "RetryStrategy",
     "Environment",
 )
+
+
+def trial_resource_config(definition: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A trial's ResourceConfig: the definition's, or one built from its HyperParameterTuningResourceConfig. With
+    InstanceConfigs, the first: AllocationStrategy Prioritized takes them in order while capacity lasts, and the
+    local machine never runs out (docs/local-sagemaker.md, "What AWS's own clients see")."""
+    if definition.get("ResourceConfig"):
+        return dict(definition["ResourceConfig"])
+    flexible = definition.get("HyperParameterTuningResourceConfig")
+    if not flexible:
+        return None
+    chosen = (flexible.get("InstanceConfigs") or [flexible])[0]
+    resources = {k: chosen[k] for k in ("InstanceType", "InstanceCount", "VolumeSizeInGB") if k in chosen}
+    if flexible.get("VolumeKmsKeyId"):
+        resources["VolumeKmsKeyId"] = flexible["VolumeKmsKeyId"]
+    return resources
 
 
 @dataclass
@@ -96,11 +112,18 @@ class TuningJob:
     def describe(self, lookup: Callable[[str], TrainingJob | None]) -> dict[str, Any]:
         jobs = [job for job in (lookup(name) for name in self.training_jobs) if job is not None]
         training_counts, objective_counts = summary_status_counts(jobs)
+        definition = {
+            **self.definition,
+            "StaticHyperParameters": {
+                **(self.definition.get("StaticHyperParameters") or {}),
+                TUNING_OBJECTIVE_HYPERPARAMETER: self.objective["MetricName"],
+            },
+        }
         response: dict[str, Any] = {
             "HyperParameterTuningJobName": self.name,
             "HyperParameterTuningJobArn": self.arn,
             "HyperParameterTuningJobConfig": self.config,
-            "TrainingJobDefinition": self.definition,
+            "TrainingJobDefinition": definition,
             "HyperParameterTuningJobStatus": self.status,
             "CreationTime": self.creation_time,
             "LastModifiedTime": self.last_modified_time,
@@ -326,6 +349,9 @@ class TuningRun:
             **(definition.get("StaticHyperParameters") or {}),
             **suggestion.hyperparameters,
         }
+        resources = trial_resource_config(definition)
+        if resources is not None:
+            request["ResourceConfig"] = resources
         request["AlgorithmSpecification"] = {
             key: algorithm[key]
             for key in ("TrainingImage", "AlgorithmName", "TrainingInputMode", "MetricDefinitions")

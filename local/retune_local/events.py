@@ -81,7 +81,8 @@ def _millis(value: float | None) -> str | None:
 
 def training_job_detail(describe: Mapping[str, Any], tags: list[dict[str, str]]) -> dict[str, Any]:
     """The detail of a training job state change, from the job's DescribeTrainingJob response (epoch
-    seconds)."""
+    seconds): the documented sample's keys, ModelArtifacts (the schema registry's) and FailureReason (when Failed),
+    nothing the documentation does not show (tests/local_sagemaker/test_event_samples.py)."""
     detail: dict[str, Any] = {}
     for key in (
         "TrainingJobName",
@@ -98,11 +99,6 @@ def training_job_detail(describe: Mapping[str, Any], tags: list[dict[str, str]])
         "VpcConfig",
         "StoppingCondition",
         "ModelArtifacts",
-        "Environment",
-        "EnableNetworkIsolation",
-        "EnableInterContainerTrafficEncryption",
-        "EnableManagedSpotTraining",
-        "RetryStrategy",
     ):
         if key in describe:
             detail[key] = describe[key]

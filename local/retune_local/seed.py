@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from retune_local.engine import TuningJob, trial_name
+from retune_local.engine import TuningJob, trial_name, trial_resource_config
 from retune_local.training import TrainingJob, save
 from retune_local.tuning_jobs import TuningJobs
 
@@ -87,15 +87,14 @@ def _seeded_job(
             "RoleArn",
             "InputDataConfig",
             "OutputDataConfig",
-            "ResourceConfig",
             "StoppingCondition",
         )
         if key in definition
     }
-    request["HyperParameters"] = {
-        **(definition.get("StaticHyperParameters") or {}),
-        **trial.hyperparameters,
-    }
+    request["HyperParameters"] = {**(definition.get("StaticHyperParameters") or {}), **trial.hyperparameters}
+    resources = trial_resource_config(definition)
+    if resources is not None:
+        request["ResourceConfig"] = resources
     request["AlgorithmSpecification"] = definition["AlgorithmSpecification"]
     job = TrainingJob(
         name=name,

@@ -19,6 +19,7 @@ from retune_local.container import ContainerError, Layout, MetricParser
 from retune_local.context import Context
 from retune_local.events import TRAINING_JOB_STATE_CHANGE, envelope, training_job_detail
 from retune_local.images import DEFAULT_SECONDS_PER_EPOCH, ImageSpec
+from retune_local.job_logs import FUTURE_LIMIT_SECONDS, JobLog
 from retune_local.runner import ExitInfo, ForkServerError, ProcessHandle
 from retune_local.scheduler import Command, Epoch, Finished, Scheduler, StopDone, Timeout
 
@@ -37,6 +38,10 @@ _MESSAGES = {
     "Stopped": "The training job was stopped",
     "MaxRuntimeExceeded": "Training job runtime exceeded MaxRuntimeInSeconds provided",
 }
+# AMT's reserved hyperparameter: the objective metric's name, among a tuning job's static hyperparameters and every
+# trial's (the SageMaker Python SDK's HyperparameterTuner.attach deletes it: a KeyError without it). It is added
+# when a trial is described or run, not stored, so records written before it answer the same way.
+TUNING_OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 # Keys of a CreateTrainingJob request that DescribeTrainingJob echoes back.
 _ECHOED = (
     "HyperParameters",
@@ -123,6 +128,21 @@ class TrainingJob:
         role = self.request.get("RoleArn")
         return str(role) if role else None
 
+    @property
+    def hyperparameters(self) -> dict[str, str] | None:
+        """What the job runs with: the request's, plus AMT's reserved one for a tuning job's trial."""
+        given = self.request.get("HyperParameters")
+        if self.tuning_job_name is None or self.objective_metric is None:
+            return None if given is None else dict(given)
+        return {**(given or {}), TUNING_OBJECTIVE_HYPERPARAMETER: self.objective_metric}
+
+    def container_request(self) -> dict[str, Any]:
+        """The request as the container sees it (hyperparameters.json, SM_HPS)."""
+        hyperparameters = self.hyperparameters
+        return (
+            self.request if hyperparameters is None else {**self.request, "HyperParameters": hyperparameters}
+        )
+
     def move(self, secondary: str, at: float, status: str | None = None, message: str | None = None) -> None:
         """Enter a new secondary status (and primary `status`, if given) at epoch seconds `at`."""
         if self.transitions and "EndTime" not in self.transitions[-1]:
@@ -175,6 +195,12 @@ class TrainingJob:
         for key in _ECHOED:
             if key in self.request:
                 response[key] = self.request[key]
+        if self.hyperparameters is not None:
+            response["HyperParameters"] = self.hyperparameters
+        if "OutputDataConfig" in response:
+            # AWS answers KmsKeyId "" when none was given (the SageMaker Python SDK reads it unchecked).
+            output = response["OutputDataConfig"]
+            response["OutputDataConfig"] = {**output, "KmsKeyId": output.get("KmsKeyId", "")}
         if self.tuning_job_arn:
             response["TuningJobArn"] = self.tuning_job_arn
         if self.model_artifacts:
@@ -270,6 +296,7 @@ class JobRun:
         self._parser = MetricParser([])
         self._wall_timeout = False
         self.start_at = job.creation_time
+        self._log = JobLog(None, job.name, job.creation_time)
         self._thread = threading.Thread(target=self._guarded_run, name=f"job-{job.name}", daemon=True)
 
     @property
@@ -320,7 +347,7 @@ class JobRun:
         )
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
-        container.prepare(self.layout, self.job.request)
+        container.prepare(self.layout, self.job.container_request())
         self._update(lambda job: job.move("Downloading", at))
         container.download_channels(self.ctx.s3_for(self.job.role_arn), self.layout, self.job.request)
 
@@ -348,7 +375,7 @@ class JobRun:
         assert self.image is not None
         env = container.environment(
             self.layout,
-            self.job.request,
+            self.job.container_request(),
             self.job.name,
             self.job.arn,
             {
@@ -368,9 +395,12 @@ class JobRun:
             job.move("Training", at)
 
         self._update(training)
+        # The stream exists from the start of the container, so a tail sees the lines as they come.
+        self._log = JobLog(self.ctx.logs_for(self.job.role_arn), self.job.name, self._log_time(at)).open()
         try:
             process = self.ctx.runners.for_image(self.image).start(self.image.argv, self.layout.root, env)
         except (OSError, ForkServerError) as exc:
+            self._log.close()
             self._post_terminal(
                 Finished(
                     "Failed",
@@ -385,7 +415,10 @@ class JobRun:
         if stop_now:
             self.stop()
         watchdog = self._watchdog(process)
-        exit_info = self._consume(process)
+        try:
+            exit_info = self._consume(process)
+        finally:
+            self._log.close()  # every line is in CloudWatch Logs before the job can end
         if watchdog is not None:
             watchdog.cancel()
         wall = time.monotonic() - started
@@ -442,6 +475,18 @@ class JobRun:
             log.warning("outputs of stopped job %s not saved: %s", self.job.name, exc)
             return None
 
+    def _log_time(self, virtual: float) -> float:
+        """A log event's time: the job's clock (virtual in the deterministic mode), held below CloudWatch Logs'
+        limit on future events."""
+        return min(virtual, self.ctx.wall() + FUTURE_LIMIT_SECONDS)
+
+    def _line_time(self, epochs: int) -> float:
+        """When a line was printed: in the deterministic mode, the virtual time of the epoch it belongs to (the
+        line that reports epoch k is at start + k x seconds per epoch, as the epoch itself is); else now."""
+        if not self.ctx.deterministic:
+            return self.ctx.wall()
+        return self._log_time(self.start_at + epochs * self.seconds_per_epoch)
+
     def _consume(self, process: ProcessHandle) -> ExitInfo:
         parser = self._parser
         log_path = self.layout.root / "output" / "training.log"
@@ -450,16 +495,18 @@ class JobRun:
         with log_path.open("wb") as log_file:
             for raw in process.lines():
                 log_file.write(raw)
+                text = raw.decode(errors="replace")
                 with self._lock:
-                    if self._stop_requested:
-                        continue  # keep draining the pipe; nothing after a stop counts
-                found = parser.parse(raw.decode(errors="replace"))
-                if not found:
-                    continue
-                pending.extend(found)
+                    stopped = self._stop_requested
+                found = [] if stopped else parser.parse(text)  # nothing after a stop counts (the pipe drains)
                 objective = next((value for name, value in found if name == self.epoch_metric), None)
                 if objective is not None:
                     epochs += 1
+                self._log.write(text, self._line_time(epochs))
+                if not found:
+                    continue
+                pending.extend(found)
+                if objective is not None:
                     self.scheduler.post(self, Epoch(epochs, pending, objective))
                     pending = []
         self._trailing = pending

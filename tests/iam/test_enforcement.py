@@ -49,8 +49,6 @@ EXEMPT = {
     "SageMakerExecutionRole/EcrAuthorization": "SageMaker pulls the job's image from ECR (the local SageMaker runs "
     "local commands)",
     "SageMakerExecutionRole/PullImages": "SageMaker pulls the job's image from ECR",
-    "SageMakerExecutionRole/JobLogs": "SageMaker writes the job's output to CloudWatch Logs (the local SageMaker "
-    "keeps it in files)",
 }
 
 

@@ -1,7 +1,8 @@
 """The state directory's format: what a service wrote before must load, and the service writes it as it did.
 
 tests/local_sagemaker/data/state-7e9bf5d/ was written by `write_state` on commit 7e9bf5d (the service before it was
-split by concern), with `answers.json` its answers to `READS` then:
+split by concern), with `answers.json` its answers to `READS` then (and one answer since: the tuning job's
+StaticHyperParameters carry AMT's reserved `_tuning_objective_metric`, added when described, not stored):
 
     PYTHONPATH=.:layers/core:local:cli .venv/bin/python -c \
         "from tests.local_sagemaker.test_state_format import generate; generate()"
