@@ -143,11 +143,28 @@ def warm_start(args: dict[str, Any]) -> dict[str, Any]:
         ),
     )
     identical.fit(inputs, wait=True)
-    transfer = identical.transfer_learning_tuner()
+    transfer = HyperparameterTuner(
+        estimator(args, sess),
+        objective_metric_name="loss",
+        hyperparameter_ranges={"x": ContinuousParameter(0.0, 1.0)},
+        metric_definitions=METRICS,
+        objective_type="Minimize",
+        strategy="Random",
+        max_jobs=2,
+        max_parallel_jobs=2,
+        base_tuning_job_name="sdk2-tl",
+        warm_start_config=WarmStartConfig(
+            WarmStartTypes.TRANSFER_LEARNING, parents={identical.latest_tuning_job.name}
+        ),
+    )
     transfer.fit(inputs, wait=True)
+    # The SDK's own helper copies the tuner without its metric_definitions: with an image of one's own, SageMaker
+    # refuses the request.
+    helper = identical.transfer_learning_tuner()
     return {
         "identical": identical.latest_tuning_job.describe(),
         "transfer": transfer.latest_tuning_job.describe(),
+        "transfer_learning_tuner": step(lambda: helper.fit(inputs, wait=False)),
     }
 
 

@@ -145,7 +145,27 @@ def warm_start(args: dict[str, Any]) -> dict[str, Any]:
         ),
     )
     identical.tune(inputs=inputs, wait=True)
-    transfer = identical.transfer_learning_tuner()
+    # v3.27's transfer_learning_tuner() fails in the SDK itself (it builds HyperParameterTuningJobWarmStartConfig
+    # with a `parents` field the model does not have): the same tuner, written out.
+    transfer = HyperparameterTuner(
+        model_trainer=trainer(args, sess),
+        objective_metric_name="loss",
+        hyperparameter_ranges={"x": ContinuousParameter(0.0, 1.0)},
+        metric_definitions=METRICS,
+        objective_type="Minimize",
+        strategy="Random",
+        max_jobs=2,
+        max_parallel_jobs=2,
+        base_tuning_job_name="sdk3-tl",
+        warm_start_config=HyperParameterTuningJobWarmStartConfig(
+            warm_start_type="TransferLearning",
+            parent_hyper_parameter_tuning_jobs=[
+                ParentHyperParameterTuningJob(
+                    hyper_parameter_tuning_job_name=identical.latest_tuning_job.hyper_parameter_tuning_job_name
+                )
+            ],
+        ),
+    )
     transfer.tune(inputs=inputs, wait=True)
 
     def described(tuner: HyperparameterTuner) -> dict[str, Any]:

@@ -102,3 +102,12 @@ def test_warm_start_from_the_tuning_job(stack: ClientStack, tuned: dict[str, Any
         ],
         "WarmStartType": "TransferLearning",
     }
+    # transfer_learning_tuner() drops the tuner's metric_definitions; for an image of one's own SageMaker answers
+    # as it does to anyone whose objective has no metric definition.
+    assert seen["transfer_learning_tuner"]["error"].startswith(
+        "ClientError: An error occurred (ValidationException)"
+    )
+    assert (
+        "A metric is required for this hyperparameter tuning job objective"
+        in seen["transfer_learning_tuner"]["error"]
+    )
