@@ -236,7 +236,11 @@ class SimulatedSageMaker(FakeSageMaker):
                 "TrainingJobName": name,
                 "TrainingJobStatus": trial_status,
                 "SecondaryStatus": result.get("secondary", trial_status),
-                "HyperParameters": result.get("hyperparameters", {"eta": f"{0.01 * index:.2f}"}),
+                # AMT adds its reserved hyperparameter, the objective's name, to every trial's.
+                "HyperParameters": {
+                    **result.get("hyperparameters", {"eta": f"{0.01 * index:.2f}"}),
+                    "_tuning_objective_metric": objective["MetricName"],
+                },
                 "FinalMetricDataList": finals,
                 "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large"},
                 "BillableTimeInSeconds": result.get("billable", 60),
@@ -374,7 +378,9 @@ class SimulatedSageMaker(FakeSageMaker):
             raise NotFound(f"model package group {group} does not exist")
         version = 1 + sum(1 for p in self.packages.values() if p["ModelPackageGroupName"] == group)
         arn = f"{ARN}:model-package/{group}/{version}"
-        self.packages[arn] = {**request, "ModelPackageArn": arn, "ModelPackageVersion": version}
+        # DescribeModelPackage does not answer the request's ClientToken.
+        described = {k: v for k, v in request.items() if k != "ClientToken"}
+        self.packages[arn] = {**described, "ModelPackageArn": arn, "ModelPackageVersion": version}
         self.tags[arn] = {}
         if token:
             self.tokens[token] = arn
@@ -415,6 +421,8 @@ class SimulatedSageMaker(FakeSageMaker):
     def create_endpoint(self, request: dict[str, Any]) -> None:
         validate_request("CreateEndpoint", request)
         self.calls.append("CreateEndpoint")
+        if request["EndpointName"] in self.endpoints:
+            raise AlreadyExists("Cannot create already existing endpoint")
         self.endpoint_by_hand(
             request["EndpointName"],
             request["EndpointConfigName"],

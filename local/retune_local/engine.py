@@ -52,8 +52,8 @@ _DEFINITION_KEYS = (
 
 def trial_resource_config(definition: Mapping[str, Any]) -> dict[str, Any] | None:
     """A trial's ResourceConfig: the definition's, or one built from its HyperParameterTuningResourceConfig. With
-    InstanceConfigs, the first: AllocationStrategy Prioritized takes them in order while capacity lasts, and the
-    local machine never runs out (docs/local-sagemaker.md, "What AWS's own clients see")."""
+    InstanceConfigs, the first: AllocationStrategy Prioritized is their order of preference, and the local machine
+    has every instance type (docs/local-sagemaker.md, "What AWS's own clients see")."""
     if definition.get("ResourceConfig"):
         return dict(definition["ResourceConfig"])
     flexible = definition.get("HyperParameterTuningResourceConfig")

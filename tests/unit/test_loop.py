@@ -70,7 +70,8 @@ def test_record_trial_writes_the_described_values(world: World) -> None:
     assert trial.status == "Completed" and trial.final_objective == 0.5
     assert trial.objective_series == [0.7, 0.6, 0.55]
     assert trial.compute == 123 and trial.epochs == 30 and trial.billable_seconds == 60
-    assert trial.hyperparameters == {"eta": "0.01"}
+    # as SageMaker describes them: AMT adds the objective's name to every trial's hyperparameters
+    assert trial.hyperparameters == {"eta": "0.01", "_tuning_objective_metric": "validation:rmse"}
     assert not trial.stopped_early
 
 
