@@ -161,9 +161,10 @@ def warm_start(args: dict[str, Any]) -> dict[str, Any]:
     # The SDK's own helper copies the tuner without its metric_definitions: with an image of one's own, SageMaker
     # refuses the request.
     helper = identical.transfer_learning_tuner()
+    describe = sess.sagemaker_client.describe_hyper_parameter_tuning_job
     return {
-        "identical": identical.latest_tuning_job.describe(),
-        "transfer": transfer.latest_tuning_job.describe(),
+        "identical": describe(HyperParameterTuningJobName=identical.latest_tuning_job.name),
+        "transfer": describe(HyperParameterTuningJobName=transfer.latest_tuning_job.name),
         "transfer_learning_tuner": step(lambda: helper.fit(inputs, wait=False)),
     }
 

@@ -9,6 +9,7 @@ Offline settings, as for v2 (docs/local-sagemaker.md): the role is an ARN and th
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -178,5 +179,7 @@ def warm_start(args: dict[str, Any]) -> dict[str, Any]:
 FLOWS = {"fit": fit, "tune": tune, "warm_start": warm_start}
 
 if __name__ == "__main__":
+    # v3 logs a job's output (train(logs=True)) at INFO and leaves logging to the application, as here.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     result = FLOWS[sys.argv[1]](json.loads(sys.argv[2]))
     print(json.dumps(result, default=str))

@@ -305,7 +305,13 @@ def test_a_trials_output_in_cloudwatch_logs(aws: AWSCLI, tuned: dict[str, Any]) 
         "events"
     ]
     filtered = aws.ok(
-        "logs", "filter-log-events", *group, "--log-stream-name-prefix", trial, "--filter-pattern", "loss"
+        "logs",
+        "filter-log-events",
+        *group,
+        "--log-stream-names",
+        streams[0]["logStreamName"],
+        "--filter-pattern",
+        "loss",
     )
 
     messages = [e["message"] for e in events]
