@@ -77,7 +77,7 @@ class JobLog:
         if len(encoded) > _MESSAGE_BYTES:
             message = encoded[:_MESSAGE_BYTES].decode(errors="ignore")
         with self._ready:
-            self._last_timestamp = max(self._last_timestamp, int(timestamp * 1000))
+            self._last_timestamp = max(self._last_timestamp, round(timestamp * 1000))
             self._pending.append({"timestamp": self._last_timestamp, "message": message})
             self._ready.notify()
 

@@ -356,6 +356,7 @@ class JobRun:
             self._run()
         except Exception as exc:  # a bug here must fail the job, never leave its driver waiting
             log.exception("training job %s: the local runner failed", self.job.name)
+            self._log.close()
             self._post_terminal(Finished("Failed", f"InternalServerError: {exc}", retryable=True))
 
     def _run(self) -> None:
