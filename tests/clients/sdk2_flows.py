@@ -91,7 +91,7 @@ def tune(args: dict[str, Any]) -> dict[str, Any]:
     frame = tuner.analytics().dataframe()
 
     def attached() -> dict[str, Any]:
-        tuner = HyperparameterTuner.attach(name, sagemaker_session=sess)
+        tuner = HyperparameterTuner.attach(args["attach"], sagemaker_session=sess)
         return {
             "objective": tuner.objective_metric_name,
             "objective_type": tuner.objective_type,

@@ -20,9 +20,44 @@ def args(stack: ClientStack, **more: Any) -> dict[str, Any]:
     return {"bucket": BUCKET, "image": IMAGE, "role": ROLE, "tmp": str(stack.tmp), **more}
 
 
+ATTACHED = "sdk2-by-boto3"
+
+
 @pytest.fixture(scope="module")
 def tuned(stack: ClientStack) -> dict[str, Any]:
-    return run_flow(stack, "sdk2", "sdk2_flows.py", "tune", args(stack, max_jobs=MAX_JOBS))
+    """The SDK's tuning job, and one made with boto3 as retune makes its own (a definition with ResourceConfig) for
+    HyperparameterTuner.attach."""
+    stack.admin("s3").create_bucket(Bucket=BUCKET)
+    stack.admin("sagemaker").create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=ATTACHED,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": MAX_JOBS, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {"Name": "x", "MinValue": "0", "MaxValue": "1", "ScalingType": "Auto"}
+                ],
+                "IntegerParameterRanges": [],
+                "CategoricalParameterRanges": [],
+            },
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        TrainingJobDefinition={
+            "StaticHyperParameters": {"epochs": "3"},
+            "AlgorithmSpecification": {
+                "TrainingImage": IMAGE,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": "loss", "Regex": r"loss=([-+0-9.eE]+)"}],
+            },
+            "RoleArn": ROLE,
+            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/sdk2/attached"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+        },
+    )
+    stack.sagemaker.wait_tuning_job(ATTACHED, 120)
+    return run_flow(stack, "sdk2", "sdk2_flows.py", "tune", args(stack, max_jobs=MAX_JOBS, attach=ATTACHED))
 
 
 def test_estimator_fit_prints_the_jobs_logs_and_reads_its_metrics(stack: ClientStack) -> None:
@@ -55,8 +90,16 @@ def test_tuner_fit_analytics_and_best_training_job(stack: ClientStack, tuned: di
     assert all(0.0 <= r["x"] <= 1.0 for r in rows)
 
 
-def test_tuner_attach_rebuilds_the_tuner_and_its_estimator(tuned: dict[str, Any]) -> None:
+def test_tuner_attach_rebuilds_the_tuner_and_its_estimator(stack: ClientStack, tuned: dict[str, Any]) -> None:
+    """HyperparameterTuner.attach of a tuning job whose definition has a ResourceConfig and all three range lists.
+    The SDK's attach reads both unchecked. Not of the SDK's own jobs: the SDK sends HyperParameterTuningResourceConfig,
+    and whether AWS then describes a ResourceConfig too is not documented (the SDK's own integration test of attach
+    is skipped as "always failed"); nor whether AWS describes missing range kinds as empty lists (retune sends only
+    the kinds it uses). Both are open questions in the notes of issue 19."""
     attached = tuned["attached"]
+    described = stack.admin("sagemaker").describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=ATTACHED
+    )
 
     assert "error" not in attached, attached
     assert attached["objective"] == "loss"
@@ -67,8 +110,8 @@ def test_tuner_attach_rebuilds_the_tuner_and_its_estimator(tuned: dict[str, Any]
     assert attached["image"] == IMAGE
     assert attached["role"] == ROLE
     # The reserved `_tuning_objective_metric` is removed by attach: the static hyperparameters are the user's.
-    assert attached["hyperparameters"] == {"epochs": "3", "data_channel": "train"}
-    assert attached["best"] == tuned["best"]
+    assert attached["hyperparameters"] == {"epochs": "3"}
+    assert attached["best"] == described["BestTrainingJob"]["TrainingJobName"]
 
 
 def test_best_estimator_is_the_best_training_job_attached(tuned: dict[str, Any]) -> None:
