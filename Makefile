@@ -19,12 +19,13 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools xgboost-venvs test test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
+.PHONY: help venv tools xgboost-venvs clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
 	@echo "make local    the local stack in the foreground (STATE=out/demo/state: the demo's, to explore with the CLI)"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
+	@echo "make test-clients  AWS's own clients (SageMaker SDK v2 and v3, AWS CLI) against the local SageMaker"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
 	@echo "make security checkov on template.yaml and on the SAM-transformed template"
 	@echo "make lint     ruff, format check, mypy, pylint duplicate-code, cfn-lint, sam validate --lint"
@@ -67,9 +68,28 @@ XGBOOST_VENVS := $(foreach v,$(XGBOOST_VERSIONS),.venv-tools/xgboost-$(v)/.insta
 
 xgboost-venvs: $(XGBOOST_VENVS)
 
+# AWS's own clients, each in its venv (they pin their own boto3): clients-sdk2 (SageMaker Python SDK v2),
+# clients-sdk3 (v3), clients-awscli (the AWS CLI v1, the one on PyPI). Built once, then reused.
+CLIENT_VENVS := sdk2 sdk3 awscli
+.venv-tools/clients-%/.installed: tools/clients-%-requirements.txt tools/clients-%-constraints.txt
+	test -x $(@D)/bin/python || $(PYTHON313) -m venv $(@D)
+	$(@D)/bin/pip --disable-pip-version-check -q install -c tools/clients-$*-constraints.txt -r tools/clients-$*-requirements.txt
+	touch $@
+
+clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
+
+# Everything the fast suites need, built side by side (each venv is its own pip run; mostly download and unpack).
+TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed
+
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
-test: venv tools xgboost-venvs
+# The AWS CLI's checks (tests/clients/test_awscli.py) run here; its venv installs in about 15 s.
+test:
+	$(MAKE) --no-print-directory -j4 $(TEST_SETUP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
+
+# Every client flow (the SDKs' are marked slow): see docs/local-sagemaker.md, "AWS's own clients".
+test-clients: venv clients
+	$(PY) -m pytest -q -n 2 tests/clients
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit

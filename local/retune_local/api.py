@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from retune_local import errors
-from retune_local.checks import check_roles, validate
+from retune_local.checks import check_objective_metric, check_roles, validate
 from retune_local.context import Context, JobRoles, RunnerPool
 from retune_local.events import EventBus, EventSink
 from retune_local.hosting import Hosting
@@ -144,6 +144,7 @@ class LocalSageMaker:
         request = copy.deepcopy(dict(params or {}))
         if operation != "CreateHyperParameterTuningJob":  # checked with its parents, in the handler
             validate(operation, request)
+        check_objective_metric(operation, request)
         check_roles(self.ctx.roles, request)
         return handler(request)
 

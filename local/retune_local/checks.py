@@ -23,6 +23,26 @@ def validate(
         raise errors.validation("; ".join(exc.errors)) from exc
 
 
+def check_objective_metric(operation: str, request: Mapping[str, Any]) -> None:
+    """Every image of the local service is one of the user's own (it has no built-in algorithms): SageMaker reads a
+    tuning job's objective only through the definition's MetricDefinitions, and refuses a request without it
+    (as users report it: aws/sagemaker-python-sdk#3932)."""
+    if operation != "CreateHyperParameterTuningJob":
+        return
+    definition = request.get("TrainingJobDefinition") or {}
+    objective = (request.get("HyperParameterTuningJobConfig") or {}).get(
+        "HyperParameterTuningJobObjective"
+    ) or {}
+    defined = {
+        m.get("Name") for m in (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+    }
+    if definition and objective.get("MetricName") and not defined:
+        raise errors.validation(
+            "A metric is required for this hyperparameter tuning job objective. "
+            "Provide a metric in the metric definitions."
+        )
+
+
 def check_roles(roles: JobRoles | None, request: Mapping[str, Any]) -> None:
     """SageMaker assumes a job's (or a model's) execution role: one that does not exist or does not trust
     sagemaker.amazonaws.com fails the request. Checked when the service knows the account's roles."""

@@ -1,0 +1,380 @@
+"""The AWS CLI (v1, the `awscli` package from PyPI; v2 is not on PyPI) against the local SageMaker: what an operator
+types, checked against what AWS answers. Runs in `make test` (the venv installs in about 15 s).
+
+Covered: create from `--cli-input-json`, describe, list with filters, sorting (by objective, by name), the CLI's
+paging (`--page-size`, `--max-items` / `--starting-token`, `--no-paginate` with the service's NextToken), `wait
+training-job-completed-or-stopped` on jobs that ended (the waiter's first poll is immediate; a job still running
+would be polled again only after the waiter's 120 s delay, which the slow suite does not spend either), the trials'
+CloudWatch Logs (`logs tail` is v2's only: v1 reads them with `describe-log-streams`, `get-log-events` and
+`filter-log-events`), and invalid requests answered with AWS's error codes and the CLI's exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clients.conftest import ACCOUNT, BUCKET, IMAGE, ROLE, ClientStack, venv_python
+
+# One worker runs them all: one local SageMaker and one tuning job for the module.
+pytestmark = [pytest.mark.local_stack, pytest.mark.xdist_group("clients-awscli")]
+
+TUNING_JOB = "cli-tuning"
+TRIALS = 6
+FAILING_JOB = "cli-failing"
+METRICS = [{"Name": "loss", "Regex": r"loss=([-+0-9.eE]+)"}]
+# The AWS CLI v1 exits 255 when the service answers with an error (v2 exits 254), 0 on success.
+SERVICE_ERROR = 255
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+class AWSCLI:
+    def __init__(self, stack: ClientStack) -> None:
+        self.aws = str(venv_python("awscli").parent / "aws")
+        self.stack = stack
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        completed = subprocess.run(
+            [self.aws, *args, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=self.stack.environment(**(env or {})),
+            timeout=120,
+            check=False,
+        )
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
+    def ok(self, *args: str) -> Any:
+        result = self(*args)
+        assert result.code == 0, f"aws {' '.join(args)}: {result.stderr}"
+        # `s3` commands print text, the API commands JSON.
+        return result.json if result.stdout.lstrip().startswith(("{", "[")) else result.stdout
+
+
+def definition(stack: ClientStack, **hyperparameters: str) -> dict[str, Any]:
+    return {
+        "StaticHyperParameters": {"epochs": "3", "data_channel": "train", **hyperparameters},
+        "AlgorithmSpecification": {
+            "TrainingImage": IMAGE,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRICS,
+        },
+        "RoleArn": ROLE,
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/cli/train/"}
+                },
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/cli/output"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+
+
+def tuning_request(stack: ClientStack, name: str, max_jobs: int) -> dict[str, Any]:
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Random",
+            "RandomSeed": 3,
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {
+                "MaxNumberOfTrainingJobs": max_jobs,
+                "MaxParallelTrainingJobs": min(max_jobs, 2),
+            },
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {"Name": "x", "MinValue": "0", "MaxValue": "1", "ScalingType": "Linear"}
+                ]
+            },
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        "TrainingJobDefinition": definition(stack),
+    }
+
+
+def input_json(stack: ClientStack, name: str, body: dict[str, Any]) -> str:
+    path = stack.tmp / f"{name}.json"
+    path.write_text(json.dumps(body))
+    return f"file://{path}"
+
+
+@pytest.fixture(scope="module")
+def aws(stack: ClientStack) -> AWSCLI:
+    return AWSCLI(stack)
+
+
+@pytest.fixture(scope="module")
+def tuned(stack: ClientStack, aws: AWSCLI) -> dict[str, Any]:
+    """A tuning job of 6 trials and a training job that fails, both created with the CLI, run to their end."""
+    s3 = stack.admin("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="cli/train/train.csv", Body=b"1,2\n3,4\n")
+    created = aws.ok(
+        "sagemaker",
+        "create-hyper-parameter-tuning-job",
+        "--cli-input-json",
+        input_json(stack, TUNING_JOB, tuning_request(stack, TUNING_JOB, TRIALS)),
+    )
+    failing = definition(stack, x="0.9", fail_above="0.5")
+    aws.ok(
+        "sagemaker",
+        "create-training-job",
+        "--cli-input-json",
+        input_json(
+            stack,
+            FAILING_JOB,
+            {
+                "TrainingJobName": FAILING_JOB,
+                "HyperParameters": failing.pop("StaticHyperParameters"),
+                **failing,
+            },
+        ),
+    )
+    stack.sagemaker.wait_tuning_job(TUNING_JOB, 120)
+    stack.sagemaker.wait_training_job(FAILING_JOB, 120)
+    return created
+
+
+def test_create_and_describe_a_tuning_job(stack: ClientStack, aws: AWSCLI, tuned: dict[str, Any]) -> None:
+    described = aws.ok(
+        "sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", TUNING_JOB
+    )
+    trials = aws.ok(
+        "sagemaker",
+        "list-training-jobs-for-hyper-parameter-tuning-job",
+        "--hyper-parameter-tuning-job-name",
+        TUNING_JOB,
+    )["TrainingJobSummaries"]
+    best = min(trials, key=lambda t: t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+    job = aws.ok("sagemaker", "describe-training-job", "--training-job-name", best["TrainingJobName"])
+
+    assert tuned["HyperParameterTuningJobArn"] == described["HyperParameterTuningJobArn"]
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["TrainingJobStatusCounters"]["Completed"] == TRIALS
+    assert described["BestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
+    assert job["TrainingJobStatus"] == "Completed"
+    assert job["TuningJobArn"] == described["HyperParameterTuningJobArn"]
+    assert job["ModelArtifacts"]["S3ModelArtifacts"] == (
+        f"s3://{BUCKET}/cli/output/{best['TrainingJobName']}/output/model.tar.gz"
+    )
+    # SageMaker sends datetimes as epoch seconds; the CLI v1 prints them as received.
+    assert isinstance(job["CreationTime"], float)
+    assert job["TrainingEndTime"] - job["TrainingStartTime"] == pytest.approx(
+        job["TrainingTimeInSeconds"], abs=1
+    )
+
+
+def test_list_trials_sorted_by_objective_and_filtered_by_status(aws: AWSCLI, tuned: dict[str, Any]) -> None:
+    base = ("sagemaker", "list-training-jobs-for-hyper-parameter-tuning-job")
+    name = ("--hyper-parameter-tuning-job-name", TUNING_JOB)
+    ascending = aws.ok(*base, *name, "--sort-by", "FinalObjectiveMetricValue", "--sort-order", "Ascending")
+    descending = aws.ok(*base, *name, "--sort-by", "FinalObjectiveMetricValue", "--sort-order", "Descending")
+    completed = aws.ok(*base, *name, "--status-equals", "Completed")
+    stopped = aws.ok(*base, *name, "--status-equals", "Stopped")
+
+    values = [
+        t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for t in ascending["TrainingJobSummaries"]
+    ]
+    assert len(values) == TRIALS
+    assert values == sorted(values)
+    assert [t["TrainingJobName"] for t in descending["TrainingJobSummaries"]] == [
+        t["TrainingJobName"] for t in reversed(ascending["TrainingJobSummaries"])
+    ]
+    assert len(completed["TrainingJobSummaries"]) == TRIALS
+    assert stopped["TrainingJobSummaries"] == []
+
+
+def test_paging_with_the_cli(aws: AWSCLI, tuned: dict[str, Any]) -> None:
+    """The CLI pages for the user: --page-size changes the calls, not the result; --max-items stops early and hands
+    out a token to go on from; --no-paginate makes one call and shows the service's own NextToken."""
+    base = (
+        "sagemaker",
+        "list-training-jobs-for-hyper-parameter-tuning-job",
+        "--hyper-parameter-tuning-job-name",
+        TUNING_JOB,
+    )
+    everything = [t["TrainingJobName"] for t in aws.ok(*base)["TrainingJobSummaries"]]
+    in_pages_of_two = [
+        t["TrainingJobName"] for t in aws.ok(*base, "--page-size", "2")["TrainingJobSummaries"]
+    ]
+    first = aws.ok(*base, "--max-items", "4", "--page-size", "3")
+    rest = aws.ok(*base, "--max-items", "4", "--page-size", "3", "--starting-token", first["NextToken"])
+    one_call = aws.ok(*base, "--no-paginate", "--max-results", "2")
+    next_call = aws.ok(*base, "--no-paginate", "--max-results", "2", "--next-token", one_call["NextToken"])
+
+    assert len(everything) == TRIALS
+    assert in_pages_of_two == everything
+    assert [t["TrainingJobName"] for t in first["TrainingJobSummaries"]] == everything[:4]
+    assert [t["TrainingJobName"] for t in rest["TrainingJobSummaries"]] == everything[4:]
+    assert "NextToken" not in rest
+    assert [t["TrainingJobName"] for t in one_call["TrainingJobSummaries"]] == everything[:2]
+    assert [t["TrainingJobName"] for t in next_call["TrainingJobSummaries"]] == everything[2:4]
+
+
+def test_list_tuning_jobs_by_name_sorted_and_paged(
+    stack: ClientStack, aws: AWSCLI, tuned: dict[str, Any]
+) -> None:
+    for suffix in ("a", "b", "c"):
+        name = f"cli-listed-{suffix}"
+        stack.admin("sagemaker").create_hyper_parameter_tuning_job(**tuning_request(stack, name, 1))
+        stack.sagemaker.wait_tuning_job(name, 120)
+    base = ("sagemaker", "list-hyper-parameter-tuning-jobs", "--name-contains", "listed")
+    descending = aws.ok(*base, "--sort-by", "Name", "--sort-order", "Descending", "--page-size", "1")
+    completed = aws.ok(*base, "--status-equals", "Completed", "--sort-by", "CreationTime")
+    in_progress = aws.ok(*base, "--status-equals", "InProgress")
+
+    assert [s["HyperParameterTuningJobName"] for s in descending["HyperParameterTuningJobSummaries"]] == [
+        "cli-listed-c",
+        "cli-listed-b",
+        "cli-listed-a",
+    ]
+    assert [s["HyperParameterTuningJobName"] for s in completed["HyperParameterTuningJobSummaries"]] == [
+        "cli-listed-a",
+        "cli-listed-b",
+        "cli-listed-c",
+    ]
+    summary = completed["HyperParameterTuningJobSummaries"][0]
+    assert summary["TrainingJobStatusCounters"]["Completed"] == 1
+    assert summary["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 1
+    assert in_progress["HyperParameterTuningJobSummaries"] == []
+
+
+def test_wait_for_a_training_job(aws: AWSCLI, tuned: dict[str, Any]) -> None:
+    """`aws sagemaker wait training-job-completed-or-stopped`: success on Completed, the waiter's failure on Failed
+    and on a job that does not exist (DescribeTrainingJob answers ValidationException)."""
+    trial = aws.ok(
+        "sagemaker",
+        "list-training-jobs-for-hyper-parameter-tuning-job",
+        "--hyper-parameter-tuning-job-name",
+        TUNING_JOB,
+    )["TrainingJobSummaries"][0]["TrainingJobName"]
+    waiter = ("sagemaker", "wait", "training-job-completed-or-stopped", "--training-job-name")
+    completed = aws(*waiter, trial)
+    failed = aws(*waiter, FAILING_JOB)
+    missing = aws(*waiter, "cli-no-such-job")
+    described = aws.ok("sagemaker", "describe-training-job", "--training-job-name", FAILING_JOB)
+
+    assert completed.code == 0, completed.stderr
+    assert failed.code == SERVICE_ERROR
+    assert (
+        "Waiter TrainingJobCompletedOrStopped failed: Waiter encountered a terminal failure state"
+        in failed.stderr
+    )
+    assert missing.code == SERVICE_ERROR
+    assert "Waiter TrainingJobCompletedOrStopped failed" in missing.stderr
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"] == "AlgorithmError: x=0.9 is above 0.5"
+
+
+def test_a_trials_output_in_cloudwatch_logs(aws: AWSCLI, tuned: dict[str, Any]) -> None:
+    """SageMaker writes a job's stdout and stderr to /aws/sagemaker/TrainingJobs, stream `<job>/algo-1-<epoch
+    seconds>`."""
+    trial = aws.ok(
+        "sagemaker",
+        "list-training-jobs-for-hyper-parameter-tuning-job",
+        "--hyper-parameter-tuning-job-name",
+        TUNING_JOB,
+    )["TrainingJobSummaries"][0]["TrainingJobName"]
+    group = ("--log-group-name", "/aws/sagemaker/TrainingJobs")
+    streams = aws.ok("logs", "describe-log-streams", *group, "--log-stream-name-prefix", f"{trial}/")[
+        "logStreams"
+    ]
+    assert len(streams) == 1, streams
+    assert re.fullmatch(rf"{re.escape(trial)}/algo-1-\d{{10}}", streams[0]["logStreamName"])
+    events = aws.ok("logs", "get-log-events", *group, "--log-stream-name", streams[0]["logStreamName"])[
+        "events"
+    ]
+    filtered = aws.ok(
+        "logs",
+        "filter-log-events",
+        *group,
+        "--log-stream-names",
+        streams[0]["logStreamName"],
+        "--filter-pattern",
+        "loss",
+    )
+
+    messages = [e["message"] for e in events]
+    assert [m for m in messages if m.startswith("epoch=")] == [m for m in messages if "loss=" in m]
+    assert [m.split()[0] for m in messages if m.startswith("epoch=")] == ["epoch=1", "epoch=2", "epoch=3"]
+    assert "files=1" in messages
+    assert [e["message"] for e in filtered["events"]] == [m for m in messages if "loss" in m]
+
+
+def test_invalid_requests_get_aws_errors(stack: ClientStack, aws: AWSCLI, tuned: dict[str, Any]) -> None:
+    missing_job = aws("sagemaker", "describe-training-job", "--training-job-name", "cli-no-such-job")
+    missing_tuning = aws(
+        "sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", "cli-none"
+    )
+    taken = aws(
+        "sagemaker",
+        "create-hyper-parameter-tuning-job",
+        "--cli-input-json",
+        input_json(stack, "again", tuning_request(stack, TUNING_JOB, 1)),
+    )
+    stop_ended = aws(
+        "sagemaker", "stop-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", TUNING_JOB
+    )
+    # Caught by the CLI itself (botocore's parameter validation), before any request: the service never sees it.
+    client_side = aws(
+        "sagemaker",
+        "create-hyper-parameter-tuning-job",
+        "--cli-input-json",
+        input_json(stack, "zero", {**tuning_request(stack, "cli-zero", 0)}),
+    )
+    unsigned = aws("sagemaker", "list-hyper-parameter-tuning-jobs", "--no-sign-request")
+    stranger = aws(
+        "sagemaker",
+        "list-hyper-parameter-tuning-jobs",
+        env={"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SESSION_TOKEN": ""},
+    )
+
+    def error(result: Result, operation: str) -> str:
+        assert result.code == SERVICE_ERROR, result.stdout
+        found = re.search(
+            rf"An error occurred \((\w+)\) when calling the {operation} operation: (.*)", result.stderr
+        )
+        assert found, result.stderr
+        return found.group(1)
+
+    assert error(missing_job, "DescribeTrainingJob") == "ValidationException"
+    assert "Requested resource not found." in missing_job.stderr
+    assert error(missing_tuning, "DescribeHyperParameterTuningJob") == "ResourceNotFound"
+    assert error(taken, "CreateHyperParameterTuningJob") == "ResourceInUse"
+    assert error(stop_ended, "StopHyperParameterTuningJob") == "ValidationException"
+    assert client_side.code == SERVICE_ERROR
+    assert "Parameter validation failed" in client_side.stderr
+    assert "MaxNumberOfTrainingJobs" in client_side.stderr
+    assert error(unsigned, "ListHyperParameterTuningJobs") == "MissingAuthenticationTokenException"
+    assert error(stranger, "ListHyperParameterTuningJobs") == "UnrecognizedClientException"
+
+
+def test_the_cli_finds_the_local_endpoints_by_environment_alone(stack: ClientStack, aws: AWSCLI) -> None:
+    """No --endpoint-url: AWS_ENDPOINT_URL_SAGEMAKER and AWS_ENDPOINT_URL route the CLI (botocore's service-specific
+    endpoint variables), and STS says who signed."""
+    identity = aws.ok("sts", "get-caller-identity")
+    listed = aws.ok("sagemaker", "list-hyper-parameter-tuning-jobs", "--max-results", "1")
+
+    assert identity["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/retune-local-administrator"
+    assert "HyperParameterTuningJobSummaries" in listed
+    assert Path(aws.aws).parent.parent.name == "clients-awscli"
