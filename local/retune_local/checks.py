@@ -9,7 +9,7 @@ from typing import Any
 from retune.errors import InvalidRequest
 from retune.validation import ParentJob, validate_request
 
-from retune_local import errors
+from retune_local import builtin_xgboost, errors
 from retune_local.context import JobRoles
 
 
@@ -24,12 +24,14 @@ def validate(
 
 
 def check_objective_metric(operation: str, request: Mapping[str, Any]) -> None:
-    """Every image of the local service is one of the user's own (it has no built-in algorithms): SageMaker reads a
-    tuning job's objective only through the definition's MetricDefinitions, and refuses a request without it
-    (as users report it: aws/sagemaker-python-sdk#3932)."""
+    """For the user's own images SageMaker reads a tuning job's objective only through the definition's
+    MetricDefinitions, and refuses a request without it (as users report it: aws/sagemaker-python-sdk#3932). A
+    built-in algorithm (SageMaker's XGBoost) brings its own metric definitions."""
     if operation != "CreateHyperParameterTuningJob":
         return
     definition = request.get("TrainingJobDefinition") or {}
+    if builtin_xgboost.parse(str((definition.get("AlgorithmSpecification") or {}).get("TrainingImage", ""))):
+        return
     objective = (request.get("HyperParameterTuningJobConfig") or {}).get(
         "HyperParameterTuningJobObjective"
     ) or {}

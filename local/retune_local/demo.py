@@ -185,7 +185,15 @@ class Progress:
             elapsed = time.monotonic() - self.started
             print(f"  {elapsed:6.1f}s  {line}", file=self.stream, flush=True)
             self.last = line
-        return rnd is not None and rnd.status in ("decided", "failed")
+        return (rnd is not None and rnd.status in ("decided", "failed")) or self.refused() is not None
+
+    def refused(self) -> list[str] | None:
+        """The errors of a drop that failed before its round could run (its documents, or SageMaker refused the
+        tuning job), or None: such a round never decides, so the demo stops instead of waiting."""
+        drop = self.store.get_drop(self.profile, self.drop)
+        if drop is None or drop.state != "failed" or self.store.get_round(self.profile, self.seq) is not None:
+            return None
+        return list(drop.errors)
 
 
 def run(
@@ -240,6 +248,9 @@ def run(
             progress = Progress(stack, profile_name, seq, drop.drop_id, stream)
             if not stack.wait_until(progress, timeout_per_round):
                 raise TimeoutError(f"round {seq} did not finish in {timeout_per_round} s")
+            refused = progress.refused()
+            if refused is not None:
+                raise RuntimeError(f"drop {drop.drop_id} failed: {'; '.join(refused)}")
             if manual:
                 approve_by_hand(stack, profile_name, seq, endpoints, stream)
             rnd = store.get_round(profile_name, seq)

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from retune_local.demo import Progress
 from retune_local.report import table, write_report
 
 ADMIN = "arn:aws:iam::123456789012:user/administrator"
@@ -79,3 +82,25 @@ def test_demo_report_names_the_objective_and_who_decided(tmp_path: Path) -> None
     assert "<th>best validation:auc</th>" in report and "<th>test auc challenger</th>" in report
     assert "<th>decided by</th>" in report and "<td>user/administrator</td>" in report
     assert "RMSE" not in report
+
+
+class _RefusedDropStore:
+    """A drop SageMaker refused at launch: the drop failed, its round was never kept."""
+
+    def get_round(self, profile: str, seq: int) -> None:
+        return None
+
+    def trials(self, profile: str, seq: int) -> list[object]:
+        return []
+
+    def get_drop(self, profile: str, drop_id: str) -> object:
+        return SimpleNamespace(state="failed", errors=["launch: SageMaker refused the tuning job"])
+
+
+def test_demo_progress_ends_the_wait_for_a_drop_that_failed_before_its_round() -> None:
+    """The demo waits for each round to decide; a drop refused before its round ran never decides, so the wait ends
+    and the demo names the drop's errors instead of waiting out its timeout."""
+    stack = SimpleNamespace(state=_RefusedDropStore)
+    progress = Progress(stack, "churn-xgb", 1, "2025-01-01", io.StringIO())  # type: ignore[arg-type]
+    assert progress() is True
+    assert progress.refused() == ["launch: SageMaker refused the tuning job"]
