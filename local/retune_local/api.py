@@ -113,6 +113,7 @@ class LocalSageMaker:
             "CreateTrainingJob": self.training.create,
             "DescribeTrainingJob": self.training.describe,
             "StopTrainingJob": self.training.stop,
+            "ListTrainingJobs": self.training.list_jobs,
             "CreateModelPackageGroup": self.registry.create_group,
             "DescribeModelPackageGroup": self.registry.describe_group,
             "ListModelPackageGroups": self.registry.list_groups,

@@ -40,6 +40,22 @@ def sort_by[T](
     return sorted(items, key=key, reverse=(params.get("SortOrder") or "Ascending") == "Descending")
 
 
+def within_times[T](items: Sequence[T], params: Mapping[str, Any]) -> list[T]:
+    """`items` (with `creation_time` and `last_modified_time`, epoch seconds) that a List call's
+    CreationTime/LastModifiedTime After/Before filters keep (strictly after, strictly before)."""
+    kept = list(items)
+    for key, attribute, after in (
+        ("CreationTimeAfter", "creation_time", True),
+        ("CreationTimeBefore", "creation_time", False),
+        ("LastModifiedTimeAfter", "last_modified_time", True),
+        ("LastModifiedTimeBefore", "last_modified_time", False),
+    ):
+        if params.get(key) is not None:
+            bound = float(params[key])
+            kept = [item for item in kept if (getattr(item, attribute) > bound) == after]
+    return kept
+
+
 def paginate(
     items: Sequence[Any],
     params: dict[str, Any],

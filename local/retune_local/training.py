@@ -225,6 +225,20 @@ class TrainingJob:
             response["LocalCpuTimeInSeconds"] = self.cpu_seconds
         return response
 
+    def summary(self) -> dict[str, Any]:
+        """This job as ListTrainingJobs shows it."""
+        summary: dict[str, Any] = {
+            "TrainingJobName": self.name,
+            "TrainingJobArn": self.arn,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time,
+            "TrainingJobStatus": self.status,
+            "SecondaryStatus": self.secondary_status,
+        }
+        if self.training_end_time is not None:
+            summary["TrainingEndTime"] = self.training_end_time
+        return summary
+
     def tuning_summary(self) -> dict[str, Any]:
         """This job as ListTrainingJobsForHyperParameterTuningJob and BestTrainingJob show it."""
         summary: dict[str, Any] = {

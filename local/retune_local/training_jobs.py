@@ -1,5 +1,5 @@
-"""The training job operations: CreateTrainingJob, DescribeTrainingJob, StopTrainingJob, and every training job the
-service knows (a tuning job's too) by name. The job itself and how it runs are in training.py."""
+"""The training job operations: CreateTrainingJob, DescribeTrainingJob, StopTrainingJob, ListTrainingJobs, and every
+training job the service knows (a tuning job's too) by name. The job itself and how it runs are in training.py."""
 
 from __future__ import annotations
 
@@ -10,11 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from retune_local import errors
 from retune_local.context import Context
+from retune_local.shapes import paginate, sort_by, within_times
 from retune_local.tags import Tagged, tagged_among
 from retune_local.training import TrainingJob, TrainingJobDriver, save
 
 if TYPE_CHECKING:
     from retune_local.engine import TuningRun
+
+# ListTrainingJobs' SortBy (default CreationTime, Ascending); ties in name order.
+_ORDERS: dict[str, Callable[[TrainingJob], Any]] = {
+    "Name": lambda job: job.name,
+    "CreationTime": lambda job: (job.creation_time, job.name),
+    "Status": lambda job: (job.status, job.name),
+}
 
 RESTART_REASON = "InternalServerError: the local SageMaker service restarted while the job was running"
 
@@ -39,6 +47,24 @@ class TrainingJobs:
             return [job.name for job in self.jobs.values()]
 
     # -- operations ------------------------------------------------------------------------------------------
+
+    def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListTrainingJobs: every training job, a tuning job's trials too, filtered, sorted and paged. No local job
+        has a warm pool or a training plan, so filtering on either keeps none."""
+        with self.ctx.lock:
+            jobs = list(self.jobs.values())
+            if params.get("WarmPoolStatusEquals") or params.get("TrainingPlanArnEquals"):
+                jobs = []
+            if params.get("NameContains"):
+                jobs = [job for job in jobs if params["NameContains"].lower() in job.name.lower()]
+            if params.get("StatusEquals"):
+                jobs = [job for job in jobs if job.status == params["StatusEquals"]]
+            jobs = sort_by(within_times(jobs, params), params, _ORDERS, "CreationTime")
+            return copy.deepcopy(
+                paginate(
+                    jobs, params, default_max=10, key="TrainingJobSummaries", render=lambda j: j.summary()
+                )
+            )
 
     def create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["TrainingJobName"]

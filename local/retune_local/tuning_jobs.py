@@ -14,7 +14,7 @@ from retune_local import errors
 from retune_local.checks import validate
 from retune_local.context import Context
 from retune_local.engine import TuningJob, TuningRun, effective_seed, save_tuning
-from retune_local.shapes import paginate, sort_by
+from retune_local.shapes import paginate, sort_by, within_times
 from retune_local.strategies import parse_ranges
 from retune_local.tags import Tagged, tagged_among
 from retune_local.training import TrainingJob
@@ -186,16 +186,7 @@ class TuningJobs:
                 items = [t for t in items if params["NameContains"].lower() in t.name.lower()]
             if params.get("StatusEquals"):
                 items = [t for t in items if t.status == params["StatusEquals"]]
-            for key, attribute, after in (
-                ("CreationTimeAfter", "creation_time", True),
-                ("CreationTimeBefore", "creation_time", False),
-                ("LastModifiedTimeAfter", "last_modified_time", True),
-                ("LastModifiedTimeBefore", "last_modified_time", False),
-            ):
-                if params.get(key) is not None:
-                    bound = float(params[key])
-                    items = [t for t in items if (getattr(t, attribute) > bound) == after]
-            items = sort_by(items, params, _TUNING_JOB_ORDERS, "Name")
+            items = sort_by(within_times(items, params), params, _TUNING_JOB_ORDERS, "Name")
             return copy.deepcopy(
                 paginate(
                     items,

@@ -370,3 +370,53 @@ def test_training_job_with_an_invalid_metric_regex_fails_instead_of_hanging(serv
 
     assert described["TrainingJobStatus"] == "Failed"
     assert "invalid regular expression" in described["FailureReason"]
+
+
+def test_list_training_jobs_filters_sorts_and_pages_as_sagemaker_does(
+    service: LocalSageMaker, connect: Connect
+) -> None:
+    """`aws sagemaker list-training-jobs` and the SDKs' `TrainingJob.get_all`: every training job, by CreationTime
+    ascending unless SortBy/SortOrder say otherwise, filtered by name, status and time, paged by NextToken."""
+    for name, hyperparameters in (("list-b", {}), ("list-a", {}), ("other-c", {"fail_above": "0.1"})):
+        run_training(service, training_request(name, hyperparameters=hyperparameters))
+    client = connect(service)
+
+    summaries = client.list_training_jobs()["TrainingJobSummaries"]
+    assert [s["TrainingJobName"] for s in summaries] == [
+        "list-b",
+        "list-a",
+        "other-c",
+    ]  # CreationTime, Ascending
+    first = summaries[0]
+    assert first["TrainingJobArn"].endswith(":training-job/list-b")
+    assert first["TrainingJobStatus"] == "Completed" and first["SecondaryStatus"] == "Completed"
+    assert first["TrainingEndTime"] >= first["CreationTime"]
+
+    by_name = client.list_training_jobs(SortBy="Name", SortOrder="Descending")["TrainingJobSummaries"]
+    assert [s["TrainingJobName"] for s in by_name] == ["other-c", "list-b", "list-a"]
+    named = client.list_training_jobs(NameContains="LIST")["TrainingJobSummaries"]
+    assert {s["TrainingJobName"] for s in named} == {"list-a", "list-b"}
+    failed = client.list_training_jobs(StatusEquals="Failed")["TrainingJobSummaries"]
+    assert [s["TrainingJobName"] for s in failed] == ["other-c"]
+    # botocore sends times as whole epoch seconds: bounds a second or more away from the jobs' times.
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    assert client.list_training_jobs(CreationTimeAfter=tomorrow)["TrainingJobSummaries"] == []
+    assert len(client.list_training_jobs(CreationTimeBefore=tomorrow)["TrainingJobSummaries"]) == 3
+    assert (
+        client.list_training_jobs(LastModifiedTimeBefore=first["CreationTime"] - timedelta(days=1))[
+            "TrainingJobSummaries"
+        ]
+        == []
+    )
+    assert client.list_training_jobs(WarmPoolStatusEquals="Available")["TrainingJobSummaries"] == []
+
+    page = client.list_training_jobs(MaxResults=2)
+    rest = client.list_training_jobs(MaxResults=2, NextToken=page["NextToken"])
+    assert [s["TrainingJobName"] for s in page["TrainingJobSummaries"] + rest["TrainingJobSummaries"]] == [
+        "list-b",
+        "list-a",
+        "other-c",
+    ]
+    assert "NextToken" not in rest
+    paged = client.get_paginator("list_training_jobs").paginate(PaginationConfig={"PageSize": 1})
+    assert sum(len(p["TrainingJobSummaries"]) for p in paged) == 3
