@@ -100,6 +100,7 @@ class Composition:
             metric_series=ports.metric_series,
             clock=ports.clock,
             metrics=ports.metrics,
+            bus=_DeferredBus(ports),
         )
 
     @cached_property
@@ -156,6 +157,17 @@ class Composition:
             stall_factor=settings.stall_factor,
             metrics=ports.metrics,
         )
+
+
+class _DeferredBus:
+    """The event bus, built at its first put: RecordTrial puts only when a round's last incumbent ends, so its
+    cold start builds no client for it."""
+
+    def __init__(self, ports: Ports) -> None:
+        self._ports = ports
+
+    def put(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> None:
+        self._ports.bus.put(detail_type, detail, resources)
 
 
 def compose(ports: Ports, settings: UseCaseSettings) -> Composition:

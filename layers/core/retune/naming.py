@@ -8,8 +8,9 @@ whole. Two profiles can have one stem (a profile may be named as another's cut s
 taken when no other profile's round holds it (StartRound reads the job-name lookup, and writes it on the condition
 that it is still free); else the round takes its alternative, `rt-<head>--<hash>-<round>`, which no first choice can
 equal (profile names never hold "--") and whose hash is long enough that no two profiles' alternatives meet. The
-round's trials (`<tuning>-<3 digits>-<8 hex>`), evaluation (`<tuning>-eval`), model and endpoint config are named
-after the tuning job name the round took (stored in the round), so they are the round's alone too.
+round's trials (`<tuning>-<3 digits>-<8 hex>`), incumbents (`<tuning>-inc<n>`), evaluation (`<tuning>-eval`),
+model and endpoint config are named after the tuning job name the round took (stored in the round), so they are
+the round's alone too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ ALTERNATIVE_MARK = "--"  # in alternative names only: profile names never hold i
 ALTERNATIVE_HASH = 13  # base-36 characters of SHA-256 (67 bits): no two profiles' alternatives meet
 # Training jobs a tuning job launches: <tuning job>-<3 digits>-<8 hex>.
 _TRIAL_SUFFIX = re.compile(r"^(?P<tuning>.+)-\d{3}-[0-9a-f]{8}$")
+# A round's incumbents (plain training jobs): <tuning job>-inc<n>. "inc" is no hex, so no trial name has this
+# suffix; no evaluation name either (they end in "-eval"); a tuning job name ends in digits.
+INCUMBENT_MARK = "-inc"
+_INCUMBENT_SUFFIX = re.compile(r"^(?P<tuning>.+)-inc(?P<index>[1-9]\d*)$")
+TRAINING_JOB_NAME_MAX = 63
 
 
 def seq_key(seq: int) -> str:
@@ -106,6 +112,17 @@ def evaluation_job_of(tuning_job: str, attempt: int = 1) -> str:
     meanwhile) is numbered."""
     again = f"-{attempt}" if attempt > 1 else ""
     return tuning_job + again + EVALUATION_SUFFIX
+
+
+def incumbent_job_name(tuning_job: str, index: int) -> str:
+    """The plain training job of a round's `index`-th incumbent (from 1), named after the round's tuning job."""
+    return f"{tuning_job}{INCUMBENT_MARK}{index}"
+
+
+def tuning_job_of_incumbent(training_job_name: str) -> str | None:
+    """The tuning job of the round an incumbent's training job belongs to; None for any other name."""
+    match = _INCUMBENT_SUFFIX.match(training_job_name)
+    return match.group("tuning") if match and is_retune_job(training_job_name) else None
 
 
 def is_retune_job(name: str) -> bool:

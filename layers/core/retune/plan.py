@@ -12,6 +12,7 @@ from retune.modeling import Model
 from retune.ranges import ParameterRange
 
 FROM_PROFILE = "from the profile"
+NO_INCUMBENTS = "no incumbents: a plan made before retune retrained earlier configurations"
 
 
 class Setting[T](Model):
@@ -66,6 +67,17 @@ class Plan(Model):
     min_resource: Setting[int | None]
     max_resource: Setting[int | None]
     patience: Setting[int | None]
+    # Plans stored before incumbents existed read as plans without them (and with no target margin).
+    incumbents: Setting[int] = Field(
+        default_factory=lambda: Setting(value=0, reason=NO_INCUMBENTS),
+        description="How many earlier configurations (the champion's, the best of recent rounds) the round "
+        "first retrains on its drop, as plain training jobs.",
+    )
+    target_margin: Setting[float | None] = Field(
+        default_factory=lambda: Setting[float | None](value=None, reason=NO_INCUMBENTS),
+        description="How far (a fraction of the best incumbent's score) a trial must beat the best incumbent "
+        "for the tuning job to stop on its target; None: no target.",
+    )
 
     SETTINGS: ClassVar[tuple[str, ...]] = (
         "strategy",
@@ -82,6 +94,8 @@ class Plan(Model):
         "min_resource",
         "max_resource",
         "patience",
+        "incumbents",
+        "target_margin",
     )
 
     def setting(self, name: str) -> Setting[Any]:

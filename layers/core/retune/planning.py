@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from retune.incumbents import choose_incumbents
 from retune.manifest import Manifest
 from retune.plan import Plan
 from retune.policy import KNOBS, plan_next_round
 from retune.profile import Profile
-from retune.requests import channel_manifest_key, s3_uri, tuning_job_request
+from retune.records import Incumbent, RoundHistory, TrialRecord
+from retune.requests import channel_manifest_key, incumbent_job_request, s3_uri, tuning_job_request
 from retune.store import Store
 
 
@@ -25,6 +27,65 @@ def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
         return stored
     history = store.history(profile.name, KNOBS.history_rounds)
     return plan_next_round(profile, history, profile_version)
+
+
+def round_incumbents(store: Store, profile: Profile, plan: Plan, tuning_job: str) -> list[Incumbent]:
+    """The incumbents a round starting now retrains first (retune.incumbents): from the stored history and the
+    champion's round (its recorded best trial, which need not be in the history any more)."""
+    if plan.incumbents.value <= 0:
+        return []
+    # The recent rounds only: each gives one configuration at most.
+    history = store.history(profile.name, max(KNOBS.recent_rounds, plan.incumbents.value))
+    return choose_incumbents(profile, plan, tuning_job, history, champion_trial(store, profile.name, history))
+
+
+def champion_trial(store: Store, profile: str, history: list[RoundHistory]) -> tuple[int, TrialRecord] | None:
+    """The champion's round and the trial that made its model; None for no champion or one set by hand."""
+    champion = store.get_champion(profile)
+    if champion is None or champion.round_seq is None:
+        return None
+    seq = champion.round_seq
+    rnd = next((h.round for h in history if h.round.seq == seq), None) or store.get_round(profile, seq)
+    if rnd is None or rnd.best_training_job is None:
+        return None
+    trial = store.get_trial(profile, seq, rnd.best_training_job)
+    return (seq, trial) if trial is not None else None
+
+
+def incumbent_requests(
+    *,
+    profile: Profile,
+    content_types: Mapping[str, str | None],
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    data_bucket: str,
+    role_arn: str,
+    tuning_job: str,
+    incumbents: list[Incumbent],
+) -> list[dict[str, Any]]:
+    """The CreateTrainingJob requests of a round's incumbents, in order, exactly as StartRound sends them (the
+    efficiency benchmark's harness sends these too)."""
+    uris = {
+        c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
+        for c in profile.training.channels
+    }
+    return [
+        incumbent_job_request(
+            profile=profile,
+            plan=plan,
+            seq=seq,
+            drop_id=drop_id,
+            bucket=data_bucket,
+            channel_manifests=uris,
+            channel_content_types={c: content_types.get(c) for c in profile.training.channels},
+            role_arn=role_arn,
+            tuning_job=tuning_job,
+            name=incumbent.job_name,
+            hyperparameters=incumbent.hyperparameters,
+        )
+        for incumbent in incumbents
+    ]
 
 
 def round_request(

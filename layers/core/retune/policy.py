@@ -59,6 +59,15 @@ NO_TARGET = (
 )
 
 
+# Incumbents (docs/policy.md, "Incumbents"): the champion's configuration and the best of recent rounds, retrained
+# on the new drop first; how many, and by how much a trial must beat the best of them for the tuning job to stop
+# on its target (above the measured trainer-seed noise: the same configuration retrained moves XGBoost's
+# validation RMSE by 0.4-2.2%).
+INCUMBENTS = 3
+TARGET_MARGIN = 0.02
+FIRST_ROUND_INCUMBENTS = "none: the profile's first round has no earlier configuration"
+
+
 def initial_plan(profile: Profile, profile_version: str | None = None) -> Plan:
     """The profile's own settings, untouched: the plan of a profile's first round."""
     hyperband = profile.search.hyperband
@@ -78,6 +87,8 @@ def initial_plan(profile: Profile, profile_version: str | None = None) -> Plan:
         min_resource=Setting(value=hyperband.min_resource if hyperband else None),
         max_resource=Setting(value=hyperband.max_resource if hyperband else None),
         patience=Setting(value=profile.patience),
+        incumbents=Setting(value=0, reason=FIRST_ROUND_INCUMBENTS),
+        target_margin=Setting(value=None, reason=FIRST_ROUND_INCUMBENTS),
     )
 
 
@@ -163,6 +174,20 @@ def plan_next_round(
         min_resource=min_resource,
         max_resource=max_resource,
         patience=rules.patience(),
+        incumbents=Setting(
+            value=INCUMBENTS,
+            previous=last.incumbents.value,
+            reason=f"the champion's configuration and the best of recent rounds, up to {INCUMBENTS}, retrained on "
+            "the new drop first: configurations transfer across adjacent drops (XGBoost's rank correlation "
+            "0.55-0.82), and their scores on this drop are the only comparable target",
+        ),
+        target_margin=Setting(
+            value=TARGET_MARGIN,
+            previous=last.target_margin.value,
+            reason=f"a trial must beat the best incumbent by {100 * TARGET_MARGIN:g}% for the tuning job to stop "
+            "on its target: more than the trainer-seed noise (the same configuration retrained moves XGBoost's "
+            "validation RMSE by 0.4-2.2%)",
+        ),
     )
 
 

@@ -96,6 +96,17 @@ class Decision(Record):
     decided_at: Timestamp
 
 
+class Incumbent(Record):
+    """An earlier configuration a round retrains on its own drop before its tuning job (docs/policy.md,
+    "Incumbents"): a plain training job, one of the round's trials."""
+
+    job_name: str
+    hyperparameters: dict[str, str] = Field(description="The configuration's searched hyperparameters.")
+    from_round: int = Field(description="The round whose trial it comes from.")
+    from_job: str = Field(description="That trial's training job.")
+    why: Literal["champion", "best"] = Field(description="The champion's configuration, or a round's best.")
+
+
 class RoundRecord(Record):
     profile: str
     seq: int
@@ -137,6 +148,10 @@ class RoundRecord(Record):
         description="While SageMaker's capacity has refused the profile's rounds: since when (the episode).",
     )
     capacity_refusals: int = Field(default=0, description="How many times in this episode.")
+    incumbents: list[Incumbent] = Field(
+        default_factory=list,
+        description="The earlier configurations the round trains first; its tuning job starts when they ended.",
+    )
 
 
 class TrialRecord(Record):
@@ -144,6 +159,9 @@ class TrialRecord(Record):
     seq: int
     training_job_name: str
     status: TrialStatus
+    source: Literal["tuning", "incumbent"] = Field(
+        default="tuning", description="A trial of the tuning job, or an incumbent's plain training job."
+    )
     secondary_status: str | None = None
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     objective_series: list[float] = Field(

@@ -143,6 +143,69 @@ def _s3_channel(
     return channel
 
 
+def _training_definition(
+    *,
+    profile: Profile,
+    plan: Plan,
+    bucket: str,
+    channel_manifests: dict[str, str],
+    channel_content_types: dict[str, str | None],
+    role_arn: str,
+    name: str,
+) -> dict[str, Any]:
+    """What a round's training jobs share, its trials' and its incumbents' alike (AMT's TrainingJobDefinition
+    without the hyperparameters): image, metric definitions, channels, output, resources, time limit."""
+    t = profile.training
+    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": plan.max_runtime_seconds.value}
+    if t.spot and t.max_wait_seconds:
+        stopping["MaxWaitTimeInSeconds"] = max(t.max_wait_seconds, plan.max_runtime_seconds.value)
+    resources: dict[str, Any] = {
+        "InstanceType": t.instance_type,
+        "InstanceCount": t.instance_count,
+        "VolumeSizeInGB": t.volume_size_gb,
+    }
+    if t.volume_kms_key_id:
+        resources["VolumeKmsKeyId"] = t.volume_kms_key_id
+    definition: dict[str, Any] = {
+        "AlgorithmSpecification": {
+            "TrainingImage": t.image,
+            "TrainingInputMode": "File",
+            # A built-in algorithm publishes its own metrics and takes no definitions.
+            **(
+                {"MetricDefinitions": [{"Name": d.name, "Regex": d.regex} for d in t.metric_definitions]}
+                if t.metric_definitions
+                else {}
+            ),
+        },
+        "RoleArn": t.role_arn or role_arn,
+        "InputDataConfig": [
+            _s3_channel(
+                channel,
+                channel_manifests[channel],
+                "ManifestFile",
+                channel_content_types.get(channel)
+                or (t.channel_settings[channel].content_type if channel in t.channel_settings else None),
+                t.channel_settings[channel].input_mode if channel in t.channel_settings else "File",
+            )
+            for channel in t.channels
+        ],
+        "OutputDataConfig": _output_config(profile, s3_uri(bucket, f"{models_prefix(profile.name)}{name}/")),
+        "ResourceConfig": resources,
+        "StoppingCondition": stopping,
+        **_common_job_settings(profile),
+    }
+    if t.spot:
+        definition["EnableManagedSpotTraining"] = True
+        definition["CheckpointConfig"] = {
+            "S3Uri": s3_uri(bucket, f"{models_prefix(profile.name)}checkpoints/{name}/")
+        }
+    if t.max_retry_attempts:
+        definition["RetryStrategy"] = {"MaximumRetryAttempts": t.max_retry_attempts}
+    if t.environment:
+        definition["Environment"] = dict(t.environment)
+    return definition
+
+
 def tuning_job_request(
     *,
     profile: Profile,
@@ -196,55 +259,18 @@ def tuning_job_request(
     patience_name = profile.metrics.patience_hyperparameter
     if patience_name and plan.patience.value is not None:
         static[patience_name] = str(plan.patience.value)
-
-    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": plan.max_runtime_seconds.value}
-    if t.spot and t.max_wait_seconds:
-        stopping["MaxWaitTimeInSeconds"] = max(t.max_wait_seconds, plan.max_runtime_seconds.value)
-    resources: dict[str, Any] = {
-        "InstanceType": t.instance_type,
-        "InstanceCount": t.instance_count,
-        "VolumeSizeInGB": t.volume_size_gb,
-    }
-    if t.volume_kms_key_id:
-        resources["VolumeKmsKeyId"] = t.volume_kms_key_id
-    definition: dict[str, Any] = {
+    definition = {
         "StaticHyperParameters": static,
-        "AlgorithmSpecification": {
-            "TrainingImage": t.image,
-            "TrainingInputMode": "File",
-            # A built-in algorithm publishes its own metrics and takes no definitions.
-            **(
-                {"MetricDefinitions": [{"Name": d.name, "Regex": d.regex} for d in t.metric_definitions]}
-                if t.metric_definitions
-                else {}
-            ),
-        },
-        "RoleArn": t.role_arn or role_arn,
-        "InputDataConfig": [
-            _s3_channel(
-                channel,
-                channel_manifests[channel],
-                "ManifestFile",
-                channel_content_types.get(channel)
-                or (t.channel_settings[channel].content_type if channel in t.channel_settings else None),
-                t.channel_settings[channel].input_mode if channel in t.channel_settings else "File",
-            )
-            for channel in t.channels
-        ],
-        "OutputDataConfig": _output_config(profile, s3_uri(bucket, f"{models_prefix(profile.name)}{name}/")),
-        "ResourceConfig": resources,
-        "StoppingCondition": stopping,
-        **_common_job_settings(profile),
+        **_training_definition(
+            profile=profile,
+            plan=plan,
+            bucket=bucket,
+            channel_manifests=channel_manifests,
+            channel_content_types=channel_content_types,
+            role_arn=role_arn,
+            name=name,
+        ),
     }
-    if t.spot:
-        definition["EnableManagedSpotTraining"] = True
-        definition["CheckpointConfig"] = {
-            "S3Uri": s3_uri(bucket, f"{models_prefix(profile.name)}checkpoints/{name}/")
-        }
-    if t.max_retry_attempts:
-        definition["RetryStrategy"] = {"MaximumRetryAttempts": t.max_retry_attempts}
-    if t.environment:
-        definition["Environment"] = dict(t.environment)
     request: dict[str, Any] = {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": config,
@@ -259,6 +285,61 @@ def tuning_job_request(
             "WarmStartType": plan.warm_start_type.value,
         }
     return request
+
+
+# AMT's own hyperparameters in its trials' descriptions: never passed on to a plain training job.
+RESERVED_HYPERPARAMETER_PREFIXES = ("_tuning_objective_metric", "sagemaker_")
+
+
+def incumbent_job_request(
+    *,
+    profile: Profile,
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    bucket: str,
+    channel_manifests: dict[str, str],
+    channel_content_types: dict[str, str | None],
+    role_arn: str,
+    tuning_job: str,
+    name: str,
+    hyperparameters: dict[str, str],
+) -> dict[str, Any]:
+    """CreateTrainingJob for one of round `seq`'s incumbents, named `name`: the round's trials' definition (so
+    the same metrics are emitted and recorded), with the profile's static hyperparameters, the round's patience
+    and the configuration's searched hyperparameters; no early stopping (it is no tuning job's trial). Its model
+    is written beside the round's trials' (under the tuning job's name)."""
+    static = dict(profile.training.static_hyperparameters)
+    patience_name = profile.metrics.patience_hyperparameter
+    if patience_name and plan.patience.value is not None:
+        static[patience_name] = str(plan.patience.value)
+    searched = {r.name for r in profile.search.ranges}
+    chosen = {
+        k: v
+        for k, v in hyperparameters.items()
+        if k in searched and not k.startswith(RESERVED_HYPERPARAMETER_PREFIXES)
+    }
+    definition = _training_definition(
+        profile=profile,
+        plan=plan,
+        bucket=bucket,
+        channel_manifests=channel_manifests,
+        channel_content_types=channel_content_types,
+        role_arn=role_arn,
+        name=tuning_job,
+    )
+    if (
+        "CheckpointConfig" in definition
+    ):  # AMT keeps each trial's checkpoints apart; a plain job names its own
+        definition["CheckpointConfig"] = {
+            "S3Uri": s3_uri(bucket, f"{models_prefix(profile.name)}checkpoints/{name}/")
+        }
+    return {
+        "TrainingJobName": name,
+        "HyperParameters": {**static, **chosen},
+        **definition,
+        "Tags": round_tags(profile.name, seq, drop_id),
+    }
 
 
 EVALUATION_METRICS = (

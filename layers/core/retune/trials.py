@@ -12,6 +12,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from retune.naming import tuning_job_of_incumbent
 from retune.records import RoundRecord, TrialRecord, TrialStatus
 from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.timeutil import parse_timestamp
@@ -59,6 +60,8 @@ def trial_from_description(
     """The trial record for one DescribeTrainingJob response and the objective's per-epoch series."""
     status = trial_status(described)
     secondary = described.get("SecondaryStatus")
+    name = str(described["TrainingJobName"])
+    incumbent = tuning_job_of_incumbent(name) is not None
     finals = _final_metrics(described)
     clean_series = [v for v in series if math.isfinite(v)]
     final = finals.get(rnd.objective_metric)
@@ -75,13 +78,15 @@ def trial_from_description(
     return TrialRecord(
         profile=rnd.profile,
         seq=rnd.seq,
-        training_job_name=str(described["TrainingJobName"]),
+        training_job_name=name,
         status=status,
+        source="incumbent" if incumbent else "tuning",
         secondary_status=secondary,
         hyperparameters={str(k): str(v) for k, v in (described.get("HyperParameters") or {}).items()},
         objective_series=clean_series,
         final_objective=final if status in TERMINAL_JOB_STATUSES else None,
-        stopped_early=is_stopped_early(rnd, status, secondary),
+        # An incumbent is a plain training job: nothing stops it early.
+        stopped_early=not incumbent and is_stopped_early(rnd, status, secondary),
         epochs=epochs,
         compute=finals.get(rnd.compute_metric) if rnd.compute_metric else None,
         billable_seconds=int(billable) * instances if billable is not None else None,

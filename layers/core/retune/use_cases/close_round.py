@@ -167,8 +167,12 @@ def summarize(
     by_name = {t.training_job_name: t for t in trials}
     best = by_name.get(best_job) if best_job else None
     if best is None or best.status != "Completed":
-        best = _best_completed(rnd, trials)
+        best = _best_completed(rnd, [t for t in trials if t.source == "tuning"])
         best_value = best.final_objective if best else None
+    # The round's incumbents ran on the same drop: the best of them is a candidate for the challenger too.
+    incumbent = _best_completed(rnd, [t for t in trials if t.source == "incumbent"])
+    if incumbent is not None and (best_value is None or _better(rnd, incumbent.final_objective, best_value)):
+        best, best_value = incumbent, incumbent.final_objective
     computes = [t.compute for t in trials if t.compute is not None]
     end = described.get("HyperParameterTuningEndTime")
     return rnd.model_copy(
@@ -185,6 +189,12 @@ def summarize(
             "billable_seconds": sum(t.billable_seconds or 0 for t in trials),
         }
     )
+
+
+def _better(rnd: RoundRecord, value: float | None, than: float) -> bool:
+    if value is None:
+        return False
+    return value < than if rnd.objective_type == "Minimize" else value > than
 
 
 def _best_completed(rnd: RoundRecord, trials: list[TrialRecord]) -> TrialRecord | None:

@@ -9,7 +9,7 @@ from retune.errors import ConditionFailed
 from retune.events import DROP_READY
 from retune.plan import Plan
 from retune.ports import EventBusPort
-from retune.records import RoundRecord
+from retune.records import DropRecord, RoundRecord
 from retune.store import Store
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,14 @@ def announce_queued_drop(store: Store, bus: EventBusPort, profile: str) -> bool:
     drop = store.get_drop(profile, queued.drop_id)
     if drop is None:
         return False
+    announce_drop(bus, drop)
+    logger.info("queued drop announced", extra={"profile": profile, "drop": drop.drop_id})
+    return True
+
+
+def announce_drop(bus: EventBusPort, drop: DropRecord) -> None:
+    """Put retune's "Drop Ready" for a drop: StartRound takes it up where it stands (starts, resumes, or ignores
+    a repeat)."""
     bus.put(
         DROP_READY,
         {
@@ -56,5 +64,3 @@ def announce_queued_drop(store: Store, bus: EventBusPort, profile: str) -> bool:
             **({"sequencer": drop.sequencer} if drop.sequencer else {}),
         },
     )
-    logger.info("queued drop announced", extra={"profile": profile, "drop": drop.drop_id})
-    return True

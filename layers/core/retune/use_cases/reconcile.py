@@ -33,6 +33,7 @@ from retune.use_cases.decide import evaluation_ended, finish_decision
 from retune.use_cases.deploy import settle_deployment
 from retune.use_cases.finish import release_if_held
 from retune.use_cases.promote import PromoteDeps, profile_or_none
+from retune.use_cases.record_trial import record_trial_of_round
 from retune.use_cases.start_round import StartRoundDeps, start_round
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
     if rnd is None:
         return
     if rnd.status == "starting":
+        if rnd.incumbents:
+            _record_incumbents(rnd, deps, report)
         _start_queued(rnd.profile, rnd.drop_id, deps, report)
     elif rnd.status == "running":
         status = str(
@@ -183,6 +186,19 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
     elif rnd.status == "failed":
         release_if_held(deps.store, deps.close.bus, rnd)
         report.actions.append(f"released {rnd.profile} round {rnd.seq}")
+
+
+def _record_incumbents(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    """Record the incumbents whose terminal event never arrived (their jobs are described), so that the start of
+    the tuning job that follows (StartRound's resume) sees them ended."""
+    recorded = {t.training_job_name: t for t in deps.store.trials(rnd.profile, rnd.seq)}
+    for incumbent in rnd.incumbents:
+        trial = recorded.get(incumbent.job_name)
+        if trial is not None and trial.terminal:
+            continue
+        result = record_trial_of_round(rnd.profile, rnd.seq, incumbent.job_name, deps.close.record)
+        if result.status == "recorded":
+            report.actions.append(f"recorded {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}")
 
 
 def _deployment(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:

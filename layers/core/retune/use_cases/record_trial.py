@@ -13,13 +13,15 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
 from retune.errors import ConditionFailed, ConflictError, NotFound
-from retune.naming import is_evaluation_job, is_retune_job, tuning_job_of_trial
-from retune.ports import Clock, MetricsPort, NoMetrics, SageMakerPort
-from retune.records import TrialRecord
+from retune.incumbents import incumbents_ended
+from retune.naming import is_evaluation_job, is_retune_job, tuning_job_of_incumbent, tuning_job_of_trial
+from retune.ports import Clock, EventBusPort, MetricsPort, NoMetrics, SageMakerPort
+from retune.records import RoundRecord, TrialRecord
 from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
 from retune.timeutil import parse_timestamp
 from retune.trials import trial_from_description, trial_status
+from retune.use_cases.finish import announce_drop
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class RecordTrialDeps:
     metric_series: MetricSeriesPort
     clock: Clock
     metrics: MetricsPort = field(default_factory=NoMetrics)
+    bus: EventBusPort | None = None  # tells StartRound that a round's last incumbent ended
 
 
 class RecordResult(NamedTuple):
@@ -57,7 +60,7 @@ def record_trial(training_job: str, deps: RecordTrialDeps) -> RecordResult:
         return RecordResult("ignored", training_job, detail="not launched by retune")
     if is_evaluation_job(training_job):
         return RecordResult("ignored", training_job, detail="an evaluation job: Promote records it")
-    tuning_job = tuning_job_of_trial(training_job)
+    tuning_job = tuning_job_of_trial(training_job) or tuning_job_of_incumbent(training_job)
     lookup = deps.store.get_lookup(tuning_job) if tuning_job else None
     if lookup is None or lookup.kind != "tuning":
         deps.metrics.count("ForeignJobsIgnored")
@@ -74,6 +77,9 @@ def record_trial_of_round(
     for _ in range(MAX_ATTEMPTS):
         existing = deps.store.get_trial(profile, seq, training_job)
         if existing is not None and existing.terminal:
+            if existing.source == "incumbent":
+                # A repeat may follow an attempt that died before it announced the last incumbent.
+                _announce_if_incumbents_ended(profile, seq, deps)
             return RecordResult("duplicate", training_job, existing.status, profile, seq, "already terminal")
         rnd = deps.store.get_round(profile, seq)
         if rnd is None:
@@ -110,8 +116,26 @@ def record_trial_of_round(
         logger.info(
             "trial recorded", extra={**extra, "status": trial.status, "objective": trial.final_objective}
         )
+        if trial.source == "incumbent" and trial.terminal:
+            _announce_if_incumbents_ended(profile, seq, deps, rnd)
         return RecordResult("recorded", training_job, trial.status, profile, seq)
     raise ConflictError(f"trial {training_job}: state kept changing; retrying later")
+
+
+def _announce_if_incumbents_ended(
+    profile: str, seq: int, deps: RecordTrialDeps, rnd: RoundRecord | None = None
+) -> None:
+    """When every incumbent of a round still starting has ended, tell StartRound (retune's "Drop Ready" for the
+    round's drop): it starts the tuning job, exactly once (its name is the round's). Repeats are harmless."""
+    rnd = deps.store.get_round(profile, seq) if rnd is None else rnd
+    if deps.bus is None or rnd is None or rnd.status != "starting" or not rnd.incumbents:
+        return
+    if not incumbents_ended(rnd, deps.store.trials(profile, seq)):
+        return
+    drop = deps.store.get_drop(profile, rnd.drop_id)
+    if drop is not None:
+        announce_drop(deps.bus, drop)
+        logger.info("incumbents ended; the tuning job is due", extra={"profile": profile, "round": seq})
 
 
 def _same(a: TrialRecord, b: TrialRecord) -> bool:

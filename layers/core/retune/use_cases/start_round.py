@@ -27,14 +27,15 @@ from retune.errors import (
     TransientError,
 )
 from retune.events import BadDropKey, DropRef, sequencer_order, split_manifest_key
+from retune.incumbents import incumbents_ended, same_drop_target
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import round_job_names
 from retune.plan import Plan
-from retune.planning import content_types_of, next_plan, tuning_request
+from retune.planning import content_types_of, incumbent_requests, next_plan, round_incumbents, tuning_request
 from retune.policy import hyperparameter_names
 from retune.ports import AlertPort, BucketPort, Clock, MetricsPort, NoMetrics, SageMakerPort
 from retune.profile import EmptyProfile, Profile, profile_key, read_profile
-from retune.records import DropRecord, JobLookup, QueuedRecord, RoundRecord
+from retune.records import DropRecord, Incumbent, JobLookup, QueuedRecord, RoundRecord, TrialRecord
 from retune.requests import channel_manifest_key, sagemaker_manifest
 from retune.store import RoundRunning, Store
 from retune.validation import validate_request
@@ -422,6 +423,14 @@ def _start(
         validate_request("CreateHyperParameterTuningJob", request, service_model=deps.service_model)
     except InvalidRequest as exc:
         return _fail(drop, [f"tuning job request {e}" for e in exc.errors], deps)
+    incumbents = round_incumbents(deps.store, profile, plan, name)
+    errors = [
+        f"incumbent job request {e}"
+        for r in _incumbent_requests(drop, profile, content_types, plan, seq, deps, name, incumbents)
+        for e in _request_errors("CreateTrainingJob", r, deps)
+    ]
+    if errors:
+        return _fail(drop, errors, deps)
     write_channel_manifests(drop, valid.manifest, deps.bucket, deps.data_bucket)
     now = deps.clock()
     rnd = RoundRecord(
@@ -443,6 +452,7 @@ def _start(
         # an episode of short capacity goes on with this attempt, whichever drop it is for
         capacity_since=dequeue.capacity_since if dequeue else None,
         capacity_refusals=dequeue.capacity_refusals if dequeue else 0,
+        incumbents=incumbents,
     )
     started = drop.model_copy(
         update={
@@ -470,13 +480,71 @@ def _start(
     )
     if superseded is not None:
         deps.metrics.count("DropsSuperseded")
-    return _launch(rnd, started, request, deps)
+    return _launch(rnd, started, profile, deps)
 
 
-def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: StartRoundDeps) -> StartResult:
-    """Create the tuning job for a round in status `starting`, then mark it running. A job of that name is adopted
-    (a replay); a refusal fails the drop and frees the profile; throttling, timeouts and 5xx are raised for Lambda
-    and then Reconcile to retry, until the round has been starting for LAUNCH_RETRY_SECONDS."""
+def _request_errors(operation: str, request: dict[str, Any], deps: StartRoundDeps) -> list[str]:
+    try:
+        validate_request(operation, request, service_model=deps.service_model)
+    except InvalidRequest as exc:
+        return list(exc.errors)
+    return []
+
+
+def _incumbent_requests(
+    drop: DropRecord,
+    profile: Profile,
+    content_types: Mapping[str, str | None],
+    plan: Plan,
+    seq: int,
+    deps: StartRoundDeps,
+    tuning_job: str,
+    incumbents: list[Incumbent],
+) -> list[dict[str, Any]]:
+    return incumbent_requests(
+        profile=profile,
+        content_types=content_types,
+        plan=plan,
+        seq=seq,
+        drop_id=drop.drop_id,
+        data_bucket=deps.data_bucket,
+        role_arn=deps.role_arn,
+        tuning_job=tuning_job,
+        incumbents=incumbents,
+    )
+
+
+def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRoundDeps) -> StartResult:
+    """Launch a round in status `starting`: first its incumbents (plain training jobs), and once every one of
+    them has ended (RecordTrial announces it, Reconcile catches a lost announcement), the tuning job, with the
+    same-drop target their scores give; then the round is running. Every job has a deterministic name: a replay
+    meets ResourceInUse and adopts it."""
+    content_types = drop.channel_content_types() or {}
+    since = rnd.started_at
+    plan = rnd.plan
+    if rnd.incumbents:
+        trials = deps.store.trials(rnd.profile, rnd.seq)
+        created = _launch_incumbents(rnd, drop, profile, content_types, trials, deps)
+        if isinstance(created, StartResult):
+            return created
+        trials = deps.store.trials(rnd.profile, rnd.seq)
+        if not incumbents_ended(rnd, trials):
+            return StartResult(
+                "started",
+                rnd.profile,
+                rnd.drop_id,
+                seq=rnd.seq,
+                tuning_job=rnd.tuning_job_name,
+                detail=f"{len(rnd.incumbents)} incumbent(s) training; the tuning job starts when they have ended",
+            )
+        plan = plan.model_copy(update={"target_objective": same_drop_target(rnd, trials)})
+        # The retries' clock starts when the last incumbent ended (the round waited for them meanwhile).
+        ends = [t.ended_at or t.updated_at for t in trials if t.source == "incumbent"]
+        since = max([since, *ends])
+    request = _request(drop, profile, content_types, plan, rnd.seq, deps, rnd.tuning_job_name)
+    errors = _request_errors("CreateHyperParameterTuningJob", request, deps)
+    if errors:
+        return _launch_failed(rnd, drop, [f"tuning job request {e}" for e in errors], deps)
     extra = {"profile": rnd.profile, "drop": rnd.drop_id, "round": rnd.seq, "tuning_job": rnd.tuning_job_name}
     what = f"the tuning job {rnd.tuning_job_name} of round {rnd.seq}"
     try:
@@ -487,9 +555,12 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
         _check_same_drop(rnd, deps)
         logger.info("tuning job already exists: a replay", extra=extra)
     except LimitExceeded as exc:
+        if rnd.incumbents:
+            # The incumbents ran: the round keeps them and waits (Lambda's retries, then Reconcile's).
+            raise
         return _wait_for_capacity(rnd, drop, exc, deps)
     except TransientError as exc:
-        if deps.clock() - rnd.started_at <= timedelta(seconds=LAUNCH_RETRY_SECONDS):
+        if deps.clock() - since <= timedelta(seconds=LAUNCH_RETRY_SECONDS):
             raise
         minutes = LAUNCH_RETRY_SECONDS // 60
         return _launch_failed(
@@ -507,10 +578,103 @@ def _launch(rnd: RoundRecord, drop: DropRecord, request: dict[str, Any], deps: S
         _check_same_drop(rnd, deps)
         logger.info("tuning job exists though its create was refused: adopted", extra=extra)
     try:
-        deps.store.save_round(rnd.model_copy(update={"status": "running"}), expected_status="starting")
+        deps.store.save_round(
+            rnd.model_copy(update={"status": "running", "plan": plan}), expected_status="starting"
+        )
     except ConditionFailed:
         pass  # CloseRound (or a concurrent replay) already moved the round on: nothing to mark
     return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+
+
+def _launch_incumbents(
+    rnd: RoundRecord,
+    drop: DropRecord,
+    profile: Profile,
+    content_types: Mapping[str, str | None],
+    trials: list[TrialRecord],
+    deps: StartRoundDeps,
+) -> StartResult | None:
+    """Create each incumbent's training job that has no trial record yet (a recorded one exists). A refused one
+    is recorded as a failed trial and the round goes on without it; no capacity before any was created waits as
+    a round's start does; after some were, the error is raised for Lambda and then Reconcile to retry."""
+    recorded = {t.training_job_name for t in trials}
+    requests = _incumbent_requests(
+        drop, profile, content_types, rnd.plan, rnd.seq, deps, rnd.tuning_job_name, rnd.incumbents
+    )
+    for index, (incumbent, request) in enumerate(zip(rnd.incumbents, requests, strict=True)):
+        if incumbent.job_name in recorded:
+            continue
+        extra = {"profile": rnd.profile, "round": rnd.seq, "training_job": incumbent.job_name}
+        try:
+            deps.sagemaker.create_training_job(request)
+            deps.metrics.count("IncumbentsStarted")
+            logger.info("incumbent job created", extra=extra)
+        except AlreadyExists:
+            _check_same_drop_job(rnd, incumbent.job_name, deps)
+        except LimitExceeded as exc:
+            if index == 0 and not recorded:
+                return _wait_for_capacity(rnd, drop, exc, deps)
+            raise
+        except TransientError as exc:
+            if deps.clock() - rnd.started_at <= timedelta(seconds=LAUNCH_RETRY_SECONDS):
+                raise
+            _incumbent_refused(rnd, incumbent, f"SageMaker did not take it in retries: {exc}", deps)
+        except PermanentError as exc:
+            if not _training_job_exists(incumbent.job_name, deps):
+                _incumbent_refused(rnd, incumbent, f"SageMaker refused it: {exc}", deps)
+            else:
+                _check_same_drop_job(rnd, incumbent.job_name, deps)
+    return None
+
+
+def _incumbent_refused(rnd: RoundRecord, incumbent: Incumbent, why: str, deps: StartRoundDeps) -> None:
+    """An incumbent SageMaker will not run: a failed trial of the round (shown with the round's trials), which
+    goes on without it."""
+    now = deps.clock()
+    trial = TrialRecord(
+        profile=rnd.profile,
+        seq=rnd.seq,
+        training_job_name=incumbent.job_name,
+        status="Failed",
+        source="incumbent",
+        hyperparameters=incumbent.hyperparameters,
+        failure_reason=why[:ERROR_MAX_CHARS],
+        ended_at=now,
+        updated_at=now,
+    )
+    try:
+        deps.store.put_trial(trial)
+    except ConditionFailed:
+        return  # recorded meanwhile (its job exists after all, or a concurrent attempt)
+    deps.metrics.count("IncumbentsFailed")
+    logger.warning(
+        "incumbent refused; the round goes on without it",
+        extra={"profile": rnd.profile, "round": rnd.seq, "training_job": incumbent.job_name, "error": why},
+    )
+
+
+def _training_job_exists(name: str, deps: StartRoundDeps) -> bool:
+    try:
+        deps.sagemaker.describe_training_job(name)
+    except PermanentError:
+        return False
+    return True
+
+
+def _check_same_drop_job(rnd: RoundRecord, name: str, deps: StartRoundDeps) -> None:
+    """An incumbent's training job of this name exists: it is this round's only if it reads this drop's data (as
+    `_check_same_drop` says for the tuning job)."""
+    described = deps.sagemaker.describe_training_job(name)
+    uris = [
+        c.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", "")
+        for c in described.get("InputDataConfig") or []
+    ]
+    expected = f"/manifests/{rnd.profile}/{rnd.drop_id}/"
+    if uris and not all(expected in uri for uri in uris):
+        raise PermanentError(
+            f"training job {name} exists but reads {uris[0]}, not drop {rnd.drop_id}: "
+            "retune's store lost its records of earlier rounds; restore the state table or start the profile afresh"
+        )
 
 
 def _wait_for_capacity(
@@ -648,10 +812,7 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
         )
     except InvalidInput as exc:
         return _launch_failed(rnd, drop, [f"profile {e}" for e in exc.errors], deps)
-    request = _request(
-        drop, profile, drop.channel_content_types() or {}, rnd.plan, rnd.seq, deps, rnd.tuning_job_name
-    )
-    return _launch(rnd, drop, request, deps)
+    return _launch(rnd, drop, profile, deps)
 
 
 def _bounded(errors: list[str]) -> list[str]:
