@@ -128,7 +128,11 @@ class FakeSageMaker:
         name = request["TrainingJobName"]
         if name in self.training_jobs:
             raise AlreadyExists(f"sagemaker: {name} already exists")
-        self.training_jobs[name] = {"request": request, "TrainingJobStatus": "InProgress"}
+        self.training_jobs[name] = {
+            "request": request,
+            "TrainingJobName": name,
+            "TrainingJobStatus": "InProgress",
+        }
         return f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
 
     def describe_training_job(self, name: str) -> dict[str, Any]:
