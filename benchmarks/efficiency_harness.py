@@ -28,11 +28,14 @@ from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
+from retune.incumbents import launch_plan
+from retune.naming import tuning_job_name
 from retune.plan import FROM_PROFILE, Plan, Setting
+from retune.planning import champion_in, incumbent_requests, incumbents_for
 from retune.policy import hyperparameter_names, initial_plan, plan_next_round
 from retune.profile import Profile, parse_profile
 from retune.promotion import judge
-from retune.records import Decision, Evaluation, RoundHistory, RoundRecord
+from retune.records import Decision, Evaluation, Incumbent, RoundHistory, RoundRecord, TrialRecord
 from retune.requests import channel_manifest_key, s3_uri, sagemaker_manifest, tuning_job_request
 from retune.trials import trial_from_description
 from retune.use_cases.close_round import summarize
@@ -75,7 +78,14 @@ def policy_tag() -> str:
     import hashlib  # noqa: PLC0415
 
     digest = hashlib.sha256()
-    for name in ("policy.py", "policy_evidence.py", "policy_ranges.py", "requests.py"):
+    for name in (
+        "policy.py",
+        "policy_evidence.py",
+        "policy_ranges.py",
+        "requests.py",
+        "incumbents.py",
+        "planning.py",
+    ):
         digest.update((ROOT / "layers" / "core" / "retune" / name).read_bytes())
     return "p" + digest.hexdigest()[:6]
 
@@ -229,8 +239,65 @@ def reseed(
             status=t.status if t.status in ("Completed", "Stopped", "Failed") else "Failed",
         )
         for t in sorted(past.trials, key=lambda t: t.training_job_name)
+        if t.source == "tuning"  # the round's incumbents ran beside its tuning job, not in it
     ]
     service.seed_tuning_job(request, trials)
+
+
+def round_incumbents(
+    task: Task,
+    profile: Profile,
+    plan: Plan,
+    tuning_job: str,
+    history: list[RoundHistory],
+    champion: dict[str, Any] | None,
+) -> list[Incumbent]:
+    """The retune arm's incumbents, chosen by StartRound's rule from the task's history and its champion."""
+    if task.arm != "retune":
+        return []
+    best = champion_in(history, champion["round"]) if champion else None
+    return incumbents_for(profile, plan, tuning_job, history, best)
+
+
+def incumbent_job_requests(
+    rnd: RoundRecord, profile: Profile, content_types: dict[str, str | None], bucket: str
+) -> list[dict[str, Any]]:
+    """The CreateTrainingJob requests of the round's incumbents: StartRound's own (retune.planning)."""
+    return incumbent_requests(
+        profile=profile,
+        content_types=content_types,
+        plan=rnd.plan,
+        seq=rnd.seq,
+        drop_id=rnd.drop_id,
+        data_bucket=bucket,
+        role_arn=ROLE,
+        tuning_job=rnd.tuning_job_name,
+        incumbents=rnd.incumbents,
+    )
+
+
+def run_incumbents(
+    service: LocalSageMaker,
+    rnd: RoundRecord,
+    profile: Profile,
+    content_types: dict[str, str | None],
+    bucket: str,
+) -> list[TrialRecord]:
+    """Create the round's incumbents with StartRound's requests, wait for them, and record them as RecordTrial
+    does (the description and the objective's emissions)."""
+    requests = incumbent_job_requests(rnd, profile, content_types, bucket)
+    for request in requests:
+        service.handle("CreateTrainingJob", request)
+    trials = []
+    for request in requests:
+        job_name = request["TrainingJobName"]
+        job = service.wait_training_job(job_name, timeout=TUNING_TIMEOUT)
+        series = list(service.training.jobs[job_name.lower()].objective_series)
+        trial = trial_from_description(rnd, job, series, datetime.now(UTC))
+        trials.append(
+            trial.model_copy(update={"cpu_seconds": float(job.get("LocalCpuTimeInSeconds") or 0.0)})
+        )
+    return trials
 
 
 def run_round(
@@ -249,17 +316,7 @@ def run_round(
     manifests, content_types = s3.upload(profile.name, folder)
     version = "bench"
     plan = _plan(task, profile, history, version)
-    request = tuning_job_request(
-        profile=profile,
-        plan=plan,
-        seq=seq,
-        drop_id=spec.drop_id,
-        bucket=s3.bucket,
-        channel_manifests={c: manifests[c] for c in profile.training.channels},
-        channel_content_types=content_types,
-        role_arn=ROLE,
-    )
-    name = request["HyperParameterTuningJobName"]
+    name = tuning_job_name(profile.name, seq)
     started = datetime.now(UTC)
     rnd = RoundRecord(
         profile=profile.name,
@@ -275,8 +332,23 @@ def run_round(
         compute_metric=profile.metrics.compute,
         hyperparameter_names=sorted(hyperparameter_names(profile)),
         started_at=started,
+        incumbents=round_incumbents(task, profile, plan, name, history, champion),
     )
     wall = time.monotonic()
+    # Incumbents first, as StartRound runs them (its requests, its target), then the tuning job.
+    incumbent_trials = run_incumbents(service, rnd, profile, content_types, s3.bucket)
+    plan = launch_plan(rnd, incumbent_trials)
+    request = tuning_job_request(
+        profile=profile,
+        plan=plan,
+        seq=seq,
+        drop_id=spec.drop_id,
+        bucket=s3.bucket,
+        channel_manifests={c: manifests[c] for c in profile.training.channels},
+        channel_content_types=content_types,
+        role_arn=ROLE,
+    )
+    rnd = rnd.model_copy(update={"plan": plan})
     try:
         service.handle("CreateHyperParameterTuningJob", request)
     except ServiceError as exc:
@@ -290,7 +362,7 @@ def run_round(
     summaries = service.handle(
         "ListTrainingJobsForHyperParameterTuningJob", {"HyperParameterTuningJobName": name, "MaxResults": 100}
     )["TrainingJobSummaries"]
-    trials, cpu = [], 0.0
+    trials, cpu = list(incumbent_trials), sum(t.cpu_seconds or 0.0 for t in incumbent_trials)
     for summary in summaries:
         job_name = summary["TrainingJobName"]
         job = service.handle("DescribeTrainingJob", {"TrainingJobName": job_name})
@@ -339,6 +411,7 @@ def run_round(
         "planned_trials": plan.max_jobs.value,
         "parallel": plan.max_parallel_jobs.value,
         "warm_start_parents": len(plan.warm_start_parents.value),
+        "incumbents": len(rnd.incumbents),
         "trials": len(trials),
         "stopped_early": stopped,
         "tuning_status": closed.tuning_status,

@@ -48,6 +48,11 @@ def decision_text(rnd: RoundRecord) -> str:
     return text + (" (by hand)" if rnd.decision.decided_by != "retune" else "")
 
 
+def status_text(rnd: RoundRecord) -> str:
+    """The round's status; a round starting with incumbents is training them (its tuning job waits for them)."""
+    return "incumbents" if rnd.status == "starting" and rnd.incumbents else rnd.status
+
+
 def trials_text(rnd: RoundRecord) -> str:
     """Completed/stopped early/failed, of all."""
     counts = rnd.trial_counts
@@ -94,8 +99,9 @@ def rounds(ctx: Context) -> int:
             [
                 str(r.seq),
                 r.drop_id,
-                r.status,
+                status_text(r),
                 trials_text(r),
+                str(len(r.incumbents)) if r.incumbents else DASH,
                 num(r.best_objective),
                 num(evaluation.challenger_score) if evaluation else DASH,
                 num(evaluation.champion_score) if evaluation else DASH,
@@ -113,6 +119,7 @@ def rounds(ctx: Context) -> int:
                 "DROP",
                 "STATUS",
                 "TRIALS ok/early/failed",
+                "INCUMBENTS",
                 "BEST (val)",
                 "CHALLENGER",
                 "CHAMPION",
@@ -122,7 +129,7 @@ def rounds(ctx: Context) -> int:
                 "TOOK",
             ],
             rows,
-            right=(0, 4, 5, 6, 8),
+            right=(0, 4, 5, 6, 7, 9),
         )
     )
     return 0
@@ -151,7 +158,7 @@ def round_(ctx: Context) -> int:
     counts = rnd.trial_counts
     plan = rnd.plan
     lines = [
-        f"Round {rnd.seq} of {rnd.profile}: {rnd.status}",
+        f"Round {rnd.seq} of {rnd.profile}: {status_text(rnd)}",
         f"  drop        {rnd.drop_id}",
         f"  tuning job  {rnd.tuning_job_name} ({rnd.tuning_status or 'running'})"
         + (f": {rnd.failure_reason}" if rnd.failure_reason else ""),
@@ -165,6 +172,9 @@ def round_(ctx: Context) -> int:
         f"  best trial  {rnd.best_training_job or DASH} ({rnd.objective_metric} {num(rnd.best_objective)} "
         "on validation)",
     ]
+    for i in rnd.incumbents:
+        origin = "the champion's configuration" if i.why == "champion" else "the best configuration"
+        lines.append(f"  incumbent   {i.job_name}: {origin}, from round {i.from_round} ({i.from_job})")
     if rnd.evaluation is not None:
         e = rnd.evaluation
         lines.append(
@@ -194,7 +204,9 @@ def round_(ctx: Context) -> int:
     for t in trials:
         rows.append(
             [
-                t.training_job_name + (" *" if t.training_job_name == rnd.best_training_job else ""),
+                t.training_job_name
+                + (" (incumbent)" if t.source == "incumbent" else "")
+                + (" *" if t.training_job_name == rnd.best_training_job else ""),
                 t.status + (" (early)" if t.stopped_early else ""),
                 num(t.final_objective),
                 DASH if t.epochs is None else str(t.epochs),

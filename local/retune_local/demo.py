@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retune.records import RoundRecord, TrialRecord
+
 from retune_local import builtin_xgboost, churn, market
 from retune_local.images import ImageSpec
 from retune_local.report import round_summary, table, write_report
@@ -173,6 +175,8 @@ class Progress:
         best_of = max if rnd is not None and rnd.objective_type == "Maximize" else min
         best = best_of((t.final_objective for t in done if t.final_objective is not None), default=None)
         status = rnd.status if rnd else "starting"
+        if rnd is not None and rnd.status == "starting" and rnd.incumbents:
+            status = "incumbents"  # the round trains them first; its tuning job waits
         planned = rnd.plan.max_jobs.value if rnd else "?"
         line = (
             f"round {self.seq} [drop {self.drop}] {status:<10} trials {len(done) + stopped + failed}/{planned}: "
@@ -194,6 +198,35 @@ class Progress:
         if drop is None or drop.state != "failed" or self.store.get_round(self.profile, self.seq) is not None:
             return None
         return list(drop.errors)
+
+
+def incumbent_lines(rounds: list[tuple[RoundRecord, list[TrialRecord]]]) -> list[str]:
+    """Each round's incumbents (trained on its drop before its tuning job) with their scores, and the tuning
+    job's same-drop target; its trials count them (the table's trials and compute include them)."""
+    lines = []
+    for rnd, trials in rounds:
+        if not rnd.incumbents:
+            continue
+        by_name = {t.training_job_name: t for t in trials}
+        shown = []
+        for i in rnd.incumbents:
+            trial = by_name.get(i.job_name)
+            score = (
+                f"{trial.final_objective:.4f}"
+                if trial is not None and trial.final_objective is not None
+                else (trial.status if trial else "not recorded")
+            )
+            best = " (challenger)" if i.job_name == rnd.best_training_job else ""
+            shown.append(f"{i.job_name} ({i.why}, round {i.from_round}) {score}{best}")
+        target = rnd.plan.target_objective.value
+        lines.append(
+            f"round {rnd.seq} incumbents: " + "; ".join(shown) + f"; tuning target {target:.4f}"
+            if target is not None
+            else f"round {rnd.seq} incumbents: " + "; ".join(shown) + "; no tuning target"
+        )
+    if lines:
+        lines.append("")
+    return lines
 
 
 def run(
@@ -231,6 +264,7 @@ def run(
     )
     started = time.monotonic()
     summaries = []
+    incumbents: list[tuple[RoundRecord, list[TrialRecord]]] = []
     state = out / "state"
     # persist: the stack's state is saved there when the demo ends (also by Ctrl-C or SIGTERM), for exploring.
     with LocalStack(
@@ -255,6 +289,7 @@ def run(
                 approve_by_hand(stack, profile_name, seq, endpoints, stream)
             rnd = store.get_round(profile_name, seq)
             summaries.append(round_summary(rnd, store.trials(profile_name, seq)))
+            incumbents.append((rnd, store.trials(profile_name, seq)))
         alerts = stack.alerts(keep=True)
     elapsed = time.monotonic() - started
     summary = {
@@ -271,6 +306,8 @@ def run(
     print("", file=stream)
     print(table(summaries), file=stream)
     print("", file=stream)
+    for line in incumbent_lines(incumbents):
+        print(line, file=stream)
     for alert in alerts:
         print(f"alert: {alert['Subject']}", file=stream)
     print(f"\nwrote {out / 'summary.json'} and {out / 'report.html'} ({elapsed:.0f} s)", file=stream)

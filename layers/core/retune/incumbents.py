@@ -113,3 +113,10 @@ def same_drop_target(rnd: RoundRecord, trials: Sequence[TrialRecord]) -> Setting
         f"{100 * margin:g}% (the plan's target margin, above the trainer-seed noise): the tuning job stops "
         f"when a trial reaches {target:.6g}",
     )
+
+
+def launch_plan(rnd: RoundRecord, trials: Sequence[TrialRecord]) -> Plan:
+    """The plan a round's tuning job starts with: its plan, with the same-drop target once it has incumbents."""
+    if not rnd.incumbents:
+        return rnd.plan
+    return rnd.plan.model_copy(update={"target_objective": same_drop_target(rnd, trials)})

@@ -30,13 +30,39 @@ def next_plan(store: Store, profile: Profile, profile_version: str) -> Plan:
 
 
 def round_incumbents(store: Store, profile: Profile, plan: Plan, tuning_job: str) -> list[Incumbent]:
-    """The incumbents a round starting now retrains first (retune.incumbents): from the stored history and the
-    champion's round (its recorded best trial, which need not be in the history any more)."""
+    """The incumbents a round starting now retrains first (retune.incumbents): from the stored recent rounds and
+    the champion's round (its recorded best trial, which need not be among them)."""
     if plan.incumbents.value <= 0:
         return []
-    # The recent rounds only: each gives one configuration at most.
-    history = store.history(profile.name, max(KNOBS.recent_rounds, plan.incumbents.value))
-    return choose_incumbents(profile, plan, tuning_job, history, champion_trial(store, profile.name, history))
+    history = store.history(profile.name, incumbent_window(plan))
+    return incumbents_for(profile, plan, tuning_job, history, champion_trial(store, profile.name, history))
+
+
+def incumbent_window(plan: Plan) -> int:
+    """How many recent rounds the incumbents come from: each gives one configuration at most."""
+    return max(KNOBS.recent_rounds, plan.incumbents.value)
+
+
+def incumbents_for(
+    profile: Profile,
+    plan: Plan,
+    tuning_job: str,
+    history: list[RoundHistory],
+    champion: tuple[int, TrialRecord] | None,
+) -> list[Incumbent]:
+    """The incumbents from a profile's history (any length: its recent rounds are taken) and the champion's trial:
+    StartRound's choice, and the efficiency benchmark's."""
+    recent = sorted(history, key=lambda h: h.round.seq)[-incumbent_window(plan) :]
+    return choose_incumbents(profile, plan, tuning_job, recent, champion)
+
+
+def champion_in(history: list[RoundHistory], seq: int) -> tuple[int, TrialRecord] | None:
+    """The champion's round and trial from a history holding its round (its recorded best trial)."""
+    past = next((h for h in history if h.round.seq == seq), None)
+    if past is None or past.round.best_training_job is None:
+        return None
+    trial = next((t for t in past.trials if t.training_job_name == past.round.best_training_job), None)
+    return (seq, trial) if trial is not None else None
 
 
 def champion_trial(store: Store, profile: str, history: list[RoundHistory]) -> tuple[int, TrialRecord] | None:
@@ -45,7 +71,10 @@ def champion_trial(store: Store, profile: str, history: list[RoundHistory]) -> t
     if champion is None or champion.round_seq is None:
         return None
     seq = champion.round_seq
-    rnd = next((h.round for h in history if h.round.seq == seq), None) or store.get_round(profile, seq)
+    found = champion_in(history, seq)
+    if found is not None:
+        return found
+    rnd = store.get_round(profile, seq)
     if rnd is None or rnd.best_training_job is None:
         return None
     trial = store.get_trial(profile, seq, rnd.best_training_job)

@@ -27,7 +27,7 @@ from retune.errors import (
     TransientError,
 )
 from retune.events import BadDropKey, DropRef, sequencer_order, split_manifest_key
-from retune.incumbents import incumbents_ended, same_drop_target
+from retune.incumbents import incumbents_ended, launch_plan
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import round_job_names
 from retune.plan import Plan
@@ -537,7 +537,7 @@ def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRou
                 tuning_job=rnd.tuning_job_name,
                 detail=f"{len(rnd.incumbents)} incumbent(s) training; the tuning job starts when they have ended",
             )
-        plan = plan.model_copy(update={"target_objective": same_drop_target(rnd, trials)})
+        plan = launch_plan(rnd, trials)
         # The retries' clock starts when the last incumbent ended (the round waited for them meanwhile).
         ends = [t.ended_at or t.updated_at for t in trials if t.source == "incumbent"]
         since = max([since, *ends])
