@@ -51,10 +51,11 @@ def config(eta: float, depth: int) -> dict[str, str]:
 
 
 BEST_1 = config(0.05, 4)
+# Round 1's other trials set only some of the searched hyperparameters: no configuration to carry.
 ROUND_1_TRIALS = [
-    {"objective": 0.52, "compute": 100, "hyperparameters": config(0.2, 8)},
+    {"objective": 0.52, "compute": 100, "hyperparameters": {"eta": "0.2"}},
     {"objective": 0.48, "compute": 80, "hyperparameters": BEST_1},
-    {"objective": 0.50, "compute": 90, "hyperparameters": config(0.1, 6)},
+    {"objective": 0.50, "compute": 90, "hyperparameters": {"eta": "0.1", "max_depth": "6"}},
 ]
 
 
@@ -117,8 +118,8 @@ def test_round_2_trains_its_incumbents_first_then_tunes_with_a_same_drop_target(
     first_round(world)
     start_second(world)
     rnd = world.store.get_round(PROFILE, 2)
-    # Round 1's best is the champion's configuration: one configuration, deduplicated (not the champion's and
-    # round 1's best as two), then round 1's others are no round's best.
+    # Round 1's best is the champion's configuration: one incumbent (round 1's other trials are no full
+    # configuration), not the champion's and round 1's best as two.
     assert [(i.job_name, i.why, i.from_round, i.hyperparameters) for i in rnd.incumbents] == [
         (f"{ROUND_2}-inc1", "champion", 1, BEST_1)
     ]
@@ -277,6 +278,33 @@ def seed_history_with_three_bests(world: World) -> None:
         evaluation_ended(f"{tuning}-eval", world.promote_deps)
 
 
+def test_a_round_won_by_an_incumbent_carries_its_best_new_configuration(world: World) -> None:
+    """Round 2's challenger was its incumbent (the champion's configuration): round 3 carries round 2's best
+    tuning trial as well, not the same configuration twice."""
+    first_round(world)
+    start_second(world)
+    end_job(world, f"{ROUND_2}-inc1", 0.40)
+    record_trial(f"{ROUND_2}-inc1", world.record_deps)
+    (detail,) = announced(world)
+    start_round(parse_drop_event(bus_event(detail)), world.deps)
+    results = [
+        {"objective": 0.47, "hyperparameters": config(0.08, 5)},
+        {"objective": 0.45, "hyperparameters": config(0.06, 4)},
+    ]
+    for name in world.sagemaker.run_trials(ROUND_2, results):
+        record_trial(name, world.record_deps)
+    close_round(ROUND_2, world.close_deps)
+    assert world.store.get_round(PROFILE, 2).best_training_job == f"{ROUND_2}-inc1"
+    world.sagemaker.end_evaluation(f"{ROUND_2}-eval", 0.6, 0.5)
+    evaluation_ended(f"{ROUND_2}-eval", world.promote_deps)
+    start_round(parse_drop_event(world.drop("2016-01-01")), world.deps)
+    rnd = world.store.get_round(PROFILE, 3)
+    assert [(i.why, i.from_round, i.hyperparameters) for i in rnd.incumbents] == [
+        ("champion", 1, BEST_1),
+        ("best", 2, config(0.06, 4)),
+    ]
+
+
 def test_a_crash_between_creating_incumbents_is_finished_by_the_replay_without_duplicates(
     world: World,
 ) -> None:
@@ -299,7 +327,12 @@ def test_a_crash_between_creating_incumbents_is_finished_by_the_replay_without_d
     world.sagemaker.create_training_job = create  # type: ignore[method-assign]
     rnd = world.store.get_round(PROFILE, 4)
     assert rnd.status == "starting" and len(rnd.incumbents) == 3
-    assert [i.why for i in rnd.incumbents] == ["champion", "best", "best"]
+    # the champion's (round 1's best), then round 3's and round 2's best configurations not taken yet
+    assert [(i.why, i.from_round, i.hyperparameters) for i in rnd.incumbents] == [
+        ("champion", 1, BEST_1),
+        ("best", 3, config(0.09, 7)),
+        ("best", 2, config(0.03, 3)),
+    ]
     reconcile(world.reconcile_deps)  # Lambda's retry, or Reconcile: the same resume
     created = [r["TrainingJobName"] for r in incumbent_requests(world)[before:]]
     assert sorted(set(created)) == [f"rt-market-xgb-0004-inc{i}" for i in (1, 2, 3)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from retune.naming import incumbent_job_name
 from retune.plan import Plan, Setting
@@ -29,49 +30,53 @@ def choose_incumbents(
     if wanted <= 0:
         return []
     searched = sorted(r.name for r in profile.search.ranges)
-    candidates: list[tuple[int, TrialRecord, str]] = []
-    if champion is not None:
-        candidates.append((champion[0], champion[1], "champion"))
-    for past in sorted(history, key=lambda h: h.round.seq, reverse=True):
-        if past.round.objective_metric != profile.objective.metric_name:
-            continue
-        best = best_trial(past.round, past.trials)
-        if best is not None:
-            candidates.append((past.round.seq, best, "best"))
     chosen: list[Incumbent] = []
     seen: set[tuple[tuple[str, str], ...]] = set()
-    for seq, trial, why in candidates:
+
+    def configuration(trial: TrialRecord) -> tuple[tuple[str, str], ...] | None:
         if not all(name in trial.hyperparameters for name in searched):
-            continue
-        configuration = tuple((name, trial.hyperparameters[name]) for name in searched)
-        if configuration in seen:
-            continue
-        seen.add(configuration)
+            return None
+        return tuple((name, trial.hyperparameters[name]) for name in searched)
+
+    def take(seq: int, trial: TrialRecord, why: Literal["champion", "best"]) -> None:
+        found = configuration(trial)
+        if found is None or found in seen or len(chosen) == wanted:
+            return
+        seen.add(found)
         chosen.append(
             Incumbent(
                 job_name=incumbent_job_name(tuning_job, len(chosen) + 1),
-                hyperparameters=dict(configuration),
+                hyperparameters=dict(found),
                 from_round=seq,
                 from_job=trial.training_job_name,
-                why="champion" if why == "champion" else "best",
+                why=why,
             )
         )
-        if len(chosen) == wanted:
-            break
+
+    if champion is not None:
+        take(champion[0], champion[1], "champion")
+    for past in sorted(history, key=lambda h: h.round.seq, reverse=True):
+        if past.round.objective_metric != profile.objective.metric_name:
+            continue
+        # The round's best configuration not taken yet: when a round's winner was an earlier configuration (an
+        # incumbent), its best new one is carried instead.
+        ranked = ranked_trials(past.round, past.trials)
+        fresh = next(
+            (t for t in ranked if configuration(t) is not None and configuration(t) not in seen), None
+        )
+        if fresh is not None:
+            take(past.round.seq, fresh, "best")
     return chosen
 
 
-def best_trial(rnd: RoundRecord, trials: Sequence[TrialRecord]) -> TrialRecord | None:
-    """The round's recorded best trial if it completed, else its best completed trial with a finite objective."""
-    by_name = {t.training_job_name: t for t in trials}
-    recorded = by_name.get(rnd.best_training_job or "")
-    if recorded is not None and _scored(recorded):
-        return recorded
+def ranked_trials(rnd: RoundRecord, trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The round's completed trials with a finite objective, best first (its recorded best leads a tie)."""
     done = [t for t in trials if _scored(t)]
-    if not done:
-        return None
-    pick = min if rnd.objective_type == "Minimize" else max
-    return pick(done, key=lambda t: t.final_objective or 0.0)
+    sign = 1.0 if rnd.objective_type == "Minimize" else -1.0
+    return sorted(
+        done,
+        key=lambda t: (sign * (t.final_objective or 0.0), t.training_job_name != rnd.best_training_job),
+    )
 
 
 def _scored(trial: TrialRecord) -> bool:
