@@ -129,6 +129,11 @@ def stop(ctx: Context) -> int:
         raise CliError(f"no round {seq} of {name}")
     if rnd.status not in RUNNING:
         raise CliError(f"round {seq} of {name} is {rnd.status}: nothing to stop")
+    if rnd.status == "starting" and rnd.incumbents:
+        raise CliError(
+            f"round {seq} of {name} is training its {len(rnd.incumbents)} incumbent(s) (plain training jobs, each "
+            f"one trial long); its tuning job {rnd.tuning_job_name} starts when they have ended: stop it then"
+        )
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:

@@ -42,6 +42,12 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
     assert xgb["scale"]["mode"] == "quick"
     # The retune arm's plans come from plan_next_round: its second round already moved settings.
     assert xgb["arms"]["retune"]["rounds"][1]["per_seed"][0]["plan_changes"]
+    # From round 2 on the retune arm runs StartRound's incumbents first: their scores set the tuning job's target.
+    for later in xgb["arms"]["retune"]["rounds"][1:]:
+        changes = later["per_seed"][0]["plan_changes"]
+        assert changes["incumbents"]["value"] >= 1
+        assert changes["target_objective"]["value"] is not None, changes["target_objective"]
+    assert xgb["arms"]["amt_default"]["rounds"][1]["per_seed"][0]["plan_changes"]["incumbents"]["value"] == 0
     assert result["mlp"]["summary"]["retune_mean_regret_pct_rounds_3plus"] is None  # not run in quick mode
     doc = out.with_suffix(".md").read_text()
     assert "| retune | 3 |" in doc and "efficiency-xgb.svg" in doc

@@ -4,14 +4,16 @@ what the mutation test (test_enforcement.py) records and then re-evaluates with 
 Three profiles of the toy trainer, each with an endpoint, and one that trains "forever" until it is stopped:
 
 - iam-flow: a drop whose manifest names a missing file (StartRound fails it, with an alert); a drop that runs and is
-  promoted and deployed while the next drop queues behind it (Promote announces it); that next round loses its
-  trials' events, so CloseRound reads their series itself; then the profile's range moves next to the optimum, and
+  promoted and deployed while the next drop queues behind it (Promote announces it); that next round trains its
+  incumbent first (RecordTrial announces its end, StartRound starts the tuning job), then loses its trials' events,
+  so CloseRound reads their series itself; then the profile's range moves next to the optimum, and
   the third round's challenger, promoted, updates the endpoint.
 - iam-slow: a round stopped with `retune stop` while a drop waits: the round fails, CloseRound alerts and announces
   the queued drop, whose round is stopped too.
 - iam-lost: SageMaker's events of rounds 1 and 2 (tuning jobs, trials, evaluations), its endpoint's and the
   queued drop's "Drop Ready" are all lost: Reconcile closes round 1, decides it, creates the endpoint, starts the
-  queued drop and settles the deployment from DescribeEndpoint; then closes round 2 (its range moved next to the
+  queued drop and settles the deployment from DescribeEndpoint; records round 2's incumbent and starts its tuning
+  job; then closes round 2 (its range moved next to the
   optimum), decides it and updates the endpoint.
 - and an event that fails three times (parked on CloseRound's on-failure queue), which Reconcile alerts.
 """
@@ -44,7 +46,7 @@ def _lost(event: Mapping[str, Any]) -> bool:
     """The events this run loses: iam-flow round 2's trials, and everything of iam-lost round 1."""
     names = _names(event)
     trial_of_flow_2 = event.get("detail-type") == "SageMaker Training Job State Change" and any(
-        n.startswith("rt-iam-flow-0002-") and not n.endswith("-eval") for n in names
+        n.startswith("rt-iam-flow-0002-") and not n.endswith("-eval") and "-inc" not in n for n in names
     )
     of_lost = any(n.startswith(("rt-iam-lost-0001", "rt-iam-lost-0002")) or n == "iam-lost" for n in names)
     return trial_of_flow_2 or of_lost
@@ -150,6 +152,12 @@ def run(stack: LocalStack, work: Path) -> None:
     _reconcile(stack)  # settles the deployment from DescribeEndpoint (and starts the queued drop, if not yet)
     settled = store.get_round("iam-lost", 1)
     assert settled is not None and (settled.deployment or {}).get("status") == "InService", settled.deployment
+    # Round 2 trains its incumbent (round 1's best) first; its events are lost too: Reconcile records it and
+    # starts the tuning job.
+    starting = stack.wait_for_round("iam-lost", 2, timeout=TIMEOUT, statuses=("starting", "running"))
+    assert [i.job_name for i in starting.incumbents] == ["rt-iam-lost-0002-inc1"], starting.incumbents
+    stack.sagemaker.wait_training_job("rt-iam-lost-0002-inc1", timeout=TIMEOUT)
+    _reconcile(stack)
     stack.wait_for_round("iam-lost", 2, timeout=TIMEOUT, statuses=("running",))
     stack.sagemaker.wait_tuning_job("rt-iam-lost-0002", timeout=TIMEOUT)
     _reconcile(stack)  # closes round 2 and starts its evaluation
