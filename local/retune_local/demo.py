@@ -177,7 +177,8 @@ class Progress:
         status = rnd.status if rnd else "starting"
         if rnd is not None and rnd.status == "starting" and rnd.incumbents:
             status = "incumbents"  # the round trains them first; its tuning job waits
-        planned = rnd.plan.max_jobs.value if rnd else "?"
+        # the tuning job's trials and the round's incumbents
+        planned = rnd.plan.max_jobs.value + len(rnd.incumbents) if rnd else "?"
         line = (
             f"round {self.seq} [drop {self.drop}] {status:<10} trials {len(done) + stopped + failed}/{planned}: "
             f"{len(done)} completed, {stopped} stopped early, {running} running, {failed} failed; "
