@@ -45,6 +45,24 @@ def test_rounds_lists_both_rounds(cli: Cli) -> None:
     assert "2015-01-01" in first and "decided" in first and "promoted" in first
 
 
+def test_round_2_shows_its_incumbent_as_such(cli: Cli) -> None:
+    """Round 2 retrained round 1's best configurations (the champion's first) before tuning: the CLI says so."""
+    data = cli("round", "toy", "2", "--json").json()
+    incumbents = data["round"]["incumbents"]
+    assert incumbents[0]["job_name"] == "rt-toy-0002-inc1" and incumbents[0]["why"] == "champion"
+    sources = {t["training_job_name"]: t["source"] for t in data["trials"]}
+    names = {i["job_name"] for i in incumbents}
+    assert {n: s for n, s in sources.items() if n in names} == dict.fromkeys(names, "incumbent")
+    assert {s for n, s in sources.items() if n not in names} == {"tuning"}
+    text = cli("round", "toy", "2").out
+    assert "incumbent   rt-toy-0002-inc1: the champion's configuration, from round 1" in text
+    assert "rt-toy-0002-inc1 (incumbent)" in text
+    rounds = cli("rounds", "toy").out.splitlines()
+    assert "INCUMBENTS" in next(line for line in rounds if line.startswith("ROUND"))
+    second = next(line for line in rounds if line.lstrip().startswith("2 ")).split()
+    assert second[6] == str(len(incumbents))  # after ROUND, DROP, STATUS and TRIALS ("c/e/f of n")
+
+
 def test_round_shows_trials_with_curves(cli: Cli) -> None:
     data = cli("round", "toy", "1", "--json").json()
     assert data["round"]["seq"] == 1 and data["round"]["tuning_job_name"] == "rt-toy-0001"
