@@ -66,8 +66,16 @@ def session(principal: str) -> str:
         ),
         (
             "events",
+            # RecordTrial may put on the default bus (a round's last incumbent ended), on no other
             lambda c, s: c.put_events(
-                Entries=[{"Source": "retune", "DetailType": "Drop Ready", "Detail": "{}"}]
+                Entries=[
+                    {
+                        "Source": "retune",
+                        "DetailType": "Drop Ready",
+                        "Detail": "{}",
+                        "EventBusName": "elsewhere",
+                    }
+                ]
             ),
             "AccessDeniedException",
             400,
