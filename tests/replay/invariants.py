@@ -38,7 +38,10 @@ def check(effects: Effects, recording: Recording, baseline: Effects | None = Non
     for rnd in effects.rounds:
         want = expected_rounds[rnd.seq]
         # one trial record per training job, with its terminal values
+        # (the tuning job's, and the round's incumbents, chosen as in the recorded run)
+        assert rnd.incumbents == want.incumbents, (rnd.seq, rnd.incumbents, want.incumbents)
         listed = {t["TrainingJobName"] for t in recording.trials[rnd.tuning_job_name]}
+        listed |= {i.job_name for i in want.incumbents}
         got = {t.training_job_name: t for t in effects.trials[rnd.seq]}
         assert set(got) == listed, f"round {rnd.seq}: trials {sorted(got)} != jobs {sorted(listed)}"
         for trial in recording.trial_records[rnd.seq]:
