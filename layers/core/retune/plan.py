@@ -66,6 +66,8 @@ class Plan(Model):
     min_resource: Setting[int | None]
     max_resource: Setting[int | None]
     patience: Setting[int | None]
+    # Plans stored before incumbents existed ran none.
+    incumbents: Setting[int] = Setting[int](value=0)
 
     SETTINGS: ClassVar[tuple[str, ...]] = (
         "strategy",
@@ -82,6 +84,7 @@ class Plan(Model):
         "min_resource",
         "max_resource",
         "patience",
+        "incumbents",
     )
 
     def setting(self, name: str) -> Setting[Any]:
