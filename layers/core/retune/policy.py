@@ -616,16 +616,14 @@ class _Rules(NamedTuple):
         reasons = [m.reason for m in moves if m.reason]
         narrowed = sum(1 for m, r in zip(moves, originals, strict=True) if m.range != r)
         reason = "; ".join(reasons) if reasons else f"kept: {narrowed} of {len(originals)} narrowed"
-        if not reasons:
-            if self.poor_transfer:
-                reason += f", none narrows: {self.poor_transfer}"
-            elif all(s.undecided for s in self.evidence.horizon):
-                reason += (
-                    f", none narrows: no trial of {_rounds(self.evidence.horizon)} fell behind its round's best by "
-                    f"more than the noise ({100 * self.bounds.seed_noise:g}%)"
-                    if self.evidence.horizon
-                    else ""
-                )
+        horizon = [s for s in self.evidence.horizon if len(s.scored) >= self.knobs.min_trials]
+        if not reasons and self.poor_transfer:
+            reason += f", none narrows: {self.poor_transfer}"
+        elif not reasons and horizon and all(s.undecided for s in horizon):
+            reason += (
+                f", none narrows: no trial of {_rounds(horizon)} fell behind its round's best by more than the "
+                f"noise ({100 * self.bounds.seed_noise:g}%)"
+            )
         return Setting(value=[m.range for m in moves], previous=self.last.ranges.value, reason=reason)
 
     # -- the incumbents ----------------------------------------------------------------------------------------
