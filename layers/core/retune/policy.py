@@ -3,8 +3,10 @@
 Pure and deterministic: no I/O, no clock, the history sorted here. Every setting carries its value, the previous
 round's value and the reason it has that value; the plan never leaves the profile's bounds. Rules tighten only on
 evidence that the tightening costs nothing measurable, and loosen on evidence that a tightened setting binds (a
-best trial on a narrowed edge, trials hitting the time limit, a Hyperband winner cut short) or that the search
-fell behind (drift). Drift never tightens anything.
+best trial on a narrowed edge, trials hitting the time limit, a Hyperband winner cut short, a patience cut that
+censored still-improving curves), that the search fell behind (drift), or that what earlier drops taught does not
+transfer (the incumbents ranked poorly on the new drops). Drift never tightens anything; differences inside the
+trainer-seed noise decide nothing.
 """
 
 from __future__ import annotations
@@ -132,8 +134,9 @@ def plan_next_round(
     parallelism Bayesian search can learn with; BestObjectiveNotImproving and convergence detection from the gaps
     between improvements; the per-trial time limit from completed trials; ranges narrowed towards the best
     trials; Hyperband's resources from when the winner led and settled; the trainer's patience from its stalls;
-    warm start from the most relevant rounds. A round that fell behind the champion on the same data (drift)
-    moves every tightened setting halfway back towards the profile instead, and nothing tightens.
+    warm start from the most relevant rounds; the incumbents to re-train, and how far the others lean on earlier
+    drops, from how the incumbents ranked on the new drops (transfer). A round that fell behind the champion on the
+    same data (drift) moves every tightened setting halfway back towards the profile instead, and nothing tightens.
     """
     if not history:
         return initial_plan(profile, profile_version)
