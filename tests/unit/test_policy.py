@@ -261,7 +261,14 @@ def test_policy_after_one_round_tightens_each_setting_with_its_reason() -> None:
     assert others == list(XGB.search.ranges)[2:]  # no trial values for them: nothing to narrow towards
     assert plan.target_objective.value is None and plan.target_objective.reason == NO_TARGET
     assert plan.based_on_rounds == [1]
+    assert moved["incumbents"] == (
+        0,
+        3,
+        "3, the champion's and the recent rounds' best configurations re-trained on the new drop first: no round "
+        "has measured how they rank on a new drop yet",
+    )
     assert set(moved) == {
+        "incumbents",
         "max_jobs",
         "max_parallel_jobs",
         "max_runtime_seconds",

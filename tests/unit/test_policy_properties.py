@@ -24,7 +24,7 @@ from retune.profile import (
     ParameterRange,
     Profile,
 )
-from retune.records import RoundHistory
+from retune.records import RoundHistory, TrialRecord
 from test_policy import round_, trial, valid
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -191,10 +191,25 @@ def any_round(draw: st.DrawFn, prof: Profile, seq: int, plan: Plan) -> RoundHist
                 seconds=draw(st.none() | st.integers(1, 2 * plan.max_runtime_seconds.value)),
             )
         )
+    for index in range(
+        1, draw(st.integers(0, 3)) + 1
+    ):  # incumbents: earlier bests re-trained, ranked anywhere
+        status = draw(st.sampled_from(["Completed", "Failed"]))
+        value = None if status == "Failed" else draw(st.floats(0.1, 2.0))
+        hp = {r.name: value_in(draw, r) for r in prof.search.ranges}
+        trials.append(incumbent(prof, seq, index, value, hp, status=status))
     champion = None if seq == 1 else draw(st.none() | st.floats(0.1, 2.0))
     scores = draw(st.none() | st.tuples(st.floats(0.1, 2.0), st.just(champion)))
     status = draw(st.sampled_from(["Completed", "Completed", "Stopped", "Failed"]))
     return round_(prof, seq, plan, trials, scores=scores, tuning_status=status)
+
+
+def incumbent(
+    prof: Profile, seq: int, index: int, value: float | None, hp: dict[str, str], status: str = "Completed"
+) -> TrialRecord:
+    """An earlier round's best configuration re-trained on round `seq`'s drop as a plain training job."""
+    record = trial(prof, seq, 100 + index, value, hp=hp, status=status)
+    return record.model_copy(update={"source": "incumbent", "training_job_name": f"inc-{seq}-{index}"})
 
 
 def good_round(draw: st.DrawFn, prof: Profile, seq: int, plan: Plan) -> RoundHistory:
@@ -243,6 +258,10 @@ def good_round(draw: st.DrawFn, prof: Profile, seq: int, plan: Plan) -> RoundHis
                 seconds=draw(st.integers(1, slowest)),
             )
         )
+    # Incumbents that did as well as the search (good transfer) or none at all: no reason to loosen either way.
+    for index in range(1, draw(st.integers(0, 2)) + 1):
+        hp = {r.name: center_of(prof, r, draw) for r in plan.ranges.value}
+        trials.append(incumbent(prof, seq, index, best, hp))
     champion = None if seq == 1 else draw(st.none() | st.floats(0.5, 2.0))
     scores = (
         (champion * draw(st.floats(0.9, 1.0)) if minimize else champion / draw(st.floats(0.9, 1.0)), champion)

@@ -3,8 +3,10 @@
 Pure and deterministic: no I/O, no clock, the history sorted here. Every setting carries its value, the previous
 round's value and the reason it has that value; the plan never leaves the profile's bounds. Rules tighten only on
 evidence that the tightening costs nothing measurable, and loosen on evidence that a tightened setting binds (a
-best trial on a narrowed edge, trials hitting the time limit, a Hyperband winner cut short) or that the search
-fell behind (drift). Drift never tightens anything.
+best trial on a narrowed edge, trials hitting the time limit, a Hyperband winner cut short, a patience cut that
+censored still-improving curves), that the search fell behind (drift), or that what earlier drops taught does not
+transfer (the incumbents ranked poorly on the new drops). Drift never tightens anything; differences inside the
+trainer-seed noise decide nothing.
 """
 
 from __future__ import annotations
@@ -59,12 +61,6 @@ NO_TARGET = (
 )
 
 
-# Incumbents (docs/policy.md, "Incumbents"): the champion's configuration and the best of recent rounds, retrained
-# on the new drop first; how many, and by how much a trial must beat the best of them for the tuning job to stop
-# on its target (above the measured trainer-seed noise: the same configuration retrained moves XGBoost's
-# validation RMSE by 0.4-2.2%).
-INCUMBENTS = 3
-TARGET_MARGIN = 0.02
 FIRST_ROUND_INCUMBENTS = "none: the profile's first round has no earlier configuration"
 
 
@@ -120,7 +116,10 @@ def warm_start_candidates(profile: Profile, history: Sequence[RoundHistory]) -> 
             continue
         if hyperparameter_types(rnd.plan.ranges.value, rnd.hyperparameter_names) != ours:
             continue
-        if not any(t.status == "Completed" and t.final_objective is not None for t in past.trials):
+        if not any(
+            t.status == "Completed" and t.final_objective is not None and t.source == "tuning"
+            for t in past.trials
+        ):
             continue
         out.append(past)
     return out
@@ -140,8 +139,9 @@ def plan_next_round(
     parallelism Bayesian search can learn with; BestObjectiveNotImproving and convergence detection from the gaps
     between improvements; the per-trial time limit from completed trials; ranges narrowed towards the best
     trials; Hyperband's resources from when the winner led and settled; the trainer's patience from its stalls;
-    warm start from the most relevant rounds. A round that fell behind the champion on the same data (drift)
-    moves every tightened setting halfway back towards the profile instead, and nothing tightens.
+    warm start from the most relevant rounds; the incumbents to re-train, and how far the others lean on earlier
+    drops, from how the incumbents ranked on the new drops (transfer). A round that fell behind the champion on the
+    same data (drift) moves every tightened setting halfway back towards the profile instead, and nothing tightens.
     """
     if not history:
         return initial_plan(profile, profile_version)
@@ -174,20 +174,8 @@ def plan_next_round(
         min_resource=min_resource,
         max_resource=max_resource,
         patience=rules.patience(),
-        incumbents=Setting(
-            value=INCUMBENTS,
-            previous=last.incumbents.value,
-            reason=f"the champion's configuration and the best of recent rounds, up to {INCUMBENTS}, retrained on "
-            "the new drop first: configurations transfer across adjacent drops (XGBoost's rank correlation "
-            "0.55-0.82), and their scores on this drop are the only comparable target",
-        ),
-        target_margin=Setting(
-            value=TARGET_MARGIN,
-            previous=last.target_margin.value,
-            reason=f"a trial must beat the best incumbent by {100 * TARGET_MARGIN:g}% for the tuning job to stop "
-            "on its target: more than the trainer-seed noise (the same configuration retrained moves XGBoost's "
-            "validation RMSE by 0.4-2.2%)",
-        ),
+        incumbents=rules.incumbents(),
+        target_margin=rules.target_margin(),
     )
 
 
@@ -229,6 +217,36 @@ class _Rules(NamedTuple):
     def strategy(self) -> str:
         return self.profile.search.strategy
 
+    @property
+    def transfer(self) -> str | None:
+        """How the incumbents ranked on their drops, in words; None when no recent round measured it."""
+        measured = self.evidence.transfer
+        if measured is None:
+            return None
+        value, rounds = measured
+        return (
+            f"transfer {value:.2f} in {_rounds(rounds)}: the best incumbent (an earlier round's best configuration "
+            f"re-trained on the new drop) was beaten by more than the noise ({100 * self.bounds.seed_noise:g}%) "
+            f"by {100 * (1 - value):.0f}% of the round's tuning trials"
+            + (" (mean)" if len(rounds) > 1 else "")
+        )
+
+    @property
+    def poor_transfer(self) -> str | None:
+        """The reason to stop relying on earlier drops, when the incumbents did poorly on the new ones."""
+        measured = self.evidence.transfer
+        if measured is None or measured[0] >= self.knobs.transfer_poor:
+            return None
+        return f"poor {self.transfer}: what earlier drops taught does not hold on the new ones"
+
+    @property
+    def good_transfer(self) -> str | None:
+        """The reason to lean on the incumbents, when they did as well as the search on the new drops."""
+        measured = self.evidence.transfer
+        if measured is None or measured[0] < self.knobs.transfer_good:
+            return None
+        return f"good {self.transfer}"
+
     def _prev(self, previous: int | None, original: int, bound: IntBound) -> int:
         return bound.clamp(original if previous is None else previous)
 
@@ -264,12 +282,21 @@ class _Rules(NamedTuple):
             return Setting(value=prev, previous=previous, reason=self._too_few())
         slowest = max(recent, key=lambda s: (s.last_improvement, s.seq))
         needed = slowest.last_improvement
-        want = math.ceil(self.knobs.trials_headroom * needed)
+        good, poor = self.good_transfer, self.poor_transfer
+        # When the incumbents carry the rounds, the search needs less room after its last improvement.
+        headroom = self.knobs.transfer_trials_headroom if good else self.knobs.trials_headroom
+        want = math.ceil(headroom * needed)
         value = max(1, min(MAX_TRAINING_JOBS, bound.clamp(want)))
         found = (
             f"the last 1% improvement came by trial {needed} at the latest in {_rounds(recent)} "
-            f"(round {slowest.seq}, of {len(slowest.scored)}); {self.knobs.trials_headroom:g}x that is {want}"
+            f"(round {slowest.seq}, of {len(slowest.scored)}); {headroom:g}x that is {want}"
         )
+        if good:
+            found += f", the incumbents carrying the round: {good}"
+        if poor and value < prev:
+            # The rounds found their best early from a head start (narrowed ranges, warm start) that does not
+            # carry over: their trial counts are no evidence that fewer trials cost nothing.
+            return Setting(value=prev, previous=previous, reason=f"kept, not fewer trials: {poor}")
         verb = "fewer trials" if value < prev else ("more trials" if value > prev else "kept")
         return Setting(
             value=value, previous=previous, reason=f"{verb}: {found}{self._bounded(value, want, bound)}"
@@ -410,6 +437,13 @@ class _Rules(NamedTuple):
                 previous=previous,
                 reason=f"back halfway towards {original}: {self.drift}",
             )
+        censored = self._patience_censored(original)
+        if censored is not None and prev < original:
+            return Setting(
+                value=bound.clamp(_back(prev, original)),
+                previous=previous,
+                reason=f"back halfway towards {original}: {censored}",
+            )
         needed: tuple[int, int, float, int, RoundStats] | None = (
             None  # patience, stall, per epoch, tail, round
         )
@@ -441,6 +475,40 @@ class _Rules(NamedTuple):
             f"epoch(s) past their best on {s.rnd.plan.patience.value or original})"
         )
         return Setting(value=value, previous=previous, reason=reason if value < prev else f"kept: {reason}")
+
+    def _patience_censored(self, original: int) -> str | None:
+        """Whether the latest round's patience cut hid what rule 9 reads: trials it stopped (those that ran the
+        most epochs past their best) had gained more than the trainer-seed noise in as many epochs before their
+        best. A curve still falling that fast may have been on a plateau, not at its end; the cut cannot tell."""
+        latest = self.evidence.latest
+        if latest is None:
+            return None
+        ran_with = latest.rnd.plan.patience.value or original
+        if ran_with >= original:
+            return None
+        minimize = latest.rnd.objective_type == "Minimize"
+        completed = [t for t in latest.trials if t.status == "Completed" and len(t.objective_series) >= 2]
+        tails = {t.training_job_name: stall_and_tail(t.objective_series, minimize, 0.0)[1] for t in completed}
+        tail = max(tails.values(), default=0)
+        if tail == 0:
+            return None  # no trial stopped on its patience
+        cut = []
+        for t in completed:
+            if tails[t.training_job_name] != tail:
+                continue
+            curve = running_best(t.objective_series, minimize)
+            best_at = len(curve) - 1 - tail
+            gain = abs(curve[max(0, best_at - tail)] - curve[best_at])
+            if gain > latest.noise * abs(curve[-1]):
+                cut.append(gain / abs(curve[-1]) if curve[-1] else math.inf)
+        if not cut:
+            return None
+        name = self.profile.metrics.patience_hyperparameter
+        return (
+            f"{len(cut)} trial(s) of round {latest.seq} stopped by {name} {ran_with} had gained up to "
+            f"{100 * max(cut):.1f}% in the {tail} epoch(s) before their best, more than the noise "
+            f"({100 * latest.noise:g}%): the cut censors the stalls rule 9 reads"
+        )
 
     def resources(self) -> tuple[Setting[int | None], Setting[int | None]]:
         """Hyperband's MinResource from the epoch the winners led from, MaxResource from when they settled."""
@@ -550,14 +618,59 @@ class _Rules(NamedTuple):
             previous,
             self.evidence.horizon,
             self.evidence.latest,
-            self.drift,
+            self.drift or self.poor_transfer,
             self.bounds.min_range_fraction,
             self.knobs,
         )
         reasons = [m.reason for m in moves if m.reason]
         narrowed = sum(1 for m, r in zip(moves, originals, strict=True) if m.range != r)
         reason = "; ".join(reasons) if reasons else f"kept: {narrowed} of {len(originals)} narrowed"
+        horizon = [s for s in self.evidence.horizon if len(s.scored) >= self.knobs.min_trials]
+        if not reasons and self.poor_transfer:
+            reason += f", none narrows: {self.poor_transfer}"
+        elif not reasons and horizon and all(s.undecided for s in horizon):
+            reason += (
+                f", none narrows: no trial of {_rounds(horizon)} fell behind its round's best by more than the "
+                f"noise ({100 * self.bounds.seed_noise:g}%)"
+            )
         return Setting(value=[m.range for m in moves], previous=self.last.ranges.value, reason=reason)
+
+    # -- the incumbents ----------------------------------------------------------------------------------------
+
+    def incumbents(self) -> Setting[int]:
+        """How many of the champion's and recent rounds' best configurations the round re-trains first."""
+        previous = self.last.incumbents.value
+        most = max(1, self.knobs.incumbents)
+        what = "the champion's and the recent rounds' best configurations re-trained on the new drop first"
+        if self.drift:
+            return Setting(value=most, previous=previous, reason=f"{most}, {what}: {self.drift}")
+        if self.evidence.transfer is None:
+            return Setting(
+                value=most,
+                previous=previous,
+                reason=f"{most}, {what}: no round has measured how they rank on a new drop yet",
+            )
+        if self.poor_transfer:
+            # One keeps transfer measured (the rule cannot recover without it); more cost compute for little.
+            return Setting(
+                value=1, previous=previous, reason=f"1, to keep measuring it: {self.poor_transfer}"
+            )
+        if self.good_transfer:
+            return Setting(value=most, previous=previous, reason=f"{most}, {what}: {self.good_transfer}")
+        value = max(1, min(most, previous or most))
+        return Setting(value=value, previous=previous, reason=f"kept: {self.transfer}")
+
+    def target_margin(self) -> Setting[float | None]:
+        """How far a trial must beat the best incumbent for the tuning job to stop on its target (rule 5)."""
+        # A same-drop difference compares two retrained models, each carrying the trainer-seed noise.
+        margin = 2 * self.bounds.seed_noise
+        return Setting(
+            value=margin,
+            previous=self.last.target_margin.value,
+            reason=f"a trial must beat the best incumbent by {100 * margin:g}% for the tuning job to stop on its "
+            f"target: twice the profile's trainer-seed noise ({100 * self.bounds.seed_noise:g}%, bounds.seed_noise), "
+            "as both scores carry it",
+        )
 
     def warm_start(self, max_jobs: int) -> Setting[list[str]]:
         previous = self.last.warm_start_parents.value
@@ -569,6 +682,9 @@ class _Rules(NamedTuple):
                 reason=f"no warm start: only Bayesian search learns from the parents' trials "
                 f"(AWS documents warm start for Bayesian and random search), not {self.strategy}",
             )
+        if self.poor_transfer:
+            # TransferLearning's priors are the parents' rankings, which the incumbents showed do not carry over.
+            return Setting(value=[], previous=previous, reason=f"no warm start: {self.poor_transfer}")
         horizon = {s.seq: s for s in self.evidence.horizon}
         candidates = warm_start_candidates(self.profile, [s.history for s in horizon.values()])
         tolerance = self.bounds.drift_tolerance

@@ -51,6 +51,15 @@ class Knobs(NamedTuple):
     patience_min_gain: float = 0.002
     # Hyperband's MaxResource over the epoch at which the winner settled.
     resource_headroom: float = 1.25
+    # Transfer (how the incumbents rank on the new drop, 0..1) below this is poor: what earlier drops taught does
+    # not hold on the new one, so narrowed ranges widen, warm start stops and one incumbent keeps measuring it.
+    transfer_poor: float = 0.5
+    # Transfer at or above this is good: the incumbents did as well as the search's trials, within the noise.
+    transfer_good: float = 0.9
+    # Trials planned per trial a recent round needed to reach its best, when the incumbents carry the rounds.
+    transfer_trials_headroom: float = 1.0
+    # Incumbent configurations a round re-trains first unless transfer is poor (then one keeps measuring it).
+    incumbents: int = 3
 
 
 KNOBS = Knobs()
@@ -158,14 +167,47 @@ def settle_epoch(winner: TrialRecord, minimize: bool, improvement: float) -> int
 
 
 class RoundStats(NamedTuple):
-    """One closed round, read as AMT would count it: its trials with an objective in the order they finished."""
+    """One closed round, read as AMT would count it: its tuning job's trials with an objective in the order they
+    finished; and beside them its incumbents (earlier rounds' best configurations re-trained on the same drop as
+    plain training jobs, which AMT does not count) and how they ranked among the trials: the transfer."""
 
     history: RoundHistory
-    scored: list[TrialRecord]  # Completed or Stopped with a finite objective, in finish order
+    scored: list[
+        TrialRecord
+    ]  # the tuning job's trials: Completed or Stopped with a finite objective, finish order
     ranked: list[TrialRecord]  # the same, best first
     improvements: list[int]  # 1-based positions in `scored` that improved on the best by AMT's 1%
     shortfall: float | None
     top_fraction: float
+    incumbents: list[TrialRecord]  # the round's incumbents with a finite objective, best first
+    noise: float  # the trainer-seed noise, relative to the objective: differences within it are ties
+
+    def tied(self, value: float, best: float) -> bool:
+        """`value` is within the trainer-seed noise of `best` (relative to the best's size): a tie."""
+        return abs(value - best) <= self.noise * abs(best)
+
+    @property
+    def transfer(self) -> float | None:
+        """How well the last rounds' best configurations did on this drop: the share of the round's tuning
+        trials that did not beat the best incumbent by more than the noise (1.0: the search found nothing
+        better than the incumbents beyond noise; 0.0: every trial of the search did better). None without both
+        incumbents and trials with an objective."""
+        if not self.incumbents or not self.ranked:
+            return None
+        minimize = self.rnd.objective_type == "Minimize"
+        mine = _objective(self.incumbents[0])
+        beaten_by = sum(
+            1 for t in self.ranked if better(v := _objective(t), mine, minimize) and not self.tied(v, mine)
+        )
+        return 1.0 - beaten_by / len(self.ranked)
+
+    @property
+    def undecided(self) -> bool:
+        """No trial fell behind the round's best by more than the noise: the round tells no region from another."""
+        if not self.ranked:
+            return True
+        best = _objective(self.ranked[0])
+        return all(self.tied(_objective(t), best) for t in self.ranked)
 
     @property
     def rnd(self) -> RoundRecord:
@@ -177,7 +219,8 @@ class RoundStats(NamedTuple):
 
     @property
     def trials(self) -> list[TrialRecord]:
-        return self.history.trials
+        """The tuning job's trials (the incumbents are plain training jobs, outside AMT's rules)."""
+        return [t for t in self.history.trials if t.source == "tuning"]
 
     @property
     def best(self) -> TrialRecord | None:
@@ -185,8 +228,13 @@ class RoundStats(NamedTuple):
 
     @property
     def tops(self) -> list[TrialRecord]:
-        """The round's best trials: the top `top_fraction` of those with an objective, at least one."""
-        return self.ranked[: max(1, math.ceil(self.top_fraction * len(self.ranked)))] if self.ranked else []
+        """The round's best trials: the top `top_fraction` of those with an objective (at least one), and every
+        trial tied with the best within the noise (a difference inside the noise tells no trial from another)."""
+        if not self.ranked:
+            return []
+        best = _objective(self.ranked[0])
+        count = max(1, math.ceil(self.top_fraction * len(self.ranked)))
+        return [t for i, t in enumerate(self.ranked) if i < count or self.tied(_objective(t), best)]
 
     @property
     def last_improvement(self) -> int:
@@ -211,21 +259,21 @@ class RoundStats(NamedTuple):
         return limit is not None and self.trailing >= limit
 
     def top_half(self, trial: TrialRecord) -> bool:
-        return trial in self.ranked[: math.ceil(len(self.ranked) / 2)]
+        """In the top half of its round, or tied with its best within the noise."""
+        if not self.ranked:
+            return False
+        tied = self.tied(_objective(trial), _objective(self.ranked[0]))
+        return tied or trial in self.ranked[: math.ceil(len(self.ranked) / 2)]
 
 
-def round_stats(history: RoundHistory, knobs: Knobs) -> RoundStats:
+def round_stats(history: RoundHistory, knobs: Knobs, noise: float = 0.0) -> RoundStats:
     minimize = history.round.objective_type == "Minimize"
-    scored = sorted(
-        (
-            t
-            for t in history.trials
-            if t.status in SCORED_STATUSES
-            and t.final_objective is not None
-            and math.isfinite(t.final_objective)
-        ),
-        key=_finish_order,
-    )
+    with_objective = [
+        t
+        for t in history.trials
+        if t.status in SCORED_STATUSES and t.final_objective is not None and math.isfinite(t.final_objective)
+    ]
+    scored = sorted((t for t in with_objective if t.source == "tuning"), key=_finish_order)
     improvements: list[int] = []
     best: float | None = None
     for position, trial in enumerate(scored, start=1):
@@ -235,8 +283,15 @@ def round_stats(history: RoundHistory, knobs: Knobs) -> RoundStats:
         if best is None or better(value, best, minimize):
             best = value
     sign = 1.0 if minimize else -1.0
-    ranked = sorted(scored, key=lambda t: (sign * float(t.final_objective or 0.0), t.training_job_name))
-    return RoundStats(history, scored, ranked, improvements, shortfall(history.round), knobs.top_fraction)
+
+    def order(t: TrialRecord) -> tuple[float, str]:
+        return sign * _objective(t), t.training_job_name
+
+    ranked = sorted(scored, key=order)
+    incumbents = sorted((t for t in with_objective if t.source == "incumbent"), key=order)
+    return RoundStats(
+        history, scored, ranked, improvements, shortfall(history.round), knobs.top_fraction, incumbents, noise
+    )
 
 
 class Evidence(NamedTuple):
@@ -247,10 +302,20 @@ class Evidence(NamedTuple):
     recent: list[RoundStats]  # the newest `recent_rounds` of the horizon with enough trials
     drift: RoundStats | None  # the round whose drift this plan answers, if not answered before
     drift_seen: int | None  # the latest round that showed drift, answered now or before
+    recent_rounds: int
 
     @property
     def latest(self) -> RoundStats | None:
         return self.rounds[-1] if self.rounds else None
+
+    @property
+    def transfer(self) -> tuple[float, list[RoundStats]] | None:
+        """The mean transfer of the newest `recent_rounds` rounds of the horizon that measured it (incumbents
+        and tuning trials with an objective), with those rounds; None when none did."""
+        measured = [s for s in self.horizon if s.transfer is not None][-self.recent_rounds :]
+        if not measured:
+            return None
+        return sum(s.transfer or 0.0 for s in measured) / len(measured), measured
 
 
 def read_history(
@@ -267,8 +332,9 @@ def read_history(
     ordered = sorted(history, key=lambda h: (h.round.seq, h.round.tuning_job_name))
     newest = ordered[-1].round.seq if ordered else 0
     ordered = [h for h in ordered if h.round.seq > newest - knobs.history_rounds]
+    noise = profile.bounds.seed_noise
     comparable = [
-        round_stats(h, knobs)
+        round_stats(h, knobs, noise)
         for h in ordered
         if h.round.tuning_status in TERMINAL_JOB_STATUSES
         and h.round.objective_metric == profile.objective.metric_name
@@ -280,7 +346,11 @@ def read_history(
     horizon = [s for s in comparable if start is None or s.seq >= start]
     recent = [s for s in horizon if len(s.scored) >= knobs.min_trials][-knobs.recent_rounds :]
     drift = behind[-1] if behind and behind[-1].seq != answered else None
-    return Evidence(comparable, horizon, recent, drift, start)
+    return Evidence(comparable, horizon, recent, drift, start, knobs.recent_rounds)
+
+
+def _objective(trial: TrialRecord) -> float:
+    return float(trial.final_objective or 0.0)
 
 
 def _timestamp(moment: datetime) -> float:

@@ -79,13 +79,14 @@ def plan_ranges(
     previous: Sequence[ParameterRange],
     horizon: Sequence[RoundStats],
     latest: RoundStats | None,
-    drift: str | None,
+    loosen: str | None,
     min_fraction: float,
     knobs: Knobs,
 ) -> list[RangeMove]:
     """Each of the profile's ranges for the next round, in the profile's order.
 
-    With drift, every narrowed range moves halfway back towards the profile's (dropped values come back).
+    With a reason to `loosen` (drift, or incumbents that did poorly on the new drops), every narrowed range
+    moves halfway back towards the profile's (dropped values come back), and nothing narrows.
     Otherwise a range whose narrowed edge holds the latest round's best trial widens halfway back on that side,
     and the others narrow towards the best trials of the horizon's rounds, never wider than before, never
     narrower than `min_fraction` of the profile's width.
@@ -94,14 +95,14 @@ def plan_ranges(
     for original, prev in zip(originals, previous, strict=True):
         if isinstance(original, CategoricalRange):
             assert isinstance(prev, CategoricalRange)
-            moves.append(_categorical(original, prev, horizon, drift, knobs))
+            moves.append(_categorical(original, prev, horizon, loosen, knobs))
             continue
         assert isinstance(prev, IntegerRange | ContinuousRange)
         scale = Scale(original)
         if scale.flat:
             moves.append(RangeMove(prev))
-        elif drift is not None:
-            moves.append(_widen(scale, prev, low=True, high=True, why=drift))
+        elif loosen is not None:
+            moves.append(_widen(scale, prev, low=True, high=True, why=loosen))
         else:
             moves.append(
                 _edge(scale, prev, latest, knobs) or _narrow(scale, prev, horizon, min_fraction, knobs)
@@ -131,6 +132,10 @@ def _narrow(
 ) -> RangeMove:
     name = prev.name
     rounds = [s for s in horizon if len(s.scored) >= knobs.min_trials]
+    if all(s.undecided for s in rounds):
+        return RangeMove(prev)  # every trial tied with its round's best within the noise: no cut has evidence
+    # A round's best trials include every trial tied with its best within the noise (RoundStats.tops), so what
+    # is cut lost by more than the noise in its round.
     points = [
         p
         for s in rounds

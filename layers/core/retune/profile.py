@@ -281,6 +281,14 @@ class Bounds(StrictModel):
         ge=0,
         description="Relative shortfall of a round's best, on comparable data, that is drift.",
     )
+    seed_noise: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description="How much the objective moves, relative to its value, when the same configuration is "
+        "retrained on the same data with another trainer seed. The policy treats differences within it as ties: "
+        "it narrows no range and drops no value on them (docs/policy.md).",
+    )
 
 
 class ResolvedBounds(StrictModel):
@@ -294,6 +302,7 @@ class ResolvedBounds(StrictModel):
     min_range_fraction: float
     max_warm_start_parents: int
     drift_tolerance: float
+    seed_noise: float
 
 
 class Evaluation(StrictModel):
@@ -431,6 +440,7 @@ class Profile(StrictModel):
             min_range_fraction=b.min_range_fraction,
             max_warm_start_parents=b.max_warm_start_parents,
             drift_tolerance=b.drift_tolerance,
+            seed_noise=b.seed_noise,
         )
 
     def alerts_on(self, outcome: Outcome) -> bool:
