@@ -277,7 +277,6 @@ def test_policy_after_one_round_tightens_each_setting_with_its_reason() -> None:
         "patience",
         "warm_start_parents",
         "ranges",
-        "incumbents",
         "target_margin",
     }
     assert moved["incumbents"][:2] == (0, 3)  # round 2 retrains round 1's best first
