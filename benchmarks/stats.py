@@ -93,7 +93,4 @@ def paired_ci(
 
 def _counts(rng: np.random.Generator, resamples: int, n: int) -> np.ndarray:
     """How often each of n units is drawn in each resample of n draws with replacement (resamples x n)."""
-    drawn = rng.integers(0, n, size=(resamples, n))
-    counts = np.zeros((resamples, n))
-    np.add.at(counts, (np.arange(resamples)[:, None], drawn), 1.0)
-    return counts
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)
