@@ -444,6 +444,12 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
             v = result[workload]["goal"][block]
             text = "; ".join(f"{CLAUSES[k].format(**ea.GOAL[workload])}: {_tick(ok)}" for k, ok in v.items())
             lines.append(f"- **{workload}**, {BLOCK_LABEL[block]}: {text}.")
+    lines += ["", "What the intervals say (generated from the same numbers):", ""]
+    for workload in WORKLOADS:
+        for block in ("development", "held_out"):
+            s = merged(result[workload], block)
+            if s.get("pairs"):
+                lines.append(f"- **{workload}**, {BLOCK_LABEL[block]}: {reading(s)}")
     missing = [
         f"- {workload}, {a}: {c['missing']}."
         for workload in WORKLOADS
@@ -518,6 +524,41 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
         lines.append("")
     lines += [run["definitions"], ""]
     return "\n".join(lines)
+
+
+def _side(ci: list[float] | None, zero: float, below: str, above: str, tie: str) -> str:
+    if not ci:
+        return "not measured"
+    return below if ci[1] < zero else above if ci[0] > zero else tie
+
+
+def reading(s: dict[str, Any]) -> str:
+    """One line per block: where each interval lies, in words."""
+    diff, ci = s["regret_diff"], s["regret_diff_ci_95"]
+    parts = [
+        f"regret {diff:+.2f} points against AMT-default, CI [{ci[0]:+.2f}, {ci[1]:+.2f}]: "
+        + _side(
+            ci, 0.0, "retune is ahead", "retune is behind (the gap is real)", "a tie at this scale (0 inside)"
+        ),
+        f"test RMSE ratio {s['retune_vs_amt_default_test_rmse_ratio']:.4f}, CI "
+        f"[{s['test_ratio_ci_95'][0]:.4f}, {s['test_ratio_ci_95'][1]:.4f}]: "
+        + _side(s["test_ratio_ci_95"], 1.0, "better", "worse", "a tie (1 inside)"),
+    ]
+    for anchor, label in (("amt_default_cut", "AMT-default cut"), ("random_matched", "Random, matched")):
+        c = s["vs_budget_matched"][anchor]
+        if c["regret_diff_ci_95"]:
+            parts.append(
+                f"against {label} {c['regret_diff']:+.2f} points, CI [{c['regret_diff_ci_95'][0]:+.2f}, "
+                f"{c['regret_diff_ci_95'][1]:+.2f}]: "
+                + _side(c["regret_diff_ci_95"], 0.0, "ahead", "behind", "a tie")
+            )
+    parts.append(
+        f"compute {s['retune_vs_amt_default_compute_ratio_rounds_3plus']:.3f}x but trials "
+        f"{s['trial_count_ratio']:.3f}x and the estimated bill {s['bill_ratio']:.3f}x: a job's start-up charge "
+        f"({ea.BILL['startup_seconds_per_job']} s) outweighs these trainers' seconds, so on AWS the saving follows "
+        "the trial count, not the compute"
+    )
+    return "; ".join(parts) + "."
 
 
 METHOD = """## How the comparisons are made
