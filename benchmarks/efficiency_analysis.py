@@ -32,9 +32,9 @@ ANCHORS = {
 # (BillableTimeInSeconds; instance provisioning before TrainingStartTime is not billed), and that interval includes
 # downloading the data and the container and uploading the model: the trainer's own seconds plus a start-up charge
 # per job, set here (docs/benchmarks.md, "The bill"). The price only scales dollars; the ratios do not depend on it.
-BILL = {"instance_type": "ml.m5.large", "usd_per_hour": 0.115, "startup_seconds_per_job": 60}
+BILL: dict[str, Any] = {"instance_type": "ml.m5.large", "usd_per_hour": 0.115, "startup_seconds_per_job": 60}
 # Issue 20's goal, rounds 3+, judged on the held-out windows.
-GOAL = {
+GOAL: dict[str, dict[str, Any]] = {
     "xgb": {"compute_ratio": 0.15, "regret_diff_ci_high": 0.3, "test_ratio_ci_high": 1.005},
     "mlp": {"compute_ratio": 0.30, "regret_diff_ci_high": None, "test_ratio_ci_high": 1.005},
 }
@@ -74,12 +74,12 @@ CONTEXT_ARMS = ("bayesian_no_es", "random_auto", "hyperband")
 SEEDS_PER_CHUNK = 5
 
 
-def chunk_plan(seeds: int, per_seed_minutes: Mapping[tuple[str, str], float]) -> list[dict]:
+def chunk_plan(seeds: int, per_seed_minutes: Mapping[tuple[str, str], float]) -> list[dict[str, Any]]:
     """The full run cut into fixed chunks: one workload, one group of arms, SEEDS_PER_CHUNK seeds each; the goal's
     arms (AMT-default, retune, and the random anchor matched to retune, so in the same chunk) first, then the
     context arms. The cut does not depend on the estimates (`per_seed_minutes[(workload, arm)]`, one seed's
     sequence), so a chunk's number names the same work before and after other chunks are committed."""
-    chunks: list[dict] = []
+    chunks: list[dict[str, Any]] = []
     for arms in (CORE_ARMS, CONTEXT_ARMS):
         for workload in ("xgb", "mlp"):
             per_seed = sum(per_seed_minutes.get((workload, a), 0.0) for a in arms)
@@ -147,7 +147,11 @@ def in_block(drop: str, block: str) -> bool:
 
 
 def cells(
-    rows: Rows, ours: str, theirs: str, block: str, value: Callable[[dict, dict], tuple[Any, Any] | None]
+    rows: Rows,
+    ours: str,
+    theirs: str,
+    block: str,
+    value: Callable[[dict[str, Any], dict[str, Any]], tuple[Any, Any] | None],
 ) -> dict[tuple[int, str], tuple[float, float]]:
     """(seed, window) -> value(our row, their row), for the rounds from FROM_ROUND on in the block ("development":
     windows before HELD_OUT_FROM, "held_out": from it, "all") that both arms ran on that seed. Cells whose values
@@ -226,7 +230,7 @@ def compare(rows: Rows, ours: str, theirs: str, reference: Mapping[str, float], 
     """`ours` against `theirs` on the block's cells: regret difference (points, ours - theirs), compute, test-RMSE,
     trial-count and bill ratios (ours / theirs, ratios of totals), each with its 95% CI where it has one."""
 
-    def reg(a: dict, b: dict) -> tuple[Any, Any]:
+    def reg(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any]:
         return regret(a["best_validation_rmse"], reference.get(a["drop"], math.nan)), regret(
             b["best_validation_rmse"], reference.get(b["drop"], math.nan)
         )
@@ -247,7 +251,7 @@ def compare(rows: Rows, ours: str, theirs: str, reference: Mapping[str, float], 
     trials = cells(rows, ours, theirs, block, lambda a, b: (a["trials"], b["trials"]))
     bases: set[str] = set()
 
-    def bill(a: dict, b: dict) -> tuple[float, float]:
+    def bill(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
         (x, basis_a), (y, basis_b) = bill_seconds(a), bill_seconds(b)
         bases.update((basis_a, basis_b))
         return x, y

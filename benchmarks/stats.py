@@ -13,9 +13,9 @@ statistics (a percentile interval), from a generator seeded with RNG_SEED, so a 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class Interval:
 
 
 def paired_ci(
-    cells: Mapping[tuple[Hashable, Hashable], tuple[float, float]],
+    cells: Mapping[tuple[Any, Any], tuple[float, float]],
     kind: Kind,
     *,
     resamples: int = RESAMPLES,
