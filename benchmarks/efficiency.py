@@ -602,9 +602,11 @@ DEFINITIONS = """## Definitions
   multiply-accumulate count, trainers/market_volatility/README.md), the last value each trial emitted, summed over
   all trials of the round, stopped ones included. **CPU-s**: the trials' processes' CPU time as the local service
   measured it (`LocalCpuTimeInSeconds`), on a shared 2-core machine: noisy, compute is the number to trust.
-- **regret**: (round's best validation RMSE / the frozen reference's best validation RMSE on the same window - 1) in
-  %. The reference (benchmarks/results/reference.json, `make bench-reference`) is a separate large search; an arm
-  can beat it (negative regret). `regret_vs_best_found_pct` in the JSON uses the best any search found instead.
+- **regret**: (round's best validation RMSE / the reference's validation RMSE on the same window - 1) in %. The
+  reference (benchmarks/results/reference.json, `make bench-reference`) is a separate large search (2 x 60 trials,
+  Bayesian, early stopping Off), scored robustly: the best of the means of its top 3 configurations retrained with 3
+  new trainer seeds, or, for windows not yet re-scored, the mean of its 2 runs' bests (not the luckier run; *How
+  the comparisons are made* says which applies). An arm can beat it (negative regret). `regret_vs_best_found_pct` in the JSON uses the best any search found instead.
 - **test RMSE of best trial**: the model of the round's best trial (what CloseRound hands to the evaluation as the
   challenger) scored on the window's held-out test rows. **served test RMSE**: what retune's champion/challenger
   evaluation leaves serving after the round (the challenger only if it beats the champion on the same test data
@@ -614,8 +616,10 @@ DEFINITIONS = """## Definitions
 - **Arms**: AMT-default is the profile as shipped (Bayesian, `Auto`, 20 trials, 2 in parallel, full ranges), re-run
   unchanged on every drop; the next three change only strategy or early stopping (Hyperband: MinResource 1,
   MaxResource the trainer's whole budget: 30 emissions for XGBoost, 60 epochs for the MLP); retune starts from the
-  same profile and then follows `plan_next_round` round after round, warm start included. Every arm's seed `s`
-  sets the profile's `RandomSeed` to 7 + 1000 s for all its rounds.
+  same profile and then follows `plan_next_round` round after round, warm start included; `random_matched` is
+  Random search, early stopping Off, with retune's trial count in each round (run after retune, same seed), and
+  `amt_default_cut` is AMT-default's rounds cut to retune's trial count, post hoc (not an arm that runs). Every
+  arm's seed `s` sets the profile's `RandomSeed` to 7 + 1000 s for all its rounds.
 - **Harness**: benchmarks/efficiency_harness.py runs each tuning job in the local SageMaker service (deterministic
   mode, warm runner, moto S3), builds the trial records with `trials.trial_from_description` (DescribeTrainingJob
   plus the objective series the service recorded from the job's emissions) and the round record with
