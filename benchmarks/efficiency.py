@@ -591,8 +591,11 @@ METHOD = """## How the comparisons are made
   start and upload, which the local service does not have: {startup} s per job here (a parameter,
   `efficiency_analysis.BILL`; not measured on AWS). Estimate = (billable seconds + {startup} s x jobs) x the
   on-demand price of {instance} (${price}/hour, us-east-1 list price, a parameter: the ratios do not depend on
-  it). Rows run before the harness recorded billable seconds (the committed 5-seed rows) use the trials' CPU
-  seconds instead (`bill_basis` in the JSON says which).
+  it). The trainers' seconds: the local service's `BillableTimeInSeconds` where both rows of a cell have it,
+  which in the deterministic mode is its virtual clock (2 s per emission of the objective,
+  `retune_local.demo.SECONDS_PER_EPOCH`: it counts epochs, not work); else, as for the committed 5-seed rows that
+  predate it, the trials' CPU seconds (`bill_basis` in the JSON says which). Either way the start-up charge
+  dominates for these trainers of a few seconds, so the bill ratio follows the trial count.
 - **Reference.** Regret is against the reference's {reference_kind}."""
 
 

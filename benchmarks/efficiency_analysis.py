@@ -206,13 +206,23 @@ def with_cut_anchor(rows: Rows) -> Rows:
     return {**rows, "amt_default_cut": cut} if cut else dict(rows)
 
 
-def bill_seconds(row: dict[str, Any]) -> tuple[float, str]:
-    """A round's estimated billable seconds: its trials' billable seconds plus the start-up charge per job. Rows
-    run before the harness recorded billable seconds use the trials' CPU seconds instead (said in the basis)."""
-    startup = float(BILL["startup_seconds_per_job"]) * float(row["trials"])
-    if finite(row.get("billable_seconds")):
-        return float(row["billable_seconds"]) + startup, "billable_seconds"
-    return float(row["cpu_seconds"]) + startup, "cpu_seconds"
+def bill_seconds(row: dict[str, Any], basis: str) -> float | None:
+    """A round's estimated billable seconds: its trials' seconds on `basis` ("billable_seconds", what the local
+    service reports as BillableTimeInSeconds, or "cpu_seconds", what rows run before the harness recorded billable
+    seconds have) plus the start-up charge per job. None when the row lacks that basis."""
+    seconds: Any = row.get(basis)
+    if not finite(seconds):
+        return None
+    return float(seconds) + float(BILL["startup_seconds_per_job"]) * float(row["trials"])
+
+
+def bill_basis(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """One basis for both sides of a cell: billable seconds where both rows have them, else CPU seconds."""
+    return (
+        "billable_seconds"
+        if finite(a.get("billable_seconds")) and finite(b.get("billable_seconds"))
+        else "cpu_seconds"
+    )
 
 
 # -- comparisons ----------------------------------------------------------------------------------------------------
@@ -251,10 +261,10 @@ def compare(rows: Rows, ours: str, theirs: str, reference: Mapping[str, float], 
     trials = cells(rows, ours, theirs, block, lambda a, b: (a["trials"], b["trials"]))
     bases: set[str] = set()
 
-    def bill(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
-        (x, basis_a), (y, basis_b) = bill_seconds(a), bill_seconds(b)
-        bases.update((basis_a, basis_b))
-        return x, y
+    def bill(a: dict[str, Any], b: dict[str, Any]) -> tuple[float | None, float | None]:
+        basis = bill_basis(a, b)
+        bases.add(basis)
+        return bill_seconds(a, basis), bill_seconds(b, basis)
 
     bills = cells(rows, ours, theirs, block, bill)
     usd = BILL["usd_per_hour"] / 3600

@@ -102,6 +102,21 @@ def test_summary_reports_both_budget_matched_anchors_and_held_out_windows_with_t
     assert verdict["ahead_of_amt_default_cut"] is True and verdict["ahead_of_random_matched"] is True
 
 
+def test_the_bill_uses_one_basis_for_both_sides_of_a_cell() -> None:
+    # retune's new row has billable seconds, AMT-default's old one has not: both sides fall back to CPU seconds.
+    rows = _rows(seeds=1)
+    for r in rows["retune"][1]:
+        r["billable_seconds"] = 500
+    held = ea.compare(rows, "retune", "amt_default", REFERENCE, "held_out")
+    assert held["bill_basis"] == ["cpu_seconds"]
+    assert held["bill_ratio"] == pytest.approx((1 + 4 * 60) / (1 + 20 * 60), abs=1e-4)
+    for r in rows["amt_default"][1]:
+        r["billable_seconds"] = 100
+    held = ea.compare(rows, "retune", "amt_default", REFERENCE, "held_out")
+    assert held["bill_basis"] == ["billable_seconds"]
+    assert held["bill_ratio"] == pytest.approx((500 + 4 * 60) / (100 + 20 * 60), abs=1e-4)
+
+
 def test_an_anchor_without_its_records_is_reported_as_missing_with_what_to_run() -> None:
     rows = _rows()
     for seq in rows["amt_default"].values():
