@@ -1,17 +1,22 @@
-"""The efficiency benchmark (issue 8): retune's rounds against AMT-default, Bayesian without early stopping, Random
-with `Auto` and Hyperband, over consecutive drops of the demo's market data, on both workloads.
+"""The efficiency benchmark (issues 8 and 20): retune's rounds against AMT-default, two budget-matched anchors
+(AMT-default cut to retune's trial count, and Random search with retune's trial count), and Bayesian without early
+stopping, Random with `Auto` and Hyperband for context, over consecutive drops of the demo's market data (15
+windows, 2015-01 to 2022-01), on both workloads.
 
-    make bench-efficiency     # .venv/bin/python -m benchmarks.efficiency  (8 drops x 5 seeds x 5 arms x 2 workloads)
-    make bench-policy         # the fast loop for tuning the policy: one workload, 3 seeds, 4 rounds, 2 arms
-    .venv/bin/python -m benchmarks.efficiency --quick          # harness smoke check, under a minute
-    .venv/bin/python -m benchmarks.efficiency --report-only    # rebuild the JSON and docs from what ran
+    make bench-efficiency CHUNK=3          # one chunk of the full run (make bench-efficiency-chunks lists them)
+    .venv/bin/python -m benchmarks.efficiency --seeds 6-7 --workloads xgb --arms amt_default retune random_matched
+    .venv/bin/python -m benchmarks.efficiency --report-only    # the JSON and docs from every committed chunk
+    make bench-policy                      # the fast loop for tuning the policy: one workload, 3 seeds, 4 rounds
+    .venv/bin/python -m benchmarks.efficiency --quick          # harness smoke check, about a minute
 
 Every arm runs through the local SageMaker service's tuning engine in deterministic mode with the warm runner; the
 handlers are bypassed, but every plan is the one the service would make (benchmarks/efficiency_harness.py). Runs
-are cached per (workload, arm, seed, round) under `--work`, so an interrupted run resumes, and `--report-only`
-reports whatever has run, with the scale actually run written next to the numbers.
+are cached per (workload, arm, seed, round) under `--work`, so an interrupted run resumes; each sequence's rows are
+then written to one small committed file per workload, arm and seed (benchmarks/results/efficiency/), and the report
+is made from all of those files, so a run cut into chunks (of seeds, arms and workloads, on any machine) adds up.
 
-Regret is measured against the frozen reference (benchmarks/results/reference.json, `make bench-reference`).
+Regret is measured against the frozen reference (benchmarks/results/reference.json, `make bench-reference`); every
+comparison is paired (same seed, same window) with a two-way bootstrap CI (benchmarks/stats.py).
 """
 
 from __future__ import annotations
@@ -30,12 +35,17 @@ from typing import Any
 
 from retune_local import market
 
+from benchmarks import efficiency_analysis as ea
 from benchmarks.efficiency_harness import ARMS, ROOT, WORKLOADS, Task, cached_rows, finite, make_task, run_all
+from benchmarks.stats import RESAMPLES, RNG_SEED
 
 RESULTS = ROOT / "benchmarks" / "results"
+PER_SEED = RESULTS / "efficiency"
 REFERENCE = RESULTS / "reference.json"
 DOC = ROOT / "docs" / "benchmarks.md"
 FIRST_WINDOW = "2015-01-01"
+WINDOWS = 15  # 2015-01 to 2022-01: the last window's test half ends where the data set does (2022-12-28)
+DEFAULT_SEEDS = "10"
 QUICK_TICKERS = ("AAPL", "JPM", "XOM")
 ARM_LABELS = {
     "amt_default": "AMT-default (Bayesian, Auto, 20 trials)",
@@ -43,6 +53,8 @@ ARM_LABELS = {
     "random_auto": "Random, Auto",
     "hyperband": "Hyperband",
     "retune": "retune (its policy)",
+    "random_matched": "Random, early stopping Off, retune's trial count",
+    "amt_default_cut": "AMT-default cut to retune's trial count",
 }
 COLORS = {
     "amt_default": "#1f77b4",
@@ -50,9 +62,10 @@ COLORS = {
     "random_auto": "#2ca02c",
     "hyperband": "#9467bd",
     "retune": "#d62728",
+    "random_matched": "#ff7f0e",
+    "amt_default_cut": "#17becf",
 }
-GOAL = {"compute_ratio": 0.20, "xgb_mean_regret_pct": 1.0, "worst_regret_pct": 2.5}
-FROM_ROUND = 3
+FROM_ROUND = ea.FROM_ROUND
 
 
 def _mean(values: list[float]) -> float | None:
@@ -64,11 +77,28 @@ def _round(value: Any, digits: int = 6) -> Any:
     return round(value, digits) if finite(value) else value
 
 
-def references(path: Path) -> dict[str, dict[str, float]]:
+def references(path: Path) -> tuple[dict[str, dict[str, float]], str]:
+    """Per workload and window, the reference's validation RMSE: its robust value where benchmarks.reference made
+    one (the best of the means of its top configurations re-scored with several trainer seeds), else the mean of
+    its runs' bests (not the luckier run); and which of the two it is."""
     if not path.is_file():
-        return {}
+        return {}, "none"
     doc = json.loads(path.read_text())
-    return {w: {d: v["best_validation_rmse"] for d, v in doc.get(w, {}).items()} for w in WORKLOADS}
+    out: dict[str, dict[str, float]] = {}
+    kinds = set()
+    for w in WORKLOADS:
+        for d, v in doc.get(w, {}).items():
+            if finite(v.get("robust_validation_rmse")):
+                out.setdefault(w, {})[d] = v["robust_validation_rmse"]
+                kinds.add("robust")
+            else:
+                out.setdefault(w, {})[d] = statistics.fmean(r["best_validation_rmse"] for r in v["runs"])
+                kinds.add("mean")
+    text = {
+        "robust": "best of the means of its top configurations, each re-scored with several trainer seeds",
+        "mean": "mean of its runs' best validation RMSE (windows not yet re-scored)",
+    }
+    return out, " / ".join(text[k] for k in sorted(kinds, reverse=True))
 
 
 def ridge_floor(specs: list[market.DropSpec]) -> dict[str, dict[str, float]]:
@@ -77,23 +107,17 @@ def ridge_floor(specs: list[market.DropSpec]) -> dict[str, dict[str, float]]:
 
 def assemble(
     workload: str,
-    arms: list[str],
-    seeds: list[int],
-    rounds: int,
+    rows: ea.Rows,
+    policies: dict[str, list[str]],
     specs: list[market.DropSpec],
-    work: Path,
     reference: dict[str, float],
     ridge: dict[str, dict[str, float]],
-    max_jobs: int | None,
-    tickers: tuple[str, ...] | None,
+    reference_kind: str = "frozen",
 ) -> dict[str, Any]:
-    """The workload's part of efficiency.json: per arm, per round, the mean over the seeds that ran it."""
-    rows: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    for arm in arms:
-        for seed in seeds:
-            task = make_task(workload, arm, seed, tuple(specs), max_jobs, tickers)
-            for row in cached_rows(task, work, rounds):
-                rows.setdefault(arm, {}).setdefault(seed, []).append(row)
+    """The workload's part of efficiency.json: per arm, per round, the mean over the seeds that ran it; the
+    summary on the development and the held-out windows; every arm and anchor against AMT-default (the frontier)."""
+    rounds = max((len(seq) for by_seed in rows.values() for seq in by_seed.values()), default=0)
+    specs = specs[:rounds]
     # Where the frozen reference lacks a window (quick mode), the best any arm found stands in, and says so.
     best_found = {
         s.drop_id: min(
@@ -169,28 +193,53 @@ def assemble(
                                 "plan_changes",
                             )
                         }
+                        | {"billable_seconds": c.get("billable_seconds")}
                         | {"seed": s}
                         for s, c in ((s, r[seq - 1]) for s, r in by_seed.items() if len(r) >= seq)
                     ],
                 }
             )
         out_arms[arm] = {"rounds": arm_rounds}
+    with_anchor = ea.with_cut_anchor(rows)
+    summary, details = ea.summary_block(with_anchor, ref, "development")
+    held_summary, held_details = ea.summary_block(with_anchor, ref, "held_out")
+    summary["held_out"] = held_summary
+    details["held_out"] = held_details
+    frontier = {
+        block: {
+            arm: ea.compare(with_anchor, arm, "amt_default", ref, block)
+            for arm in [*ARMS, "amt_default_cut"]
+            if arm != "amt_default" and arm in with_anchor
+        }
+        for block in ("development", "held_out")
+    }
+    seeds = sorted({s for by_seed in rows.values() for s in by_seed})
     return {
         "arms": out_arms,
-        **split_summary(summary(rows, ref)),
+        "summary": summary,
+        "summary_details": details,
+        "frontier": frontier,
         "ridge_floor": ridge_vs_tuned(out_arms, ridge),
         "reference": {
-            "kind": "frozen"
+            "kind": reference_kind
             if all(s.drop_id in reference for s in specs)
             else "best any arm found (no frozen value)",
             "validation_rmse": {d: _round(v) for d, v in ref.items()},
         },
         "scale": {
             "drops": len(specs),
-            "rounds_run": {a: {str(s): len(r) for s, r in by.items()} for a, by in rows.items()},
+            "development_windows": [s.drop_id for s in specs if s.drop_id < ea.HELD_OUT_FROM],
+            "held_out_windows": [s.drop_id for s in specs if s.drop_id >= ea.HELD_OUT_FROM],
+            "rounds_run": {a: {str(s): len(r) for s, r in sorted(by.items())} for a, by in rows.items()},
             "seeds": seeds,
-            "max_jobs": max_jobs or 20,
-            "tickers": list(tickers) if tickers else "all 20",
+            "policy_versions": policies,
+            "bootstrap": {
+                "resamples": RESAMPLES,
+                "rng_seed": RNG_SEED,
+                "level": 0.95,
+                "over": "seeds x windows",
+            },
+            "bill": ea.BILL,
         },
     }
 
@@ -215,161 +264,104 @@ def ridge_vs_tuned(arms: dict[str, Any], ridge: dict[str, dict[str, float]]) -> 
     return out
 
 
-def _paired(
-    rows: dict[str, dict[int, list[dict[str, Any]]]], arm: str
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(arm's row, AMT-default's row) for every seed and round from FROM_ROUND that both ran."""
-    pairs = []
-    for seed, seq in rows.get(arm, {}).items():
-        base = rows.get("amt_default", {}).get(seed, [])
-        for i in range(FROM_ROUND - 1, min(len(seq), len(base))):
-            pairs.append((seq[i], base[i]))
-    return pairs
-
-
-def summary(rows: dict[str, dict[int, list[dict[str, Any]]]], ref: dict[str, float]) -> dict[str, Any]:
-    """The issue's summary, over rounds 3+ where retune and AMT-default both ran (same seeds, same rounds)."""
-    pairs = _paired(rows, "retune")
-    if not pairs:
-        return {
-            "retune_vs_amt_default_compute_ratio_rounds_3plus": None,
-            "retune_mean_regret_pct_rounds_3plus": None,
-            "retune_worst_regret_pct_rounds_3plus": None,
-            "amt_default_mean_regret_pct_rounds_3plus": None,
-            "retune_vs_amt_default_test_rmse_ratio": None,
-            "pairs": 0,
-        }
-    ours = [p[0] for p in pairs]
-    base = [p[1] for p in pairs]
-    compute_ratio = sum(r["compute"] for r in ours) / sum(r["compute"] for r in base)
-    cpu_ratio = sum(r["cpu_seconds"] for r in ours) / sum(r["cpu_seconds"] for r in base)
-    regret = [100 * (r["best_validation_rmse"] / ref[r["drop"]] - 1) for r in ours]
-    base_regret = [100 * (r["best_validation_rmse"] / ref[r["drop"]] - 1) for r in base]
-    test_ratio = statistics.fmean(r["best_trial_test_rmse"] for r in ours) / statistics.fmean(
-        r["best_trial_test_rmse"] for r in base
-    )
-    served_ratio = statistics.fmean(r["served_test_rmse"] for r in ours) / statistics.fmean(
-        r["served_test_rmse"] for r in base
-    )
+def merged(part: dict[str, Any], block: str = "development") -> dict[str, Any]:
+    """The summary and its details of one block of windows, in one dict."""
+    if block == "held_out":
+        return {**part["summary"].get("held_out", {}), **part.get("summary_details", {}).get("held_out", {})}
     return {
-        "retune_vs_amt_default_compute_ratio_rounds_3plus": round(compute_ratio, 4),
-        "retune_mean_regret_pct_rounds_3plus": round(statistics.fmean(regret), 4),
-        "retune_worst_regret_pct_rounds_3plus": round(max(regret), 4),
-        "amt_default_mean_regret_pct_rounds_3plus": round(statistics.fmean(base_regret), 4),
-        "retune_vs_amt_default_test_rmse_ratio": round(test_ratio, 5),
-        "retune_vs_amt_default_cpu_seconds_ratio_rounds_3plus": round(cpu_ratio, 4),
-        "retune_vs_amt_default_served_test_rmse_ratio": round(served_ratio, 5),
-        "pairs": len(pairs),
-    }
-
-
-SUMMARY_KEYS = (
-    "retune_vs_amt_default_compute_ratio_rounds_3plus",
-    "retune_mean_regret_pct_rounds_3plus",
-    "retune_worst_regret_pct_rounds_3plus",
-    "amt_default_mean_regret_pct_rounds_3plus",
-    "retune_vs_amt_default_test_rmse_ratio",
-)
-
-
-def split_summary(full: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The issue's five keys as `summary`, everything else (CPU and served-model ratios, pairs) beside it."""
-    return {
-        "summary": {k: full[k] for k in SUMMARY_KEYS},
-        "summary_details": {k: v for k, v in full.items() if k not in SUMMARY_KEYS},
-    }
-
-
-def merged(part: dict[str, Any]) -> dict[str, Any]:
-    return {**part["summary"], **part.get("summary_details", {})}
-
-
-def verdict(workload: str, s: dict[str, Any]) -> dict[str, bool | None]:
-    """Each clause of the goal, for one workload: True, False, or None when it was not measured."""
-    if s.get("pairs", 0) == 0:
-        return {k: None for k in ("compute", "regret_vs_amt", "regret_xgb_1pct", "worst", "test")}
-    return {
-        "compute": s["retune_vs_amt_default_compute_ratio_rounds_3plus"] <= GOAL["compute_ratio"],
-        "regret_vs_amt": s["retune_mean_regret_pct_rounds_3plus"]
-        <= s["amt_default_mean_regret_pct_rounds_3plus"],
-        "regret_xgb_1pct": (
-            s["retune_mean_regret_pct_rounds_3plus"] <= GOAL["xgb_mean_regret_pct"]
-            if workload == "xgb"
-            else None
-        ),
-        "worst": s["retune_worst_regret_pct_rounds_3plus"] <= GOAL["worst_regret_pct"],
-        "test": s["retune_vs_amt_default_test_rmse_ratio"] <= 1.0,
+        **{k: v for k, v in part["summary"].items() if k != "held_out"},
+        **{k: v for k, v in part.get("summary_details", {}).items() if k != "held_out"},
     }
 
 
 # -- the plot: compute against regret, a point per arm and round ---------------------------------------------------
 
-W, H, PAD = 720, 380, 60
+W, H, PAD = 760, 400, 60
+
+
+def frontier_block(result: dict[str, Any], workload: str) -> str:
+    """The block the frontier shows: the held-out windows once any ran, else the development windows."""
+    held = result[workload].get("frontier", {}).get("held_out", {})
+    return "held_out" if any(c["pairs"] for c in held.values()) else "development"
 
 
 def plot(result: dict[str, Any], workload: str) -> str:
-    """SVG: x = the round's compute relative to AMT-default's in the same round (mean over seeds), y = mean
-    regret (%) against the frozen reference. One point per arm and round, labelled with the round."""
-    arms = result[workload]["arms"]
-    base = {r["round"]: r["compute"] for r in arms.get("amt_default", {}).get("rounds", [])}
+    """SVG, the frontier: x = an arm's compute over AMT-default's (rounds 3+, same seeds and windows; log scale),
+    y = its mean regret minus AMT-default's (points); bars: the 95% two-way bootstrap CIs. AMT-default at (1, 0)."""
+    block = frontier_block(result, workload)
+    frontier = result[workload].get("frontier", {}).get(block, {})
     points = [
-        (arm, r["round"], r["compute"] / base[r["round"]], r["regret_pct"])
-        for arm, a in arms.items()
-        for r in a["rounds"]
-        if r["round"] in base and finite(r["compute"]) and base[r["round"]] and finite(r["regret_pct"])
+        (arm, c["compute_ratio"], c["compute_ratio_ci_95"], c["regret_diff"], c["regret_diff_ci_95"])
+        for arm, c in frontier.items()
+        if c["pairs"] and finite(c["compute_ratio"]) and c["compute_ratio"] > 0 and finite(c["regret_diff"])
     ]
-    title = f"{workload}: compute per round (x AMT-default's) against regret (%)"
+    label = "held-out windows" if block == "held_out" else "development windows"
+    title = f"{workload}: compute (x AMT-default's) against regret minus AMT-default's, rounds 3+, {label}"
     if not points:
-        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="80"><text x="10" y="40">{title}: no data</text></svg>'
-    x_hi = max(1.1, max(p[2] for p in points) * 1.05)
-    y_lo = min(0.0, *(p[3] for p in points))
-    y_hi = max(p[3] for p in points)
-    y_hi = y_hi + 0.08 * ((y_hi - y_lo) or 1)
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="80"><text x="10" y="40">{html.escape(title)}: no data</text></svg>\n'
+    points.append(("amt_default", 1.0, None, 0.0, None))
+    xs = [p[1] for p in points] + [v for p in points if p[2] for v in p[2]]
+    ys = [p[3] for p in points] + [v for p in points if p[4] for v in p[4]]
+    x_lo, x_hi = math.log10(min(xs) / 1.3), math.log10(max(xs) * 1.3)
+    y_lo, y_hi = min(ys), max(ys)
+    pad_y = 0.08 * ((y_hi - y_lo) or 1)
+    y_lo, y_hi = y_lo - pad_y, y_hi + pad_y
+    right = W - 250
 
     def sx(v: float) -> float:
-        return float(PAD + v / x_hi * (W - PAD - 170))
+        return float(PAD + (math.log10(v) - x_lo) / (x_hi - x_lo) * (right - PAD))
 
     def sy(v: float) -> float:
         return float(H - PAD - (v - y_lo) / ((y_hi - y_lo) or 1) * (H - PAD - 30))
 
     parts = [
-        "<style>text{font:11px sans-serif}.t{font-size:13px;font-weight:bold}.ax{stroke:#333}.g{stroke:#ddd}</style>",
-        f'<text x="{(W - 110) / 2}" y="18" text-anchor="middle" class="t">{html.escape(title)}</text>',
-        f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 160}" y2="{H - PAD}" class="ax"/>',
+        "<style>text{font:11px sans-serif}.t{font-size:12px;font-weight:bold}.ax{stroke:#333}.g{stroke:#ddd}</style>",
+        f'<text x="{W / 2}" y="18" text-anchor="middle" class="t">{html.escape(title)}</text>',
+        f'<line x1="{PAD}" y1="{H - PAD}" x2="{right}" y2="{H - PAD}" class="ax"/>',
         f'<line x1="{PAD}" y1="30" x2="{PAD}" y2="{H - PAD}" class="ax"/>',
-        f'<text x="{(W - 110) / 2}" y="{H - 18}" text-anchor="middle">compute / AMT-default compute, same round</text>',
-        f'<text x="14" y="{H / 2}" transform="rotate(-90 14 {H / 2})" text-anchor="middle">regret vs reference (%)</text>',
+        f'<text x="{(PAD + right) / 2}" y="{H - 18}" text-anchor="middle">compute / AMT-default compute (log scale)</text>',
+        f'<text x="14" y="{H / 2}" transform="rotate(-90 14 {H / 2})" text-anchor="middle">regret - AMT-default regret (points)</text>',
     ]
+    for tick in (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0):
+        if x_lo <= math.log10(tick) <= x_hi:
+            parts.append(f'<line x1="{sx(tick):.1f}" y1="30" x2="{sx(tick):.1f}" y2="{H - PAD}" class="g"/>')
+            parts.append(f'<text x="{sx(tick):.1f}" y="{H - PAD + 14}" text-anchor="middle">{tick:g}</text>')
     for i in range(6):
-        xv = x_hi * i / 5
-        parts.append(f'<line x1="{sx(xv):.1f}" y1="30" x2="{sx(xv):.1f}" y2="{H - PAD}" class="g"/>')
-        parts.append(f'<text x="{sx(xv):.1f}" y="{H - PAD + 14}" text-anchor="middle">{xv:.2f}</text>')
         yv = y_lo + (y_hi - y_lo) * i / 5
-        parts.append(f'<line x1="{PAD}" y1="{sy(yv):.1f}" x2="{W - 160}" y2="{sy(yv):.1f}" class="g"/>')
-        parts.append(f'<text x="{PAD - 4}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:.2f}</text>')
-    goal_x = sx(GOAL["compute_ratio"])
-    parts.append(
-        f'<line x1="{goal_x:.1f}" y1="30" x2="{goal_x:.1f}" y2="{H - PAD}" stroke="#d62728" stroke-dasharray="4 3"/>'
-    )
-    if y_lo <= GOAL["worst_regret_pct"] <= y_hi:
-        gy = sy(GOAL["worst_regret_pct"])
+        parts.append(f'<line x1="{PAD}" y1="{sy(yv):.1f}" x2="{right}" y2="{sy(yv):.1f}" class="g"/>')
+        parts.append(f'<text x="{PAD - 4}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:+.2f}</text>')
+    if y_lo <= 0 <= y_hi:
         parts.append(
-            f'<line x1="{PAD}" y1="{gy:.1f}" x2="{W - 160}" y2="{gy:.1f}" stroke="#d62728" stroke-dasharray="4 3"/>'
+            f'<line x1="{PAD}" y1="{sy(0):.1f}" x2="{right}" y2="{sy(0):.1f}" stroke="#333" stroke-dasharray="2 2"/>'
         )
-    for arm, seq, x, y in points:
+    goal = ea.GOAL[workload]["compute_ratio"]
+    if x_lo <= math.log10(goal) <= x_hi:
         parts.append(
-            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="{COLORS[arm]}" fill-opacity="0.75">'
-            f"<title>{html.escape(ARM_LABELS[arm])}, round {seq}: {x:.3f}x compute, {y:.2f}% regret</title></circle>"
-            f'<text x="{sx(x):.1f}" y="{sy(y) + 4:.1f}" text-anchor="middle" fill="#fff" font-size="9">{seq}</text>'
+            f'<line x1="{sx(goal):.1f}" y1="30" x2="{sx(goal):.1f}" y2="{H - PAD}" stroke="#d62728" stroke-dasharray="4 3"/>'
         )
-    for i, arm in enumerate(a for a in ARMS if a in arms):
-        y = 40 + 18 * i
-        parts.append(f'<circle cx="{W - 150}" cy="{y}" r="6" fill="{COLORS[arm]}"/>')
-        parts.append(f'<text x="{W - 140}" y="{y + 4}">{html.escape(arm)}</text>')
+    for arm, x, x_ci, y, y_ci in points:
+        color = COLORS[arm]
+        if x_ci:
+            parts.append(
+                f'<line x1="{sx(x_ci[0]):.1f}" y1="{sy(y):.1f}" x2="{sx(x_ci[1]):.1f}" y2="{sy(y):.1f}" stroke="{color}" stroke-width="2"/>'
+            )
+        if y_ci:
+            parts.append(
+                f'<line x1="{sx(x):.1f}" y1="{sy(y_ci[0]):.1f}" x2="{sx(x):.1f}" y2="{sy(y_ci[1]):.1f}" stroke="{color}" stroke-width="2"/>'
+            )
+        ci = f", CI [{y_ci[0]:+.2f}, {y_ci[1]:+.2f}]" if y_ci else ""
+        parts.append(
+            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{color}">'
+            f"<title>{html.escape(ARM_LABELS[arm])}: {x:.3f}x compute, {y:+.2f} points regret{ci}</title></circle>"
+        )
+    legend = [p[0] for p in points]
+    for i, arm in enumerate(legend):
+        y = 44 + 18 * i
+        parts.append(f'<circle cx="{right + 16}" cy="{y}" r="5" fill="{COLORS[arm]}"/>')
+        parts.append(f'<text x="{right + 26}" y="{y + 4}">{html.escape(ARM_LABELS[arm])}</text>')
     parts.append(
-        f'<text x="{W - 150}" y="{40 + 18 * 6}">dashed: goal</text>'
-        f'<text x="{W - 150}" y="{40 + 18 * 7}">(0.20x compute, 2.5%)</text>'
-        f'<text x="{W - 150}" y="{40 + 18 * 8}">number: round</text>'
+        f'<text x="{right + 10}" y="{44 + 18 * len(legend) + 8}">bars: 95% CI (seeds x windows)</text>'
+        f'<text x="{right + 10}" y="{44 + 18 * len(legend) + 24}">dashed red: the goal, {goal:g}x compute</text>'
     )
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}">{"".join(parts)}</svg>\n'
 
@@ -381,8 +373,22 @@ def _f(value: Any, fmt: str) -> str:
     return format(value, fmt) if finite(value) else "–"
 
 
+def _ci(ci: list[float] | None, fmt: str) -> str:
+    return f" [{format(ci[0], fmt)}, {format(ci[1], fmt)}]" if ci else ""
+
+
 def _tick(ok: bool | None) -> str:
     return {True: "met", False: "**not met**", None: "not measured"}[ok]
+
+
+BLOCK_LABEL = {"development": "development (2015-01 to 2018-07)", "held_out": "held out (2019-01 to 2022-01)"}
+CLAUSES = {
+    "compute": "compute ≤ {compute_ratio}x AMT-default's",
+    "regret_ci": "regret minus AMT-default's, CI upper bound ≤ +{regret_diff_ci_high} points",
+    "test_ci": "test RMSE ratio, CI upper bound ≤ {test_ratio_ci_high}",
+    "ahead_of_amt_default_cut": "ahead of AMT-default cut to retune's trial count (CI of the difference below 0)",
+    "ahead_of_random_matched": "ahead of Random with retune's trial count (CI of the difference below 0)",
+}
 
 
 def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str]) -> str:
@@ -390,45 +396,101 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
         "# Efficiency benchmark",
         "",
         "How much training retune saves across a stream of data drops, and what that costs in model quality",
-        "(issue 8). Produced by `benchmarks/efficiency.py`; every number below is in",
+        "(issues 8 and 20). Produced by `benchmarks/efficiency.py` from the committed per-seed results",
+        "(benchmarks/results/efficiency/); every number below is in",
         "[benchmarks/results/efficiency.json](../benchmarks/results/efficiency.json).",
         "",
         "## What ran",
         "",
         run["what_ran"],
         "",
-        "## The goal, and where it stands",
+        "## The goal (issue 20), and where it stands",
         "",
-        "From round 3 on, on both workloads, side by side in one run: retune spends at most 0.20x AMT-default's",
-        "compute; its mean regret is no higher than AMT-default's, and at most 1.0% on XGBoost; no round is worse",
-        "than 2.5%; the test-window RMSE of what it promotes is no worse than AMT-default's.",
+        "Rounds 3+, paired (same seed, same window), 95% CIs; judged on the held-out windows (2019-01 on), the",
+        "rules having been chosen on the development windows (to 2018-07). XGBoost: compute ≤ 0.15x AMT-default's;",
+        "validation regret minus AMT-default's, CI upper bound ≤ +0.3 points; test RMSE ratio, CI upper bound ≤",
+        "1.005; ahead of both budget-matched anchors. MLP: compute ≤ 0.30x; test RMSE ratio CI upper bound ≤ 1.005;",
+        "ahead of both anchors on regret; the regret gap to AMT-default reported with its CI.",
         "",
-        "| workload | seed-rounds compared | compute ratio (goal ≤ 0.20) | CPU-s ratio | retune mean regret | AMT-default mean regret | retune worst round | test RMSE ratio (≤ 1) | served-model test RMSE ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workload | windows | seed-windows | compute ratio [95% CI] | trials ratio | bill ratio | retune regret "
+        "| AMT-default regret | difference, points [95% CI] | test RMSE ratio [95% CI] "
+        "| vs AMT-default cut [95% CI] | vs Random, matched [95% CI] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for workload in WORKLOADS:
-        s = merged(result[workload])
-        if not s.get("pairs"):
-            lines.append(f"| {workload} | 0 (not run) | – | – | – | – | – | – | – |")
-            continue
-        lines.append(
-            f"| {workload} | {s['pairs']} | {s['retune_vs_amt_default_compute_ratio_rounds_3plus']:.3f} "
-            f"| {s['retune_vs_amt_default_cpu_seconds_ratio_rounds_3plus']:.3f} "
-            f"| {s['retune_mean_regret_pct_rounds_3plus']:.2f}% | {s['amt_default_mean_regret_pct_rounds_3plus']:.2f}% "
-            f"| {s['retune_worst_regret_pct_rounds_3plus']:.2f}% | {s['retune_vs_amt_default_test_rmse_ratio']:.4f} "
-            f"| {s['retune_vs_amt_default_served_test_rmse_ratio']:.4f} |"
-        )
+        for block in ("development", "held_out"):
+            s = merged(result[workload], block)
+            if not s.get("pairs"):
+                lines.append(f"| {workload} | {BLOCK_LABEL[block]} | 0 (not run) |" + " – |" * 9)
+                continue
+            vs = s["vs_budget_matched"]
+            lines.append(
+                f"| {workload} | {BLOCK_LABEL[block]} | {s['pairs']} ({s['seeds']} x {s['windows']}) "
+                f"| {_f(s['retune_vs_amt_default_compute_ratio_rounds_3plus'], '.3f')} "
+                f"{_ci(s['compute_ratio_ci_95'], '.3f')} | {_f(s['trial_count_ratio'], '.3f')} "
+                f"| {_f(s['bill_ratio'], '.3f')} | {_f(s['retune_mean_regret_pct_rounds_3plus'], '.2f')}% "
+                f"| {_f(s['amt_default_mean_regret_pct_rounds_3plus'], '.2f')}% "
+                f"| {_f(s['regret_diff'], '+.2f')}{_ci(s['regret_diff_ci_95'], '+.2f')} "
+                f"| {_f(s['retune_vs_amt_default_test_rmse_ratio'], '.4f')}{_ci(s['test_ratio_ci_95'], '.4f')} "
+                + " ".join(
+                    f"| {_f(vs[a]['regret_diff'], '+.2f')}{_ci(vs[a]['regret_diff_ci_95'], '+.2f')}"
+                    for a in ea.ANCHORS
+                )
+                + " |"
+            )
     lines += ["", "Clause by clause:", ""]
     for workload in WORKLOADS:
-        v = verdict(workload, merged(result[workload]))
-        lines.append(
-            f"- **{workload}**: compute ≤ 0.20x: {_tick(v['compute'])}; mean regret ≤ AMT-default's: "
-            f"{_tick(v['regret_vs_amt'])}"
-            + (f"; mean regret ≤ 1.0%: {_tick(v['regret_xgb_1pct'])}" if workload == "xgb" else "")
-            + f"; no round above 2.5%: {_tick(v['worst'])}; test RMSE no worse: {_tick(v['test'])}."
-        )
+        for block in ("held_out", "development"):
+            v = result[workload]["goal"][block]
+            text = "; ".join(f"{CLAUSES[k].format(**ea.GOAL[workload])}: {_tick(ok)}" for k, ok in v.items())
+            lines.append(f"- **{workload}**, {BLOCK_LABEL[block]}: {text}.")
+    lines += ["", "What the intervals say (generated from the same numbers):", ""]
+    for workload in WORKLOADS:
+        for block in ("development", "held_out"):
+            s = merged(result[workload], block)
+            if s.get("pairs"):
+                lines.append(f"- **{workload}**, {BLOCK_LABEL[block]}: {reading(s)}")
+    missing = [
+        f"- {workload}, {a}: {c['missing']}."
+        for workload in WORKLOADS
+        for a, c in result[workload].get("summary_details", {}).get("vs_budget_matched", {}).items()
+        if c.get("missing")
+    ]
+    if missing:
+        lines += ["", "Not measured yet:", "", *missing]
+    lines += ["", "## The frontier", ""]
     lines += [
+        "Every arm and anchor against AMT-default on the same seeds and windows (rounds 3+): compute ratio (x) and",
+        "regret difference (y) with their 95% CIs. Below the dashed line is better than AMT-default; left of the red",
+        "line is within the goal's compute.",
         "",
+    ]
+    for workload in WORKLOADS:
+        if not result[workload]["arms"]:
+            continue
+        block = frontier_block(result, workload)
+        lines += [
+            f"![frontier, {workload}]({plots[workload]})",
+            "",
+            f"| {workload}, {BLOCK_LABEL[block]} | seed-windows | compute ratio [95% CI] | trials ratio | bill ratio "
+            "| mean regret | difference, points [95% CI] | test RMSE ratio [95% CI] |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for arm, c in result[workload]["frontier"][block].items():
+            if not c["pairs"]:
+                continue
+            lines.append(
+                f"| {ARM_LABELS[arm]} | {c['pairs']} | {_f(c['compute_ratio'], '.3f')} "
+                f"{_ci(c['compute_ratio_ci_95'], '.3f')} | {_f(c['trial_count_ratio'], '.3f')} "
+                f"| {_f(c['bill_ratio'], '.3f')} | {_f(c['mean_regret_pct'], '.2f')}% "
+                f"| {_f(c['regret_diff'], '+.2f')}{_ci(c['regret_diff_ci_95'], '+.2f')} "
+                f"| {_f(c['test_ratio'], '.4f')}{_ci(c['test_ratio_ci_95'], '.4f')} |"
+            )
+        lines.append("")
+    lines += [run["method"], "", run["chunks"], ""]
+    if run["reading"]:
+        lines += ["## Reading of the 5-seed run (issue 8)", "", run["reading"], ""]
+    lines += [
         "What tuning buys over an untuned Ridge (mean RMSE of each arm's best trial over Ridge's on the same"
         " windows, all rounds run; below 1 means the tuned model is better):",
         "",
@@ -438,7 +500,7 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
     for workload in WORKLOADS:
         for arm, v in result[workload].get("ridge_floor", {}).items():
             lines.append(f"| {workload} | {arm} | {v['validation_ratio']:.4f} | {v['test_ratio']:.4f} |")
-    lines += ["", run["reading"], ""]
+    lines.append("")
     for workload in WORKLOADS:
         arms = result[workload]["arms"]
         lines += [f"## {workload}: per arm and round (mean over the seeds that ran)", ""]
@@ -446,8 +508,6 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
             lines += ["Not run at this scale (see *What ran*).", ""]
             continue
         lines += [
-            f"![compute against regret, {workload}]({plots[workload]})",
-            "",
             "| arm | round | drop | seeds | trials | stopped early | compute | CPU-s | best val RMSE | regret % | worst % "
             "| test RMSE of best trial | served test RMSE | Ridge test RMSE |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -466,15 +526,90 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
     return "\n".join(lines)
 
 
+def _side(ci: list[float] | None, zero: float, below: str, above: str, tie: str) -> str:
+    if not ci:
+        return "not measured"
+    return below if ci[1] < zero else above if ci[0] > zero else tie
+
+
+def reading(s: dict[str, Any]) -> str:
+    """One line per block: where each interval lies, in words."""
+    diff, ci = s["regret_diff"], s["regret_diff_ci_95"]
+    parts = [
+        f"regret {diff:+.2f} points against AMT-default, CI [{ci[0]:+.2f}, {ci[1]:+.2f}]: "
+        + _side(
+            ci, 0.0, "retune is ahead", "retune is behind (the gap is real)", "a tie at this scale (0 inside)"
+        ),
+        f"test RMSE ratio {s['retune_vs_amt_default_test_rmse_ratio']:.4f}, CI "
+        f"[{s['test_ratio_ci_95'][0]:.4f}, {s['test_ratio_ci_95'][1]:.4f}]: "
+        + _side(s["test_ratio_ci_95"], 1.0, "better", "worse", "a tie (1 inside)"),
+    ]
+    for anchor, label in (("amt_default_cut", "AMT-default cut"), ("random_matched", "Random, matched")):
+        c = s["vs_budget_matched"][anchor]
+        if c["regret_diff_ci_95"]:
+            parts.append(
+                f"against {label} {c['regret_diff']:+.2f} points, CI [{c['regret_diff_ci_95'][0]:+.2f}, "
+                f"{c['regret_diff_ci_95'][1]:+.2f}]: "
+                + _side(c["regret_diff_ci_95"], 0.0, "ahead", "behind", "a tie")
+            )
+    parts.append(
+        f"compute {s['retune_vs_amt_default_compute_ratio_rounds_3plus']:.3f}x but trials "
+        f"{s['trial_count_ratio']:.3f}x and the estimated bill {s['bill_ratio']:.3f}x: a job's start-up charge "
+        f"({ea.BILL['startup_seconds_per_job']} s) outweighs these trainers' seconds, so on AWS the saving follows "
+        "the trial count, not the compute"
+    )
+    return "; ".join(parts) + "."
+
+
+METHOD = """## How the comparisons are made
+
+- **Paired, two-way bootstrap.** A cell is one seed on one window, rounds 3+ (benchmarks/stats.py). Each
+  comparison (retune or an anchor against AMT-default, retune against an anchor) uses the cells both sides ran.
+  The 95% interval is a percentile interval of {resamples:,} resamples that draw the seeds and the windows
+  independently with replacement, the pairing kept (a drawn seed and a drawn window bring both arms' values of
+  that cell); the generator's seed is fixed ({rng_seed}), so the same cells always give the same interval. Regret
+  difference: the mean over cells of retune's regret minus the other's, in points. Compute, test-RMSE, trial and
+  bill ratios: totals over the cells, retune's over the other's.
+- **Held out.** The policy's rules were chosen on the development windows (2015-01 to 2018-07); the windows from
+  2019-01 to 2022-01 are reported apart (`held_out` in the JSON, the same keys) and judge the goal.
+- **Budget-matched anchors.** *AMT-default cut to retune's trial count*: each AMT-default round's first k trials in
+  creation order (AMT's trial names end in a running index), k being retune's trial count on the same seed and
+  window; its best completed trial and their compute, post hoc, no new runs. It needs the per-trial records the
+  harness writes into each row since issue 20 (`trial_records`). The cut keeps the trials' early stopping as AMT
+  decided it with all 20 trials in view (2 run at once, so trial k's median rule may have seen trial k+1): a
+  close reading, not a re-run. *Random, matched*: a separate arm (`random_matched`), Random search over the
+  profile's full ranges, early stopping Off, exactly retune's trial count in each round (read from retune's
+  sequence on the same seed, so it runs after it), RandomSeed as every arm's. "Ahead of" an anchor: the CI of
+  retune's regret minus the anchor's lies below 0.
+- **The bill.** AWS bills a training job per second between `TrainingStartTime` and `TrainingEndTime`
+  (`BillableTimeInSeconds`): "You are billed for the time interval between this time and the value of
+  TrainingEndTime. The start time in CloudWatch Logs might be later than this time. The difference is due to the
+  time it takes to download the training data and to the size of the training container"
+  ([DescribeTrainingJob, TrainingStartTime](https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html));
+  provisioning the instance, before `TrainingStartTime`, is not billed, and `TrainingEndTime` comes after the
+  model is uploaded. So a job costs its trainer's seconds plus a start-up charge for the download, container
+  start and upload, which the local service does not have: {startup} s per job here (a parameter,
+  `efficiency_analysis.BILL`; not measured on AWS). Estimate = (billable seconds + {startup} s x jobs) x the
+  on-demand price of {instance} (${price}/hour, us-east-1 list price, a parameter: the ratios do not depend on
+  it). The trainers' seconds: the local service's `BillableTimeInSeconds` where both rows of a cell have it,
+  which in the deterministic mode is its virtual clock (2 s per emission of the objective,
+  `retune_local.demo.SECONDS_PER_EPOCH`: it counts epochs, not work); else, as for the committed 5-seed rows that
+  predate it, the trials' CPU seconds (`bill_basis` in the JSON says which). Either way the start-up charge
+  dominates for these trainers of a few seconds, so the bill ratio follows the trial count.
+- **Reference.** Regret is against the reference's {reference_kind}."""
+
+
 DEFINITIONS = """## Definitions
 
 - **compute**: the trainers' machine-independent count (`train:compute`: tree nodes built for XGBoost; the MLP's
   multiply-accumulate count, trainers/market_volatility/README.md), the last value each trial emitted, summed over
   all trials of the round, stopped ones included. **CPU-s**: the trials' processes' CPU time as the local service
   measured it (`LocalCpuTimeInSeconds`), on a shared 2-core machine: noisy, compute is the number to trust.
-- **regret**: (round's best validation RMSE / the frozen reference's best validation RMSE on the same window - 1) in
-  %. The reference (benchmarks/results/reference.json, `make bench-reference`) is a separate large search; an arm
-  can beat it (negative regret). `regret_vs_best_found_pct` in the JSON uses the best any search found instead.
+- **regret**: (round's best validation RMSE / the reference's validation RMSE on the same window - 1) in %. The
+  reference (benchmarks/results/reference.json, `make bench-reference`) is a separate large search (2 x 60 trials,
+  Bayesian, early stopping Off), scored robustly: the best of the means of its top 3 configurations retrained with 3
+  new trainer seeds, or, for windows not yet re-scored, the mean of its 2 runs' bests (not the luckier run; *How
+  the comparisons are made* says which applies). An arm can beat it (negative regret). `regret_vs_best_found_pct` in the JSON uses the best any search found instead.
 - **test RMSE of best trial**: the model of the round's best trial (what CloseRound hands to the evaluation as the
   challenger) scored on the window's held-out test rows. **served test RMSE**: what retune's champion/challenger
   evaluation leaves serving after the round (the challenger only if it beats the champion on the same test data
@@ -484,8 +619,10 @@ DEFINITIONS = """## Definitions
 - **Arms**: AMT-default is the profile as shipped (Bayesian, `Auto`, 20 trials, 2 in parallel, full ranges), re-run
   unchanged on every drop; the next three change only strategy or early stopping (Hyperband: MinResource 1,
   MaxResource the trainer's whole budget: 30 emissions for XGBoost, 60 epochs for the MLP); retune starts from the
-  same profile and then follows `plan_next_round` round after round, warm start included. Every arm's seed `s`
-  sets the profile's `RandomSeed` to 7 + 1000 s for all its rounds.
+  same profile and then follows `plan_next_round` round after round, warm start included; `random_matched` is
+  Random search, early stopping Off, with retune's trial count in each round (run after retune, same seed), and
+  `amt_default_cut` is AMT-default's rounds cut to retune's trial count, post hoc (not an arm that runs). Every
+  arm's seed `s` sets the profile's `RandomSeed` to 7 + 1000 s for all its rounds.
 - **Harness**: benchmarks/efficiency_harness.py runs each tuning job in the local SageMaker service (deterministic
   mode, warm runner, moto S3), builds the trial records with `trials.trial_from_description` (DescribeTrainingJob
   plus the objective series the service recorded from the job's emissions) and the round record with
@@ -515,85 +652,182 @@ def build_tasks(
     return [make_task(w, arm, seed, tuple(specs), max_jobs, tickers) for seed, w, arm in order]
 
 
+# The committed 5-seed run took about 1 h 55 min of wall time on 2 processes for 12,379 s of tuning jobs' wall time
+# (the rows' wall_seconds): the rest (process start-up, drops, scoring the models on test) is about 11% more.
+OVERHEAD = 2 * 115 * 60 / 12_379
+
+
+def per_seed_minutes(results: Path, windows: int, processes: int) -> dict[tuple[str, str], float]:
+    """One seed's sequence of each (workload, arm), in minutes on `processes` free cores, estimated from the
+    committed rows' wall time per round (random_matched, before it has rows: retune's trial count at the wall
+    time per trial of Bayesian without early stopping, the other arm whose trials all run their full length)."""
+    out: dict[tuple[str, str], float] = {}
+    for workload in WORKLOADS:
+        rows, _ = ea.load_rows(results, workload, ARMS)
+        per_round: dict[str, float] = {}
+        per_trial: dict[str, float] = {}
+        trials: dict[str, float] = {}
+        for arm, by_seed in rows.items():
+            cells = [r for seq in by_seed.values() for r in seq]
+            per_round[arm] = statistics.fmean(r["wall_seconds"] for r in cells)
+            trials[arm] = statistics.fmean(r["trials"] for r in cells)
+            per_trial[arm] = per_round[arm] / trials[arm]
+        if "random_matched" not in per_round and "retune" in trials and "bayesian_no_es" in per_trial:
+            per_round["random_matched"] = trials["retune"] * per_trial["bayesian_no_es"]
+        for arm, seconds in per_round.items():
+            out[(workload, arm)] = seconds * windows * OVERHEAD / processes / 60
+    return out
+
+
+def chunks(results: Path, seeds: int, windows: int, processes: int) -> list[dict[str, Any]]:
+    return ea.chunk_plan(seeds, per_seed_minutes(results, windows, processes))
+
+
+def write_seed_files(tasks: list[Task], work: Path, rounds: int, results: Path, command: str) -> list[Path]:
+    """Each task's rows, as far as they ran, to its committed per-seed file."""
+    written = []
+    for task in tasks:
+        rows = cached_rows(task, work, rounds)
+        if not rows:
+            continue
+        doc = {
+            "workload": task.workload,
+            "arm": task.arm,
+            "seed": task.seed,
+            "policy": task.tag or None,
+            "rounds": len(rows),
+            "windows": [r["drop"] for r in rows],
+            "command": command,
+            "made": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rows": rows,
+        }
+        path = ea.write_seed_file(results, task.workload, task.arm, task.seed, doc)
+        if path:
+            written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.efficiency", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--seeds",
+        default=DEFAULT_SEEDS,
+        help="a count from --first-seed (10), a range (6-7) or a list (1,4,9)",
+    )
     parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument(
+        "--rounds", type=int, default=WINDOWS, help=f"windows from {FIRST_WINDOW} (at most 15)"
+    )
     parser.add_argument("--max-jobs", type=int, help="override the profiles' trials per round")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--work", type=Path)
+    parser.add_argument("--work", type=Path, help="the run's cache (default out/bench/efficiency)")
+    parser.add_argument(
+        "--results", type=Path, help="the per-seed files (default benchmarks/results/efficiency)"
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--doc", type=Path)
     parser.add_argument("--reference", type=Path, default=REFERENCE)
-    parser.add_argument("--report-only", action="store_true", help="report what has run, run nothing")
+    parser.add_argument("--report-only", action="store_true", help="report every per-seed file, run nothing")
+    parser.add_argument("--chunk", type=int, help="run chunk N of the full run's plan (see --list-chunks)")
     parser.add_argument(
-        "--quick", action="store_true", help="harness smoke check: tiny drops, 3 rounds of 3 trials, < 60 s"
+        "--list-chunks", action="store_true", help="print the full run's chunks and estimates"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="harness smoke check: tiny drops, 3 rounds of 3 trials, about a minute",
     )
     parser.add_argument("--policy-loop", action="store_true", help="one workload, 3 seeds, 4 rounds, 2 arms")
     args = parser.parse_args(argv)
+    command = ".venv/bin/python -m benchmarks.efficiency " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
     tickers: tuple[str, ...] | None = None
     specs_kwargs: dict[str, Any] = {}
     mode = "full"
     if args.quick:
         mode, tickers = "quick", QUICK_TICKERS
-        args.workloads, args.seeds, args.rounds, args.processes = ["xgb"], 1, 3, 1
+        args.workloads, args.seeds, args.rounds, args.processes = ["xgb"], "1", 3, 1
         args.max_jobs = args.max_jobs or 3
         specs_kwargs = {"train_months": 8, "tickers": QUICK_TICKERS}
     elif args.policy_loop:
         mode = "policy-loop"
         args.workloads = args.workloads[:1] if len(args.workloads) < len(WORKLOADS) else ["xgb"]
-        args.seeds, args.rounds = 3, 4
+        args.seeds, args.rounds = "3", 4
         args.arms = [a for a in args.arms if a in ("amt_default", "retune")] or ["amt_default", "retune"]
     default_out = (
         RESULTS / "efficiency.json" if mode == "full" else ROOT / "out" / "bench" / f"efficiency-{mode}.json"
     )
     out = args.out or default_out
     doc = args.doc or (DOC if mode == "full" else out.with_suffix(".md"))
+    results = args.results or (PER_SEED if mode == "full" else out.parent / f"{out.stem}-per-seed")
+    if args.list_chunks or args.chunk:
+        plan = chunks(results, len(ea.parse_seeds(args.seeds, args.first_seed)), args.rounds, args.processes)
+        if args.list_chunks:
+            for c in plan:
+                print(
+                    f"chunk {c['chunk']:2d}: --workloads {' '.join(c['workloads'])} --arms {' '.join(c['arms'])} "
+                    f"--seeds {c['seeds']}   (about {c['estimated_minutes']} min on {args.processes} free cores)"
+                )
+            return 0
+        if not 1 <= args.chunk <= len(plan):
+            parser.error(f"--chunk {args.chunk}: the plan has chunks 1 to {len(plan)} (see --list-chunks)")
+        picked = plan[args.chunk - 1]
+        args.workloads, args.arms, args.seeds = picked["workloads"], picked["arms"], picked["seeds"]
+    try:
+        seeds = ea.parse_seeds(args.seeds, args.first_seed)
+    except ValueError as exc:
+        parser.error(str(exc))
     # The policy loop shares the full run's cache: AMT-default's rounds are reused, retune's are keyed by the
     # policy's source (efficiency_harness.policy_tag).
-    work = args.work or ROOT / "out" / "bench" / ("efficiency" if mode != "quick" else "quick")
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    # Absolute: the trainers run in other working directories and read their inputs from the work folder.
+    work = (args.work or ROOT / "out" / "bench" / ("efficiency" if mode != "quick" else "quick")).resolve()
     started = time.monotonic()
-    specs = market.windows(FIRST_WINDOW, args.rounds, **specs_kwargs)
     errors: list[str] = []
     if not args.report_only:
+        specs = market.windows(FIRST_WINDOW, args.rounds, **specs_kwargs)
         tasks = build_tasks(args.workloads, args.arms, seeds, specs, args.max_jobs, tickers)
         errors = run_all(tasks, work, args.rounds, args.processes)
+        for path in write_seed_files(tasks, work, args.rounds, results, command):
+            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
     seconds = time.monotonic() - started
-    refs = references(args.reference) if mode != "quick" else {}
-    ridge = ridge_floor(specs)
+    refs, kind = references(args.reference) if mode != "quick" else ({}, "best any arm found")
     result: dict[str, Any] = {}
     for workload in WORKLOADS:
-        if workload in args.workloads:
+        rows, policies = ea.load_rows(results, workload, ARMS)
+        if rows:
+            rounds = max(len(seq) for by_seed in rows.values() for seq in by_seed.values())
+            specs = market.windows(FIRST_WINDOW, rounds, **specs_kwargs)
             result[workload] = assemble(
-                workload,
-                args.arms,
-                seeds,
-                args.rounds,
-                specs,
-                work,
-                refs.get(workload, {}),
-                ridge,
-                args.max_jobs,
-                tickers,
+                workload, rows, policies, specs, refs.get(workload, {}), ridge_floor(specs), kind
             )
         else:
-            result[workload] = {"arms": {}, **split_summary(summary({}, {})), "scale": {"not_run": True}}
+            summary, details = ea.summary_block({}, {}, "development")
+            summary["held_out"], details["held_out"] = ea.summary_block({}, {}, "held_out")
+            result[workload] = {
+                "arms": {},
+                "summary": summary,
+                "summary_details": details,
+                "frontier": {},
+                "scale": {"not_run": True},
+            }
         result[workload]["scale"].update(
             {
                 "mode": mode,
-                "command": ".venv/bin/python -m benchmarks.efficiency " + shlex.join(argv or sys.argv[1:]),
+                "command": command,
                 "seconds_this_invocation": round(seconds, 1),
                 "made": datetime.now(UTC).isoformat(timespec="seconds"),
                 "errors": errors,
             }
         )
-        result[workload]["goal"] = verdict(workload, merged(result[workload]))
+        result[workload]["goal"] = {
+            block: ea.verdict(workload, merged(result[workload], block))
+            for block in ("held_out", "development")
+        }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     plots = {}
@@ -601,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         svg = doc.parent / f"{doc.stem}-{workload}.svg"
         svg.write_text(plot(result, workload))
         plots[workload] = svg.name
-    run = run_notes(result, mode, args, seconds)
+    run = run_notes(result, mode, results, args.processes)
     doc.write_text(markdown(result, run, plots) + "\n")
     for workload in WORKLOADS:
         print(workload, json.dumps(result[workload]["summary"]), file=sys.stderr)
@@ -609,9 +843,10 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if errors else 0
 
 
-def run_notes(result: dict[str, Any], mode: str, args: argparse.Namespace, seconds: float) -> dict[str, str]:
-    """The prose around the numbers: the generated list of what ran, plus the reading written by hand for exactly
-    these results (benchmarks/results/efficiency_notes.json, used only while the rounds run are the same)."""
+def run_notes(result: dict[str, Any], mode: str, results: Path, processes: int) -> dict[str, str]:
+    """The prose around the numbers: the generated list of what ran, the method, the chunk plan, plus the text
+    written by hand for exactly these results (benchmarks/results/efficiency_notes.json, used only while the
+    rounds run are the same)."""
     notes_path = RESULTS / "efficiency_notes.json"
     notes = json.loads(notes_path.read_text()) if notes_path.is_file() and mode == "full" else {}
     # The prose was written for one set of results: a run that reaches further drops it rather than mislabel.
@@ -626,13 +861,47 @@ def run_notes(result: dict[str, Any], mode: str, args: argparse.Namespace, secon
             continue
         counts = scale["rounds_run"]
         per_arm = "; ".join(
-            f"{arm}: " + ", ".join(f"seed {s} {n} rounds" for s, n in counts[arm].items()) for arm in counts
+            f"{arm} (policy {', '.join(scale['policy_versions'].get(arm, ['-']))}): "
+            + ", ".join(f"seed {s} {n} rounds" for s, n in counts[arm].items())
+            for arm in counts
         )
         ran.append(f"- {workload}: {per_arm}.")
     what = notes.get("what_ran", "") + ("\n\n" if notes.get("what_ran") else "") + "\n".join(ran)
+    kinds = sorted({result[w].get("reference", {}).get("kind", "") for w in WORKLOADS} - {""})
+    method = METHOD.format(
+        resamples=RESAMPLES,
+        rng_seed=RNG_SEED,
+        startup=ea.BILL["startup_seconds_per_job"],
+        instance=ea.BILL["instance_type"],
+        price=ea.BILL["usd_per_hour"],
+        reference_kind="; ".join(kinds) or "(none)",
+    )
+    plan = chunks(PER_SEED, int(DEFAULT_SEEDS), WINDOWS, processes)
+    chunk_lines = [
+        "## Running the full benchmark in chunks",
+        "",
+        f"{DEFAULT_SEEDS} seeds x {WINDOWS} windows, cut into fixed chunks of {ea.SEEDS_PER_CHUNK} seeds, one "
+        f"workload and one group of arms each; the estimates are for {processes} free cores, from the committed "
+        "rows' wall time per round (the issue's limit is 2 hours a chunk; retune's incumbent jobs, issue 20 item "
+        "1, will add to its arm's time). Each chunk resumes from the cache (out/bench/efficiency) if cut short, writes one file "
+        "per workload, arm and seed under benchmarks/results/efficiency/ (commit them), and regenerates this page "
+        "from every committed file; `--report-only` does only the last step. The goal's arms come first "
+        "(AMT-default, retune, and the random anchor, which runs after retune in the same chunk); the context arms "
+        "after. `make bench-reference` first (the reference for the new windows).",
+        "",
+        "| chunk | command | estimate |",
+        "|---|---|---|",
+    ]
+    for c in plan:
+        chunk_lines.append(
+            f"| {c['chunk']} | `make bench-efficiency CHUNK={c['chunk']}` (`--workloads {' '.join(c['workloads'])} "
+            f"--arms {' '.join(c['arms'])} --seeds {c['seeds']}`) | {c['estimated_minutes']} min |"
+        )
     return {
         "what_ran": what,
         "reading": notes.get("reading", ""),
+        "method": method,
+        "chunks": "\n".join(chunk_lines),
         "definitions": DEFINITIONS,
     }
 

@@ -21,7 +21,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,10 @@ from retune_local.errors import ServiceError
 ROOT = Path(__file__).resolve().parents[1]
 ROLE = "arn:aws:iam::123456789012:role/retune-sagemaker"
 WORKLOADS = {"xgb": "market-xgb", "mlp": "market-mlp"}
-ARMS = ("amt_default", "bayesian_no_es", "random_auto", "hyperband", "retune")
+ARMS = ("amt_default", "bayesian_no_es", "random_auto", "hyperband", "retune", "random_matched")
+# random_matched is a budget-matched anchor: Random search, early stopping Off, and in each round exactly as many
+# (full-length) trials as the retune arm ran on the same seed and window; it runs after retune's sequence.
+MATCHED = {"random_matched": "retune"}
 # Hyperband's resources: one epoch is one emission of the objective (XGB: 10 boosting rounds of 300; MLP: one
 # epoch of at most 60). MinResource 1 is AMT's default; MaxResource is the trainer's whole budget.
 HYPERBAND = {"xgb": {"min_resource": 1, "max_resource": 30}, "mlp": {"min_resource": 1, "max_resource": 60}}
@@ -66,6 +69,7 @@ class Task:
     parallel: int | None = None
     tickers: tuple[str, ...] | None = None  # quick mode's tiny drops (the specs carry them too)
     tag: str = ""  # the reference runs one task per window: its drop id
+    matched_trials: tuple[int, ...] = ()  # random_matched: the trials per round of the arm it is matched to
 
     @property
     def key(self) -> str:
@@ -98,7 +102,22 @@ def make_task(
     max_jobs: int | None = None,
     tickers: tuple[str, ...] | None = None,
 ) -> Task:
-    return Task(workload, arm, seed, drops, max_jobs, None, tickers, policy_tag() if arm == "retune" else "")
+    # retune's rounds belong to one version of the policy, and so do the anchor's matched to them.
+    tag = policy_tag() if arm == "retune" or arm in MATCHED else ""
+    return Task(workload, arm, seed, drops, max_jobs, None, tickers, tag)
+
+
+def matched_task(task: Task, work: Path, rounds: int) -> Task:
+    """A budget-matched anchor's task with its trials per round: those of its matched arm's task (same workload,
+    seed, windows and scale), from that task's cached rounds. Raises if they have not all run yet."""
+    source = make_task(task.workload, MATCHED[task.arm], task.seed, task.drops, task.max_jobs, task.tickers)
+    rows = cached_rows(source, work, rounds)
+    if len(rows) < rounds:
+        raise RuntimeError(
+            f"{task.key} runs as many trials per round as {source.key}, which has run {len(rows)} of {rounds} "
+            f"rounds: run {MATCHED[task.arm]} first (same --seeds and --workloads)"
+        )
+    return replace(task, matched_trials=tuple(int(r["trials"]) for r in rows))
 
 
 def arm_profile(
@@ -121,6 +140,9 @@ def arm_profile(
         doc["early_stopping"] = "Off"
     elif arm == "random_auto":
         doc["search"]["strategy"] = "Random"
+    elif arm == "random_matched":
+        doc["search"]["strategy"] = "Random"
+        doc["early_stopping"] = "Off"
     elif arm == "hyperband":
         doc["search"]["strategy"] = "Hyperband"
         doc["search"]["hyperband"] = HYPERBAND[workload]
@@ -210,7 +232,17 @@ def test_rmse(model_dir: Path, spec: market.DropSpec) -> float:
 def _plan(task: Task, profile: Profile, history: list[RoundHistory], version: str) -> Plan:
     if task.arm == "retune":
         return plan_next_round(profile, history, version)
-    return initial_plan(profile, version)  # every round alike: the same tuning job re-run on each drop
+    plan = initial_plan(profile, version)  # every round alike: the same tuning job re-run on each drop
+    if task.matched_trials:
+        trials = task.matched_trials[len(history)]
+        reason = f"as many trials as {MATCHED[task.arm]} ran on this seed and window"
+        return plan.model_copy(
+            update={
+                "max_jobs": Setting(value=trials, reason=reason),
+                "max_parallel_jobs": Setting(value=min(plan.max_parallel_jobs.value, trials), reason=reason),
+            }
+        )
+    return plan
 
 
 def reseed(
@@ -529,6 +561,7 @@ def _rounds(
     for seq in todo:
         (work / "tasks" / task.key / f"started-{seq:02d}").touch()
         entry, row, champion = run_round(task, seq, profile, history, service, s3, work, champion)
+        row = {**row, **trial_records(entry)}
         history.append(entry)
         rows.append(row)
         saved = {"history": entry.model_dump(mode="json"), "row": row, "champion": champion}
@@ -541,6 +574,27 @@ def _rounds(
             file=log,
             flush=True,
         )
+
+
+def trial_records(entry: RoundHistory) -> dict[str, Any]:
+    """The round's trials, one small record each in creation order (AMT's trial names end in a running index), and
+    their billable seconds: what a post hoc anchor (AMT-default cut to another arm's trial count) and the bill
+    estimate need, kept in the row so that the committed per-seed results carry them."""
+    records = [
+        {
+            "name": t.training_job_name,
+            "status": t.status,
+            "final_objective": t.final_objective,
+            "stopped_early": t.stopped_early,
+            "compute": t.compute,
+            "billable_seconds": t.billable_seconds,
+        }
+        for t in sorted(entry.trials, key=lambda t: t.training_job_name)
+    ]
+    return {
+        "billable_seconds": sum(r["billable_seconds"] or 0 for r in records),
+        "trial_records": records,
+    }
 
 
 def finite(value: Any) -> bool:
@@ -559,11 +613,13 @@ def _work(job: tuple[Task, Path, int]) -> tuple[str, str | None]:
 
 
 def run_all(tasks: list[Task], work: Path, rounds: int, processes: int, log: Any = sys.stderr) -> list[str]:
-    """Run the tasks in `processes` worker processes (in the list's order); returns the errors, if any."""
+    """Run the tasks in `processes` worker processes (in the list's order); returns the errors, if any. The
+    budget-matched anchors run last, once the sequences they are matched to have run."""
     import multiprocessing  # noqa: PLC0415
 
-    errors = []
-    jobs = [(t, work, rounds) for t in tasks]
+    errors: list[str] = []
+    first = [t for t in tasks if t.arm not in MATCHED]
+    later = [t for t in tasks if t.arm in MATCHED]
     if processes <= 1:
         # In this process, one moto server for all: the quick mode's start-up cost is most of its time.
         s3 = S3()
@@ -571,18 +627,42 @@ def run_all(tasks: list[Task], work: Path, rounds: int, processes: int, log: Any
             with LocalSageMaker(
                 work / "shared-state", market_images(), s3=s3.client, deterministic=True, warm=True
             ) as service:
-                for task in tasks:
-                    try:
-                        run_task(task, work, rounds, log, shared=(s3, service))
-                    except Exception as exc:  # noqa: BLE001 - as in _work
-                        print(f"{task.key} failed: {exc!r}", file=log, flush=True)
-                        errors.append(f"{task.key}: {exc!r}")
+                for task in first:
+                    _run_shared(task, work, rounds, log, s3, service, errors)
+                for task in _matched(later, work, rounds, log, errors):
+                    _run_shared(task, work, rounds, log, s3, service, errors)
         finally:
             s3.stop()
         return errors
-    with multiprocessing.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
-        for key, error in pool.imap(_work, jobs):
-            if error:
-                print(f"{key} failed: {error}", file=log, flush=True)
-                errors.append(f"{key}: {error.splitlines()[0]}")
+    for phase in ("first", "later"):
+        batch = first if phase == "first" else _matched(later, work, rounds, log, errors)
+        if not batch:
+            continue
+        with multiprocessing.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
+            for key, error in pool.imap(_work, [(t, work, rounds) for t in batch]):
+                if error:
+                    print(f"{key} failed: {error}", file=log, flush=True)
+                    errors.append(f"{key}: {error.splitlines()[0]}")
     return errors
+
+
+def _run_shared(
+    task: Task, work: Path, rounds: int, log: Any, s3: S3, service: LocalSageMaker, errors: list[str]
+) -> None:
+    try:
+        run_task(task, work, rounds, log, shared=(s3, service))
+    except Exception as exc:  # noqa: BLE001 - as in _work
+        print(f"{task.key} failed: {exc!r}", file=log, flush=True)
+        errors.append(f"{task.key}: {exc!r}")
+
+
+def _matched(tasks: list[Task], work: Path, rounds: int, log: Any, errors: list[str]) -> list[Task]:
+    """The budget-matched tasks whose trial counts are known; the others are errors (their arm did not run)."""
+    out = []
+    for task in tasks:
+        try:
+            out.append(matched_task(task, work, rounds))
+        except RuntimeError as exc:
+            print(f"{task.key} not run: {exc}", file=log, flush=True)
+            errors.append(f"{task.key}: {exc}")
+    return out

@@ -20,6 +20,15 @@ SUMMARY_KEYS = {
     "amt_default_mean_regret_pct_rounds_3plus",
     "retune_vs_amt_default_test_rmse_ratio",
 }
+# Issue 20's: the CIs, the ratios side by side, the budget-matched anchors, and the same on the held-out windows.
+NEW_KEYS = {
+    "regret_diff_ci_95",
+    "test_ratio_ci_95",
+    "compute_ratio_ci_95",
+    "trial_count_ratio",
+    "bill_ratio",
+    "vs_budget_matched",
+}
 
 
 def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_path: Path) -> None:
@@ -37,8 +46,21 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
             assert r["compute"] > 0 and r["cpu_seconds"] >= 0 and r["trials"] >= 1
             assert r["best_validation_rmse"] > 0 and r["test_rmse"] > 0 and r["ridge_test_rmse"] > 0
             assert r["regret_pct"] >= 0  # quick mode's reference is the best any arm found
-    assert set(xgb["summary"]) == SUMMARY_KEYS  # exactly the issue's five
+    assert set(xgb["summary"]) == SUMMARY_KEYS | NEW_KEYS | {"held_out"}
+    # The held-out block has the same keys (empty here: quick mode's windows are all before 2019).
+    assert set(xgb["summary"]["held_out"]) == SUMMARY_KEYS | NEW_KEYS
     assert all(isinstance(xgb["summary"][k], float) for k in SUMMARY_KEYS)
+    low, high = xgb["summary"]["regret_diff_ci_95"]
+    assert low <= xgb["summary_details"]["regret_diff"] <= high
+    # Both budget-matched anchors measured: the random one ran retune's trial count, the cut one from AMT-default's
+    # per-trial records.
+    matched = xgb["arms"]["random_matched"]["rounds"]
+    assert [r["trials"] for r in matched] == [r["trials"] for r in xgb["arms"]["retune"]["rounds"]]
+    for anchor in ("amt_default_cut", "random_matched"):
+        assert len(xgb["summary"]["vs_budget_matched"][anchor]["regret_diff_ci_95"]) == 2
+    # Each sequence's rows went to its own per-seed file, with the per-trial records the cut anchor needs.
+    per_seed = json.loads((tmp_path / "efficiency-per-seed" / "xgb" / "amt_default" / "s01.json").read_text())
+    assert [len(r["trial_records"]) for r in per_seed["rows"]] == [r["trials"] for r in per_seed["rows"]]
     assert xgb["scale"]["mode"] == "quick"
     # The retune arm's plans come from plan_next_round: its second round already moved settings.
     assert xgb["arms"]["retune"]["rounds"][1]["per_seed"][0]["plan_changes"]
@@ -50,5 +72,5 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
     assert xgb["arms"]["amt_default"]["rounds"][1]["per_seed"][0]["plan_changes"]["incumbents"]["value"] == 0
     assert result["mlp"]["summary"]["retune_mean_regret_pct_rounds_3plus"] is None  # not run in quick mode
     doc = out.with_suffix(".md").read_text()
-    assert "| retune | 3 |" in doc and "efficiency-xgb.svg" in doc
+    assert "| retune | 3 |" in doc and "efficiency-xgb.svg" in doc and "random_matched" in doc
     assert (tmp_path / "efficiency-xgb.svg").read_text().startswith("<svg")

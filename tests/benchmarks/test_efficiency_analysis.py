@@ -1,0 +1,213 @@
+"""The efficiency benchmark's analysis and run management (benchmarks/efficiency_analysis.py, the report from the
+committed per-seed files, the random anchor's plan): fast, nothing runs a tuning job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from benchmarks import efficiency
+from benchmarks import efficiency_analysis as ea
+from benchmarks.efficiency_harness import ARMS, Task, _plan, arm_profile, cached_rows, matched_task
+
+WINDOWS = ["2017-07-01", "2018-01-01", "2018-07-01", "2019-01-01", "2019-07-01", "2020-01-01"]
+REFERENCE = dict.fromkeys(WINDOWS, 0.5)
+
+
+def _records(objectives: list[float]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"rt-x-{i + 1:03d}-abc",
+            "status": "Completed",
+            "final_objective": v,
+            "stopped_early": False,
+            "compute": 10.0,
+            "billable_seconds": 2,
+        }
+        for i, v in enumerate(objectives)
+    ]
+
+
+def _row(drop: str, best: float, trials: int, compute: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "drop": drop,
+        "best_validation_rmse": best,
+        "trials": trials,
+        "compute": compute,
+        "cpu_seconds": 1.0,
+        "best_trial_test_rmse": best + 0.1,
+        "served_test_rmse": best + 0.1,
+        **extra,
+    }
+
+
+def _rows(seeds: int = 3) -> ea.Rows:
+    """AMT-default: 20 trials a round, whose first 4 reach 0.51 and the rest 0.50; retune: 4 trials at 0.505;
+    the random anchor: 4 trials at 0.52. Regret is against 0.5 everywhere."""
+    amt_objectives = [0.53, 0.52, 0.51, 0.51] + [0.50] * 16
+    return {
+        "amt_default": {
+            s: [_row(w, 0.50, 20, 200.0, trial_records=_records(amt_objectives)) for w in WINDOWS]
+            for s in range(1, seeds + 1)
+        },
+        "retune": {s: [_row(w, 0.505, 4, 20.0) for w in WINDOWS] for s in range(1, seeds + 1)},
+        "random_matched": {s: [_row(w, 0.52, 4, 40.0) for w in WINDOWS] for s in range(1, seeds + 1)},
+    }
+
+
+def test_seeds_are_a_count_a_range_or_a_list_and_bad_input_names_the_option() -> None:
+    assert ea.parse_seeds("10") == list(range(1, 11))
+    assert ea.parse_seeds("6-7") == [6, 7]
+    assert ea.parse_seeds("1,4,9") == [1, 4, 9]
+    assert ea.parse_seeds("3", first=6) == [6, 7, 8]
+    for bad in ("7-6", "x", "0-2"):
+        with pytest.raises(ValueError, match="--seeds"):
+            ea.parse_seeds(bad)
+
+
+def test_amt_default_cut_keeps_its_first_trials_in_creation_order() -> None:
+    row = _row("2019-01-01", 0.50, 20, 200.0, trial_records=_records([0.53, 0.52, 0.51, 0.51] + [0.50] * 16))
+    cut = ea.cut_to(row, 4)
+    assert cut is not None
+    assert cut["best_validation_rmse"] == 0.51 and cut["trials"] == 4 and cut["compute"] == 40.0
+    failed = {**row, "trial_records": [{**r, "status": "Failed"} for r in row["trial_records"][:2]]}
+    assert ea.cut_to(failed, 2)["best_validation_rmse"] is None  # type: ignore[index]
+    assert ea.cut_to({k: v for k, v in row.items() if k != "trial_records"}, 4) is None  # rows before records
+
+
+def test_summary_reports_both_budget_matched_anchors_and_held_out_windows_with_the_same_keys() -> None:
+    rows = ea.with_cut_anchor(_rows())
+    summary, details = ea.summary_block(rows, REFERENCE, "development")
+    held, held_details = ea.summary_block(rows, REFERENCE, "held_out")
+    assert set(held) == set(summary)
+    # Rounds 3+ only: the development block has round 3 (2018-07-01), the held-out block rounds 4-6.
+    assert (details["pairs"], details["windows"]) == (3, 1)
+    assert (held_details["pairs"], held_details["windows"]) == (9, 3)
+    # retune 0.505 against AMT-default's 0.50: +1 point; against the cut (0.51): -1 point; against Random (0.52): -3.
+    assert held["regret_diff_ci_95"] == pytest.approx([1.0, 1.0])
+    assert held["vs_budget_matched"]["amt_default_cut"]["regret_diff"] == pytest.approx(-1.0)
+    assert held["vs_budget_matched"]["random_matched"]["regret_diff"] == pytest.approx(-3.0)
+    assert held["vs_budget_matched"]["random_matched"]["regret_diff_ci_95"] == pytest.approx([-3.0, -3.0])
+    assert held["retune_vs_amt_default_compute_ratio_rounds_3plus"] == pytest.approx(0.1)
+    assert held["trial_count_ratio"] == pytest.approx(0.2)
+    # The bill: 1 CPU-s + 60 s start-up per job against the same for 20 jobs (no billable seconds in these rows).
+    assert held["bill_ratio"] == pytest.approx((1 + 4 * 60) / (1 + 20 * 60), abs=1e-4)
+    assert held_details["bill_basis"] == ["cpu_seconds"]
+    verdict = ea.verdict("xgb", held)
+    assert verdict["compute"] is True and verdict["regret_ci"] is False
+    assert verdict["ahead_of_amt_default_cut"] is True and verdict["ahead_of_random_matched"] is True
+
+
+def test_the_bill_uses_one_basis_for_both_sides_of_a_cell() -> None:
+    # retune's new row has billable seconds, AMT-default's old one has not: both sides fall back to CPU seconds.
+    rows = _rows(seeds=1)
+    for r in rows["retune"][1]:
+        r["billable_seconds"] = 500
+    held = ea.compare(rows, "retune", "amt_default", REFERENCE, "held_out")
+    assert held["bill_basis"] == ["cpu_seconds"]
+    assert held["bill_ratio"] == pytest.approx((1 + 4 * 60) / (1 + 20 * 60), abs=1e-4)
+    for r in rows["amt_default"][1]:
+        r["billable_seconds"] = 100
+    held = ea.compare(rows, "retune", "amt_default", REFERENCE, "held_out")
+    assert held["bill_basis"] == ["billable_seconds"]
+    assert held["bill_ratio"] == pytest.approx((500 + 4 * 60) / (100 + 20 * 60), abs=1e-4)
+
+
+def test_an_anchor_without_its_records_is_reported_as_missing_with_what_to_run() -> None:
+    rows = _rows()
+    for seq in rows["amt_default"].values():
+        for r in seq:
+            del r["trial_records"]
+    del rows["random_matched"]
+    summary, details = ea.summary_block(ea.with_cut_anchor(rows), REFERENCE, "held_out")
+    assert summary["vs_budget_matched"]["amt_default_cut"] == {"regret_diff": None, "regret_diff_ci_95": None}
+    assert "per-trial records" in details["vs_budget_matched"]["amt_default_cut"]["missing"]
+    assert "random_matched" in details["vs_budget_matched"]["random_matched"]["missing"]
+    assert ea.verdict("xgb", summary)["ahead_of_amt_default_cut"] is None
+
+
+def test_per_seed_files_round_trip_and_a_shorter_rerun_of_the_same_policy_does_not_shorten_them(
+    tmp_path: Path,
+) -> None:
+    rows = [{"drop": w, "round": i + 1} for i, w in enumerate(WINDOWS)]
+    doc = {"workload": "xgb", "arm": "retune", "seed": 6, "policy": "p1", "rows": rows}
+    assert ea.write_seed_file(tmp_path, "xgb", "retune", 6, doc) == tmp_path / "xgb" / "retune" / "s06.json"
+    assert ea.write_seed_file(tmp_path, "xgb", "retune", 6, {**doc, "rows": rows[:2]}) is None
+    loaded, policies = ea.load_rows(tmp_path, "xgb", ARMS)
+    assert loaded == {"retune": {6: rows}} and policies == {"retune": ["p1"]}
+    # A new policy version replaces the file, however many rounds it has run so far.
+    assert ea.write_seed_file(tmp_path, "xgb", "retune", 6, {**doc, "policy": "p2", "rows": rows[:2]})
+    assert ea.load_rows(tmp_path, "xgb", ARMS)[0]["retune"][6] == rows[:2]
+    assert not list(tmp_path.rglob(".partial-*"))
+
+
+def test_the_chunk_plan_is_fixed_covers_every_seed_once_and_each_chunk_fits_in_two_hours() -> None:
+    estimates = efficiency.per_seed_minutes(efficiency.PER_SEED, efficiency.WINDOWS, processes=2)
+    plan = ea.chunk_plan(10, estimates)
+    assert plan == [
+        {**c, "estimated_minutes": p["estimated_minutes"]}
+        for c, p in zip(ea.chunk_plan(10, {}), plan, strict=True)
+    ]  # the cut does not move with the estimates
+    covered: dict[tuple[str, str], list[int]] = {}
+    for c in plan:
+        for arm in c["arms"]:
+            covered.setdefault((c["workloads"][0], arm), []).extend(ea.parse_seeds(c["seeds"]))
+        assert 0 < c["estimated_minutes"] <= 120
+        # The random anchor runs in the same chunk as retune, after it.
+        assert ("random_matched" in c["arms"]) == ("retune" in c["arms"])
+    assert set(covered) == {(w, a) for w in ("xgb", "mlp") for a in ARMS}
+    assert all(sorted(seeds) == list(range(1, 11)) for seeds in covered.values())
+
+
+def test_report_only_rebuilds_the_summary_from_the_committed_per_seed_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The market data (skfolio's import, the Ridge floor) is what makes a report slow: stood in for here.
+    def windows(first: str, count: int, **_: Any) -> list[Any]:
+        return [
+            SimpleNamespace(drop_id=f"{2015 + i // 2}-{'01' if i % 2 == 0 else '07'}-01")
+            for i in range(count)
+        ]
+
+    monkeypatch.setattr(efficiency.market, "windows", windows)
+    monkeypatch.setattr(
+        efficiency,
+        "ridge_floor",
+        lambda specs: {s.drop_id: {"validation_rmse": 1.0, "test_rmse": 1.0} for s in specs},
+    )
+    out = tmp_path / "efficiency.json"
+    code = efficiency.main(["--report-only", "--out", str(out), "--doc", str(tmp_path / "benchmarks.md")])
+    assert code == 0
+    result = json.loads(out.read_text())
+    for workload in ("xgb", "mlp"):
+        summary = result[workload]["summary"]
+        assert set(ea.SUMMARY_KEYS) | set(ea.NEW_KEYS) | {"held_out"} == set(summary)
+        assert set(summary["held_out"]) == set(summary) - {"held_out"}
+        low, high = summary["regret_diff_ci_95"]
+        diff = result[workload]["summary_details"]["regret_diff"]
+        assert low <= diff <= high
+        assert set(summary["vs_budget_matched"]) == set(ea.ANCHORS)
+        assert result[workload]["scale"]["seeds"] == sorted(
+            {int(p.stem[1:]) for p in (efficiency.PER_SEED / workload / "retune").glob("s*.json")}
+        )
+    doc = (tmp_path / "benchmarks.md").read_text()
+    assert "![frontier, xgb](benchmarks-xgb.svg)" in doc
+    assert (tmp_path / "benchmarks-xgb.svg").read_text().startswith("<svg")
+
+
+def test_the_random_anchor_runs_retunes_trial_count_per_round_after_retune(tmp_path: Path) -> None:
+    profile = arm_profile("xgb", "random_matched", 1, None, None)
+    assert profile.search.strategy == "Random" and profile.early_stopping == "Off"
+    task = Task("xgb", "random_matched", 1, (), matched_trials=(20, 5, 1))
+    assert _plan(task, profile, [], "v").max_jobs.value == 20
+    third = _plan(task, profile, [object(), object()], "v")  # type: ignore[list-item]
+    assert (third.max_jobs.value, third.max_parallel_jobs.value) == (1, 1)
+    assert "retune" in third.max_jobs.reason
+    # Before retune's sequence has run, the anchor cannot know its budget: a clear error, not a guess.
+    with pytest.raises(RuntimeError, match="run retune first"):
+        matched_task(Task("xgb", "random_matched", 1, ()), tmp_path, 3)
+    assert cached_rows(Task("xgb", "retune", 1, ()), tmp_path, 3) == []
