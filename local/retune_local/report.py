@@ -44,6 +44,7 @@ def round_summary(rnd: RoundRecord, trials: Sequence[TrialRecord]) -> dict[str, 
             {
                 "name": t.training_job_name,
                 "status": t.status,
+                "source": t.source,
                 "stopped_early": t.stopped_early,
                 "objective": t.final_objective,
                 "epochs": t.epochs,
