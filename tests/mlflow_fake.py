@@ -53,9 +53,7 @@ class Run:
         for key, step, timestamp, value in self.points:
             if key not in best or (step, timestamp, value) > best[key]:
                 best[key] = (step, timestamp, value)
-        return [
-            {"key": k, "value": v, "timestamp": t, "step": s} for k, (s, t, v) in sorted(best.items())
-        ]
+        return [{"key": k, "value": v, "timestamp": t, "step": s} for k, (s, t, v) in sorted(best.items())]
 
     def history(self, key: str) -> list[tuple[int, float]]:
         return sorted((step, value) for k, step, _, value in self.points if k == key)
@@ -187,7 +185,9 @@ class FakeMlflow:
         found = self.experiment(body.get("experiment_name", ""))
         if found is None:
             raise MlflowError(
-                404, "RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{body.get('experiment_name')}'"
+                404,
+                "RESOURCE_DOES_NOT_EXIST",
+                f"Could not find experiment with name '{body.get('experiment_name')}'",
             )
         return {"experiment": _experiment_json(found)}
 
@@ -210,7 +210,9 @@ class FakeMlflow:
     def _experiments_set_experiment_tag(self, body: dict[str, Any]) -> dict[str, Any]:
         experiment = self.experiments.get(str(body.get("experiment_id")))
         if experiment is None:
-            raise MlflowError(404, "RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={body.get('experiment_id')}")
+            raise MlflowError(
+                404, "RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={body.get('experiment_id')}"
+            )
         experiment["tags"][body["key"]] = body["value"]
         return {}
 
@@ -232,7 +234,9 @@ class FakeMlflow:
     def _runs_search(self, body: dict[str, Any]) -> dict[str, Any]:
         match = _FILTER.match(body.get("filter", "").strip())
         if match is None:
-            raise MlflowError(400, "INVALID_PARAMETER_VALUE", f"the fake parses no filter {body.get('filter')!r}")
+            raise MlflowError(
+                400, "INVALID_PARAMETER_VALUE", f"the fake parses no filter {body.get('filter')!r}"
+            )
         ids = {str(i) for i in body.get("experiment_ids", [])}
         found = [
             r
@@ -276,7 +280,9 @@ class FakeMlflow:
         run = self._active(body)
         params, tags, metrics = body.get("params", []), body.get("tags", []), body.get("metrics", [])
         if len(metrics) > 1000 or len(params) > 100 or len(tags) > 100 or len(params + tags + metrics) > 1000:
-            raise MlflowError(400, "INVALID_PARAMETER_VALUE", "A batch logging request can contain at most ...")
+            raise MlflowError(
+                400, "INVALID_PARAMETER_VALUE", "A batch logging request can contain at most ..."
+            )
         for param in params:
             old = run.params.get(param["key"])
             if old is not None and old != param["value"]:

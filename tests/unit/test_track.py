@@ -22,9 +22,7 @@ from tests.mlflow_fake import FakeMlflow
 from tests.reliability.harness import LambdaContext
 from tests.unit.test_loop import TUNING, close_and_evaluate, run_round, start
 
-STREAM_ARN = (
-    "arn:aws:dynamodb:us-east-1:123456789012:table/retune-StateTable/stream/2026-01-01T00:00:00.000"
-)
+STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/retune-StateTable/stream/2026-01-01T00:00:00.000"
 PREFIX = "arn:aws:sagemaker:us-east-1:123456789012"
 
 
@@ -122,11 +120,7 @@ def snapshot(server: FakeMlflow) -> dict[str, Any]:
             "status": run.status,
             "end_time": run.end_time,
             "params": run.params,
-            "tags": {
-                k: v
-                for k, v in run.tags.items()
-                if k != "mlflow.parentRunId"
-            },
+            "tags": {k: v for k, v in run.tags.items() if k != "mlflow.parentRunId"},
             "parent": server.runs[parent].tags["retune.key"] if parent else None,
             "metrics": {key: run.history(key) for key in {p[0] for p in run.points}},
         }
@@ -136,7 +130,9 @@ def snapshot(server: FakeMlflow) -> dict[str, Any]:
 # ---------------------------------------------------------------- the mapping
 
 
-def test_track_mirrors_rounds_as_parent_runs_and_trials_as_child_runs(world: World, mlflow: FakeMlflow) -> None:
+def test_track_mirrors_rounds_as_parent_runs_and_trials_as_child_runs(
+    world: World, mlflow: FakeMlflow
+) -> None:
     stream = two_rounds(world)
     assert deliver(stream.records, track_deps(world, mlflow)) == []
 
@@ -262,7 +258,9 @@ def test_track_two_writers_creating_one_run_converge_to_one(world: World, mlflow
 # ---------------------------------------------------------------- failures
 
 
-def test_track_outage_fails_the_batch_from_its_first_unmirrored_record(world: World, mlflow: FakeMlflow) -> None:
+def test_track_outage_fails_the_batch_from_its_first_unmirrored_record(
+    world: World, mlflow: FakeMlflow
+) -> None:
     stream = two_rounds(world)
     deps = track_deps(world, mlflow)
     mlflow.fail_with = 503
@@ -355,7 +353,9 @@ def test_mlflow_client_signs_for_a_managed_server_as_the_sagemaker_mlflow_plugin
     base, region, signed_arn = endpoint_of(arn)
     assert (base, region, signed_arn) == ("https://eu-west-1.experiments.sagemaker.aws", "eu-west-1", arn)
     client = MlflowRest(arn, Credentials("AKIDEXAMPLE", "secret", "token"))
-    headers = client._signed("GET", f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=a%20b", b"", {})
+    headers = client._signed(
+        "GET", f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=a%20b", b"", {}
+    )
     assert headers[ARN_HEADER] == arn
     assert "/eu-west-1/sagemaker-mlflow/aws4_request" in headers["Authorization"]
     assert "x-mlflow-sm-tracking-server-arn" in headers["Authorization"]  # signed, as the plugin's header is
@@ -379,7 +379,9 @@ def test_track_resync_backfills_history_written_before_track_and_changes_nothing
         report = resync(["market-xgb"], track_deps(world, mlflow), lines.append)
         assert report == (1, 2, 4)
         assert snapshot(mlflow) == snapshot(streamed)
-        assert mlflow.experiment("retune/market-xgb")["tags"] == streamed.experiment("retune/market-xgb")["tags"]
+        assert (
+            mlflow.experiment("retune/market-xgb")["tags"] == streamed.experiment("retune/market-xgb")["tags"]
+        )
         assert any("round 2" in line for line in lines)
         writes = len(mlflow.writes())
         resync(["market-xgb"], track_deps(world, mlflow), lines.append)
