@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from retune.errors import AccessDenied, InvalidInput, NotFound, PermanentError, TransientError
 from retune.observability import logger, metrics
-from retune.use_cases.track import ItemKey, Mirror, TrackDeps, item_key
+from retune.use_cases.track import ItemKey, Mirror, TrackDeps, item_key, refused
 from retune.wiring import track_deps
 
 
@@ -44,10 +44,7 @@ def handler(event: dict[str, Any], context: LambdaContext, deps: TrackDeps | Non
             # An outage, a missing permission, a run deleted under us: retried, then parked with its range.
             return _failed_from(sequence, exc, counts)
         except PermanentError as exc:
-            # MLflow refuses the data, or the record does not parse: the same record would fail forever and hold
-            # the shard. Logged and counted (the TrackRefused alarm alerts); `retune track --resync` redoes it.
-            logger.error("record not tracked", extra={"error": str(exc), "sequence": sequence})
-            deps.metrics.count("TrackRecordsRefused")
+            refused(key, exc, deps)
             counts["refused"] += 1
             done.add(key)
             continue

@@ -310,6 +310,17 @@ class Mirror:
             tracker.update_run(run_id, state.status, state.end_time, state.name)
 
 
+def refused(key: ItemKey, error: PermanentError, deps: TrackDeps) -> None:
+    """A record the server refuses as invalid (or that does not parse) would be refused again on every retry and
+    hold its shard: logged with MLflow's error and counted (the TrackRefused alarm alerts), and skipped;
+    `retune track --resync` mirrors it once the cause is fixed."""
+    log.error(
+        "record not tracked",
+        extra={"profile": key.profile, "kind": key.kind, "round": key.seq, "error": str(error)},
+    )
+    deps.metrics.count("TrackRecordsRefused")
+
+
 # ---------------------------------------------------------------- what a run holds
 
 
