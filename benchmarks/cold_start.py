@@ -396,6 +396,8 @@ def record(path: Path) -> None:
         version = s3.put_object(Bucket=bucket, Key=prefix + "manifest.json", Body=json.dumps(manifest))[
             "VersionId"
         ]
+        # The round's best model, where SageMaker wrote it: Promote registers it only if it exists.
+        s3.put_object(Bucket=bucket, Key=sagemaker.artifact.split(f"s3://{bucket}/", 1)[1], Body=b"model")
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         for i, value in enumerate([0.6, 0.52, 0.48]):
             cloudwatch.put_metric_data(
