@@ -557,6 +557,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="measured runs per arm (median; at least 10)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--handlers", nargs="+", choices=sorted(HANDLERS), help="measure only these (default: every handler)"
+    )
     parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record:
@@ -585,8 +588,9 @@ def main() -> None:
         with recording.open("rb") as handle:
             env["PARKED_QUEUE_URLS"] = ",".join(pickle.load(handle)["parked"])
 
+        measured = args.handlers or list(HANDLERS)
         arms = [
-            (arm, name, layout) for name in HANDLERS for arm in ("handler", "baseline") for layout in LAYOUTS
+            (arm, name, layout) for name in measured for arm in ("handler", "baseline") for layout in LAYOUTS
         ]
         staged = Path(tmp)
         # One unmeasured pass: files in the page cache, the recording checked.
@@ -618,7 +622,7 @@ def main() -> None:
                 }
                 for arm in ("handler", "baseline")
             }
-            for name in HANDLERS
+            for name in measured
         }
 
     def ratios(medians: dict[str, dict[str, dict[str, float]]], clock: str) -> dict[str, float]:
@@ -657,19 +661,19 @@ def main() -> None:
             "median_seconds": source,
             "handler_cpu_saved_by_bytecode": {
                 name: round(source[name]["handler"]["cpu"] - medians[name]["handler"]["cpu"], 3)
-                for name in HANDLERS
+                for name in measured
             },
         },
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(map(len, HANDLERS))
+    width = max(map(len, measured))
     print(
         f"{'handler':<{width}}  cpu ratio  wall ratio  (median cpu s: handler vs baseline)"
         "  | source only: cpu ratio (handler vs baseline)"
     )
-    for name in HANDLERS:
+    for name in measured:
         m, o = medians[name], source[name]
         print(
             f"{name:<{width}}  {cpu[name]:8.2f}x  {wall[name]:9.2f}x  "

@@ -82,7 +82,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
     try:
         while True:  # polls the server's health endpoint until it answers
             try:
@@ -91,7 +91,7 @@ def server(tmp_path: Path) -> Iterator[str]:
                         break
             except OSError:
                 assert process.poll() is None, "mlflow server exited"
-                assert time.monotonic() < deadline, "mlflow server did not start in 240 s"
+                assert time.monotonic() < deadline, "mlflow server did not start in 600 s"
                 time.sleep(0.5)
         yield url
     finally:
