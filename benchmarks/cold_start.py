@@ -1,7 +1,7 @@
 """Cold start of each handler against `import boto3` plus the same clients (issue 10, section 4).
 
 `make bench-cold-start` (or `.venv/bin/python benchmarks/cold_start.py [--runs N]`) writes
-benchmarks/results/cold_start.json: for each of the five handlers, the median time of importing its module and
+benchmarks/results/cold_start.json: for each of the six handlers, the median time of importing its module and
 handling its first event, divided by the median time of `import boto3` and creating the AWS clients that handler
 talks to, both measured in fresh Python 3.13 interpreters, interleaved in one run so noise hits all arms alike.
 The ratios are of CPU time (user + system), which other work on the machine barely moves; the wall-clock ratios
@@ -18,7 +18,8 @@ shipped: every cold start then compiled every module it imported.
 The first invocation runs the real code, wiring's client creation included, against recorded AWS answers:
 1. a recording interpreter runs the loop once (StartRound, RecordTrial, CloseRound, Promote, Reconcile, each on
    its sample event in events/) against moto, with SageMaker's answers canned, and records every AWS call's parsed
-   answer per handler (moto's import and work happen only there);
+   answer per handler (moto's import and work happen only there); then Track on a stream batch of the items the
+   loop wrote, its MLflow calls answered by the tests' fake MLflow server running in the benchmark's process;
 2. each measured interpreter answers its handler's calls from that recording through botocore's `before-call`
    event on the very clients the code creates (the mechanism of botocore's Stubber), so no request leaves the
    process and nothing of moto is loaded. A call the recording lacks, or one left unmade, fails the benchmark.
@@ -45,6 +46,31 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cold_start.json"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 GOAL = 1.5
+
+
+class _Mlflow:
+    """Track's MLflow server for the benchmark: the tests' fake, started at most once in this process."""
+
+    def __init__(self) -> None:
+        self._server: Any = None
+
+    def start(self) -> None:
+        from tests.mlflow_fake import FakeMlflow  # noqa: PLC0415 (tooling: the tests' fake)
+
+        self._server = self._server or FakeMlflow().start()
+
+    @property
+    def url(self) -> str:
+        self.start()
+        return str(self._server.url)
+
+    def reset(self) -> None:
+        self.start()
+        self._server.experiments.clear()
+        self._server.runs.clear()
+
+
+MLFLOW = _Mlflow()
 
 # Per handler: its sample event and the AWS services its code talks to (the baseline creates one client each;
 # a measured run fails if the handler's clients are not of exactly these services).
@@ -74,10 +100,18 @@ HANDLERS: dict[str, dict[str, Any]] = {
         "services": ["dynamodb", "s3", "sagemaker", "sns", "cloudwatch", "events", "sqs"],
         "expect": {"errors": []},
     },
+    # The stream's batch after the loop above: round 1, its trial and the champion, mirrored into an MLflow
+    # server (the tests' fake, in this process, emptied before each run so every run creates the same runs).
+    "track": {
+        "event": "track/stream_batch.json",
+        "services": ["dynamodb"],
+        "expect": {"batchItemFailures": []},
+        "entry": "handler",
+    },
 }
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-QUEUES = [f"retune-{name}-on-failure" for name in HANDLERS]
+QUEUES = [f"retune-{name}-on-failure" for name in HANDLERS if name != "track"]
 
 
 def template_variables() -> dict[str, str]:
@@ -121,6 +155,7 @@ def environment(recording: Path) -> dict[str, str]:
             # answers are replayed in the order each operation was called.
             "PYTHONHASHSEED": "0",
             "COLD_START_RECORDING": str(recording),
+            "TRACKING_SERVER": MLFLOW.url,
         }
     )
     return env
@@ -179,7 +214,7 @@ context = Context()
 start, start_cpu = time.perf_counter(), time.process_time()
 module = __import__("handler")
 stub_clients()
-result = module.lambda_handler(event, context)
+result = getattr(module, RECORDING["entries"][NAME])(event, context)
 seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
 left = sorted(f"{s}.{o}" for (s, o), q in QUEUES.items() if q)
 out = {"seconds": seconds, "cpu": cpu, "result": result, "clients": CREATED, "left": left}
@@ -238,6 +273,8 @@ def stage(root: Path) -> Path:
 def measure(
     arm: str, name: str, layout: str, env: dict[str, str], staged: Path, python: Path
 ) -> dict[str, Any]:
+    if name == "track":
+        MLFLOW.reset()
     code = PREAMBLE + (HANDLER_ARM if arm == "handler" else BASELINE_ARM)
     env = {
         **env,
@@ -359,6 +396,8 @@ def record(path: Path) -> None:
         version = s3.put_object(Bucket=bucket, Key=prefix + "manifest.json", Body=json.dumps(manifest))[
             "VersionId"
         ]
+        # The round's best model, where SageMaker wrote it: Promote registers it only if it exists.
+        s3.put_object(Bucket=bucket, Key=sagemaker.artifact.split(f"s3://{bucket}/", 1)[1], Body=b"model")
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         for i, value in enumerate([0.6, 0.52, 0.48]):
             cloudwatch.put_metric_data(
@@ -378,9 +417,10 @@ def record(path: Path) -> None:
             if name == "start_round":
                 event["detail"]["object"]["version-id"] = version
             events[name] = event
-            module = __import__(f"functions.{name}.handler", fromlist=["lambda_handler"])
+            entry = spec.get("entry", "lambda_handler")
+            module = __import__(f"functions.{name}.handler", fromlist=[entry])
             current[:] = [name]
-            result = module.lambda_handler(event, Context())
+            result = getattr(module, entry)(event, Context())
             current.clear()
             for key, value in spec["expect"].items():
                 if result.get(key) != value:
@@ -388,7 +428,11 @@ def record(path: Path) -> None:
         # Each measured interpreter sees the queues the recording used.
         services = {name: spec["services"] for name, spec in HANDLERS.items()}
     with path.open("wb") as handle:
-        pickle.dump({"calls": calls, "events": events, "services": services, "parked": urls}, handle)
+        entries = {name: spec.get("entry", "lambda_handler") for name, spec in HANDLERS.items()}
+        pickle.dump(
+            {"calls": calls, "events": events, "services": services, "parked": urls, "entries": entries},
+            handle,
+        )
 
 
 class Context:
@@ -513,6 +557,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="measured runs per arm (median; at least 10)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--handlers", nargs="+", choices=sorted(HANDLERS), help="measure only these (default: every handler)"
+    )
     parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record:
@@ -521,6 +568,7 @@ def main() -> None:
     if args.runs < 10:
         parser.error("--runs must be at least 10")
 
+    MLFLOW.start()
     with tempfile.TemporaryDirectory() as tmp:
         python = stage(Path(tmp))
         recording = Path(tmp) / "recording.pickle"
@@ -536,11 +584,13 @@ def main() -> None:
         if proc.returncode != 0:
             raise SystemExit(f"recording failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
         env = environment(recording)
+        MLFLOW.reset()
         with recording.open("rb") as handle:
             env["PARKED_QUEUE_URLS"] = ",".join(pickle.load(handle)["parked"])
 
+        measured = args.handlers or list(HANDLERS)
         arms = [
-            (arm, name, layout) for name in HANDLERS for arm in ("handler", "baseline") for layout in LAYOUTS
+            (arm, name, layout) for name in measured for arm in ("handler", "baseline") for layout in LAYOUTS
         ]
         staged = Path(tmp)
         # One unmeasured pass: files in the page cache, the recording checked.
@@ -572,7 +622,7 @@ def main() -> None:
                 }
                 for arm in ("handler", "baseline")
             }
-            for name in HANDLERS
+            for name in measured
         }
 
     def ratios(medians: dict[str, dict[str, dict[str, float]]], clock: str) -> dict[str, float]:
@@ -611,19 +661,19 @@ def main() -> None:
             "median_seconds": source,
             "handler_cpu_saved_by_bytecode": {
                 name: round(source[name]["handler"]["cpu"] - medians[name]["handler"]["cpu"], 3)
-                for name in HANDLERS
+                for name in measured
             },
         },
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(map(len, HANDLERS))
+    width = max(map(len, measured))
     print(
         f"{'handler':<{width}}  cpu ratio  wall ratio  (median cpu s: handler vs baseline)"
         "  | source only: cpu ratio (handler vs baseline)"
     )
-    for name in HANDLERS:
+    for name in measured:
         m, o = medians[name], source[name]
         print(
             f"{name:<{width}}  {cpu[name]:8.2f}x  {wall[name]:9.2f}x  "

@@ -64,7 +64,7 @@ def _common(default: object) -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
-    from retune_cli import control, profiles, reads, redrive, upload  # noqa: PLC0415
+    from retune_cli import control, profiles, reads, redrive, track, upload  # noqa: PLC0415
 
     top = argparse.ArgumentParser(
         prog="retune",
@@ -125,6 +125,20 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("profile", type=_profile_name)
     c.add_argument("dir", metavar="DIR", help="a folder with manifest.json and the files it lists")
     c.add_argument("--drop-id", metavar="ID", help="the drop's id (default: the folder's name)")
+    c = command(
+        "track", track.track, "mirror rounds and trials into MLflow: --resync rebuilds them from the table"
+    )
+    c.add_argument("profile", nargs="?", type=_profile_name, help="one profile (default: every profile)")
+    c.add_argument(
+        "--resync",
+        action="store_true",
+        help="rebuild the runs from the table (what the stream parked or never had); runs that exist are completed",
+    )
+    c.add_argument(
+        "--tracking-server",
+        metavar="ARN|URI",
+        help="the MLflow tracking server (default: the stack's TrackingServer output, or RETUNE_TRACKING_SERVER)",
+    )
     c = command("profile", lambda ctx: 0, "tuning profiles")
     actions = c.add_subparsers(dest="action", metavar="ACTION", required=True)
     v = actions.add_parser(

@@ -28,6 +28,7 @@ KEY = f"arn:aws:kms:{R}:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER_KEY = f"arn:aws:kms:{R}:{A}:key/0000aaaa-0000-0000-0000-000000000000"
 BUCKET = "retune-local-databucket"
 STATE = f"arn:aws:dynamodb:{R}:{A}:table/retune-local-statetable"
+STREAM = f"{STATE}/stream/2026-01-01T00:00:00.000"
 IDEMPOTENCY = f"arn:aws:dynamodb:{R}:{A}:table/retune-local-idempotencytable"
 PLAIN_TABLE = f"arn:aws:dynamodb:{R}:{A}:table/unencrypted"
 TOPIC = f"arn:aws:sns:{R}:{A}:retune-local-alertstopic"
@@ -407,6 +408,26 @@ KEY_ITEM = {"pk": {"S": "PROFILE#churn"}, "sk": {"S": "ROUND#0001"}}
 IDEMPOTENCY_ITEM = {"id": {"S": "start_round#abc"}}
 
 DYNAMODB_CASES = [
+    # The state table's stream, as Lambda's event source mapping reads it with Track's role.
+    Case("dynamodbstreams", "DescribeStream", {"StreamArn": STREAM}, [az("dynamodb:DescribeStream", STREAM)]),
+    Case(
+        "dynamodbstreams",
+        "GetShardIterator",
+        {"StreamArn": STREAM, "ShardId": "shardId-1", "ShardIteratorType": "TRIM_HORIZON"},
+        [az("dynamodb:GetShardIterator", STREAM)],
+    ),
+    Case(
+        "dynamodbstreams",
+        "GetRecords",
+        {"ShardIterator": f"{STREAM}|1|AAAAAAAAAAE", "Limit": 100},
+        [az("dynamodb:GetRecords", STREAM), *table_kms(STATE)],
+    ),
+    Case(
+        "dynamodbstreams",
+        "ListStreams",
+        {"TableName": "retune-local-statetable"},
+        [az("dynamodb:ListStreams", "*")],
+    ),
     Case(
         "dynamodb",
         "GetItem",

@@ -1238,17 +1238,27 @@ def test_every_aws_managed_policy_moto_bundles_parses() -> None:
 RESOURCE_POLICY_TYPES = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"}
 
 
+TRACKING_SERVER = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:mlflow-tracking-server/team"
+
+
 @pytest.mark.infrastructure
-def test_every_policy_document_of_the_transformed_template_parses() -> None:
+@pytest.mark.parametrize("tracking_server", ["", TRACKING_SERVER])
+def test_every_policy_document_of_the_transformed_template_parses(tracking_server: str) -> None:
     """Every PolicyDocument, KeyPolicy and AssumeRolePolicyDocument of the SAM-transformed template parses, as
-    identity-based (role policies) or resource-based (bucket, queue, topic, key and trust policies) policy."""
+    identity-based (role policies) or resource-based (bucket, queue, topic, key and trust policies) policy; with and
+    without a tracking server (Track's resources exist only with one)."""
     require_sam()
-    template = transformed()
-    resolver = Resolver(template)
+    parameters = {"TrackingServer": tracking_server} if tracking_server else {}
+    template = transformed(parameters=parameters)
+    resolver = Resolver(template, parameters=dict(parameters))
     resolver.name_everything()
+    table = resolver.get_att("StateTable", "Arn")
+    resolver.attributes[("StateTable", "StreamArn")] = f"{table}/stream/2026-01-01T00:00:00.000"
 
     parsed: dict[str, Policy] = {}
     for logical_id, spec in template["Resources"].items():
+        if not resolver.resource_enabled(logical_id):
+            continue
         properties = spec.get("Properties") or {}
         documents: list[tuple[str, Any, Literal["identity", "resource"]]] = []
         if spec["Type"] in RESOURCE_POLICY_TYPES:

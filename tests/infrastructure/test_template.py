@@ -23,11 +23,14 @@ FUNCTIONS = {
     "PromoteFunction": "promote",
     "ReconcileFunction": "reconcile",
 }
+# Functions a DynamoDB stream triggers, created only under their condition.
+STREAM_FUNCTIONS = {"TrackFunction": "track"}
 # Actions whose Service Authorization Reference entry lists no resource type (or only one that is not what
 # retune touches), so a statement can only name them with Resource "*".
 ACTIONS_WITHOUT_RESOURCE_TYPES = {
     "cloudwatch:GetMetricData",  # metrics have no ARN
     "cloudwatch:PutMetricData",  # metrics have no ARN; scoped by the cloudwatch:namespace condition instead
+    "dynamodb:ListStreams",  # lists a table's streams: the reference lists no resource type
     "ecr:GetAuthorizationToken",
 }
 ROOT_PRINCIPAL = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
@@ -134,8 +137,8 @@ def on_failure_queue(template: dict[str, Any], function: str) -> str:
 
 
 def test_template_declares_the_five_functions_with_their_code(template: dict[str, Any]) -> None:
-    assert set(resources(template, "AWS::Serverless::Function")) == set(FUNCTIONS)
-    for function, folder in FUNCTIONS.items():
+    assert set(resources(template, "AWS::Serverless::Function")) == set(FUNCTIONS) | set(STREAM_FUNCTIONS)
+    for function, folder in (FUNCTIONS | STREAM_FUNCTIONS).items():
         assert props(template["Resources"][function])["CodeUri"] == f"functions/{folder}/"
         assert (ROOT / "functions" / folder / "handler.py").is_file()
     assert function_setting(template, "StartRoundFunction", "Handler") == "handler.lambda_handler"
@@ -306,10 +309,14 @@ def test_template_reconcile_runs_on_its_schedule(template: dict[str, Any]) -> No
 def test_template_environment_sets_every_setting(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     reconcile = props(template["Resources"]["ReconcileFunction"])["Environment"]["Variables"]
+    track = props(template["Resources"]["TrackFunction"])["Environment"]["Variables"]
     for field in Settings.model_fields.values():
         if field.alias == "AWS_REGION":
             continue  # reserved: Lambda's runtime sets it, a template may not
-        assert field.alias in variables or field.alias in reconcile, f"{field.alias} is set nowhere"
+        assert field.alias in variables or field.alias in reconcile or field.alias in track, (
+            f"{field.alias} is set nowhere"
+        )
+    assert track["TRACKING_SERVER"] == {"Ref": "TrackingServer"}
     assert variables["SAGEMAKER_ROLE_ARN"] == SAGEMAKER_ROLE
     assert variables["EVENT_BUS_NAME"] == "default"
     assert variables["POWERTOOLS_SERVICE_NAME"] == "retune"
@@ -322,12 +329,26 @@ def test_template_reconcile_watches_every_parked_queue(template: dict[str, Any])
     ]
     separator, refs = joined["Fn::Join"]
     assert separator == ","
-    assert {r["Ref"] for r in refs} == queues
+    # A conditional queue's URL only under its condition: ["Condition", queue, "" (dropped by the settings)].
+    conditional = {r["Fn::If"][1]["Ref"]: r["Fn::If"][0] for r in refs if "Fn::If" in r}
+    assert all(r["Fn::If"][2] == "" for r in refs if "Fn::If" in r)
+    assert {r["Ref"] for r in refs if "Ref" in r} | set(conditional) == queues
+    assert conditional == {
+        q: template["Resources"][q]["Condition"] for q in queues if "Condition" in template["Resources"][q]
+    }
     readable = {
         getatt_target(resource, "Arn")
         for statement in function_statements(template, "ReconcileFunction")
         if "sqs:GetQueueAttributes" in as_list(statement["Action"])
         for resource in as_list(statement["Resource"])
+        if "Fn::If" not in resource
+    }
+    readable |= {
+        getatt_target(resource["Fn::If"][1], "Arn")
+        for statement in function_statements(template, "ReconcileFunction")
+        if "sqs:GetQueueAttributes" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+        if "Fn::If" in resource and resource["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     }
     assert readable == queues
 
@@ -508,7 +529,7 @@ def test_template_key_policy_admits_only_this_accounts_alarms_and_no_undocumente
 def test_template_topic_and_queues_are_encrypted_with_the_key(template: dict[str, Any]) -> None:
     assert props(template["Resources"]["AlertsTopic"])["KmsMasterKeyId"] == KEY
     queues = resources(template, "AWS::SQS::Queue")
-    assert len(queues) == 2 * len(FUNCTIONS)
+    assert len(queues) == 2 * len(FUNCTIONS) + len(STREAM_FUNCTIONS)  # a stream function has no rule queue
     for name, queue in queues.items():
         assert props(queue)["KmsMasterKeyId"] == KEY, name
 

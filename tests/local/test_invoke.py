@@ -76,7 +76,9 @@ def invoke(
 
 def test_invoke_covers_every_event_file() -> None:
     files = {p.relative_to(EVENTS).as_posix() for p in EVENTS.rglob("*.json") if p.name != "env.json"}
-    assert files == set(EXPECTED)
+    # Track's stream batches: a stack has Track only with a tracking server, and its stream's poller delivers them
+    # (tests/unit/test_track.py and test_event_files.py check the sample).
+    assert files - {f for f in files if f.startswith("track/")} == set(EXPECTED)
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED))

@@ -91,6 +91,9 @@ def _load(name: str) -> dict[str, Any]:
 
 ALL_JSON = sorted(_name(p) for p in EVENTS.rglob("*.json"))
 EVENT_FILES = [name for name in ALL_JSON if EVENTS / name != ENV_FILE]
+# DynamoDB Streams batches (Track's): Lambda's event source mapping delivers them, not EventBridge.
+STREAM_FILES = [name for name in EVENT_FILES if name.startswith("track/")]
+ENVELOPES = [name for name in EVENT_FILES if name not in STREAM_FILES]
 RECORD_TRIAL = [name for name in EVENT_FILES if name.startswith("record_trial/")]
 
 
@@ -133,7 +136,7 @@ def test_every_file_is_json(name: str) -> None:
     assert isinstance(_load(name), dict)
 
 
-@pytest.mark.parametrize("name", EVENT_FILES)
+@pytest.mark.parametrize("name", ENVELOPES)
 def test_envelope_has_exactly_the_nine_keys(name: str) -> None:
     event = _load(name)
     keys = set(event)
@@ -148,6 +151,27 @@ def test_envelope_has_exactly_the_nine_keys(name: str) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
 
 
+@pytest.mark.parametrize("name", STREAM_FILES)
+def test_stream_batch_is_what_lambda_delivers_for_the_state_table(name: str) -> None:
+    """The fields Lambda's DynamoDB event source gives each record, keyed by the state table's pk and sk, from the
+    table's stream, with sequence numbers as DynamoDB writes them (21 to 40 digits) and growing."""
+    records = _load(name)["Records"]
+    assert records
+    for record in records:
+        assert record["eventSource"] == "aws:dynamodb" and record["awsRegion"] == REGION
+        assert record["eventName"] in ("INSERT", "MODIFY", "REMOVE")
+        assert re.fullmatch(
+            rf"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/retune-state/stream/.+", record["eventSourceARN"]
+        )
+        stream = record["dynamodb"]
+        assert set(stream["Keys"]) == {"pk", "sk"} and stream["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+        assert ("NewImage" in stream) == (record["eventName"] != "REMOVE")
+        assert ("OldImage" in stream) == (record["eventName"] != "INSERT")
+        assert re.fullmatch(r"\d{21,40}", stream["SequenceNumber"])
+    numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert numbers == sorted(numbers)
+
+
 @pytest.mark.parametrize("name", EVENT_FILES)
 def test_every_file_is_described_in_the_readme(name: str) -> None:
     assert f"`{name}`" in (EVENTS / "README.md").read_text()
@@ -160,7 +184,7 @@ def test_retune_files_use_the_one_bucket(name: str) -> None:
 
 
 def test_every_sagemaker_file_has_an_expectation() -> None:
-    sagemaker = {name for name in EVENT_FILES if _load(name)["source"] == "aws.sagemaker"}
+    sagemaker = {name for name in ENVELOPES if _load(name)["source"] == "aws.sagemaker"}
     assert sagemaker == set(SAGEMAKER_FILES)
 
 

@@ -20,7 +20,7 @@ RETUNE = ROOT / "layers" / "core" / "retune"
 USE_CASES = RETUNE / "use_cases"
 # Every folder of Python the repository holds, but the virtual environments and build output.
 SOURCES = ("layers", "functions", "cli", "local", "tests", "benchmarks", "scripts", "tools", "trainers")
-FUNCTIONS = ("start_round", "record_trial", "close_round", "promote", "reconcile")
+FUNCTIONS = ("start_round", "record_trial", "close_round", "promote", "reconcile", "track")
 
 
 def python_files(*folders: str) -> Iterator[Path]:
@@ -167,8 +167,9 @@ def imports(path: Path) -> Iterator[tuple[ast.AST, str, str | None]]:
 
 # The commands the CLI runs through a use case on purpose, so that a person and the functions act by the same
 # conditional writes: `retune promote` (a champion by hand, or a rollback) and `retune resume` (the queued drop's
-# "Drop Ready", as a round's end announces it); PromoteDeps is what the first takes.
-CLI_COMMAND_USE_CASES = {"promote_by_hand", "announce_queued_drop", "PromoteDeps"}
+# "Drop Ready", as a round's end announces it); PromoteDeps is what the first takes; `retune track --resync`
+# (Track's mirror over the whole table, so that the runs it rebuilds are the ones the stream would have made).
+CLI_COMMAND_USE_CASES = {"promote_by_hand", "announce_queued_drop", "PromoteDeps", "resync"}
 
 
 def test_layering_the_cli_imports_only_the_command_use_cases_it_runs() -> None:

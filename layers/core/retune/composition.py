@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from retune.use_cases.reconcile import QueuePort, ReconcileDeps
     from retune.use_cases.record_trial import MetricSeriesPort, RecordTrialDeps
     from retune.use_cases.start_round import StartRoundDeps
+    from retune.use_cases.track import TrackDeps, TrackerPort
 
 
 class Ports(Protocol):
@@ -156,6 +157,20 @@ class Composition:
             parked_queue_urls=settings.parked_queue_urls,
             stall_factor=settings.stall_factor,
             metrics=ports.metrics,
+        )
+
+    def track(self, tracker: TrackerPort, sagemaker_arn_prefix: str | None = None) -> TrackDeps:
+        """Track's deps over `tracker` (the tracking server: the function's from its environment, the CLI's
+        from its options), built anew for each: the server is not one of the ports."""
+        from retune.use_cases.track import TrackDeps  # noqa: PLC0415
+
+        ports = self.ports
+        return TrackDeps(
+            store=ports.store,
+            tracker=tracker,
+            metrics=ports.metrics,
+            clock=ports.clock,
+            sagemaker_arn_prefix=sagemaker_arn_prefix,
         )
 
 

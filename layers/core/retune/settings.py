@@ -31,6 +31,11 @@ class Settings(Model):
         default=(), alias="PARKED_QUEUE_URLS", description="Comma-separated: Reconcile alerts on their depth."
     )
     stall_factor: float = Field(default=3.0, alias="STALL_FACTOR", gt=0)
+    tracking_server: str | None = Field(
+        default=None,
+        alias="TRACKING_SERVER",
+        description="Track's MLflow tracking server: a SageMaker managed server's ARN or an MLflow URI.",
+    )
     region: str | None = Field(
         default=None, alias="AWS_REGION", description="Set by Lambda; for console links."
     )

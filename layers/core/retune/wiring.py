@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from retune.use_cases.reconcile import ReconcileDeps
     from retune.use_cases.record_trial import RecordTrialDeps
     from retune.use_cases.start_round import StartRoundDeps
+    from retune.use_cases.track import TrackDeps
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
@@ -123,3 +124,20 @@ def promote_deps() -> PromoteDeps:
 
 def reconcile_deps() -> ReconcileDeps:
     return composition().reconcile
+
+
+@cache
+def track_deps(sagemaker_arn_prefix: str | None = None) -> TrackDeps:
+    """Track's deps: the tracking server of TRACKING_SERVER, signed with the function's credentials when it is a
+    SageMaker managed one."""
+    from retune.adapters.mlflow import MlflowRest  # noqa: PLC0415
+    from retune.settings import SettingsError  # noqa: PLC0415
+
+    server = get_settings().tracking_server
+    if not server:
+        raise SettingsError("the function's environment is incomplete: TRACKING_SERVER is not set")
+    try:
+        tracker = MlflowRest(server, session().get_credentials() if server.startswith("arn:") else None)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    return composition().track(tracker, sagemaker_arn_prefix)

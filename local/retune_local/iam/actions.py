@@ -481,6 +481,26 @@ def _dynamodb_item(call: Call) -> list[Authorization]:
     return [authorization, *_dynamodb_kms(call, [table])]
 
 
+# DynamoDB Streams (botocore's "dynamodbstreams"): what Lambda's event source mapping calls with a function's role
+# to read a table's stream; IAM names the actions dynamodb:*, on the stream's ARN.
+@_row("dynamodbstreams", "DescribeStream", "GetShardIterator", "GetRecords", "ListStreams")
+def _dynamodb_stream(call: Call) -> list[Authorization]:
+    if call.operation == "ListStreams":
+        return [Authorization("dynamodb:ListStreams", "*", {})]
+    if call.operation == "GetRecords":
+        # A shard iterator begins with its stream's ARN ("<stream arn>|1|<opaque>", as DynamoDB's and moto's do).
+        stream = str(call.need("ShardIterator")).split("|", 1)[0]
+        if not stream.startswith("arn:") or "/stream/" not in stream:
+            raise call.unknown("with a shard iterator that does not name its stream")
+    else:
+        stream = str(call.need("StreamArn"))
+    authorization = Authorization(f"dynamodb:{call.operation}", stream, {})
+    if call.operation != "GetRecords":
+        return [authorization]  # the stream's description: nothing is decrypted
+    # The records are the table's items, encrypted at rest with the table's key.
+    return [authorization, *_dynamodb_kms(call, [stream.split("/stream/", 1)[0]])]
+
+
 @_row("dynamodb", "Query", "Scan")
 def _dynamodb_read_many(call: Call) -> list[Authorization]:
     """On an index, the index's ARN is the resource IAM checks (Service Authorization Reference, index
