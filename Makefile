@@ -19,7 +19,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools xgboost-venvs clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
+.PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
@@ -56,6 +56,16 @@ $(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constra
 
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+# MLflow's tracking server (`mlflow server`), which the local stack runs when tracking is on, and its client for the
+# tests: its own venv (it pins SQLAlchemy, FastAPI, pandas, ...). About 2.5 min to install on a fresh machine.
+MLFLOW_VENV := .venv-tools/mlflow
+$(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraints.txt
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON313) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip --disable-pip-version-check -q install -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
+	touch $@
+
+mlflow-venv: $(MLFLOW_VENV)/.installed
+
 # One venv per emulated version of SageMaker's built-in XGBoost (local/retune_local/builtin_xgboost.py), each with
 # that version's xgboost: about 45 s each on a fresh machine, then reused.
 XGBOOST_VERSIONS := 1.7.6 3.0.5
@@ -79,7 +89,8 @@ CLIENT_VENVS := sdk2 sdk3 awscli
 clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
 
 # Everything the fast suites need, built side by side (each venv is its own pip run; mostly download and unpack).
-TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed
+TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed \
+	$(MLFLOW_VENV)/.installed
 
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
 # The AWS CLI's checks (tests/clients/test_awscli.py) run here; its venv installs in about 15 s.
