@@ -24,6 +24,7 @@ BUILD_DIR := .aws-sam/build
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
 	@echo "make local    the local stack in the foreground (STATE=out/demo/state: the demo's, to explore with the CLI)"
+	@echo "make mlflow-ui  MLflow's UI on the demo's tracking data (STATE=... another state directory's)"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
 	@echo "make test-clients  AWS's own clients (SageMaker SDK v2 and v3, AWS CLI) against the local SageMaker"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
@@ -177,7 +178,9 @@ DROPS ?= 4
 PROFILE ?= market-xgb
 # The local stack enforces IAM as the SAM-transformed template defines the roles: it needs the SAM CLI's venv.
 # PROFILE=churn-xgb runs SageMaker's built-in XGBoost 1.7-1 and the churn evaluator on XGBoost 1.7.6 (docs/churn.md).
-demo: venv $(SAM_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed)
+# Once template.yaml has the Track function, the demo mirrors its rounds and trials into a local MLflow server
+# (`make mlflow-ui` shows them afterwards; --no-tracking in the demo's arguments turns it off).
+demo: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed)
 	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
 
 # The local stack in the foreground with the market trainers (docs/local-mode.md). Its state is kept in STATE across
@@ -189,10 +192,19 @@ MARKET_IMAGES := $(foreach f,xgb mlp,--image retune/market-volatility-$(f)='pyth
 # The churn profile's evaluator (docs/churn.md) runs on the built-in algorithm's XGBoost; its trainer, SageMaker's
 # built-in XGBoost, needs no mapping.
 CHURN_IMAGES := --image retune/churn-evaluate='$(CURDIR)/.venv-tools/xgboost-1.7.6/bin/python -m trainers.churn_evaluate train'
-local: venv $(SAM_VENV)/.installed .venv-tools/xgboost-1.7.6/.installed
+local: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed .venv-tools/xgboost-1.7.6/.installed
 	mkdir -p out/local
 	PYTHONPATH=$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -m retune_local serve --state-dir $(STATE) --endpoints-file out/local/endpoints.json \
 		--event-log out/local/events.jsonl $(MARKET_IMAGES) $(CHURN_IMAGES)
+
+# MLflow's UI on a state directory's tracking data (default: the demo's), on http://127.0.0.1:$(MLFLOW_PORT); the
+# same server the local stack runs while tracking (retune_local.mlflow_server). Ctrl-C stops it.
+MLFLOW_PORT ?= 5000
+mlflow-ui: STATE = out/demo/state
+mlflow-ui: $(MLFLOW_VENV)/.installed
+	@test -f $(STATE)/mlflow/mlflow.db || { echo "$(STATE)/mlflow/mlflow.db: no tracking data there (make demo, or make local with tracking, writes it)"; exit 1; }
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(MLFLOW_VENV)/bin/mlflow server --backend-store-uri sqlite:///$(abspath $(STATE))/mlflow/mlflow.db \
+		--artifacts-destination $(abspath $(STATE))/mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache
