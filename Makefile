@@ -107,9 +107,12 @@ test-unit: venv
 	$(PY) -m pytest -q tests/unit
 
 # The long reliability runs (pytest marker `slow`): e.g. 250 shuffled replays, and 5 on the local stack.
-test-reliability: venv
+# The local stack's tracking runs (two drops mirrored into MLflow, a replay, an outage and a resync; a restart) are
+# here too: tests/local, marked slow.
+test-reliability: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed
 	$(PY) -m pytest -q -m slow tests/replay
 	$(PY) -m pytest -q -n 2 -m slow tests/reliability
+	$(PY) -m pytest -q -n 2 -m slow tests/local/test_tracking_local.py tests/local/test_tracking_real.py
 
 # checkov on the template as written and as the SAM transform makes it (the roles and rules SAM generates).
 # A check is skipped only in the template, each skip with its reason (docs/reliability.md).

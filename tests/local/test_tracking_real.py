@@ -77,6 +77,12 @@ def test_tracking_two_drops_mirror_into_mlflow_replays_change_nothing_and_an_out
             stack.drop(write_drop(tmp_path / drop, validation_rows=2 + seq), "toy", drop)
             assert stack.wait_for_round("toy", seq).status == "decided"
         assert stack.wait_for_streams(300)
+        # The stream was read as Track's role, as Lambda's event source mapping reads it, and the gate allowed it.
+        reads = [
+            e for e in stack.gate.trace() if e.principal == "TrackFunction" and e.service == "dynamodbstreams"
+        ]
+        assert {e.operation for e in reads} >= {"DescribeStream", "GetShardIterator", "GetRecords"}
+        assert all(e.allowed for e in reads)
         store = stack.state()
         trials = {seq: store.trials("toy", seq) for seq in (1, 2)}
 

@@ -21,6 +21,15 @@ def stub_template(directory: Path, log_dir: Path) -> Path:
     function fed by it (SAM's DynamoDB event, every setting of the event source mapping), its on-failure queue,
     which Reconcile alerts on. Written as JSON (YAML's subset) to `directory`."""
     template = copy.deepcopy(load_template())
+    # Once template.yaml has the real Track function, the stand-in takes its place: its own mapping, not a second.
+    template["Resources"] = {
+        lid: resource
+        for lid, resource in template["Resources"].items()
+        if not (
+            resource.get("Type") == "AWS::Lambda::EventSourceMapping"
+            and (resource.get("Properties") or {}).get("FunctionName") == {"Ref": "TrackFunction"}
+        )
+    }
     template["Parameters"]["TrackingServer"] = {"Type": "String", "Default": ""}
     template["Conditions"]["Tracking"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "TrackingServer"}, ""]}]}
     resources = template["Resources"]
@@ -78,6 +87,8 @@ def stub_template(directory: Path, log_dir: Path) -> Path:
         },
     }
     reconcile = resources["ReconcileFunction"]["Properties"]
+    if "TrackOnFailureQueue" in json.dumps(reconcile["Environment"]):
+        return _write(template, directory, log_dir)  # the real template's Reconcile alerts on it already
     parked = {"Fn::If": ["Tracking", {"Ref": "TrackOnFailureQueue"}, {"Ref": "AWS::NoValue"}]}
     reconcile["Environment"]["Variables"]["PARKED_QUEUE_URLS"]["Fn::Join"][1].append(parked)
     for statement in reconcile["Policies"][0]["Statement"]:
@@ -91,6 +102,10 @@ def stub_template(directory: Path, log_dir: Path) -> Path:
                     ]
                 }
             )
+    return _write(template, directory, log_dir)
+
+
+def _write(template: dict[str, Any], directory: Path, log_dir: Path) -> Path:
     log_dir.mkdir(parents=True, exist_ok=True)
     path = directory / "template-track-stub.json"
     path.write_text(json.dumps(template, indent=1))
