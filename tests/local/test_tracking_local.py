@@ -21,7 +21,7 @@ from retune_local.stack import LocalStack
 from retune_local.streams import read_stream
 
 from tests.local.conftest import TOY, TOY_IMAGE, toy_profile, write_drop
-from tests.local.tracking import stub_batches, stub_template
+from tests.local.tracking import stub_batches, stub_environment, stub_template
 
 pytestmark = [
     pytest.mark.local_stack,
@@ -40,6 +40,7 @@ def tracked_stack(tmp_path: Path, log_dir: Path) -> LocalStack:
         images,
         event_log=tmp_path / "events.jsonl",
         template_path=stub_template(tmp_path, log_dir),
+        env_overrides=stub_environment(log_dir),
         tracking=True,
     )
 
@@ -149,11 +150,25 @@ def test_tracking_a_restarted_stack_goes_on_from_the_streams_checkpoint(tmp_path
     log_dir = tmp_path / "stub"
     path = stub_template(tmp_path, log_dir)
     table_item = {"pk": {"S": "RESTART"}, "sk": {"S": "A"}}
-    with LocalStack(tmp_path / "state", {}, template_path=path, tracking=True, persist=True) as stack:
+    with LocalStack(
+        tmp_path / "state",
+        {},
+        template_path=path,
+        env_overrides=stub_environment(log_dir),
+        tracking=True,
+        persist=True,
+    ) as stack:
         stack.client("dynamodb").put_item(TableName=stack.resource("StateTable"), Item=table_item)
     first = sequence_numbers(stub_batches(log_dir))
     assert len(first) == 1  # delivered before the stack stopped
-    with LocalStack(tmp_path / "state", {}, template_path=path, tracking=True, persist=True) as stack:
+    with LocalStack(
+        tmp_path / "state",
+        {},
+        template_path=path,
+        env_overrides=stub_environment(log_dir),
+        tracking=True,
+        persist=True,
+    ) as stack:
         assert stack.wait_for_streams(120)
         assert len(sequence_numbers(stub_batches(log_dir))) == 1  # the restored item is not delivered again
         stack.client("dynamodb").put_item(

@@ -17,7 +17,7 @@ STUB_CODE = "tests/local/track_stub/"
 
 def stub_template(directory: Path, log_dir: Path) -> Path:
     """template.yaml plus what the Track function's template adds, with the stand-in handler
-    (tests/local/track_stub): the TrackingServer parameter and its condition, the state table's stream, the
+    (tests/local/track_stub), which logs to `log_dir` given by `stub_environment`: the TrackingServer parameter and its condition, the state table's stream, the
     function fed by it (SAM's DynamoDB event, every setting of the event source mapping), its on-failure queue,
     which Reconcile alerts on. Written as JSON (YAML's subset) to `directory`."""
     template = copy.deepcopy(load_template())
@@ -46,9 +46,7 @@ def stub_template(directory: Path, log_dir: Path) -> Path:
             "CodeUri": STUB_CODE,
             "Handler": "handler.handler",
             "Timeout": 30,
-            "Environment": {
-                "Variables": {"TRACKING_SERVER": {"Ref": "TrackingServer"}, "STUB_LOG": str(log_dir)}
-            },
+            "Environment": {"Variables": {"TRACKING_SERVER": {"Ref": "TrackingServer"}, "STUB_LOG": ""}},
             "Events": {
                 "StateChanges": {
                     "Type": "DynamoDB",
@@ -110,6 +108,12 @@ def _write(template: dict[str, Any], directory: Path, log_dir: Path) -> Path:
     path = directory / "template-track-stub.json"
     path.write_text(json.dumps(template, indent=1))
     return path
+
+
+def stub_environment(log_dir: Path) -> dict[str, dict[str, str]]:
+    """The stand-in's log folder, as `env.json` overrides (the template stays the same from run to run, so its SAM
+    transform is cached)."""
+    return {"TrackFunction": {"STUB_LOG": str(log_dir)}}
 
 
 def stub_batches(log_dir: Path) -> list[list[dict[str, Any]]]:
