@@ -158,6 +158,8 @@ class Endpoints:
     def resolver(self, template: dict[str, Any], stack_name: str = "retune-local") -> Resolver:
         """A resolver that gives this running stack's names to `Ref` and `Fn::GetAtt`."""
         resolver = Resolver(template, self.region, ACCOUNT, stack_name)
+        if self.tracking_server and TRACKING_PARAMETER in resolver.parameters:
+            resolver.parameters[TRACKING_PARAMETER] = self.tracking_server  # the stack ran with tracking on
         resolver.physical.update(self.resources)
         for key, value in self.attributes.items():
             lid, _, attribute = key.partition(".")

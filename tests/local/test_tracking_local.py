@@ -17,8 +17,9 @@ import pytest
 from retune_local.images import ImageSpec
 from retune_local.mlflow_server import PYTHON as MLFLOW_PYTHON
 from retune_local.mlflow_server import MLflowServer
-from retune_local.stack import LocalStack
+from retune_local.stack import Endpoints, LocalStack
 from retune_local.streams import read_stream
+from retune_local.template import functions, load_template
 
 from tests.local.conftest import TOY, TOY_IMAGE, toy_profile, write_drop
 from tests.local.tracking import stub_batches, stub_environment, stub_template
@@ -177,3 +178,22 @@ def test_tracking_a_restarted_stack_goes_on_from_the_streams_checkpoint(tmp_path
         assert stack.wait_for_streams(120)
         delivered = [r["keys"]["sk"]["S"] for batch in stub_batches(log_dir) for r in batch]
     assert delivered == ["A", "B"]
+
+
+def test_tracking_the_endpoints_file_gives_invoke_the_tracking_server(tmp_path: Path) -> None:
+    """`python -m retune_local invoke TrackFunction --endpoints-file ...` finds Track: the file keeps the server's
+    URI, and the resolver it makes gives it to the TrackingServer parameter (so the condition holds)."""
+    url = "http://127.0.0.1:5999"
+    path = tmp_path / "endpoints.json"
+    path.write_text(
+        json.dumps(Endpoints("us-east-1", "http://aws", "http://sm", tracking_server=url).as_json())
+    )
+    endpoints = Endpoints.read(path)
+    assert endpoints.tracking_server == url
+    template = load_template(stub_template(tmp_path, tmp_path / "stub"))
+    resolver = endpoints.resolver(template)
+    resolver.name_everything()
+    assert functions(template, resolver)["TrackFunction"].environment["TRACKING_SERVER"] == url
+    untracked = Endpoints("us-east-1", "http://aws", "http://sm").resolver(template)
+    untracked.name_everything()
+    assert "TrackFunction" not in functions(template, untracked)
