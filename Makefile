@@ -19,11 +19,12 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools xgboost-venvs clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start clean
+.PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
 	@echo "make local    the local stack in the foreground (STATE=out/demo/state: the demo's, to explore with the CLI)"
+	@echo "make mlflow-ui  MLflow's UI on the demo's tracking data (STATE=... another state directory's)"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
 	@echo "make test-clients  AWS's own clients (SageMaker SDK v2 and v3, AWS CLI) against the local SageMaker"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
@@ -56,6 +57,16 @@ $(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constra
 
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
+# MLflow's tracking server (`mlflow server`), which the local stack runs when tracking is on, and its client for the
+# tests: its own venv (it pins SQLAlchemy, FastAPI, pandas, ...). About 2.5 min to install on a fresh machine.
+MLFLOW_VENV := .venv-tools/mlflow
+$(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraints.txt
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON313) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip --disable-pip-version-check -q install -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
+	touch $@
+
+mlflow-venv: $(MLFLOW_VENV)/.installed
+
 # One venv per emulated version of SageMaker's built-in XGBoost (local/retune_local/builtin_xgboost.py), each with
 # that version's xgboost: about 45 s each on a fresh machine, then reused.
 XGBOOST_VERSIONS := 1.7.6 3.0.5
@@ -79,7 +90,8 @@ CLIENT_VENVS := sdk2 sdk3 awscli
 clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
 
 # Everything the fast suites need, built side by side (each venv is its own pip run; mostly download and unpack).
-TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed
+TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed \
+	$(MLFLOW_VENV)/.installed
 
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
 # The AWS CLI's checks (tests/clients/test_awscli.py) run here; its venv installs in about 15 s.
@@ -95,9 +107,12 @@ test-unit: venv
 	$(PY) -m pytest -q tests/unit
 
 # The long reliability runs (pytest marker `slow`): e.g. 250 shuffled replays, and 5 on the local stack.
-test-reliability: venv
+# The local stack's tracking runs (two drops mirrored into MLflow, a replay, an outage and a resync; a restart) are
+# here too: tests/local, marked slow.
+test-reliability: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed
 	$(PY) -m pytest -q -m slow tests/replay
 	$(PY) -m pytest -q -n 2 -m slow tests/reliability
+	$(PY) -m pytest -q -n 2 -m slow tests/local/test_tracking_local.py tests/local/test_tracking_real.py
 
 # checkov on the template as written and as the SAM transform makes it (the roles and rules SAM generates).
 # A check is skipped only in the template, each skip with its reason (docs/reliability.md).
@@ -174,7 +189,9 @@ DROPS ?= 4
 PROFILE ?= market-xgb
 # The local stack enforces IAM as the SAM-transformed template defines the roles: it needs the SAM CLI's venv.
 # PROFILE=churn-xgb runs SageMaker's built-in XGBoost 1.7-1 and the churn evaluator on XGBoost 1.7.6 (docs/churn.md).
-demo: venv $(SAM_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed)
+# Once template.yaml has the Track function, the demo mirrors its rounds and trials into a local MLflow server
+# (`make mlflow-ui` shows them afterwards; --no-tracking in the demo's arguments turns it off).
+demo: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed)
 	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
 
 # The local stack in the foreground with the market trainers (docs/local-mode.md). Its state is kept in STATE across
@@ -186,10 +203,19 @@ MARKET_IMAGES := $(foreach f,xgb mlp,--image retune/market-volatility-$(f)='pyth
 # The churn profile's evaluator (docs/churn.md) runs on the built-in algorithm's XGBoost; its trainer, SageMaker's
 # built-in XGBoost, needs no mapping.
 CHURN_IMAGES := --image retune/churn-evaluate='$(CURDIR)/.venv-tools/xgboost-1.7.6/bin/python -m trainers.churn_evaluate train'
-local: venv $(SAM_VENV)/.installed .venv-tools/xgboost-1.7.6/.installed
+local: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed .venv-tools/xgboost-1.7.6/.installed
 	mkdir -p out/local
 	PYTHONPATH=$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -m retune_local serve --state-dir $(STATE) --endpoints-file out/local/endpoints.json \
 		--event-log out/local/events.jsonl $(MARKET_IMAGES) $(CHURN_IMAGES)
+
+# MLflow's UI on a state directory's tracking data (default: the demo's), on http://127.0.0.1:$(MLFLOW_PORT); the
+# same server the local stack runs while tracking (retune_local.mlflow_server). Ctrl-C stops it.
+MLFLOW_PORT ?= 5000
+mlflow-ui: STATE = out/demo/state
+mlflow-ui: $(MLFLOW_VENV)/.installed
+	@test -f $(STATE)/mlflow/mlflow.db || { echo "$(STATE)/mlflow/mlflow.db: no tracking data there (make demo, or make local with tracking, writes it)"; exit 1; }
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(MLFLOW_VENV)/bin/mlflow server --backend-store-uri sqlite:///$(abspath $(STATE))/mlflow/mlflow.db \
+		--artifacts-destination $(abspath $(STATE))/mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from typing import Any
 from retune_local.images import ImageSpec
 from retune_local.lambda_runtime import FunctionRuntime
 from retune_local.snapshot import StateError
-from retune_local.stack import Endpoints, LocalStack, function_environment
+from retune_local.stack import Endpoints, LocalStack, function_environment, tracking_available
 from retune_local.template import functions, load_template
 
 
@@ -50,6 +50,7 @@ def serve(args: argparse.Namespace, images: dict[str, ImageSpec]) -> int:
         # A state directory of one's own is kept across restarts: moto's state is saved there when serve ends
         # (Ctrl-C, SIGTERM) and restored on the next start, beside the local SageMaker's.
         persist=args.state_dir is not None,
+        tracking=tracking_available() if args.tracking is None else args.tracking,
     )
     try:
         with stack:
@@ -131,6 +132,14 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     s.add_argument("--env-vars", help="env.json overrides, as for sam local invoke")
     s.add_argument("--real-time", action="store_true", help="real time instead of the deterministic mode")
+    s.add_argument(
+        "--tracking",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run MLflow's tracking server (.venv-tools/mlflow) on the state directory and feed it the state "
+        "table's stream (default: on once template.yaml has a Track function and the mlflow venv exists; "
+        "docs/local-mode.md, 'Tracking in MLflow, locally')",
+    )
     s.add_argument(
         "--schedule-seconds",
         type=float,

@@ -32,7 +32,7 @@ from retune.records import RoundRecord, TrialRecord
 from retune_local import builtin_xgboost, churn, market
 from retune_local.images import ImageSpec
 from retune_local.report import round_summary, table, write_report
-from retune_local.stack import LocalStack
+from retune_local.stack import LocalStack, tracking_available
 from retune_local.template import ROOT
 
 IMAGES = {"retune/market-volatility-xgb": "xgb", "retune/market-volatility-mlp": "mlp"}
@@ -242,6 +242,7 @@ def run(
     first_validation: str = "2015-01-01",
     churn_rows: dict[str, int] | None = None,
     stream: Any = sys.stdout,
+    tracking: bool | None = None,
 ) -> dict[str, Any]:
     """Run the demo; returns summary.json's content. `churn_rows` sizes the churn drops' channels (tests)."""
     if out.exists():
@@ -268,8 +269,15 @@ def run(
     incumbents: list[tuple[RoundRecord, list[TrialRecord]]] = []
     state = out / "state"
     # persist: the stack's state is saved there when the demo ends (also by Ctrl-C or SIGTERM), for exploring.
+    if tracking is None:
+        tracking = tracking_available()
     with LocalStack(
-        state, work.images, event_log=out / "events.jsonl", deterministic=deterministic, persist=True
+        state,
+        work.images,
+        event_log=out / "events.jsonl",
+        deterministic=deterministic,
+        persist=True,
+        tracking=tracking,
     ) as stack:
         stack.put_profile(profile_path, profile_name)
         store = stack.state()
@@ -291,6 +299,10 @@ def run(
             rnd = store.get_round(profile_name, seq)
             summaries.append(round_summary(rnd, store.trials(profile_name, seq)))
             incumbents.append((rnd, store.trials(profile_name, seq)))
+        if stack.pollers and not stack.wait_for_streams(300):
+            print(
+                "tracking: the stream's last records did not reach MLflow in 300 s", file=stream, flush=True
+            )
         alerts = stack.alerts(keep=True)
     elapsed = time.monotonic() - started
     summary = {
@@ -319,6 +331,13 @@ def run(
         file=stream,
         flush=True,
     )
+    if tracking:
+        ui_state = "" if state.absolute() == (ROOT / "out" / "demo" / "state") else f" STATE={_shown(state)}"
+        print(
+            f"the rounds and trials in MLflow: make mlflow-ui{ui_state}   then open http://127.0.0.1:5000",
+            file=stream,
+            flush=True,
+        )
     return summary
 
 
@@ -340,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-jobs", type=int, help="override the profile's trials per round")
     parser.add_argument("--parallel", type=int, help="override the profile's parallelism")
     parser.add_argument("--real-time", action="store_true", help="the local SageMaker's real-time mode")
+    parser.add_argument(
+        "--tracking",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mirror the rounds and trials into a local MLflow server (default: on once the template has a Track "
+        "function and .venv-tools/mlflow exists)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupted)
     run(
@@ -349,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         max_jobs=args.max_jobs,
         parallel=args.parallel,
         deterministic=not args.real_time,
+        tracking=args.tracking,
     )
     return 0
 

@@ -16,11 +16,13 @@ policy its documentation states.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +35,25 @@ from retune_local import snapshot
 from retune_local.api import LocalSageMaker
 from retune_local.http import SageMakerHTTPServer
 from retune_local.iam import principals as iam_principals
+from retune_local.iam.actions import TABLE as IAM_OPERATIONS
 from retune_local.iam.gate import Gate, start_gated_moto
 from retune_local.iam.principals import Principal
 from retune_local.iam.resources import StackResources
 from retune_local.images import ImageSpec
 from retune_local.lambda_runtime import FunctionRuntime, Outcome, failure_record
+from retune_local.mlflow_server import MLFLOW, MLflowServer
 from retune_local.router import Router
 from retune_local.s3_events import ObjectEvents
 from retune_local.snapshot import Contents
+from retune_local.streams import (
+    StreamMapping,
+    StreamPoller,
+    batches,
+    lambda_record,
+    read_stream,
+    shuffled_with_duplicates,
+    stream_mappings,
+)
 from retune_local.template import (
     ROOT,
     TEMPLATE,
@@ -58,6 +71,15 @@ ACCOUNT = "123456789012"
 CAPTURE_QUEUE = "retune-local-eventbridge-capture"
 ALERTS_INBOX = "retune-local-alerts-inbox"
 ADMINISTRATOR = iam_principals.administrator(ACCOUNT)
+# The template parameter that names the tracking server (empty: no Track function); with tracking on, the stack
+# gives it its own MLflow server's URI.
+TRACKING_PARAMETER = "TrackingServer"
+
+
+def tracking_available(template_path: Path = TEMPLATE) -> bool:
+    """Tracking's default (the demo, `serve`): on once the template has the tracking server parameter (its Track
+    function) and the mlflow venv exists (`make mlflow-venv`)."""
+    return MLFLOW.exists() and TRACKING_PARAMETER in (load_template(template_path).get("Parameters") or {})
 
 
 def _config() -> Config:
@@ -73,19 +95,34 @@ class Endpoints:
     attributes: dict[str, str] = field(default_factory=dict)  # "LogicalId.Attribute" → what Fn::GetAtt gives
     # principal name ("administrator", "cli", a function's logical id) → its AWS_* credential variables
     credentials: dict[str, dict[str, str]] = field(default_factory=dict)
+    tracking_server: str | None = None  # the local MLflow server's URI, when tracking is on
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "region": self.region,
             "endpoints": {
                 name: self.aws
-                for name in ("s3", "dynamodb", "sns", "sqs", "cloudwatch", "events", "kms", "logs", "sts")
+                for name in (
+                    "s3",
+                    "dynamodb",
+                    "dynamodbstreams",
+                    "sns",
+                    "sqs",
+                    "cloudwatch",
+                    "events",
+                    "kms",
+                    "logs",
+                    "sts",
+                )
             }
             | {"sagemaker": self.sagemaker},
             "resources": self.resources,
             "attributes": self.attributes,
             "credentials": self.credentials,
         }
+        if self.tracking_server:
+            out["tracking_server"] = self.tracking_server
+        return out
 
     def environment(self, principal: str = iam_principals.ADMINISTRATOR) -> dict[str, str]:
         """What a process needs to reach the local services with unmodified boto3 code, as `principal`."""
@@ -115,11 +152,14 @@ class Endpoints:
             data["resources"],
             data.get("attributes", {}),
             data.get("credentials", {}),
+            data.get("tracking_server"),
         )
 
     def resolver(self, template: dict[str, Any], stack_name: str = "retune-local") -> Resolver:
         """A resolver that gives this running stack's names to `Ref` and `Fn::GetAtt`."""
         resolver = Resolver(template, self.region, ACCOUNT, stack_name)
+        if self.tracking_server and TRACKING_PARAMETER in resolver.parameters:
+            resolver.parameters[TRACKING_PARAMETER] = self.tracking_server  # the stack ran with tracking on
         resolver.physical.update(self.resources)
         for key, value in self.attributes.items():
             lid, _, attribute = key.partition(".")
@@ -219,6 +259,9 @@ class LocalStack:
     deterministic: the local SageMaker's deterministic mode (fixed event order, virtual clock).
     persist: keep moto's state across restarts: restore it from `state_dir` on start (where a stack that persisted
     left it) and save it there on close (retune_local.snapshot); the local SageMaker's state is kept there anyway.
+    tracking: run MLflow's tracking server (retune_local.mlflow_server; its database under `state_dir/mlflow`, kept
+    with it) and give its URI to the template's TrackingServer parameter. Every event source mapping of a table's
+    stream that the template enables is polled as Lambda polls it (retune_local.streams), tracking or not.
     """
 
     def __init__(
@@ -234,6 +277,7 @@ class LocalStack:
         sagemaker_options: Mapping[str, Any] | None = None,
         physical_names: Mapping[str, str] | None = None,
         persist: bool = False,
+        tracking: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()  # jobs run in their own directories: no relative paths
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -264,6 +308,10 @@ class LocalStack:
         self.gate = Gate([ADMINISTRATOR], region=REGION, account=ACCOUNT)
         self._transformed: dict[str, Any] = {}
         self.iam_resolver = self.resolver
+        self.tracking = tracking
+        self.mlflow: MLflowServer | None = None
+        self.pollers: dict[str, StreamPoller] = {}
+        self.stream_drain_timeout = 120.0  # how long close() lets the pollers catch up with the stream
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -271,6 +319,12 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
         # Before anything is created: a state directory that cannot be restored fails here, naming the fix.
         saved = snapshot.check(self.state_dir) if self.persist else None
+        if self.tracking:
+            # It boots while the rest of the stack starts (tens of seconds on a busy machine); ready before the
+            # stream's first batch.
+            self.mlflow = MLflowServer(self.state_dir).launch()
+            if TRACKING_PARAMETER in (self.template.get("Parameters") or {}):
+                self.resolver.parameters[TRACKING_PARAMETER] = self.mlflow.url
         self.object_events = ObjectEvents(self._on_object_created, REGION, ACCOUNT)
         self._moto = start_gated_moto(self.gate, self.object_events)
         host, port = self._moto.get_host_and_port()
@@ -279,11 +333,15 @@ class LocalStack:
         _reset_moto(aws_url)
         placeholder = Endpoints(REGION, aws_url, "")
         self._create_resources(placeholder)
+        positions: dict[str, dict[str, str]] = {}
         if saved is not None:
             # Before the router exists: restoring the bucket's objects starts no round.
             snapshot.restore(
                 saved, self._contents, self._admin_clients(placeholder), self._queue_urls(), ACCOUNT
             )
+            # Restoring the tables wrote their items to the streams again: records delivered before the last
+            # stop. An event source mapping keeps its checkpoint, so the pollers start after them.
+            positions = self._stream_ends(placeholder)
         if self.persist:
             snapshot.mark_open(self.state_dir)
             self._opened = True
@@ -309,6 +367,7 @@ class LocalStack:
             self._resource_names(),
             self._attributes(),
             {name: p.environment() for name, p in self.gate.principals.items()},
+            self.mlflow.url if self.mlflow is not None else None,
         )
         self.functions = functions(self.template, self.resolver)
         logs = self.state_dir / "logs"
@@ -322,6 +381,9 @@ class LocalStack:
         poller = threading.Thread(target=self._drain_capture_queue, name="capture-queue", daemon=True)
         poller.start()
         self._threads.append(poller)
+        if self.mlflow is not None:
+            self.mlflow.wait_ready()
+        self._start_stream_pollers(positions)
         return self
 
     def _principals(self) -> dict[str, Principal]:
@@ -354,6 +416,11 @@ class LocalStack:
         return {name.split("/", 1)[1]: str(p.caller.role_arn) for name, p in deployed.items()}
 
     def close(self) -> None:
+        # The stream's last records reach their function while everything it calls still runs.
+        for name, stream_poller in self.pollers.items():
+            if not stream_poller.wait_drained(self.stream_drain_timeout):
+                log.warning("%s: stream records left undelivered at stop", name)
+            stream_poller.stop()
         self._stop.set()
         try:
             if self._sagemaker_http is not None:
@@ -382,6 +449,8 @@ class LocalStack:
             if self._moto is not None:
                 self._moto.stop()
                 self._moto = None
+            if self.mlflow is not None:
+                self.mlflow.stop()
 
     def __enter__(self) -> LocalStack:
         try:
@@ -460,7 +529,16 @@ class LocalStack:
             }
             if props.get("GlobalSecondaryIndexes"):
                 params["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-            dynamodb.create_table(**params)
+            stream = props.get("StreamSpecification")
+            if stream:
+                # CloudFormation's StreamSpecification holds the view type; the API's also turns the stream on.
+                params["StreamSpecification"] = {
+                    "StreamEnabled": True,
+                    "StreamViewType": stream["StreamViewType"],
+                }
+            created = dynamodb.create_table(**params)["TableDescription"]
+            if stream:
+                r.attributes[(lid, "StreamArn")] = created["LatestStreamArn"]
             ttl = props.get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):
                 dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
@@ -565,6 +643,99 @@ class LocalStack:
             client("sqs", self.endpoints, self.principal(spec.logical_id)).send_message(
                 QueueUrl=self.resolver.physical[spec.on_failure], MessageBody=json.dumps(record, default=str)
             )
+
+    # -- streams ------------------------------------------------------------------------------------------------
+
+    def stream_mappings(self) -> dict[str, StreamMapping]:
+        """The event source mappings of a table's stream that this stack's template enables (SAM-transformed)."""
+        return {
+            lid: mapping
+            for lid, mapping in stream_mappings(self._transformed, self.iam_resolver).items()
+            if mapping.enabled and mapping.function in self.runtimes
+        }
+
+    def _stream_arn(self, table: str) -> str:
+        return str(self.resolver.attributes[(table, "StreamArn")])
+
+    def _stream_ends(self, endpoints: Endpoints) -> dict[str, dict[str, str]]:
+        """Each stream's shards' last sequence numbers, by table logical id."""
+        streams = client("dynamodbstreams", endpoints)
+        out: dict[str, dict[str, str]] = {}
+        for (lid, attribute), arn in self.resolver.attributes.items():
+            if attribute == "StreamArn":
+                (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]  # moto: one
+                records = read_stream(streams, str(arn))
+                if records:
+                    out[lid] = {shard["ShardId"]: records[-1]["dynamodb"]["SequenceNumber"]}
+        return out
+
+    def stream_reader(self, function: str) -> Principal:
+        """Who reads a mapping's stream: the function's execution role, as Lambda's event source mapping does, once
+        the gate can authorize DynamoDB Streams' operations (retune_local.iam.actions); until then the
+        administrator (unchecked)."""
+        known = all(
+            ("dynamodbstreams", op) in IAM_OPERATIONS
+            for op in ("DescribeStream", "GetShardIterator", "GetRecords")
+        )
+        return self.principal(function) if known else ADMINISTRATOR
+
+    def _start_stream_pollers(self, positions: Mapping[str, Mapping[str, str]]) -> None:
+        """Lambda's event source mappings of the tables' streams: the stream is read with the function's role (in
+        AWS, the mapping reads it with the function's execution role), the function is invoked in its warm worker
+        (as its role), and a discarded range's record is sent with its role, as Lambda sends it."""
+        assert self.endpoints is not None
+        for lid, mapping in self.stream_mappings().items():
+            spec = self.functions[mapping.function]
+            function_arn = (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.resolver.physical.get(spec.logical_id)}"
+            )
+            self.pollers[lid] = StreamPoller(
+                mapping,
+                client("dynamodbstreams", self.endpoints, self.stream_reader(mapping.function)),
+                self._stream_arn(mapping.table),
+                self.runtimes[mapping.function].invoke_sync,
+                functools.partial(self._park_stream_range, mapping),
+                function_arn,
+                after=positions.get(mapping.table),
+                on_batch=self.router.notify if self.router is not None else None,
+            ).start()
+
+    def _park_stream_range(self, mapping: StreamMapping, record: dict[str, Any]) -> None:
+        """DestinationConfig.OnFailure of a stream mapping: the discarded range's metadata, sent with the function's
+        execution role (SAM grants it sqs:SendMessage on the queue)."""
+        assert self.endpoints is not None and mapping.on_failure is not None
+        self.on_failure_records.append(record)
+        destination = self.resolver.physical[mapping.on_failure]
+        body = json.dumps(record)
+        if str(destination).startswith("arn:aws:sns:"):
+            self.client("sns", mapping.function).publish(TopicArn=destination, Message=body)
+        else:
+            self.client("sqs", mapping.function).send_message(QueueUrl=destination, MessageBody=body)
+
+    def wait_for_streams(self, timeout: float = 300.0) -> bool:
+        """Block until every stream record written before the call has reached its function (delivered or
+        parked)."""
+        deadline = time.monotonic() + timeout
+        return all(p.wait_drained(max(0.0, deadline - time.monotonic())) for p in self.pollers.values())
+
+    def replay_stream(
+        self, mapping: str | None = None, *, seed: int = 0, duplicate_share: float = 0.5
+    ) -> list[Outcome]:
+        """Deliver every record the stream holds again to the mapping's function: shuffled, a share of them twice,
+        in batches of its BatchSize, each invoked once (what at-least-once delivery and a resync may do). Returns
+        each batch's outcome."""
+        mappings = self.stream_mappings()
+        chosen = mappings[mapping] if mapping is not None else next(iter(mappings.values()))
+        arn = self._stream_arn(chosen.table)
+        records = read_stream(self.client("dynamodbstreams"), arn)
+        runtime = self.runtimes[chosen.function]
+        outcomes = [
+            runtime.invoke_sync({"Records": [lambda_record(r, arn) for r in batch]})
+            for batch in batches(shuffled_with_duplicates(records, seed, duplicate_share), chosen.batch_size)
+        ]
+        if self.router is not None:
+            self.router.notify()
+        return outcomes
 
     # -- the Python API for tests and the demo --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from retune_local.demo import run
+from retune_local.stack import tracking_available
 
 from tests.local.report_check import check_report
 
@@ -51,6 +52,8 @@ def test_demo_two_drops_write_the_summary_and_a_report_with_data(tmp_path: Path)
     text = stream.getvalue()
     assert "round  drop" in text and "2015-07-01" in text and "promoted" in text
     assert "trials 3/3" in text  # live progress was shown
+    # Once template.yaml has the Track function, the demo mirrors into MLflow and says how to look at it.
+    assert ("make mlflow-ui" in text) == tracking_available()
 
     # The report's charts and embedded data hold every round and trial of summary.json, value for value.
     check_report((out / "report.html").read_text(), written)

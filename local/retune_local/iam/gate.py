@@ -318,6 +318,8 @@ class GatedMoto:
         found = credential_of(request.headers, request.args)
         signing = found[1] if found else _unsigned_service(request)
         service = SIGNING_NAMES.get(signing, signing)
+        if service == "dynamodb" and request.headers.get("X-Amz-Target", "").startswith("DynamoDBStreams_"):
+            service = "dynamodbstreams"  # DynamoDB Streams signs as "dynamodb"; its operations are its own
         who = self.gate.identify(service, found[0] if found else None)
         if isinstance(who, Denial):
             return self._deny(start_response, service, _protocol(service, request), who, request.method)
