@@ -35,7 +35,6 @@ from retune_local import snapshot
 from retune_local.api import LocalSageMaker
 from retune_local.http import SageMakerHTTPServer
 from retune_local.iam import principals as iam_principals
-from retune_local.iam.actions import TABLE as IAM_OPERATIONS
 from retune_local.iam.gate import Gate, start_gated_moto
 from retune_local.iam.principals import Principal
 from retune_local.iam.resources import StackResources
@@ -669,16 +668,6 @@ class LocalStack:
                     out[lid] = {shard["ShardId"]: records[-1]["dynamodb"]["SequenceNumber"]}
         return out
 
-    def stream_reader(self, function: str) -> Principal:
-        """Who reads a mapping's stream: the function's execution role, as Lambda's event source mapping does, once
-        the gate can authorize DynamoDB Streams' operations (retune_local.iam.actions); until then the
-        administrator (unchecked)."""
-        known = all(
-            ("dynamodbstreams", op) in IAM_OPERATIONS
-            for op in ("DescribeStream", "GetShardIterator", "GetRecords")
-        )
-        return self.principal(function) if known else ADMINISTRATOR
-
     def _start_stream_pollers(self, positions: Mapping[str, Mapping[str, str]]) -> None:
         """Lambda's event source mappings of the tables' streams: the stream is read with the function's role (in
         AWS, the mapping reads it with the function's execution role), the function is invoked in its warm worker
@@ -691,7 +680,7 @@ class LocalStack:
             )
             self.pollers[lid] = StreamPoller(
                 mapping,
-                client("dynamodbstreams", self.endpoints, self.stream_reader(mapping.function)),
+                client("dynamodbstreams", self.endpoints, self.principal(mapping.function)),
                 self._stream_arn(mapping.table),
                 self.runtimes[mapping.function].invoke_sync,
                 functools.partial(self._park_stream_range, mapping),

@@ -15,9 +15,9 @@ services-ddb-batchfailurereporting.html):
 - records older than MaximumRecordAgeInSeconds are not sent; they and the batches out of retries are discarded:
   their range's metadata (never the records) goes to DestinationConfig.OnFailure, and the shard moves on.
 
-The local stack reads the stream as the administrator (the gate's exemption: in AWS, Lambda reads it with the
-function's execution role, whose stream statements the template grants; see docs/local-mode.md) and sends the
-on-failure record as the function's role, as Lambda does. ParallelizationFactor above 1 lets AWS run up to that many
+The local stack reads the stream with the function's execution role, as Lambda's event source mapping does (the
+gate checks the template's stream statements; see docs/local-mode.md), and sends the on-failure record as the
+function's role, as Lambda does. ParallelizationFactor above 1 lets AWS run up to that many
 batches of a shard at once, in order per partition key; the poller runs them one at a time, one of the orders AWS
 may take.
 
