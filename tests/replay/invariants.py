@@ -59,7 +59,7 @@ def check(effects: Effects, recording: Recording, baseline: Effects | None = Non
             want.trial_counts,
             want.best_training_job,
             want.best_objective,
-        ), rnd.seq
+        ), (rnd.seq, rnd.trial_counts, rnd.best_training_job, want.trial_counts, want.best_training_job)
         assert rnd.evaluation is not None and want.evaluation is not None
         assert rnd.evaluation.job_name == want.evaluation.job_name
         assert (rnd.evaluation.challenger_score, rnd.evaluation.champion_score) == (

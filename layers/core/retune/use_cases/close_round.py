@@ -138,8 +138,9 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
 def _backfill(rnd: RoundRecord, deps: CloseRoundDeps) -> int:
     """Record every trial whose terminal event never arrived. Returns how many were written."""
     count = 0
-    for summary in deps.sagemaker.list_trials(rnd.tuning_job_name):
-        name = str(summary["TrainingJobName"])
+    # The round's incumbents too (plain jobs: no tuning job lists them), so that a close never misses them.
+    names = [str(summary["TrainingJobName"]) for summary in deps.sagemaker.list_trials(rnd.tuning_job_name)]
+    for name in [*names, *(i.job_name for i in rnd.incumbents)]:
         existing = deps.store.get_trial(rnd.profile, rnd.seq, name)
         if existing is not None and existing.terminal:
             continue
