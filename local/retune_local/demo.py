@@ -42,8 +42,8 @@ LOCAL_ENDPOINTS = Path("out/local/endpoints.json")  # where `make local` writes 
 SEQUENCE_IMAGE = "retune/market-sequence"
 # The sequence trainer's Python: 3.11 with torch's CPU build (`make torch-venv`; tools/torch-requirements.txt).
 TORCH_PYTHON = ROOT / ".venv-tools" / "torch" / "bin" / "python"
-# One epoch of a market-seq trial stands for this many seconds on the virtual clock: 20 epochs (the profile's
-# max_epochs) stay within its max_runtime_seconds.
+# One epoch of a market-seq trial stands for this many seconds on the virtual clock: 12 epochs (the profile's
+# max_epochs) make 240 s, within its max_runtime_seconds (300).
 SEQUENCE_SECONDS_PER_EPOCH = 20.0
 
 
