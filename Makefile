@@ -19,7 +19,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start clean
+.PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs torch-venv clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
@@ -79,6 +79,19 @@ XGBOOST_VENVS := $(foreach v,$(XGBOOST_VERSIONS),.venv-tools/xgboost-$(v)/.insta
 
 xgboost-venvs: $(XGBOOST_VENVS)
 
+# The sequence trainer's Python (trainers/market_sequence): 3.11 with torch's CPU build, the wheel that lies in pip's
+# find-links on this machine and CI (about 90 s on a fresh machine, most of it unpacking torch), then reused. The
+# control plane (.venv, 3.13) never imports torch. A CUDA build is refused (tools/torch-check-cpu.py).
+TORCH_VENV := .venv-tools/torch
+$(TORCH_VENV)/.installed: tools/torch-requirements.txt tools/torch-check-cpu.py
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
+	test -x $(@D)/bin/python || $(PYTHON311) -m venv $(@D)
+	$(@D)/bin/pip --disable-pip-version-check -q install -r tools/torch-requirements.txt
+	$(@D)/bin/python tools/torch-check-cpu.py
+	touch $@
+
+torch-venv: $(TORCH_VENV)/.installed
+
 # AWS's own clients, each in its venv (they pin their own boto3): clients-sdk2 (SageMaker Python SDK v2),
 # clients-sdk3 (v3), clients-awscli (the AWS CLI v1, the one on PyPI). Built once, then reused.
 CLIENT_VENVS := sdk2 sdk3 awscli
@@ -91,7 +104,7 @@ clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
 
 # Everything the fast suites need, built side by side (each venv is its own pip run; mostly download and unpack).
 TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed \
-	$(MLFLOW_VENV)/.installed
+	$(MLFLOW_VENV)/.installed $(TORCH_VENV)/.installed
 
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
 # The AWS CLI's checks (tests/clients/test_awscli.py) run here; its venv installs in about 15 s.
@@ -189,9 +202,11 @@ DROPS ?= 4
 PROFILE ?= market-xgb
 # The local stack enforces IAM as the SAM-transformed template defines the roles: it needs the SAM CLI's venv.
 # PROFILE=churn-xgb runs SageMaker's built-in XGBoost 1.7-1 and the churn evaluator on XGBoost 1.7.6 (docs/churn.md).
-# Once template.yaml has the Track function, the demo mirrors its rounds and trials into a local MLflow server
+# The demo mirrors its rounds and trials into a local MLflow server through the Track function
 # (`make mlflow-ui` shows them afterwards; --no-tracking in the demo's arguments turns it off).
-demo: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed)
+# PROFILE=market-seq runs the LSTM/Transformer trainer in the torch venv (docs/market-seq.md).
+demo: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed $(if $(filter churn-xgb,$(PROFILE)),.venv-tools/xgboost-1.7.6/.installed) \
+	$(if $(filter market-seq,$(PROFILE)),$(TORCH_VENV)/.installed)
 	$(PY) -m retune_local.demo --drops $(DROPS) --profile $(PROFILE)
 
 # The local stack in the foreground with the market trainers (docs/local-mode.md). Its state is kept in STATE across

@@ -41,6 +41,30 @@ SECONDS_PER_EPOCH = 2.0
 LOCAL_ENDPOINTS = Path("out/local/endpoints.json")  # where `make local` writes the restored stack's endpoints
 
 
+SEQUENCE_IMAGE = "retune/market-sequence"
+# The sequence trainer's Python: 3.11 with torch's CPU build (`make torch-venv`; tools/torch-requirements.txt).
+TORCH_PYTHON = ROOT / ".venv-tools" / "torch" / "bin" / "python"
+# One epoch of a market-seq trial stands for this many seconds on the virtual clock: 12 epochs (the profile's
+# max_epochs) make 240 s, within its max_runtime_seconds (300).
+SEQUENCE_SECONDS_PER_EPOCH = 20.0
+
+
+def sequence_images() -> dict[str, ImageSpec]:
+    """The sequence trainer (trainers/market_sequence) as a local command in the torch venv. Cold, a fresh process
+    per job: the warm runner is the control plane's Python (3.13), which never imports torch; each trial pays
+    torch's import (about 2.5 s of CPU) instead. One thread a trial, as the trainer's own nthread."""
+    if not TORCH_PYTHON.is_file():
+        raise FileNotFoundError(f"{TORCH_PYTHON}: the torch venv is missing; make it with `make torch-venv`")
+    return {
+        SEQUENCE_IMAGE: ImageSpec(
+            argv=(str(TORCH_PYTHON), "-m", "trainers.market_sequence", "train"),
+            seconds_per_epoch=SEQUENCE_SECONDS_PER_EPOCH,
+            env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+            warm=False,
+        )
+    }
+
+
 def market_images() -> dict[str, ImageSpec]:
     """The reference trainers as local commands (`python -m trainers.market_volatility xgb train`), their
     modules preloaded by the warm runner (trainers/market_volatility/README.md)."""
@@ -116,6 +140,8 @@ def workload(
             "person's approval, given with retune promote.",
         )
     windows = market.windows(first_validation, count=drops)
+    sequences = profile_doc["training"]["image"] == SEQUENCE_IMAGE
+    write = market.write_sequence_drop if sequences else market.write_drop
     return Workload(
         "S&P 500 data",
         " (skfolio)",
@@ -124,11 +150,11 @@ def workload(
                 s.drop_id,
                 f"train {s.train_start}..{s.train_end}, validation {s.validation_start}..{s.validation_end}, "
                 f"test {s.test_start}..{s.test_end}",
-                functools.partial(market.write_drop, s),
+                functools.partial(write, s),
             )
             for s in windows
         ],
-        market_images(),
+        sequence_images() if sequences else market_images(),
         "Each round's challenger and the champion are scored by one evaluation job on the drop's held-out test "
         "window.",
     )
@@ -354,7 +380,9 @@ def _interrupted(*_: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m retune_local.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--drops", type=int, default=4)
-    parser.add_argument("--profile", default="market-xgb", choices=["market-xgb", "market-mlp", "churn-xgb"])
+    parser.add_argument(
+        "--profile", default="market-xgb", choices=["market-xgb", "market-mlp", "market-seq", "churn-xgb"]
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo")
     parser.add_argument("--max-jobs", type=int, help="override the profile's trials per round")
     parser.add_argument("--parallel", type=int, help="override the profile's parallelism")

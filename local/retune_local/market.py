@@ -305,3 +305,58 @@ def ridge_baseline(spec: DropSpec, alpha: float = 1.0) -> dict[str, float]:
         x, y = arrays(spec, channel)
         scores[f"{channel}_rmse"] = rmse(y, model.predict(x))
     return scores
+
+
+# The sequence models' drops (trainers/market_sequence): the same windows and the same scored rows, each channel
+# preceded by the features of the SEQUENCE_CONTEXT trading days before its first day, so that every scored row has
+# a full history (its stock's last sequence_length days) without reading another channel. Columns: target, scored
+# (1: a row of the channel, scored and trained on; 0: context, features only, target written as 0), stock (its
+# index in TICKERS), then FEATURES. Rows sorted by date, then stock.
+SEQUENCE_CONTEXT = 63  # the longest sequence market-seq searches (64 days) less the scored day itself
+SEQUENCE_COLUMNS = (TARGET, "scored", "stock", *FEATURES)
+
+
+def tickers() -> tuple[str, ...]:
+    """The data set's 20 stocks, sorted: a sequence drop's `stock` column indexes this tuple."""
+    return tuple(sorted(panel()["ticker"].unique()))
+
+
+def sequence_table(spec: DropSpec, channel: str, context_days: int = SEQUENCE_CONTEXT) -> np.ndarray:
+    """One channel of a sequence drop (SEQUENCE_COLUMNS): the channel's rows, exactly those of `channel_frame`,
+    after the panel's rows of the `context_days` trading days before its first day (features known by then; the
+    context rows' targets are not written)."""
+    frame = panel()
+    rows = channel_frame(spec, channel)
+    first = rows["date"].min()
+    dates = np.sort(frame["date"].unique())
+    position = int(np.searchsorted(dates, first.to_datetime64()))
+    context_start = dates[max(position - context_days, 0)]
+    names = spec.tickers if spec.tickers is not None else tickers()
+    context = frame[(frame["date"] >= context_start) & (frame["date"] < first) & frame["ticker"].isin(names)]
+    both = pd.concat([context.assign(scored=0.0), rows.assign(scored=1.0)])
+    both.loc[both["scored"] == 0.0, TARGET] = 0.0
+    both["stock"] = both["ticker"].map({t: float(i) for i, t in enumerate(tickers())})
+    both = both.sort_values(["date", "stock"], kind="stable")
+    return _rounded(both[list(SEQUENCE_COLUMNS)].to_numpy(dtype=float))
+
+
+def write_sequence_drop(
+    spec: DropSpec, directory: Path | str, context_days: int = SEQUENCE_CONTEXT
+) -> dict[str, Any]:
+    """A drop for the sequence models: as `write_drop`, each channel's CSV laid out as `sequence_table`."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for channel in CHANNELS:
+        table = sequence_table(spec, channel, context_days)
+        _write_csv(folder / f"{channel}.csv", table)
+        rows[channel] = int(table[:, 1].sum())
+    document = manifest(spec, rows)
+    document["description"] = document["description"].replace(
+        "target first, then",
+        f"target first, then scored (0: one of the {context_days} context days), stock, then",
+    )[:1024]
+    partial = folder / "manifest.json.partial"
+    partial.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(partial, folder / "manifest.json")
+    return document

@@ -109,3 +109,23 @@ def make_job(tmp_path: Path, tiny_drop: Path) -> MakeJob:
         return JobDir(root)
 
     return make
+
+
+# The sequence trainer (trainers/market_sequence) runs in its own Python, 3.11 with torch (`make torch-venv`):
+# retune's .venv never imports torch, so its tests run the trainer as a process, as the local stack does.
+TORCH_PYTHON = ROOT / ".venv-tools" / "torch" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def torch_python() -> Path:
+    if not TORCH_PYTHON.is_file():
+        pytest.fail(f"{TORCH_PYTHON} is missing: `make torch-venv` builds it (make test does)")
+    return TORCH_PYTHON
+
+
+@pytest.fixture(scope="session")
+def tiny_sequence_drop(tmp_path_factory: pytest.TempPathFactory, tiny_spec: market.DropSpec) -> Path:
+    """The tiny window as a sequence drop: each channel after its 63 context days."""
+    folder = tmp_path_factory.mktemp("sequence-drop") / tiny_spec.drop_id
+    market.write_sequence_drop(tiny_spec, folder)
+    return folder

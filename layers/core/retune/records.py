@@ -179,7 +179,6 @@ class TrialRecord(Record):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     updated_at: Timestamp
-    source: Literal["tuning", "incumbent"] = "tuning"
 
     @property
     def terminal(self) -> bool:
