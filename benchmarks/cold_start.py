@@ -55,6 +55,9 @@ class _Mlflow:
         self._server: Any = None
 
     def start(self) -> None:
+        # `make bench-cold-start` runs this file as a script: the repository is not on the path by itself.
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
         from tests.mlflow_fake import FakeMlflow  # noqa: PLC0415 (tooling: the tests' fake)
 
         self._server = self._server or FakeMlflow().start()

@@ -124,7 +124,10 @@ def test_track_mlflow_actions_are_what_the_adapter_calls_on_the_server_only(temp
     # ManagedTrackingServer holds exactly for what the adapter signs: an ARN.
     assert MANAGED_ARN.match("arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/t")
     assert template["Conditions"]["ManagedTrackingServer"] == {
-        "Fn::Equals": [{"Fn::Select": [0, {"Fn::Split": [":", {"Ref": "TrackingServer"}]}]}, "arn"]
+        "Fn::And": [
+            {"Condition": "HasTrackingServer"},
+            {"Fn::Equals": [{"Fn::Select": [0, {"Fn::Split": [":", {"Ref": "TrackingServer"}]}]}, "arn"]},
+        ]
     }
 
 

@@ -56,6 +56,14 @@ def sample_files() -> list[Path]:
 @pytest.mark.parametrize("path", sample_files(), ids=lambda p: str(p.relative_to(EVENTS)))
 def test_every_sample_under_events_parses_with_its_powertools_model(path: Path) -> None:
     event = json.loads(path.read_text())
+    if "Records" in event:  # Track's: a DynamoDB Streams batch as Lambda's event source mapping delivers it
+        from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel  # noqa: PLC0415
+
+        batch = DynamoDBStreamModel.model_validate(event)
+        assert [r.dynamodb.SequenceNumber for r in batch.Records] == [
+            r["dynamodb"]["SequenceNumber"] for r in event["Records"]
+        ]
+        return
     if event["source"] == "aws.s3" and event["detail-type"] == "Object Created":
         parse_object_created(event)
     else:
