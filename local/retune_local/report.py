@@ -217,6 +217,8 @@ NUMERIC_SETTINGS = (
     "min_resource",
     "max_resource",
     "patience",
+    "incumbents",
+    "target_margin",
 )
 OTHER_SETTINGS = (
     "strategy",
