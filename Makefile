@@ -104,7 +104,7 @@ clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
 
 # Everything the fast suites need, built side by side (each venv is its own pip run; mostly download and unpack).
 TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed \
-	$(MLFLOW_VENV)/.installed $(TORCH_VENV)/.installed
+	$(TORCH_VENV)/.installed
 
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
 # The AWS CLI's checks (tests/clients/test_awscli.py) run here; its venv installs in about 15 s.

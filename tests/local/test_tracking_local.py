@@ -24,8 +24,10 @@ from retune_local.template import functions, load_template
 from tests.local.conftest import TOY, TOY_IMAGE, toy_profile, write_drop
 from tests.local.tracking import stub_batches, stub_environment, stub_template
 
+# Each of these starts MLflow's server (tens of seconds): `make test-reliability` runs them, with the mlflow venv.
 pytestmark = [
     pytest.mark.local_stack,
+    pytest.mark.slow,
     pytest.mark.skipif(not MLFLOW_PYTHON.exists(), reason="the mlflow venv is missing: make mlflow-venv"),
 ]
 
@@ -142,7 +144,6 @@ def check_the_pipe(stack: LocalStack, log_dir: Path, tmp_path: Path) -> MLflowSe
     return stack.mlflow
 
 
-@pytest.mark.slow
 def test_tracking_a_restarted_stack_goes_on_from_the_streams_checkpoint(tmp_path: Path) -> None:
     """Restoring the snapshot writes the table's items to the new stream again; those records were delivered
     before the stop (the stack drains its pollers as it closes), so the restarted stack's poller starts after
