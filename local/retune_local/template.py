@@ -25,7 +25,12 @@ SAM_PINS = ROOT / "tools" / "sam-constraints.txt"
 TRANSFORM_CACHE = ROOT / "out" / "sam-transform"
 
 
-class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]
+# libyaml's parser when PyYAML has it (PyPI's wheels do): the pure-Python one takes seconds over the template, and
+# every local stack start reads it.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CloudFormationLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """A SafeLoader that turns `!Ref X`, `!GetAtt A.B`, `!Sub ...`, `!If [...]` into their long forms."""
 
 

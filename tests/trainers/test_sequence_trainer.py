@@ -20,6 +20,10 @@ import pytest
 
 from tests.trainers.conftest import ROOT, JobDir, metric_regexes, parse_metrics, profile
 
+# One worker runs the module: its jobs (the module's fixtures, each a torch process) are then trained once, not once
+# per xdist worker.
+pytestmark = pytest.mark.xdist_group("sequence-trainer")
+
 PROFILE = profile("market-seq")
 STATIC = PROFILE["training"]["static_hyperparameters"]
 REGEXES = metric_regexes("market-seq")
