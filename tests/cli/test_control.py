@@ -12,7 +12,8 @@ from retune_local.stack import LocalStack
 from tests.cli.conftest import SLOW_IMAGE, Cli, put_profile, run_round
 from tests.local.conftest import park_close_round_event, write_drop
 
-pytestmark = pytest.mark.local_stack
+# One worker runs the CLI's stack tests: the package's local stack (tests/cli/conftest.py) starts once.
+pytestmark = [pytest.mark.local_stack, pytest.mark.xdist_group("cli-stack")]
 
 
 def test_pause_queues_drops_and_resume_starts_the_newest(cli: Cli, local: tuple[LocalStack, Path]) -> None:

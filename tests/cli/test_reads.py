@@ -15,7 +15,8 @@ from retune_local.stack import LocalStack
 
 from tests.cli.conftest import Cli, put_profile, run_round
 
-pytestmark = pytest.mark.local_stack
+# One worker runs the CLI's stack tests: the package's local stack (tests/cli/conftest.py) starts once.
+pytestmark = [pytest.mark.local_stack, pytest.mark.xdist_group("cli-stack")]
 
 ROOT = Path(__file__).resolve().parents[2]
 

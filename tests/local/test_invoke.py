@@ -17,6 +17,9 @@ from retune_local.stack import LocalStack
 
 from tests.local.conftest import ROOT_DIR
 
+# One worker runs the module: its `serve` stack (a module fixture) starts once.
+pytestmark = pytest.mark.xdist_group("invoke-serve")
+
 EVENTS = ROOT_DIR / "events"
 ENV_JSON = EVENTS / "env.json"
 # The names events/env.json and the event files use, as a deployed stack would have them.

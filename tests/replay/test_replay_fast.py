@@ -11,7 +11,9 @@ from tests.replay.harness import ReplayWorld, in_order_phases, replay, schedule
 from tests.replay.invariants import Effects, check, read_effects
 from tests.replay.recording import PROFILE, Recording
 
+# One worker runs the module: the session's recorded run (three drops on the local stack) is made once.
 pytestmark = [
+    pytest.mark.xdist_group("replay-recording"),
     pytest.mark.local_stack,
     pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
 ]

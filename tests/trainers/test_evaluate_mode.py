@@ -16,6 +16,9 @@ from retune.requests import EVALUATION_METRICS
 from tests.trainers.conftest import MakeJob, parse_metrics, profile
 from trainers.market_volatility import mlp, models, xgb
 
+# One worker runs the module: its trained models (a module fixture) are trained once.
+pytestmark = pytest.mark.xdist_group("evaluate-mode")
+
 EVALUATE = {"retune_mode": "evaluate", "objective_metric": "validation:rmse", "objective_type": "Minimize"}
 SCORES = {name: re.compile(regex) for name, regex in EVALUATION_METRICS}
 Mains = Callable[[Path], int]

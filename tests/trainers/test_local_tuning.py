@@ -28,7 +28,8 @@ from retune_local import ImageSpec, LocalSageMaker
 
 from tests.trainers.conftest import PROFILES, ROOT
 
-pytestmark = pytest.mark.local_stack
+# One worker runs the module: its moto server (a module fixture) starts once.
+pytestmark = [pytest.mark.local_stack, pytest.mark.xdist_group("xgb-local-tuning")]
 
 ROLE = "arn:aws:iam::123456789012:role/retune-sagemaker"
 # What make demo registers for the image (see trainers/market_volatility/README.md).
