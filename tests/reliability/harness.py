@@ -441,6 +441,7 @@ def effects(h: Harness) -> dict[str, Any]:
                         "compute",
                         "billable_seconds",
                         "tuning_status",
+                        "incumbents",
                     )
                 },
                 "evaluation": {
@@ -469,6 +470,7 @@ def effects(h: Harness) -> dict[str, Any]:
         "store": store,
         "tuning_jobs": sorted(sm.tuning_jobs),
         "evaluation_jobs": sorted(n for n in sm.training_jobs if n.endswith("-eval")),
+        "incumbent_jobs": sorted(n for n in sm.training_jobs if "-inc" in n),
         "packages": {arn: p["ModelApprovalStatus"] for arn, p in sm.packages.items()},
         "models": sorted(sm.models),
         "endpoint_configs": sorted(sm.endpoint_configs),

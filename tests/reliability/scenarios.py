@@ -9,12 +9,12 @@ needs Reconcile there, so its calls are the sweep's reference.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retune.naming import evaluation_job_name, tuning_job_name
 
-from tests.conftest import profile_doc
+from tests.conftest import BUCKET, profile_doc
 from tests.reliability.harness import (
     Harness,
     endpoint_event,
@@ -26,9 +26,25 @@ from tests.reliability.harness import (
 PROFILE = "market-xgb"
 ENDPOINT = "market-xgb"
 PERSON = "arn:aws:sts::123456789012:assumed-role/ml-lead/alice"
+
+
+def configuration(eta: float, depth: int) -> dict[str, str]:
+    """A full configuration of market-xgb's searched hyperparameters: a trial that sets every one of them can be
+    an incumbent of a later round (one that sets some cannot)."""
+    return {
+        "eta": f"{eta:g}",
+        "max_depth": str(depth),
+        "min_child_weight": "3.5",
+        "subsample": "0.8",
+        "colsample_bytree": "0.6",
+        "lambda": "1.2",
+    }
+
+
+# Full configurations, as AMT's trials carry: round 2 retrains the best ones first (its incumbents).
 ROUND_1 = [
-    {"objective": 0.52, "compute": 100},
-    {"objective": 0.48, "compute": 80},
+    {"objective": 0.52, "compute": 100, "hyperparameters": configuration(0.2, 6)},
+    {"objective": 0.48, "compute": 80, "hyperparameters": configuration(0.05, 4)},
     {"objective": 0.61, "status": "Stopped", "secondary": "Stopped", "compute": 20},
 ]
 ROUND_2 = [
@@ -61,7 +77,58 @@ def evaluation(seq: int) -> str:
 
 
 def started(h: Harness, seq: int) -> None:
+    """Round `seq`'s tuning job exists: after its incumbents, if it has any, have ended."""
+    incumbents_end(h, seq)
     ensure(h, f"tuning job {tuning(seq)} created", lambda: tuning(seq) in h.world.sagemaker.tuning_jobs)
+
+
+def incumbent_names(h: Harness, seq: int) -> list[str]:
+    with h.instrument.quiet():
+        rnd = h.world.store.get_round(PROFILE, seq)
+    return [i.job_name for i in rnd.incumbents] if rnd is not None else []
+
+
+def end_incumbent(h: Harness, name: str, objective: float) -> None:
+    """SageMaker ends an incumbent's plain training job, completed, as it ends a trial."""
+    job = h.world.sagemaker.training_jobs[name]
+    job.update(
+        TrainingJobStatus="Completed",
+        SecondaryStatus="Completed",
+        HyperParameters=job["request"]["HyperParameters"],
+        FinalMetricDataList=[
+            {"MetricName": "validation:rmse", "Value": objective},
+            {"MetricName": "train:compute", "Value": 40.0},
+        ],
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+        BillableTimeInSeconds=50,
+        TrainingTimeInSeconds=50,
+        TrainingStartTime=datetime(2026, 1, 1, tzinfo=UTC),
+        TrainingEndTime=datetime(2026, 1, 1, 0, 2, tzinfo=UTC),
+        ModelArtifacts={"S3ModelArtifacts": f"s3://{BUCKET}/models/{name}/output/model.tar.gz"},
+    )
+    h.world.bucket.put(BUCKET, f"models/{name}/output/model.tar.gz", f"model of {name}")
+    h.world.series.values[(name, "validation:rmse")] = [0.6, objective]
+
+
+def incumbents_end(h: Harness, seq: int, objectives: tuple[float, ...] = ()) -> list[str]:
+    """Round `seq`'s incumbents (StartRound creates them first) end, the n-th with `objectives[n]` (else 0.5 +
+    n/100), each event delivered once; the last one's announcement ("Drop Ready") starts the tuning job. Those
+    already ended are left as they are."""
+    ensure(h, f"round {seq} recorded", lambda: bool(incumbent_names(h, seq)) or _recorded(h, seq))
+    names = incumbent_names(h, seq)
+    jobs = h.world.sagemaker.training_jobs
+    ensure(h, f"round {seq}'s incumbents created", lambda: all(n in jobs for n in names))
+    for index, name in enumerate(names):
+        if jobs[name]["TrainingJobStatus"] == "InProgress":
+            end_incumbent(h, name, objectives[index] if index < len(objectives) else 0.5 + index / 100)
+            h.deliver("record_trial", training_event(name, "Completed"))
+    h.deliver_bus()
+    return names
+
+
+def _recorded(h: Harness, seq: int) -> bool:
+    with h.instrument.quiet():
+        return h.world.store.get_round(PROFILE, seq) is not None
 
 
 def run_trials(h: Harness, seq: int, results: list[dict[str, Any]], status: str = "Completed") -> list[str]:
@@ -134,7 +201,10 @@ def loop(h: Harness) -> None:
     h.deliver("promote", training_event(evaluation(1), "Completed"))
     h.deliver("promote", training_event(evaluation(1), "Completed"))
     endpoint_in_service(h, 1)
-    h.deliver_bus()
+    h.deliver_bus()  # the queued drop's "Drop Ready": round 2 starts by training its incumbents
+    first, *_ = incumbents_end(h, 2, (0.49, 0.47))
+    h.deliver("record_trial", training_event(first, "InProgress", "Training"))  # late: it ended
+    h.deliver("record_trial", training_event(first, "Completed"))  # and again
     started(h, 2)
     for name in run_trials(h, 2, ROUND_2):
         h.deliver("record_trial", training_event(name, "Completed"))
@@ -196,7 +266,7 @@ def failures(h: Harness) -> None:
 
 def lost(h: Harness) -> None:
     """SageMaker's terminal events never arrive: Reconcile closes the round (backfilling every trial) and decides
-    it once the evaluation ends."""
+    it once the evaluation ends; in round 2, it also records the incumbents and starts the tuning job."""
     w = h.world
     w.put_profile()
     h.deliver("start_round", w.drop("2015-01-01"))
@@ -204,6 +274,22 @@ def lost(h: Harness) -> None:
     h.reconcile()  # the tuning job's terminal event was lost
     end_evaluation(h, 1, 0.47)
     h.reconcile()  # and so was the evaluation's
+    h.reconcile()
+    # Round 2's incumbents end unseen too: Reconcile records them and starts the tuning job, whose end it
+    # catches as well (CloseRound's backfill reads the incumbents' records).
+    h.deliver("start_round", w.drop("2015-07-01"))
+    jobs = w.sagemaker.training_jobs
+    ensure(
+        h,
+        "round 2's incumbents created",
+        lambda: bool(names := incumbent_names(h, 2)) and all(n in jobs for n in names),
+    )
+    for index, name in enumerate(incumbent_names(h, 2)):
+        end_incumbent(h, name, 0.49 + index / 100)
+    h.reconcile()
+    run_trials(h, 2, ROUND_2)
+    h.reconcile()
+    end_evaluation(h, 2, 0.45, 0.47)
     h.reconcile()
 
 
