@@ -41,11 +41,17 @@ def configuration(eta: float, depth: int) -> dict[str, str]:
     }
 
 
-# Full configurations, as AMT's trials carry: round 2 retrains the best ones first (its incumbents).
+# Trials that set one searched hyperparameter of six: no configuration to carry, so round 2 has no incumbents.
 ROUND_1 = [
+    {"objective": 0.52, "compute": 100},
+    {"objective": 0.48, "compute": 80},
+    {"objective": 0.61, "status": "Stopped", "secondary": "Stopped", "compute": 20},
+]
+# Full configurations, as AMT's trials carry: round 2 retrains the best ones first (its incumbents).
+ROUND_1_FULL = [
     {"objective": 0.52, "compute": 100, "hyperparameters": configuration(0.2, 6)},
     {"objective": 0.48, "compute": 80, "hyperparameters": configuration(0.05, 4)},
-    {"objective": 0.61, "status": "Stopped", "secondary": "Stopped", "compute": 20},
+    ROUND_1[2],
 ]
 ROUND_2 = [
     {"objective": 0.50, "compute": 150},
@@ -78,7 +84,8 @@ def evaluation(seq: int) -> str:
 
 def started(h: Harness, seq: int) -> None:
     """Round `seq`'s tuning job exists: after its incumbents, if it has any, have ended."""
-    incumbents_end(h, seq)
+    if incumbent_names(h, seq):
+        incumbents_end(h, seq)
     ensure(h, f"tuning job {tuning(seq)} created", lambda: tuning(seq) in h.world.sagemaker.tuning_jobs)
 
 
@@ -180,10 +187,11 @@ def endpoint_profile(**changes: Any) -> dict[str, Any]:
     return doc
 
 
-def loop(h: Harness) -> None:
+def loop(h: Harness, round_1: list[dict[str, Any]] = ROUND_1) -> None:
     """Two rounds: a drop starts round 1, a second drop queues behind it and S3 repeats the first; trials are
     recorded (one event late, one lost: CloseRound backfills it); round 1 is promoted and deployed; "Drop Ready"
-    starts round 2, which goes over its compute budget, is promoted and updates the endpoint."""
+    starts round 2 (which first trains its incumbents when `round_1`'s trials carry full configurations: their
+    events late and repeated), which goes over its compute budget, is promoted and updates the endpoint."""
     w = h.world
     w.put_profile(endpoint_profile(budget__compute_budget=250))
     first = w.drop("2015-01-01")
@@ -191,7 +199,7 @@ def loop(h: Harness) -> None:
     started(h, 1)
     h.deliver("start_round", w.drop("2015-07-01"))
     h.deliver("start_round", first)  # S3 delivers at least once
-    a, b, _ = run_trials(h, 1, ROUND_1)  # the third's events are all lost
+    a, b, _ = run_trials(h, 1, round_1)  # the third's events are all lost
     h.deliver("record_trial", training_event(a, "InProgress", "Training"))  # late: the job is done by now
     h.deliver("record_trial", training_event(a, "Completed"))
     h.deliver("record_trial", training_event(b, "Completed"))
@@ -201,10 +209,11 @@ def loop(h: Harness) -> None:
     h.deliver("promote", training_event(evaluation(1), "Completed"))
     h.deliver("promote", training_event(evaluation(1), "Completed"))
     endpoint_in_service(h, 1)
-    h.deliver_bus()  # the queued drop's "Drop Ready": round 2 starts by training its incumbents
-    first, *_ = incumbents_end(h, 2, (0.49, 0.47))
-    h.deliver("record_trial", training_event(first, "InProgress", "Training"))  # late: it ended
-    h.deliver("record_trial", training_event(first, "Completed"))  # and again
+    h.deliver_bus()  # the queued drop's "Drop Ready": round 2 starts (with its incumbents, if it has any)
+    if incumbent_names(h, 2):
+        first, *_ = incumbents_end(h, 2, (0.49, 0.47))
+        h.deliver("record_trial", training_event(first, "InProgress", "Training"))  # late: it ended
+        h.deliver("record_trial", training_event(first, "Completed"))  # and again
     started(h, 2)
     for name in run_trials(h, 2, ROUND_2):
         h.deliver("record_trial", training_event(name, "Completed"))
@@ -264,19 +273,24 @@ def failures(h: Harness) -> None:
     h.reconcile()
 
 
-def lost(h: Harness) -> None:
+def lost(h: Harness, round_1: list[dict[str, Any]] = ROUND_1) -> None:
     """SageMaker's terminal events never arrive: Reconcile closes the round (backfilling every trial) and decides
-    it once the evaluation ends; in round 2, it also records the incumbents and starts the tuning job."""
+    it once the evaluation ends."""
     w = h.world
     w.put_profile()
     h.deliver("start_round", w.drop("2015-01-01"))
-    run_trials(h, 1, ROUND_1)
+    run_trials(h, 1, round_1)
     h.reconcile()  # the tuning job's terminal event was lost
     end_evaluation(h, 1, 0.47)
     h.reconcile()  # and so was the evaluation's
     h.reconcile()
-    # Round 2's incumbents end unseen too: Reconcile records them and starts the tuning job, whose end it
-    # catches as well (CloseRound's backfill reads the incumbents' records).
+
+
+def lost_incumbents(h: Harness) -> None:
+    """`lost`, then round 2: its incumbents end unseen too, so Reconcile records them and starts the tuning job,
+    whose end it catches as well (CloseRound's backfill reads the incumbents' records)."""
+    w = h.world
+    lost(h, ROUND_1_FULL)
     h.deliver("start_round", w.drop("2015-07-01"))
     jobs = w.sagemaker.training_jobs
     ensure(
@@ -325,12 +339,71 @@ def queue(h: Harness) -> None:
     h.reconcile()
 
 
+def stop_incumbent(h: Harness, name: str) -> None:
+    """SageMaker ends an incumbent's job that `retune stop` stopped: Stopped, no model, no final objective."""
+    job = h.world.sagemaker.training_jobs[name]
+    job.update(
+        TrainingJobStatus="Stopped",
+        SecondaryStatus="Stopped",
+        HyperParameters=job["request"]["HyperParameters"],
+        FinalMetricDataList=[{"MetricName": "train:compute", "Value": 10.0}],
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+        BillableTimeInSeconds=20,
+        TrainingTimeInSeconds=20,
+        TrainingStartTime=datetime(2026, 1, 1, tzinfo=UTC),
+        TrainingEndTime=datetime(2026, 1, 1, 0, 1, tzinfo=UTC),
+        ModelArtifacts={},
+    )
+    h.world.series.values[(name, "validation:rmse")] = [0.6]
+
+
+def stop(h: Harness) -> None:
+    """A person stops round 2 while it trains its incumbents (`retune stop`), a drop queued behind it: SageMaker
+    stops them, their Stopped events arrive (one twice, one late), no tuning job starts, Reconcile closes the
+    round as a stopped round (alerted), and the queued drop starts round 3."""
+    w = h.world
+    w.put_profile()
+    h.deliver("start_round", w.drop("2015-01-01"))
+    round_to_evaluation(h, 1, ROUND_1_FULL, 0.47)
+    h.deliver("start_round", w.drop("2015-07-01"))
+    jobs = w.sagemaker.training_jobs
+    ensure(
+        h,
+        "round 2's incumbents created",
+        lambda: bool(names := incumbent_names(h, 2)) and all(n in jobs for n in names),
+    )
+    names = incumbent_names(h, 2)
+    h.deliver("start_round", w.drop("2016-01-01"))  # queued behind round 2
+    h.deliver("stop", {"profile": PROFILE, "seq": 2, "who": PERSON})
+    ensure(
+        h,
+        "round 2's incumbents stopping",
+        lambda: all(jobs[n]["TrainingJobStatus"] == "Stopping" for n in names),
+    )
+    first, *others = names
+    for name in names:
+        stop_incumbent(h, name)
+    h.deliver("record_trial", training_event(first, "Stopped"))
+    h.deliver("record_trial", training_event(first, "Stopped"))  # SageMaker may send an event twice
+    h.deliver("record_trial", training_event(first, "InProgress", "Training"))  # late
+    for name in others:
+        h.deliver("record_trial", training_event(name, "Stopped"))
+    h.deliver_bus()
+    h.reconcile()  # closes round 2, then starts the queued drop
+    h.deliver("stop", {"profile": PROFILE, "seq": 2, "who": PERSON})  # the stop again: nothing to stop
+    h.deliver_bus()
+
+
 SCENARIOS: dict[str, Callable[[Harness], None]] = {
     "loop": loop,
     "manual": manual,
     "failures": failures,
     "lost": lost,
     "queue": queue,
+    # Incumbents (round 2 retrains round 1's configurations first), and `retune stop` while they train.
+    "incumbents": lambda h: loop(h, ROUND_1_FULL),
+    "lost_incumbents": lost_incumbents,
+    "stop": stop,
 }
 
 
