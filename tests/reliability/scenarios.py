@@ -57,6 +57,8 @@ ROUND_2 = [
     {"objective": 0.50, "compute": 150},
     {"objective": 0.46, "compute": 150},
 ]
+# The n-th incumbent's validation score on its round's drop, whichever way the script ends it.
+INCUMBENT_SCORES = (0.49, 0.47, 0.50)
 SCHEDULE_RUNS = 3  # Reconcile runs a script waits for SageMaker's job, at most
 
 
@@ -83,10 +85,14 @@ def evaluation(seq: int) -> str:
 
 
 def started(h: Harness, seq: int) -> None:
-    """Round `seq`'s tuning job exists: after its incumbents, if it has any, have ended."""
-    if incumbent_names(h, seq):
-        incumbents_end(h, seq)
-    ensure(h, f"tuning job {tuning(seq)} created", lambda: tuning(seq) in h.world.sagemaker.tuning_jobs)
+    """Round `seq`'s tuning job exists. A round with incumbents starts it when they have ended: SageMaker ends
+    each as soon as it exists (a start refused for capacity and retried creates them later)."""
+
+    def done() -> bool:
+        end_created_incumbents(h, seq)
+        return tuning(seq) in h.world.sagemaker.tuning_jobs
+
+    ensure(h, f"tuning job {tuning(seq)} created", done)
 
 
 def incumbent_names(h: Harness, seq: int) -> list[str]:
@@ -117,25 +123,31 @@ def end_incumbent(h: Harness, name: str, objective: float) -> None:
     h.world.series.values[(name, "validation:rmse")] = [0.6, objective]
 
 
-def incumbents_end(h: Harness, seq: int, objectives: tuple[float, ...] = ()) -> list[str]:
-    """Round `seq`'s incumbents (StartRound creates them first) end, the n-th with `objectives[n]` (else 0.5 +
-    n/100), each event delivered once; the last one's announcement ("Drop Ready") starts the tuning job. Those
-    already ended are left as they are."""
-    ensure(h, f"round {seq} recorded", lambda: bool(incumbent_names(h, seq)) or _recorded(h, seq))
-    names = incumbent_names(h, seq)
+def incumbents_end(h: Harness, seq: int) -> list[str]:
+    """Round `seq`'s incumbents (StartRound creates them first) end, the n-th scoring INCUMBENT_SCORES[n], each
+    event delivered once; the last one's announcement ("Drop Ready") starts the tuning job. Those already ended
+    are left as they are."""
     jobs = h.world.sagemaker.training_jobs
-    ensure(h, f"round {seq}'s incumbents created", lambda: all(n in jobs for n in names))
-    for index, name in enumerate(names):
-        if jobs[name]["TrainingJobStatus"] == "InProgress":
-            end_incumbent(h, name, objectives[index] if index < len(objectives) else 0.5 + index / 100)
+    ensure(
+        h,
+        f"round {seq}'s incumbents created",
+        lambda: bool(names := incumbent_names(h, seq)) and all(n in jobs for n in names),
+    )
+    end_created_incumbents(h, seq)
+    return incumbent_names(h, seq)
+
+
+def end_created_incumbents(h: Harness, seq: int) -> None:
+    """Those of round `seq`'s incumbents that exist and still train end (see `incumbents_end`); nothing else."""
+    jobs = h.world.sagemaker.training_jobs
+    ended = False
+    for index, name in enumerate(incumbent_names(h, seq)):
+        if name in jobs and jobs[name]["TrainingJobStatus"] == "InProgress":
+            end_incumbent(h, name, INCUMBENT_SCORES[index % len(INCUMBENT_SCORES)])
             h.deliver("record_trial", training_event(name, "Completed"))
-    h.deliver_bus()
-    return names
-
-
-def _recorded(h: Harness, seq: int) -> bool:
-    with h.instrument.quiet():
-        return h.world.store.get_round(PROFILE, seq) is not None
+            ended = True
+    if ended:
+        h.deliver_bus()
 
 
 def run_trials(h: Harness, seq: int, results: list[dict[str, Any]], status: str = "Completed") -> list[str]:
@@ -211,7 +223,7 @@ def loop(h: Harness, round_1: list[dict[str, Any]] = ROUND_1) -> None:
     endpoint_in_service(h, 1)
     h.deliver_bus()  # the queued drop's "Drop Ready": round 2 starts (with its incumbents, if it has any)
     if incumbent_names(h, 2):
-        first, *_ = incumbents_end(h, 2, (0.49, 0.47))
+        first, *_ = incumbents_end(h, 2)
         h.deliver("record_trial", training_event(first, "InProgress", "Training"))  # late: it ended
         h.deliver("record_trial", training_event(first, "Completed"))  # and again
     started(h, 2)
@@ -299,7 +311,7 @@ def lost_incumbents(h: Harness) -> None:
         lambda: bool(names := incumbent_names(h, 2)) and all(n in jobs for n in names),
     )
     for index, name in enumerate(incumbent_names(h, 2)):
-        end_incumbent(h, name, 0.49 + index / 100)
+        end_incumbent(h, name, INCUMBENT_SCORES[index % len(INCUMBENT_SCORES)])
     h.reconcile()
     run_trials(h, 2, ROUND_2)
     h.reconcile()
