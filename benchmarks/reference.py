@@ -36,9 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from retune.naming import tuning_job_name
 from retune.policy import initial_plan
 from retune.records import RoundHistory
-from retune.requests import tuning_job_request
+from retune.requests import incumbent_job_request
 from retune_local import market
 from retune_local.api import LocalSageMaker
 from retune_local.demo import market_images
@@ -48,13 +49,6 @@ from benchmarks.efficiency_harness import ROLE, ROOT, S3, WORKLOADS, Task, arm_p
 RESULT = ROOT / "benchmarks" / "results" / "reference.json"
 FIRST_WINDOW = "2015-01-01"
 WINDOWS = 15
-# Keys of a tuning job's TrainingJobDefinition that CreateTrainingJob does not take (botocore's service model).
-TUNING_ONLY = (
-    "DefinitionName",
-    "TuningObjective",
-    "HyperParameterRanges",
-    "HyperParameterTuningResourceConfig",
-)
 
 
 def seeds(args: argparse.Namespace) -> list[int]:
@@ -113,11 +107,14 @@ def training_request(
     content_types: dict[str, str | None],
     name: str,
     hyperparameters: dict[str, str],
+    trainer_seed: int | None = None,
 ) -> dict[str, Any]:
-    """A plain CreateTrainingJob request for one configuration on the window's drop: the tuning job's training
-    definition (same image, channels, metric definitions, limits) with the configuration's hyperparameters, minus
-    AMT's reserved ones."""
-    tuning = tuning_job_request(
+    """A plain CreateTrainingJob request for one configuration on the window's drop: retune's own request for an
+    incumbent (`requests.incumbent_job_request`: the round's training definition, the profile's static
+    hyperparameters and metric definitions, the searched ones from the configuration, AMT's reserved ones
+    dropped) for the profile's first plan, so that the reference and retune's incumbents cannot drift; then
+    `trainer_seed`, the re-scoring's only addition (the trainers' `seed` hyperparameter)."""
+    request = incumbent_job_request(
         profile=profile,
         plan=initial_plan(profile, "reference"),
         seq=1,
@@ -126,17 +123,13 @@ def training_request(
         channel_manifests={c: manifests[c] for c in profile.training.channels},
         channel_content_types=content_types,
         role_arn=ROLE,
+        tuning_job=tuning_job_name(profile.name, 1),
+        name=name,
+        hyperparameters=hyperparameters,
     )
-    definition = dict(tuning["TrainingJobDefinition"])
-    static = definition.pop("StaticHyperParameters", {})
-    for key in TUNING_ONLY:
-        definition.pop(key, None)
-    reserved = {k for k in static if k.startswith(("_tuning", "sagemaker_"))}
-    return {
-        "TrainingJobName": name,
-        **definition,
-        "HyperParameters": {**{k: v for k, v in static.items() if k not in reserved}, **hyperparameters},
-    }
+    if trainer_seed is not None:
+        request["HyperParameters"] = {**request["HyperParameters"], "seed": str(trainer_seed)}
+    return request
 
 
 def rescore(
@@ -158,10 +151,16 @@ def rescore(
                 scores: dict[str, float] = {}
                 for seed in trainer_seeds:
                     name = f"ref-{workload}-{spec.drop_id.replace('-', '')}-c{i + 1}-t{seed}"
-                    hyperparameters = {**config["hyperparameters"], "seed": str(seed)}
                     manifests, content_types = s3.upload(profile.name, drop_folder(work, spec))
                     request = training_request(
-                        profile, spec.drop_id, s3.bucket, manifests, content_types, name, hyperparameters
+                        profile,
+                        spec.drop_id,
+                        s3.bucket,
+                        manifests,
+                        content_types,
+                        name,
+                        config["hyperparameters"],
+                        trainer_seed=seed,
                     )
                     service.handle("CreateTrainingJob", request)
                     described = service.wait_training_job(name, timeout=3600)

@@ -10,7 +10,7 @@ from typing import Any
 
 from retune.adapters.s3 import StoredObject
 from retune.alerts import Alert
-from retune.errors import AlreadyExists, NotFound
+from retune.errors import AlreadyExists, NotFound, Refused
 from retune.validation import validate_request
 
 
@@ -150,6 +150,23 @@ class FakeSageMaker:
     def list_trials(self, tuning_job: str) -> list[dict[str, Any]]:
         self._maybe_fail()
         return list(self.trials.get(tuning_job, []))
+
+    def stop_training_job(self, name: str) -> None:
+        """As SageMaker: only an InProgress job stops (Stopping, then Stopped when the test ends it)."""
+        self._maybe_fail()
+        self.requests.append(("StopTrainingJob", {"TrainingJobName": name}))
+        job = self.training_jobs.get(name)
+        if job is None or job.get("TrainingJobStatus") != "InProgress":
+            raise Refused(f"sagemaker: ValidationException: {name} is not InProgress")
+        job["TrainingJobStatus"] = "Stopping"
+
+    def stop_tuning_job(self, name: str) -> None:
+        self._maybe_fail()
+        self.requests.append(("StopHyperParameterTuningJob", {"HyperParameterTuningJobName": name}))
+        job = self.tuning_jobs.get(name)
+        if job is None or job.get("HyperParameterTuningJobStatus") != "InProgress":
+            raise Refused(f"sagemaker: ValidationException: {name} is not InProgress")
+        job["HyperParameterTuningJobStatus"] = "Stopping"
 
     def created(self, operation: str) -> list[dict[str, Any]]:
         return [r for op, r in self.requests if op == operation]

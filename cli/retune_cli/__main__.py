@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("profile", type=_profile_name)
     c = command("resume", control.resume, "resume a paused profile and start its queued drop")
     c.add_argument("profile", type=_profile_name)
-    c = command("stop", control.stop, "stop a running round's tuning job")
+    c = command("stop", control.stop, "stop a running round: its tuning job, or its incumbents before it")
     c.add_argument("profile", type=_profile_name)
     c.add_argument("seq", type=_seq, metavar="SEQ")
     c = command("retry", control.retry, "re-run a failed drop (a new version of its manifest)")

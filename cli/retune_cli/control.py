@@ -18,8 +18,6 @@ from retune_cli.context import Context
 from retune_cli.errors import CliError
 from retune_cli.output import dump, emit_json, package_name, when
 
-RUNNING = ("starting", "running")
-
 
 def promote(ctx: Context) -> int:
     """A manual promotion or a rollback, through Promote's own code path (`promote_by_hand`)."""
@@ -123,32 +121,45 @@ def resume(ctx: Context) -> int:
 
 
 def stop(ctx: Context) -> int:
-    name, seq = ctx.args.profile, ctx.args.seq
-    rnd = ctx.store.get_round(name, seq)
-    if rnd is None:
-        raise CliError(f"no round {seq} of {name}")
-    if rnd.status not in RUNNING:
-        raise CliError(f"round {seq} of {name} is {rnd.status}: nothing to stop")
-    if rnd.status == "starting" and rnd.incumbents:
-        raise CliError(
-            f"round {seq} of {name} is training its {len(rnd.incumbents)} incumbent(s) (plain training jobs, each "
-            f"one trial long); its tuning job {rnd.tuning_job_name} starts when they have ended: stop it then"
-        )
-    from botocore.exceptions import ClientError  # noqa: PLC0415
+    """Stop a round through retune's own use case (`stop_round`): a running round's tuning job; a round still
+    training its incumbents becomes `stopping` and its incumbents are stopped (no tuning job will start)."""
+    from retune.errors import Refused  # noqa: PLC0415
+    from retune.use_cases.stop_round import stop_round  # noqa: PLC0415
 
+    name, seq = ctx.args.profile, ctx.args.seq
     try:
-        with translated("sagemaker"):
-            ctx.client("sagemaker").stop_hyper_parameter_tuning_job(
-                HyperParameterTuningJobName=rnd.tuning_job_name
-            )
-    except ClientError as exc:
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        raise CliError(f"SageMaker did not stop {rnd.tuning_job_name}: {message}") from None
+        result = stop_round(name, seq, ctx.target.who(), ctx.composition.stop_round)
+    except Refused as exc:
+        rnd = ctx.store.get_round(name, seq)
+        job = rnd.tuning_job_name if rnd else f"round {seq}"
+        raise CliError(f"SageMaker did not stop {job}: {exc}") from None
+    if result.status == "not_found":
+        raise CliError(f"no round {seq} of {name}")
+    if result.status == "not_running":
+        raise CliError(f"{result.detail}: nothing to stop")
+    rnd = ctx.store.get_round(name, seq)
+    stopping_incumbents = rnd is not None and rnd.status == "stopping"
     if ctx.json:
-        emit_json({"profile": name, "round": seq, "tuning_job": rnd.tuning_job_name, "stopping": True})
+        emit_json(
+            {
+                "profile": name,
+                "round": seq,
+                "tuning_job": result.tuning_job,
+                "stopping": True,
+                "incumbents": list(result.incumbents) if stopping_incumbents else None,
+            }
+        )
+        return 0
+    if stopping_incumbents:
+        asked = ", ".join(result.incumbents) or "none still running"
+        print(
+            f"stopping round {seq} of {name} while it trains its incumbents (stopping {asked}); its tuning job "
+            f"{result.tuning_job} will not start. Reconcile closes the round as stopped once they have ended. "
+            f"Follow it with `retune round {name} {seq}`"
+        )
         return 0
     print(
-        f"stopping {rnd.tuning_job_name} (round {seq} of {name}): SageMaker stops its trials; CloseRound "
+        f"stopping {result.tuning_job} (round {seq} of {name}): SageMaker stops its trials; CloseRound "
         f"closes the round once the job is Stopped. Follow it with `retune round {name} {seq}`"
     )
     return 0

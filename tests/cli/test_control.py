@@ -62,6 +62,61 @@ def test_stop_stops_a_running_round(cli: Cli, local: tuple[LocalStack, Path]) ->
     assert again.err == f"retune: error: round 1 of slow is {rnd.status}: nothing to stop\n"
 
 
+def test_stop_stops_a_round_training_its_incumbents(cli: Cli, local: tuple[LocalStack, Path]) -> None:
+    """Round 2 trains its incumbents (the slow trainer: until stopped) with a drop queued behind it: `retune stop`
+    stops them through the CLI's own IAM policy; no tuning job starts; once their Stopped events are recorded,
+    Reconcile ends the round as a stopped round ends (failed, alerted), and the queued drop starts."""
+    stack, tmp = local
+    store = stack.state()
+    put_profile(stack, tmp, "stopinc")
+    assert run_round(stack, tmp, "stopinc", "2016-01-01", 1).status == "decided"
+    put_profile(stack, tmp, "stopinc", training__image=SLOW_IMAGE)
+    stack.drop(write_drop(tmp / "stopinc" / "2016-02-01"), "stopinc")
+    rnd = stack.wait_for_round("stopinc", 2, timeout=60, statuses=("starting",))
+    names = [i.job_name for i in rnd.incumbents]
+    assert names, "round 2 has incumbents"
+    sagemaker = stack.client("sagemaker")
+
+    def training() -> bool:
+        listed = sagemaker.list_training_jobs(NameContains="rt-stopinc-0002-inc")["TrainingJobSummaries"]
+        return sorted(j["TrainingJobName"] for j in listed if j["TrainingJobStatus"] == "InProgress") == names
+
+    assert stack.wait_until(training, timeout=60)
+    stack.drop(write_drop(tmp / "stopinc" / "2016-03-01"), "stopinc")
+    assert stack.wait_until(
+        lambda: (d := store.get_drop("stopinc", "2016-03-01")) is not None and d.state == "queued", timeout=60
+    )
+
+    result = cli("stop", "stopinc", "2")
+    assert result.code == 0, result.err
+    assert result.out.startswith("stopping round 2 of stopinc while it trains its incumbents")
+    assert store.get_round("stopinc", 2).status == "stopping"
+    assert stack.wait_until(
+        lambda: all(
+            (t := store.get_trial("stopinc", 2, n)) is not None and t.status == "Stopped" for n in names
+        ),
+        timeout=120,
+    )
+    stack.router.fire_schedule("ReconcileFunction")
+    rnd = stack.wait_for_round("stopinc", 2, timeout=60)
+    assert (rnd.status, rnd.tuning_status, rnd.decision.outcome) == ("failed", "Stopped", "not_evaluated")
+    assert "rt-stopinc-0002" not in [
+        j["HyperParameterTuningJobName"]
+        for j in sagemaker.list_hyper_parameter_tuning_jobs(NameContains="rt-stopinc")[
+            "HyperParameterTuningJobSummaries"
+        ]
+    ]
+    assert any(
+        a["Subject"] == "[retune] stopinc round 2: failed (tuning job Stopped)" for a in stack.alerts()
+    )
+    third = stack.wait_for_round("stopinc", 3, timeout=60, statuses=("starting", "running"))
+    assert third.drop_id == "2016-03-01"
+    again = cli("stop", "stopinc", "2")
+    assert again.code == 1
+    assert again.err == "retune: error: round 2 of stopinc is failed: nothing to stop\n"
+    assert cli("stop", "stopinc", "3").code == 0  # its incumbents train the slow trainer too
+
+
 def test_retry_reruns_a_failed_drop(cli: Cli, local: tuple[LocalStack, Path]) -> None:
     stack, tmp = local
     store = stack.state()

@@ -26,13 +26,14 @@ from retune.errors import (
     TransientError,
 )
 from retune.table import ConditionFailed, Operation
+from retune.use_cases.stop_round import StopRoundDeps, stop_round
 
 from functions.close_round import handler as close_round_handler
 from functions.promote import handler as promote_handler
 from functions.reconcile import handler as reconcile_handler
 from functions.record_trial import handler as record_trial_handler
 from functions.start_round import handler as start_round_handler
-from tests.conftest import BUCKET, World
+from tests.conftest import BUCKET, World, compose_fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -76,6 +77,8 @@ WRITES = {
         "create_endpoint_config",
         "create_endpoint",
         "update_endpoint",
+        "stop_training_job",
+        "stop_tuning_job",
     ),
     "alerts": ("publish",),
     "bus": ("put",),
@@ -311,6 +314,13 @@ class Delivery:
         return self.result is None
 
 
+def stop_command(event: dict[str, Any], context: Any, deps: StopRoundDeps) -> dict[str, Any]:
+    """`retune stop PROFILE SEQ` as the CLI runs it (its use case; the CLI's exit code is its error). A stop that
+    fails is run again by the person, as Lambda retries an event (and the sweep's redrive sends it again)."""
+    del context
+    return stop_round(event["profile"], event["seq"], event["who"], deps)._asdict()
+
+
 class Harness:
     """One world, its instrumented ports, and Lambda's delivery rules."""
 
@@ -320,6 +330,7 @@ class Harness:
         "close_round": close_round_handler.lambda_handler,
         "promote": promote_handler.lambda_handler,
         "reconcile": reconcile_handler.lambda_handler,
+        "stop": stop_command,
     }
 
     def __init__(self, plan: FaultPlan | None = None) -> None:
@@ -344,6 +355,7 @@ class Harness:
             "close_round": w.close_deps,
             "promote": w.promote_deps,
             "reconcile": w.reconcile_deps,
+            "stop": compose_fakes(w).stop_round,
         }[function]
 
     def deliver(self, function: str, event: dict[str, Any]) -> Delivery:
@@ -441,6 +453,7 @@ def effects(h: Harness) -> dict[str, Any]:
                         "compute",
                         "billable_seconds",
                         "tuning_status",
+                        "incumbents",
                     )
                 },
                 "evaluation": {
@@ -469,6 +482,7 @@ def effects(h: Harness) -> dict[str, Any]:
         "store": store,
         "tuning_jobs": sorted(sm.tuning_jobs),
         "evaluation_jobs": sorted(n for n in sm.training_jobs if n.endswith("-eval")),
+        "incumbent_jobs": sorted(n for n in sm.training_jobs if "-inc" in n),
         "packages": {arn: p["ModelApprovalStatus"] for arn, p in sm.packages.items()},
         "models": sorted(sm.models),
         "endpoint_configs": sorted(sm.endpoint_configs),

@@ -9,12 +9,12 @@ needs Reconcile there, so its calls are the sweep's reference.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retune.naming import evaluation_job_name, tuning_job_name
 
-from tests.conftest import profile_doc
+from tests.conftest import BUCKET, profile_doc
 from tests.reliability.harness import (
     Harness,
     endpoint_event,
@@ -26,15 +26,39 @@ from tests.reliability.harness import (
 PROFILE = "market-xgb"
 ENDPOINT = "market-xgb"
 PERSON = "arn:aws:sts::123456789012:assumed-role/ml-lead/alice"
+
+
+def configuration(eta: float, depth: int) -> dict[str, str]:
+    """A full configuration of market-xgb's searched hyperparameters: a trial that sets every one of them can be
+    an incumbent of a later round (one that sets some cannot)."""
+    return {
+        "eta": f"{eta:g}",
+        "max_depth": str(depth),
+        "min_child_weight": "3.5",
+        "subsample": "0.8",
+        "colsample_bytree": "0.6",
+        "lambda": "1.2",
+    }
+
+
+# Trials that set one searched hyperparameter of six: no configuration to carry, so round 2 has no incumbents.
 ROUND_1 = [
     {"objective": 0.52, "compute": 100},
     {"objective": 0.48, "compute": 80},
     {"objective": 0.61, "status": "Stopped", "secondary": "Stopped", "compute": 20},
 ]
+# Full configurations, as AMT's trials carry: round 2 retrains the best ones first (its incumbents).
+ROUND_1_FULL = [
+    {"objective": 0.52, "compute": 100, "hyperparameters": configuration(0.2, 6)},
+    {"objective": 0.48, "compute": 80, "hyperparameters": configuration(0.05, 4)},
+    ROUND_1[2],
+]
 ROUND_2 = [
     {"objective": 0.50, "compute": 150},
     {"objective": 0.46, "compute": 150},
 ]
+# The n-th incumbent's validation score on its round's drop, whichever way the script ends it.
+INCUMBENT_SCORES = (0.49, 0.47, 0.50)
 SCHEDULE_RUNS = 3  # Reconcile runs a script waits for SageMaker's job, at most
 
 
@@ -61,7 +85,69 @@ def evaluation(seq: int) -> str:
 
 
 def started(h: Harness, seq: int) -> None:
-    ensure(h, f"tuning job {tuning(seq)} created", lambda: tuning(seq) in h.world.sagemaker.tuning_jobs)
+    """Round `seq`'s tuning job exists. A round with incumbents starts it when they have ended: SageMaker ends
+    each as soon as it exists (a start refused for capacity and retried creates them later)."""
+
+    def done() -> bool:
+        end_created_incumbents(h, seq)
+        return tuning(seq) in h.world.sagemaker.tuning_jobs
+
+    ensure(h, f"tuning job {tuning(seq)} created", done)
+
+
+def incumbent_names(h: Harness, seq: int) -> list[str]:
+    with h.instrument.quiet():
+        rnd = h.world.store.get_round(PROFILE, seq)
+    return [i.job_name for i in rnd.incumbents] if rnd is not None else []
+
+
+def end_incumbent(h: Harness, name: str, objective: float) -> None:
+    """SageMaker ends an incumbent's plain training job, completed, as it ends a trial."""
+    job = h.world.sagemaker.training_jobs[name]
+    job.update(
+        TrainingJobStatus="Completed",
+        SecondaryStatus="Completed",
+        HyperParameters=job["request"]["HyperParameters"],
+        FinalMetricDataList=[
+            {"MetricName": "validation:rmse", "Value": objective},
+            {"MetricName": "train:compute", "Value": 40.0},
+        ],
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+        BillableTimeInSeconds=50,
+        TrainingTimeInSeconds=50,
+        TrainingStartTime=datetime(2026, 1, 1, tzinfo=UTC),
+        TrainingEndTime=datetime(2026, 1, 1, 0, 2, tzinfo=UTC),
+        ModelArtifacts={"S3ModelArtifacts": f"s3://{BUCKET}/models/{name}/output/model.tar.gz"},
+    )
+    h.world.bucket.put(BUCKET, f"models/{name}/output/model.tar.gz", f"model of {name}")
+    h.world.series.values[(name, "validation:rmse")] = [0.6, objective]
+
+
+def incumbents_end(h: Harness, seq: int) -> list[str]:
+    """Round `seq`'s incumbents (StartRound creates them first) end, the n-th scoring INCUMBENT_SCORES[n], each
+    event delivered once; the last one's announcement ("Drop Ready") starts the tuning job. Those already ended
+    are left as they are."""
+    jobs = h.world.sagemaker.training_jobs
+    ensure(
+        h,
+        f"round {seq}'s incumbents created",
+        lambda: bool(names := incumbent_names(h, seq)) and all(n in jobs for n in names),
+    )
+    end_created_incumbents(h, seq)
+    return incumbent_names(h, seq)
+
+
+def end_created_incumbents(h: Harness, seq: int) -> None:
+    """Those of round `seq`'s incumbents that exist and still train end (see `incumbents_end`); nothing else."""
+    jobs = h.world.sagemaker.training_jobs
+    ended = False
+    for index, name in enumerate(incumbent_names(h, seq)):
+        if name in jobs and jobs[name]["TrainingJobStatus"] == "InProgress":
+            end_incumbent(h, name, INCUMBENT_SCORES[index % len(INCUMBENT_SCORES)])
+            h.deliver("record_trial", training_event(name, "Completed"))
+            ended = True
+    if ended:
+        h.deliver_bus()
 
 
 def run_trials(h: Harness, seq: int, results: list[dict[str, Any]], status: str = "Completed") -> list[str]:
@@ -113,10 +199,11 @@ def endpoint_profile(**changes: Any) -> dict[str, Any]:
     return doc
 
 
-def loop(h: Harness) -> None:
+def loop(h: Harness, round_1: list[dict[str, Any]] = ROUND_1) -> None:
     """Two rounds: a drop starts round 1, a second drop queues behind it and S3 repeats the first; trials are
     recorded (one event late, one lost: CloseRound backfills it); round 1 is promoted and deployed; "Drop Ready"
-    starts round 2, which goes over its compute budget, is promoted and updates the endpoint."""
+    starts round 2 (which first trains its incumbents when `round_1`'s trials carry full configurations: their
+    events late and repeated), which goes over its compute budget, is promoted and updates the endpoint."""
     w = h.world
     w.put_profile(endpoint_profile(budget__compute_budget=250))
     first = w.drop("2015-01-01")
@@ -124,7 +211,7 @@ def loop(h: Harness) -> None:
     started(h, 1)
     h.deliver("start_round", w.drop("2015-07-01"))
     h.deliver("start_round", first)  # S3 delivers at least once
-    a, b, _ = run_trials(h, 1, ROUND_1)  # the third's events are all lost
+    a, b, _ = run_trials(h, 1, round_1)  # the third's events are all lost
     h.deliver("record_trial", training_event(a, "InProgress", "Training"))  # late: the job is done by now
     h.deliver("record_trial", training_event(a, "Completed"))
     h.deliver("record_trial", training_event(b, "Completed"))
@@ -134,7 +221,11 @@ def loop(h: Harness) -> None:
     h.deliver("promote", training_event(evaluation(1), "Completed"))
     h.deliver("promote", training_event(evaluation(1), "Completed"))
     endpoint_in_service(h, 1)
-    h.deliver_bus()
+    h.deliver_bus()  # the queued drop's "Drop Ready": round 2 starts (with its incumbents, if it has any)
+    if incumbent_names(h, 2):
+        first, *_ = incumbents_end(h, 2)
+        h.deliver("record_trial", training_event(first, "InProgress", "Training"))  # late: it ended
+        h.deliver("record_trial", training_event(first, "Completed"))  # and again
     started(h, 2)
     for name in run_trials(h, 2, ROUND_2):
         h.deliver("record_trial", training_event(name, "Completed"))
@@ -194,16 +285,37 @@ def failures(h: Harness) -> None:
     h.reconcile()
 
 
-def lost(h: Harness) -> None:
+def lost(h: Harness, round_1: list[dict[str, Any]] = ROUND_1) -> None:
     """SageMaker's terminal events never arrive: Reconcile closes the round (backfilling every trial) and decides
     it once the evaluation ends."""
     w = h.world
     w.put_profile()
     h.deliver("start_round", w.drop("2015-01-01"))
-    run_trials(h, 1, ROUND_1)
+    run_trials(h, 1, round_1)
     h.reconcile()  # the tuning job's terminal event was lost
     end_evaluation(h, 1, 0.47)
     h.reconcile()  # and so was the evaluation's
+    h.reconcile()
+
+
+def lost_incumbents(h: Harness) -> None:
+    """`lost`, then round 2: its incumbents end unseen too, so Reconcile records them and starts the tuning job,
+    whose end it catches as well (CloseRound's backfill reads the incumbents' records)."""
+    w = h.world
+    lost(h, ROUND_1_FULL)
+    h.deliver("start_round", w.drop("2015-07-01"))
+    jobs = w.sagemaker.training_jobs
+    ensure(
+        h,
+        "round 2's incumbents created",
+        lambda: bool(names := incumbent_names(h, 2)) and all(n in jobs for n in names),
+    )
+    for index, name in enumerate(incumbent_names(h, 2)):
+        end_incumbent(h, name, INCUMBENT_SCORES[index % len(INCUMBENT_SCORES)])
+    h.reconcile()
+    run_trials(h, 2, ROUND_2)
+    h.reconcile()
+    end_evaluation(h, 2, 0.45, 0.47)
     h.reconcile()
 
 
@@ -239,12 +351,71 @@ def queue(h: Harness) -> None:
     h.reconcile()
 
 
+def stop_incumbent(h: Harness, name: str) -> None:
+    """SageMaker ends an incumbent's job that `retune stop` stopped: Stopped, no model, no final objective."""
+    job = h.world.sagemaker.training_jobs[name]
+    job.update(
+        TrainingJobStatus="Stopped",
+        SecondaryStatus="Stopped",
+        HyperParameters=job["request"]["HyperParameters"],
+        FinalMetricDataList=[{"MetricName": "train:compute", "Value": 10.0}],
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+        BillableTimeInSeconds=20,
+        TrainingTimeInSeconds=20,
+        TrainingStartTime=datetime(2026, 1, 1, tzinfo=UTC),
+        TrainingEndTime=datetime(2026, 1, 1, 0, 1, tzinfo=UTC),
+        ModelArtifacts={},
+    )
+    h.world.series.values[(name, "validation:rmse")] = [0.6]
+
+
+def stop(h: Harness) -> None:
+    """A person stops round 2 while it trains its incumbents (`retune stop`), a drop queued behind it: SageMaker
+    stops them, their Stopped events arrive (one twice, one late), no tuning job starts, Reconcile closes the
+    round as a stopped round (alerted), and the queued drop starts round 3."""
+    w = h.world
+    w.put_profile()
+    h.deliver("start_round", w.drop("2015-01-01"))
+    round_to_evaluation(h, 1, ROUND_1_FULL, 0.47)
+    h.deliver("start_round", w.drop("2015-07-01"))
+    jobs = w.sagemaker.training_jobs
+    ensure(
+        h,
+        "round 2's incumbents created",
+        lambda: bool(names := incumbent_names(h, 2)) and all(n in jobs for n in names),
+    )
+    names = incumbent_names(h, 2)
+    h.deliver("start_round", w.drop("2016-01-01"))  # queued behind round 2
+    h.deliver("stop", {"profile": PROFILE, "seq": 2, "who": PERSON})
+    ensure(
+        h,
+        "round 2's incumbents stopping",
+        lambda: all(jobs[n]["TrainingJobStatus"] == "Stopping" for n in names),
+    )
+    first, *others = names
+    for name in names:
+        stop_incumbent(h, name)
+    h.deliver("record_trial", training_event(first, "Stopped"))
+    h.deliver("record_trial", training_event(first, "Stopped"))  # SageMaker may send an event twice
+    h.deliver("record_trial", training_event(first, "InProgress", "Training"))  # late
+    for name in others:
+        h.deliver("record_trial", training_event(name, "Stopped"))
+    h.deliver_bus()
+    h.reconcile()  # closes round 2, then starts the queued drop
+    h.deliver("stop", {"profile": PROFILE, "seq": 2, "who": PERSON})  # the stop again: nothing to stop
+    h.deliver_bus()
+
+
 SCENARIOS: dict[str, Callable[[Harness], None]] = {
     "loop": loop,
     "manual": manual,
     "failures": failures,
     "lost": lost,
     "queue": queue,
+    # Incumbents (round 2 retrains round 1's configurations first), and `retune stop` while they train.
+    "incumbents": lambda h: loop(h, ROUND_1_FULL),
+    "lost_incumbents": lost_incumbents,
+    "stop": stop,
 }
 
 

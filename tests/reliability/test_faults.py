@@ -44,7 +44,7 @@ def check(scenario: str, plan: FaultPlan) -> Harness:
 
 
 def test_faults_reference_runs_are_clean() -> None:
-    for scenario in ("loop", "manual", "failures", "lost"):
+    for scenario in ("loop", "manual", "failures", "lost", "incumbents", "lost_incumbents", "stop"):
         ref = reference(scenario)
         assert ref.parked == 0 and ref.unclassified == []
         assert ref.champion_problems == []

@@ -169,7 +169,7 @@ def imports(path: Path) -> Iterator[tuple[ast.AST, str, str | None]]:
 # conditional writes: `retune promote` (a champion by hand, or a rollback) and `retune resume` (the queued drop's
 # "Drop Ready", as a round's end announces it); PromoteDeps is what the first takes; `retune track --resync`
 # (Track's mirror over the whole table, so that the runs it rebuilds are the ones the stream would have made).
-CLI_COMMAND_USE_CASES = {"promote_by_hand", "announce_queued_drop", "PromoteDeps", "resync"}
+CLI_COMMAND_USE_CASES = {"promote_by_hand", "announce_queued_drop", "PromoteDeps", "resync", "stop_round"}
 
 
 def test_layering_the_cli_imports_only_the_command_use_cases_it_runs() -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from retune.use_cases.reconcile import QueuePort, ReconcileDeps
     from retune.use_cases.record_trial import MetricSeriesPort, RecordTrialDeps
     from retune.use_cases.start_round import StartRoundDeps
+    from retune.use_cases.stop_round import StopRoundDeps
     from retune.use_cases.track import TrackDeps, TrackerPort
 
 
@@ -140,6 +141,14 @@ class Composition:
             region=settings.region,
             metrics=ports.metrics,
         )
+
+    @cached_property
+    def stop_round(self) -> StopRoundDeps:
+        """`retune stop`'s (the CLI's only: no function stops a round)."""
+        from retune.use_cases.stop_round import StopRoundDeps  # noqa: PLC0415
+
+        ports = self.ports
+        return StopRoundDeps(store=ports.store, sagemaker=ports.sagemaker, clock=ports.clock)
 
     @cached_property
     def reconcile(self) -> ReconcileDeps:

@@ -95,10 +95,7 @@ def incumbent_requests(
 ) -> list[dict[str, Any]]:
     """The CreateTrainingJob requests of a round's incumbents, in order, exactly as StartRound sends them (the
     efficiency benchmark's harness sends these too)."""
-    uris = {
-        c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
-        for c in profile.training.channels
-    }
+    uris, types = _channels(profile, drop_id, data_bucket, content_types)
     return [
         incumbent_job_request(
             profile=profile,
@@ -107,7 +104,7 @@ def incumbent_requests(
             drop_id=drop_id,
             bucket=data_bucket,
             channel_manifests=uris,
-            channel_content_types={c: content_types.get(c) for c in profile.training.channels},
+            channel_content_types=types,
             role_arn=role_arn,
             tuning_job=tuning_job,
             name=incumbent.job_name,
@@ -158,10 +155,7 @@ def tuning_request(
     name: str | None = None,
 ) -> dict[str, Any]:
     """A round's request from the content types its drop recorded (a started round's, resumed, has no manifest)."""
-    uris = {
-        c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c))
-        for c in profile.training.channels
-    }
+    uris, types = _channels(profile, drop_id, data_bucket, content_types)
     return tuning_job_request(
         profile=profile,
         plan=plan,
@@ -169,7 +163,17 @@ def tuning_request(
         drop_id=drop_id,
         bucket=data_bucket,
         channel_manifests=uris,
-        channel_content_types={c: content_types.get(c) for c in profile.training.channels},
+        channel_content_types=types,
         role_arn=role_arn,
         name=name,
     )
+
+
+def _channels(
+    profile: Profile, drop_id: str, data_bucket: str, content_types: Mapping[str, str | None]
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """A round's training channels, as its trials and incumbents read them: each channel's SageMaker manifest
+    (StartRound writes it) and the content type the drop gave it."""
+    channels = profile.training.channels
+    uris = {c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c)) for c in channels}
+    return uris, {c: content_types.get(c) for c in channels}

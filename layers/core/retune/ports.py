@@ -46,6 +46,14 @@ class SageMakerPort(Protocol):
 
     def list_trials(self, tuning_job: str) -> list[dict[str, Any]]: ...
 
+    def stop_training_job(self, name: str) -> None:
+        """Refused when the job is not InProgress (it ended, or does not exist)."""
+        ...
+
+    def stop_tuning_job(self, name: str) -> None:
+        """Refused when the job is not InProgress (it ended, or does not exist)."""
+        ...
+
 
 class RegistryPort(SageMakerPort, Protocol):
     """The model registry and endpoints, for Promote."""

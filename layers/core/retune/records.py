@@ -12,7 +12,8 @@ from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.timeutil import Timestamp
 
 DropState = Literal["received", "queued", "started", "superseded", "failed"]
-RoundStatus = Literal["starting", "running", "evaluating", "decided", "failed"]
+# "stopping": `retune stop` stopped the round while it trained its incumbents; closed as stopped once they ended.
+RoundStatus = Literal["starting", "running", "stopping", "evaluating", "decided", "failed"]
 TrialStatus = Literal["InProgress", "Completed", "Stopped", "Failed"]
 
 
@@ -152,6 +153,10 @@ class RoundRecord(Record):
         default_factory=list,
         description="The earlier configurations the round trains first; its tuning job starts when they ended.",
     )
+    stop_requested_by: str | None = Field(
+        default=None, description="Who stopped the round while it trained its incumbents (`retune stop`)."
+    )
+    stop_requested_at: Timestamp | None = None
 
 
 class TrialRecord(Record):

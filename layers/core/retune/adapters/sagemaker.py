@@ -94,6 +94,29 @@ class SageMaker:
                     return out
                 params["NextToken"] = token
 
+    def stop_training_job(self, name: str) -> None:
+        self._stop("StopTrainingJob", "stop_training_job", {"TrainingJobName": name})
+
+    def stop_tuning_job(self, name: str) -> None:
+        self._stop(
+            "StopHyperParameterTuningJob",
+            "stop_hyper_parameter_tuning_job",
+            {"HyperParameterTuningJobName": name},
+        )
+
+    def _stop(self, operation: str, method: str, request: dict[str, Any]) -> None:
+        """A stop. SageMaker answers a job that is not InProgress (ended, being stopped, or no such job) with
+        ValidationException: Refused here, with its message; the caller describes the job to tell which."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            self._call(operation, method, request)
+        except ClientError as exc:
+            if error_code(exc) != "ValidationException":
+                raise  # access denied, or another refusal the caller must see as it is
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise Refused(f"sagemaker: ValidationException: {message}") from exc
+
     # The model registry and endpoints (Promote).
 
     def describe_model_package_group(self, name: str) -> dict[str, Any]:

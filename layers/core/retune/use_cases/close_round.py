@@ -93,6 +93,25 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
         return CloseResult("running", tuning_job, rnd.profile, rnd.seq, detail=f"tuning job is {status}")
 
     backfilled = _backfill(rnd, deps)
+    return _close(rnd, described, backfilled, deps)
+
+
+def close_stopped_round(rnd: RoundRecord, deps: CloseRoundDeps) -> CloseResult:
+    """Close a round `retune stop` stopped while it trained its incumbents (status `stopping`, every incumbent
+    ended): it has no tuning job, and ends as a round whose tuning job was stopped does (the same summary, plan,
+    alert, release and queued drop; the evaluation when an incumbent completed). Idempotent: the close is
+    conditional on the round still `stopping`."""
+    who = rnd.stop_requested_by or "an operator"
+    described = {
+        "HyperParameterTuningJobStatus": "Stopped",
+        "FailureReason": f"stopped by {who} while it trained its incumbents; no tuning job was created",
+    }
+    return _close(rnd, described, 0, deps)
+
+
+def _close(rnd: RoundRecord, described: dict[str, Any], backfilled: int, deps: CloseRoundDeps) -> CloseResult:
+    tuning_job = rnd.tuning_job_name
+    status = str(described["HyperParameterTuningJobStatus"])
     trials = deps.store.trials(rnd.profile, rnd.seq)
     closed = summarize(rnd, described, trials, deps.clock())
     profile, profile_version = _current_profile(rnd.profile, deps)

@@ -22,19 +22,21 @@ from functools import partial
 from typing import NamedTuple, Protocol
 
 from retune import alerts
-from retune.errors import ConditionFailed, LimitExceeded, RetuneError, TransientError
+from retune.errors import ConditionFailed, LimitExceeded, NotFound, RetuneError, TransientError
 from retune.events import DropRef
+from retune.incumbents import incumbents_ended
 from retune.ports import AlertPort, Clock, MetricsPort, NoMetrics
 from retune.records import ActiveRecord, RoundRecord
 from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
-from retune.use_cases.close_round import CloseRoundDeps, close_round
+from retune.use_cases.close_round import CloseRoundDeps, close_round, close_stopped_round
 from retune.use_cases.decide import evaluation_ended, finish_decision
 from retune.use_cases.deploy import settle_deployment
 from retune.use_cases.finish import release_if_held
 from retune.use_cases.promote import PromoteDeps, profile_or_none
 from retune.use_cases.record_trial import record_trial_of_round
 from retune.use_cases.start_round import StartRoundDeps, start_round
+from retune.use_cases.stop_round import record_never_started
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +173,8 @@ def _round(active: ActiveRecord, deps: ReconcileDeps, report: ReconcileReport) -
             report.actions.append(f"closed {rnd.profile} round {rnd.seq} ({result.status})")
         else:
             _stall_check(rnd, deps, report)
+    elif rnd.status == "stopping":
+        _stopping(rnd, deps, report)
     elif rnd.status == "evaluating" and rnd.evaluation is not None:
         if rnd.evaluation.status == "Pending":
             close_round(rnd.tuning_job_name, deps.close)
@@ -199,6 +203,32 @@ def _record_incumbents(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileR
         result = record_trial_of_round(rnd.profile, rnd.seq, incumbent.job_name, deps.close.record)
         if result.status == "recorded":
             report.actions.append(f"recorded {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}")
+
+
+def _stopping(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    """A round `retune stop` stopped while it trained its incumbents: once every incumbent has ended (its event
+    recorded, or its job described here; one never created is recorded as stopped), it is closed as a stopped
+    round. A tuning job StartRound created as the stop was written closes the round through CloseRound instead."""
+    try:
+        status = str(
+            deps.close.sagemaker.describe_tuning_job(rnd.tuning_job_name)["HyperParameterTuningJobStatus"]
+        )
+    except NotFound:
+        status = None
+    if status is not None:
+        if status in TERMINAL_JOB_STATUSES:
+            result = close_round(rnd.tuning_job_name, deps.close)
+            report.actions.append(f"closed {rnd.profile} round {rnd.seq} ({result.status})")
+        return
+    _record_incumbents(rnd, deps, report)
+    trials = deps.store.trials(rnd.profile, rnd.seq)
+    recorded = {t.training_job_name for t in trials}
+    for incumbent in rnd.incumbents:
+        if incumbent.job_name not in recorded:  # described above and not found: never created
+            record_never_started(rnd, incumbent, deps.store, deps.clock())
+    if incumbents_ended(rnd, deps.store.trials(rnd.profile, rnd.seq)):
+        result = close_stopped_round(rnd, deps.close)
+        report.actions.append(f"closed stopped {rnd.profile} round {rnd.seq} ({result.status})")
 
 
 def _deployment(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:

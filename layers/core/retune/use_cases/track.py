@@ -40,6 +40,7 @@ PARAM_MAX = 500  # MLflow before 2.x: what every server takes
 RUN_STATUS = {
     "starting": "RUNNING",
     "running": "RUNNING",
+    "stopping": "RUNNING",
     "evaluating": "RUNNING",
     "decided": "FINISHED",
     "failed": "FAILED",

@@ -1,0 +1,121 @@
+"""`retune stop`: a person stops a round.
+
+A running round's tuning job is stopped (SageMaker stops its trials; CloseRound closes the round on the job's
+Stopped event). A round still training its incumbents has no tuning job yet: it becomes `stopping` (one write,
+conditional on `starting`, so that StartRound never starts its tuning job), then its incumbents' training jobs are
+stopped. Their Stopped events are recorded by RecordTrial as ever; once every incumbent has ended, Reconcile closes
+the round as a stopped round is closed (`close_round.close_stopped_round`). A repeat finishes an interrupted stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, NamedTuple
+
+from retune.errors import ConditionFailed, ConflictError, NotFound, Refused
+from retune.ports import Clock, SageMakerPort
+from retune.records import Incumbent, RoundRecord, TrialRecord
+from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
+from retune.store import Store
+
+MAX_ATTEMPTS = 4
+NEVER_STARTED = "stopped by {who} (retune stop) before its training job was created"
+
+
+@dataclass
+class StopRoundDeps:
+    store: Store
+    sagemaker: SageMakerPort
+    clock: Clock
+
+
+class StopResult(NamedTuple):
+    status: Literal["stopping", "not_running", "not_found"]
+    profile: str
+    seq: int
+    tuning_job: str | None = None
+    incumbents: tuple[str, ...] = ()  # the incumbents' jobs asked to stop
+    detail: str = ""
+
+
+def stop_round(profile: str, seq: int, who: str, deps: StopRoundDeps) -> StopResult:
+    """Stop round `seq` of `profile`. Raises Refused when SageMaker will not stop a running round's tuning job."""
+    for _ in range(MAX_ATTEMPTS):
+        rnd = deps.store.get_round(profile, seq)
+        if rnd is None:
+            return StopResult("not_found", profile, seq, detail=f"no round {seq} of {profile}")
+        if rnd.status == "starting" and rnd.incumbents:
+            stopping = rnd.model_copy(
+                update={"status": "stopping", "stop_requested_by": who, "stop_requested_at": deps.clock()}
+            )
+            try:
+                deps.store.save_round(stopping, expected_status="starting")
+            except ConditionFailed:
+                continue  # StartRound moved it on meanwhile (its tuning job started): look again
+            return _stop_incumbents(stopping, deps)
+        if rnd.status == "stopping":
+            # A repeat: stop what an interrupted stop left running, and a tuning job StartRound created as the
+            # stop was written (it had read the round `starting`); that one's end closes the round in CloseRound.
+            _stop_tuning_job_if_running(rnd, deps)
+            return _stop_incumbents(rnd, deps)
+        if rnd.status in ("starting", "running"):
+            deps.sagemaker.stop_tuning_job(rnd.tuning_job_name)
+            return StopResult("stopping", profile, seq, rnd.tuning_job_name)
+        return StopResult("not_running", profile, seq, detail=f"round {seq} of {profile} is {rnd.status}")
+    raise ConflictError(f"round {seq} of {profile}: its state kept changing; run the stop again")
+
+
+def _stop_incumbents(rnd: RoundRecord, deps: StopRoundDeps) -> StopResult:
+    """Ask SageMaker to stop every incumbent not recorded as ended. One it will not stop has ended (its event
+    records it) or was never created: that one is recorded as stopped here, so that the round can close."""
+    recorded = {t.training_job_name: t for t in deps.store.trials(rnd.profile, rnd.seq)}
+    asked: list[str] = []
+    for incumbent in rnd.incumbents:
+        trial = recorded.get(incumbent.job_name)
+        if trial is not None and trial.terminal:
+            continue
+        try:
+            deps.sagemaker.stop_training_job(incumbent.job_name)
+            asked.append(incumbent.job_name)
+        except (Refused, NotFound):  # not InProgress: ended, being stopped, or never created
+            if not _exists(incumbent.job_name, deps):
+                record_never_started(rnd, incumbent, deps.store, deps.clock())
+    return StopResult("stopping", rnd.profile, rnd.seq, rnd.tuning_job_name, tuple(asked))
+
+
+def _stop_tuning_job_if_running(rnd: RoundRecord, deps: StopRoundDeps) -> None:
+    try:
+        described = deps.sagemaker.describe_tuning_job(rnd.tuning_job_name)
+    except NotFound:
+        return
+    if described.get("HyperParameterTuningJobStatus") not in (*TERMINAL_JOB_STATUSES, "Stopping"):
+        deps.sagemaker.stop_tuning_job(rnd.tuning_job_name)
+
+
+def _exists(name: str, deps: StopRoundDeps) -> bool:
+    try:
+        deps.sagemaker.describe_training_job(name)
+    except NotFound:
+        return False
+    return True
+
+
+def record_never_started(rnd: RoundRecord, incumbent: Incumbent, store: Store, now: datetime) -> None:
+    """An incumbent of a stopped round whose job was never created (StartRound stopped before it): a stopped
+    trial of the round, as if SageMaker had stopped it at once. Written only if no record exists."""
+    trial = TrialRecord(
+        profile=rnd.profile,
+        seq=rnd.seq,
+        training_job_name=incumbent.job_name,
+        status="Stopped",
+        source="incumbent",
+        hyperparameters=incumbent.hyperparameters,
+        failure_reason=NEVER_STARTED.format(who=rnd.stop_requested_by or "an operator"),
+        ended_at=now,
+        updated_at=now,
+    )
+    try:
+        store.put_trial(trial)
+    except ConditionFailed:
+        pass  # recorded meanwhile: its job exists after all

@@ -1,0 +1,201 @@
+"""`retune stop` (issue 20's leftover): a round still training its incumbents is stopped: its incumbents' jobs are
+stopped, its tuning job never starts, and the round ends as a round whose tuning job was stopped ends (the same
+records, alert and queued drop), exactly once whatever the order and repeats of the events that follow."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from retune.errors import Throttled
+from retune.events import DROP_READY, parse_drop_event
+from retune.use_cases.close_round import close_round
+from retune.use_cases.reconcile import reconcile
+from retune.use_cases.record_trial import record_trial
+from retune.use_cases.start_round import start_round
+from retune.use_cases.stop_round import StopRoundDeps, stop_round
+
+from tests.conftest import World, compose_fakes
+from tests.replay.harness import bus_event
+from tests.unit.test_incumbents import PROFILE, ROUND_1, ROUND_2, end_job, first_round, start_second
+
+WHO = "arn:aws:iam::123456789012:user/ops"
+INC = f"{ROUND_2}-inc1"
+
+
+def deps(world: World) -> StopRoundDeps:
+    return compose_fakes(world).stop_round
+
+
+def stops(world: World) -> list[str]:
+    return [r["TrainingJobName"] for op, r in world.sagemaker.requests if op == "StopTrainingJob"]
+
+
+def drop_ready(world: World, drop_id: str) -> list[dict[str, Any]]:
+    return [d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == drop_id]
+
+
+def round_2_training_its_incumbent_with_a_drop_queued(world: World) -> None:
+    first_round(world)
+    start_second(world)
+    assert start_round(parse_drop_event(world.drop("2016-01-01")), world.deps).status == "queued"
+    assert world.store.get_round(PROFILE, 2).status == "starting"
+
+
+def test_stopping_a_round_training_its_incumbents_stops_them_and_ends_it_as_a_stopped_round(
+    world: World,
+) -> None:
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    result = stop_round(PROFILE, 2, WHO, deps(world))
+    assert (result.status, result.incumbents) == ("stopping", (INC,))
+    rnd = world.store.get_round(PROFILE, 2)
+    assert (rnd.status, rnd.stop_requested_by) == ("stopping", WHO)
+    assert stops(world) == [INC]
+    # The stop again before SageMaker has stopped it (Stopping): asked once more, harmlessly.
+    assert stop_round(PROFILE, 2, WHO, deps(world)).status == "stopping"
+
+    end_job(world, INC, None, status="Stopped")  # SageMaker's Stopped event, delivered twice
+    assert record_trial(INC, world.record_deps).status == "recorded"
+    assert record_trial(INC, world.record_deps).status == "duplicate"
+    assert drop_ready(world, "2015-07-01") == []  # no announcement: its tuning job is not due
+    # A late "Drop Ready" of round 2's drop (one put before the stop) starts nothing.
+    late = {"profile": PROFILE, "drop_id": "2015-07-01", "bucket": "retune-data"}
+    late["key"] = f"datasets/{PROFILE}/2015-07-01/manifest.json"
+    assert start_round(parse_drop_event(bus_event(late)), world.deps).status == "already_started"
+
+    reconcile(world.reconcile_deps)
+    closed = world.store.get_round(PROFILE, 2)
+    assert closed.status == "failed" and closed.tuning_status == "Stopped"
+    assert closed.decision.outcome == "not_evaluated"
+    assert closed.decision.reason.startswith("tuning job Stopped: stopped by " + WHO)
+    assert closed.trial_counts == {"Stopped": 1} and closed.stopped_early == 0
+    assert ROUND_2 not in world.sagemaker.tuning_jobs  # never created
+    assert [a.subject for a in world.alerts.published if a.outcome == "round_failed"] == [
+        f"[retune] {PROFILE} round 2: failed (tuning job Stopped)"
+    ]
+    # The profile is released and the queued drop starts (Reconcile's same run, as after any round's end).
+    assert world.store.get_round(PROFILE, 3).drop_id == "2016-01-01"
+    assert world.store.get_plan(PROFILE) is not None
+
+    # Repeats change nothing: Reconcile again, the Stopped event again, the stop again.
+    alerts = list(world.alerts.published)
+    reconcile(world.reconcile_deps)
+    assert record_trial(INC, world.record_deps).status == "duplicate"
+    assert stop_round(PROFILE, 2, WHO, deps(world)).status == "not_running"
+    assert world.store.get_round(PROFILE, 2) == closed
+    assert world.alerts.published == alerts
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+
+
+def test_a_stopped_round_whose_incumbent_completed_is_evaluated_as_a_stopped_round_with_a_model(
+    world: World,
+) -> None:
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    end_job(world, INC, 0.41)  # it completed just before the stop; its event is on its way
+    result = stop_round(PROFILE, 2, WHO, deps(world))
+    assert (result.status, result.incumbents) == ("stopping", ())  # SageMaker refused: not InProgress
+    assert world.store.get_trial(PROFILE, 2, INC) is None  # its own event records it
+    reconcile(world.reconcile_deps)  # before the event: Reconcile describes it
+    closed = world.store.get_round(PROFILE, 2)
+    assert closed.status == "evaluating" and closed.tuning_status == "Stopped"
+    assert closed.best_training_job == INC and closed.best_objective == 0.41
+    assert f"{ROUND_2}-eval" in world.sagemaker.training_jobs
+    assert record_trial(INC, world.record_deps).status == "duplicate"  # the late event
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+
+
+def test_a_stop_interrupted_before_it_stopped_the_incumbents_is_finished_by_running_it_again(
+    world: World,
+) -> None:
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    with pytest.raises(Throttled):
+        stop_round(PROFILE, 2, WHO, deps(world))
+    assert world.store.get_round(PROFILE, 2).status == "stopping"  # written first: no tuning job can start
+    reconcile(world.reconcile_deps)  # the incumbent still trains: the round waits
+    assert world.store.get_round(PROFILE, 2).status == "stopping"
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+    assert stop_round(PROFILE, 2, WHO, deps(world)).incumbents == (INC,)
+    end_job(world, INC, None, status="Stopped")
+    record_trial(INC, world.record_deps)
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 2).status == "failed"
+
+
+def test_an_incumbent_never_created_is_recorded_stopped_and_never_created_after(world: World) -> None:
+    first_round(world)
+    world.sagemaker.fail_next.append(Throttled("sagemaker: ThrottlingException"))
+    event = parse_drop_event(world.drop("2015-07-01"))
+    with pytest.raises(Throttled):
+        start_round(event, world.deps)  # the round is recorded; its incumbent's create failed
+    assert INC not in world.sagemaker.training_jobs
+    assert stop_round(PROFILE, 2, WHO, deps(world)).incumbents == ()
+    trial = world.store.get_trial(PROFILE, 2, INC)
+    assert trial.status == "Stopped" and "before its training job was created" in trial.failure_reason
+    assert start_round(event, world.deps).status == "already_started"  # Lambda's retry creates nothing
+    reconcile(world.reconcile_deps)
+    assert INC not in world.sagemaker.training_jobs
+    assert world.store.get_round(PROFILE, 2).status == "failed"
+
+
+def test_a_tuning_job_started_as_the_stop_was_written_closes_the_round_through_close_round(
+    world: World,
+) -> None:
+    first_round(world)
+    start_second(world)
+    end_job(world, INC, 0.42)
+    record_trial(INC, world.record_deps)
+    detail = next(d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == "2015-07-01")
+    # StartRound read the round `starting` (every incumbent ended), then the stop was written, then StartRound
+    # created the tuning job: its write of `running` fails on the condition, and the round stays `stopping`.
+    read = world.store.get_round
+    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    start_round(parse_drop_event(bus_event(detail)), world.deps)
+    world.store.get_round = read  # type: ignore[method-assign]
+    assert world.store.get_round(PROFILE, 2).status == "stopping"
+    assert world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] == "InProgress"
+    reconcile(world.reconcile_deps)  # the tuning job runs: the round waits for it
+    assert world.store.get_round(PROFILE, 2).status == "stopping"
+    stop_round(PROFILE, 2, WHO, deps(world))  # the stop again stops it
+    assert world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] == "Stopping"
+    world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] = "Stopped"
+    assert close_round(ROUND_2, world.close_deps).status == "evaluating"  # its Stopped event
+    closed = world.store.get_round(PROFILE, 2)
+    assert closed.tuning_status == "Stopped" and closed.best_training_job == INC
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 2).evaluation.status == "InProgress"
+
+
+def stopped_meanwhile(world: World, read: Any, profile: str, seq: int) -> Any:
+    """The round as StartRound read it; the stop is written just after this read."""
+    rnd = read(profile, seq)
+    if rnd is not None and rnd.status == "starting" and seq == 2:
+        stop_round(PROFILE, 2, WHO, replace(deps(world), store=_Plain(world, read)))
+    return rnd
+
+
+class _Plain:
+    """The store with its own get_round (the test swaps the world's)."""
+
+    def __init__(self, world: World, read: Any) -> None:
+        self._store, self.get_round = world.store, read
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_stopping_a_running_round_stops_its_tuning_job(world: World) -> None:
+    first_round(world)
+    assert stop_round(PROFILE, 1, WHO, deps(world)).status == "not_running"
+    start_second(world)
+    end_job(world, INC, 0.42)
+    record_trial(INC, world.record_deps)
+    detail = next(d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == "2015-07-01")
+    start_round(parse_drop_event(bus_event(detail)), world.deps)
+    assert world.store.get_round(PROFILE, 2).status == "running"
+    result = stop_round(PROFILE, 2, WHO, deps(world))
+    assert (result.status, result.tuning_job) == ("stopping", ROUND_2)
+    assert world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] == "Stopping"
+    assert world.store.get_round(PROFILE, 2).status == "running"  # CloseRound closes it on its Stopped event
+    assert ROUND_1 in world.sagemaker.tuning_jobs
