@@ -159,8 +159,18 @@ def test_trials_of_a_tuning_job_with_a_tuning_resource_config_have_a_resource_co
     [
         # What the SDK v2 sends: DescribeHyperParameterTuningJob answers a ResourceConfig of the same fields.
         (
-            {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30, "VolumeKmsKeyId": "k-1"},
-            {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30, "VolumeKmsKeyId": "k-1"},
+            {
+                "InstanceType": "ml.m5.xlarge",
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": "k-1",
+            },
+            {
+                "InstanceType": "ml.m5.xlarge",
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": "k-1",
+            },
         ),
         # Several instance configurations have no one ResourceConfig: none is invented.
         (
