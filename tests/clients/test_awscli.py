@@ -313,12 +313,29 @@ def test_a_trials_output_in_cloudwatch_logs(aws: AWSCLI, tuned: dict[str, Any]) 
         "--filter-pattern",
         "loss",
     )
+    # What `aws logs tail <group> --log-stream-name-prefix <job>` (CLI v2) sends: FilterLogEvents with the prefix,
+    # interleaved, from a start time.
+    tailed = aws.ok(
+        "logs",
+        "filter-log-events",
+        *group,
+        "--log-stream-name-prefix",
+        trial,
+        "--interleaved",
+        "--start-time",
+        "0",
+    )
+    nothing = aws.ok("logs", "filter-log-events", *group, "--log-stream-name-prefix", "cli-no-such-job")
 
     messages = [e["message"] for e in events]
     assert [m for m in messages if m.startswith("epoch=")] == [m for m in messages if "loss=" in m]
     assert [m.split()[0] for m in messages if m.startswith("epoch=")] == ["epoch=1", "epoch=2", "epoch=3"]
     assert "files=1" in messages
     assert [e["message"] for e in filtered["events"]] == [m for m in messages if "loss" in m]
+    # only this trial's stream, though the tuning job's other trials wrote theirs to the same group
+    assert {e["logStreamName"] for e in tailed["events"]} == {streams[0]["logStreamName"]}
+    assert [e["message"] for e in tailed["events"]] == messages
+    assert nothing["events"] == []
 
 
 def test_invalid_requests_get_aws_errors(stack: ClientStack, aws: AWSCLI, tuned: dict[str, Any]) -> None:
