@@ -66,6 +66,18 @@ def trial_resource_config(definition: Mapping[str, Any]) -> dict[str, Any] | Non
     return resources
 
 
+def described_resource_config(definition: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ResourceConfig DescribeHyperParameterTuningJob answers in a definition given only a
+    HyperParameterTuningResourceConfig: its single-instance fields (what the SDK v2 sends, and whose attach reads
+    them). InstanceConfigs have no one ResourceConfig, so none (docs/local-sagemaker.md, "What AWS's own clients
+    see")."""
+    flexible = definition.get("HyperParameterTuningResourceConfig")
+    if definition.get("ResourceConfig") or not flexible or flexible.get("InstanceConfigs"):
+        return None
+    keys = ("InstanceType", "InstanceCount", "VolumeSizeInGB", "VolumeKmsKeyId")
+    return {key: flexible[key] for key in keys if key in flexible} or None
+
+
 @dataclass
 class TuningJob:
     name: str
@@ -119,6 +131,9 @@ class TuningJob:
                 TUNING_OBJECTIVE_HYPERPARAMETER: self.objective["MetricName"],
             },
         }
+        resources = described_resource_config(self.definition)
+        if resources is not None:
+            definition["ResourceConfig"] = resources
         response: dict[str, Any] = {
             "HyperParameterTuningJobName": self.name,
             "HyperParameterTuningJobArn": self.arn,

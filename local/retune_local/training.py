@@ -265,12 +265,25 @@ class TrainingJob:
         return summary
 
 
+def describe(ctx: Context, job: TrainingJob) -> dict[str, Any]:
+    """DescribeTrainingJob, as the job's events show it too: a built-in algorithm's job whose request gave no
+    MetricDefinitions shows the algorithm's own, the ones its metrics are read with, as SageMaker does."""
+    response = job.describe()
+    algorithm = response.get("AlgorithmSpecification")
+    if algorithm and not algorithm.get("MetricDefinitions"):
+        spec = ctx.images.resolve(str(algorithm.get("TrainingImage", "")))
+        if spec is not None and spec.metric_definitions:
+            definitions = [dict(d) for d in spec.metric_definitions]
+            response["AlgorithmSpecification"] = {**algorithm, "MetricDefinitions": definitions}
+    return response
+
+
 def save(ctx: Context, job: TrainingJob, *, event: bool) -> None:
     """Persist the job, wake waiters and, on a status change, send its state change event."""
     with ctx.lock:
         ctx.store.put("training-jobs", job.name.lower(), job.to_record())
         if event:
-            detail = training_job_detail(job.describe(), job.tags)
+            detail = training_job_detail(describe(ctx, job), job.tags)
             ctx.bus.publish(
                 envelope(ctx.account, TRAINING_JOB_STATE_CHANGE, job.arn, job.last_modified_time, detail)
             )

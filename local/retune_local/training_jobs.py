@@ -12,7 +12,7 @@ from retune_local import errors
 from retune_local.context import Context
 from retune_local.shapes import paginate, sort_by, within_times
 from retune_local.tags import Tagged, tagged_among
-from retune_local.training import TrainingJob, TrainingJobDriver, save
+from retune_local.training import TrainingJob, TrainingJobDriver, describe, save
 
 if TYPE_CHECKING:
     from retune_local.engine import TuningRun
@@ -103,7 +103,7 @@ class TrainingJobs:
 
     def describe(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.ctx.lock:
-            return copy.deepcopy(self._job(params["TrainingJobName"]).describe())
+            return copy.deepcopy(describe(self.ctx, self._job(params["TrainingJobName"])))
 
     def stop(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.ctx.lock:

@@ -70,9 +70,28 @@ def step(action: Callable[[], Any]) -> Any:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def attach(name: str, sess: Session) -> dict[str, Any]:
+    """HyperparameterTuner.attach, and what a user reads back from the tuner and its estimator."""
+    tuner = HyperparameterTuner.attach(name, sagemaker_session=sess)
+    est = tuner.estimator
+    return {
+        "objective": tuner.objective_metric_name,
+        "objective_type": tuner.objective_type,
+        "ranges": tuner.hyperparameter_ranges(),
+        "max_jobs": tuner.max_jobs,
+        "max_parallel_jobs": tuner.max_parallel_jobs,
+        "strategy": tuner.strategy,
+        "image": est.image_uri,
+        "role": est.role,
+        "resources": [est.instance_type, est.instance_count, est.volume_size],
+        "hyperparameters": est.hyperparameters(),
+        "best": tuner.best_training_job(),
+    }
+
+
 def tune(args: dict[str, Any]) -> dict[str, Any]:
-    """HyperparameterTuner.fit, its analytics dataframe, the best training job, attach of the tuner and of the
-    best estimator."""
+    """HyperparameterTuner.fit, its analytics dataframe, the best training job, attach of the tuner (the SDK's own
+    tuning job, and args["attach"], one retune made) and of the best estimator."""
     sess = session(args)
     tuner = HyperparameterTuner(
         estimator(args, sess),
@@ -90,21 +109,6 @@ def tune(args: dict[str, Any]) -> dict[str, Any]:
     name = tuner.latest_tuning_job.name
     frame = tuner.analytics().dataframe()
 
-    def attached() -> dict[str, Any]:
-        tuner = HyperparameterTuner.attach(args["attach"], sagemaker_session=sess)
-        return {
-            "objective": tuner.objective_metric_name,
-            "objective_type": tuner.objective_type,
-            "ranges": tuner.hyperparameter_ranges(),
-            "max_jobs": tuner.max_jobs,
-            "max_parallel_jobs": tuner.max_parallel_jobs,
-            "strategy": tuner.strategy,
-            "image": tuner.estimator.image_uri,
-            "role": tuner.estimator.role,
-            "hyperparameters": tuner.estimator.hyperparameters(),
-            "best": tuner.best_training_job(),
-        }
-
     def best_estimator() -> dict[str, Any]:
         best = tuner.best_estimator()
         return {
@@ -118,7 +122,8 @@ def tune(args: dict[str, Any]) -> dict[str, Any]:
         "tuning_job": name,
         "analytics": json.loads(frame.to_json(orient="records")),
         "best": tuner.best_training_job(),
-        "attached": step(attached),
+        "attached": step(lambda: attach(name, sess)),
+        "attached_retune": step(lambda: attach(args["attach"], sess)),
         "best_estimator": step(best_estimator),
     }
 

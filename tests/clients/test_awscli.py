@@ -1,12 +1,13 @@
 """The AWS CLI (v1, the `awscli` package from PyPI; v2 is not on PyPI) against the local SageMaker: what an operator
 types, checked against what AWS answers. Runs in `make test` (the venv installs in about 15 s).
 
-Covered: create from `--cli-input-json`, describe, list with filters, sorting (by objective, by name), the CLI's
-paging (`--page-size`, `--max-items` / `--starting-token`, `--no-paginate` with the service's NextToken), `wait
-training-job-completed-or-stopped` on jobs that ended (the waiter's first poll is immediate; a job still running
-would be polled again only after the waiter's 120 s delay, which the slow suite does not spend either), the trials'
-CloudWatch Logs (`logs tail` is v2's only: v1 reads them with `describe-log-streams`, `get-log-events` and
-`filter-log-events`), and invalid requests answered with AWS's error codes and the CLI's exit status.
+Covered: create from `--cli-input-json`, describe, list (tuning jobs, their trials, all training jobs) with
+filters, sorting (by objective, by name), the CLI's paging (`--page-size`, `--max-items` / `--starting-token`,
+`--no-paginate` with the service's NextToken), `wait training-job-completed-or-stopped` on jobs that ended (the
+waiter's first poll is immediate; a job still running would be polled again only after the waiter's 120 s delay,
+which the slow suite does not spend either), the trials' CloudWatch Logs (`logs tail` is v2's only: v1 reads them
+with `describe-log-streams`, `get-log-events` and `filter-log-events`, also by stream prefix as `logs tail` asks),
+and invalid requests answered with AWS's error codes and the CLI's exit status.
 """
 
 from __future__ import annotations
@@ -231,6 +232,23 @@ def test_paging_with_the_cli(aws: AWSCLI, tuned: dict[str, Any]) -> None:
     assert [t["TrainingJobName"] for t in next_call["TrainingJobSummaries"]] == everything[2:4]
 
 
+def test_list_training_jobs_filtered_sorted_and_paged(aws: AWSCLI, tuned: dict[str, Any]) -> None:
+    """`list-training-jobs`: every training job of the account, the tuning job's trials among them (three calls: the
+    CLI's part of `make test` keeps to its 60 s)."""
+    base = ("sagemaker", "list-training-jobs", "--name-contains", TUNING_JOB)
+    descending = aws.ok(*base, "--sort-by", "Name", "--sort-order", "Descending")
+    first = aws.ok(*base, "--sort-by", "Name", "--max-items", "4", "--page-size", "3")
+    rest = aws.ok(*base, "--sort-by", "Name", "--max-items", "4", "--starting-token", first["NextToken"])
+
+    names = [s["TrainingJobName"] for s in descending["TrainingJobSummaries"]]
+    assert len(names) == TRIALS
+    assert names == sorted(names, reverse=True)
+    assert all(name.startswith(f"{TUNING_JOB}-") for name in names)
+    paged = [s["TrainingJobName"] for s in first["TrainingJobSummaries"] + rest["TrainingJobSummaries"]]
+    assert paged == sorted(names)
+    assert "NextToken" not in rest
+
+
 def test_list_tuning_jobs_by_name_sorted_and_paged(
     stack: ClientStack, aws: AWSCLI, tuned: dict[str, Any]
 ) -> None:
@@ -313,12 +331,29 @@ def test_a_trials_output_in_cloudwatch_logs(aws: AWSCLI, tuned: dict[str, Any]) 
         "--filter-pattern",
         "loss",
     )
+    # What `aws logs tail <group> --log-stream-name-prefix <job>` (CLI v2) sends: FilterLogEvents with the prefix,
+    # interleaved, from a start time.
+    tailed = aws.ok(
+        "logs",
+        "filter-log-events",
+        *group,
+        "--log-stream-name-prefix",
+        trial,
+        "--interleaved",
+        "--start-time",
+        "0",
+    )
+    nothing = aws.ok("logs", "filter-log-events", *group, "--log-stream-name-prefix", "cli-no-such-job")
 
     messages = [e["message"] for e in events]
     assert [m for m in messages if m.startswith("epoch=")] == [m for m in messages if "loss=" in m]
     assert [m.split()[0] for m in messages if m.startswith("epoch=")] == ["epoch=1", "epoch=2", "epoch=3"]
     assert "files=1" in messages
     assert [e["message"] for e in filtered["events"]] == [m for m in messages if "loss" in m]
+    # only this trial's stream, though the tuning job's other trials wrote theirs to the same group
+    assert {e["logStreamName"] for e in tailed["events"]} == {streams[0]["logStreamName"]}
+    assert [e["message"] for e in tailed["events"]] == messages
+    assert nothing["events"] == []
 
 
 def test_invalid_requests_get_aws_errors(stack: ClientStack, aws: AWSCLI, tuned: dict[str, Any]) -> None:

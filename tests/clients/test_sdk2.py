@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from statistics import mean
 from typing import Any
 
 import pytest
+from retune.policy import initial_plan
+from retune.profile import parse_profile
+from retune.requests import sagemaker_manifest, tuning_job_request
 
 from tests.clients.conftest import BUCKET, IMAGE, ROLE, ClientStack, run_flow
 from tests.local_sagemaker.trainers.curve import loss
@@ -20,44 +24,62 @@ def args(stack: ClientStack, **more: Any) -> dict[str, Any]:
     return {"bucket": BUCKET, "image": IMAGE, "role": ROLE, "tmp": str(stack.tmp), **more}
 
 
-ATTACHED = "sdk2-by-boto3"
+# A profile of the curve trainer for retune's own request builder: one continuous range, so retune's request has no
+# integer or categorical range to send.
+PROFILE = {
+    "name": "sdk2-attach",
+    "objective": {"metric_name": "loss", "type": "Minimize"},
+    "training": {
+        "image": IMAGE,
+        "instance_type": "ml.m5.large",
+        "max_runtime_seconds": 600,
+        "metric_definitions": [{"name": "loss", "regex": r"loss=([-+0-9.eE]+)"}],
+        "static_hyperparameters": {"epochs": "3"},
+        "channels": ["train"],
+    },
+    "search": {
+        "strategy": "Random",
+        "ranges": [{"type": "continuous", "name": "x", "min_value": 0, "max_value": 1}],
+    },
+    "budget": {"max_jobs": MAX_JOBS, "max_parallel_jobs": 2},
+    "early_stopping": "Off",
+    "evaluation": {"test_channel": "test"},
+    "promotion": {"inference_image": IMAGE, "margin": 0.01, "approval": "auto"},
+}
+
+
+def create_retune_tuning_job(stack: ClientStack) -> str:
+    """A tuning job created by retune's own request (retune.requests.tuning_job_request) for round 1 of PROFILE, its
+    train channel a SageMaker manifest of one file; it runs to the end."""
+    profile = parse_profile(json.dumps(PROFILE))
+    s3 = stack.admin("s3")
+    s3.put_object(Bucket=BUCKET, Key="retune/drop/train/part-0.csv", Body=b"1,2\n3,4\n")
+    manifest = sagemaker_manifest(BUCKET, "retune/drop/", ["train/part-0.csv"])
+    s3.put_object(Bucket=BUCKET, Key="retune/manifests/train.manifest", Body=json.dumps(manifest).encode())
+    request = tuning_job_request(
+        profile=profile,
+        plan=initial_plan(profile),
+        seq=1,
+        drop_id="2025-01-01",
+        bucket=BUCKET,
+        channel_manifests={"train": f"s3://{BUCKET}/retune/manifests/train.manifest"},
+        channel_content_types={"train": None},
+        role_arn=ROLE,
+    )
+    name: str = request["HyperParameterTuningJobName"]
+    stack.admin("sagemaker").create_hyper_parameter_tuning_job(**request)
+    stack.sagemaker.wait_tuning_job(name, 120)
+    return name
 
 
 @pytest.fixture(scope="module")
 def tuned(stack: ClientStack) -> dict[str, Any]:
-    """The SDK's tuning job, and one made with boto3 as retune makes its own (a definition with ResourceConfig) for
-    HyperparameterTuner.attach."""
+    """The SDK's own tuning job, made and attached as a user would, and one made by retune's request, attached."""
     stack.admin("s3").create_bucket(Bucket=BUCKET)
-    stack.admin("sagemaker").create_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=ATTACHED,
-        HyperParameterTuningJobConfig={
-            "Strategy": "Random",
-            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": MAX_JOBS, "MaxParallelTrainingJobs": 2},
-            "ParameterRanges": {
-                "ContinuousParameterRanges": [
-                    {"Name": "x", "MinValue": "0", "MaxValue": "1", "ScalingType": "Auto"}
-                ],
-                "IntegerParameterRanges": [],
-                "CategoricalParameterRanges": [],
-            },
-            "TrainingJobEarlyStoppingType": "Off",
-        },
-        TrainingJobDefinition={
-            "StaticHyperParameters": {"epochs": "3"},
-            "AlgorithmSpecification": {
-                "TrainingImage": IMAGE,
-                "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": "loss", "Regex": r"loss=([-+0-9.eE]+)"}],
-            },
-            "RoleArn": ROLE,
-            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/sdk2/attached"},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-        },
-    )
-    stack.sagemaker.wait_tuning_job(ATTACHED, 120)
-    return run_flow(stack, "sdk2", "sdk2_flows.py", "tune", args(stack, max_jobs=MAX_JOBS, attach=ATTACHED))
+    retune_job = create_retune_tuning_job(stack)
+    seen = run_flow(stack, "sdk2", "sdk2_flows.py", "tune", args(stack, max_jobs=MAX_JOBS, attach=retune_job))
+    seen["retune_job"] = retune_job
+    return seen
 
 
 def test_estimator_fit_prints_the_jobs_logs_and_reads_its_metrics(stack: ClientStack) -> None:
@@ -90,15 +112,13 @@ def test_tuner_fit_analytics_and_best_training_job(stack: ClientStack, tuned: di
     assert all(0.0 <= r["x"] <= 1.0 for r in rows)
 
 
-def test_tuner_attach_rebuilds_the_tuner_and_its_estimator(stack: ClientStack, tuned: dict[str, Any]) -> None:
-    """HyperparameterTuner.attach of a tuning job whose definition has a ResourceConfig and all three range lists.
-    The SDK's attach reads both unchecked. Not of the SDK's own jobs: the SDK sends HyperParameterTuningResourceConfig,
-    and whether AWS then describes a ResourceConfig too is not documented (the SDK's own integration test of attach
-    is skipped as "always failed"); nor whether AWS describes missing range kinds as empty lists (retune sends only
-    the kinds it uses). Both are open questions in the notes of issue 19."""
+def test_tuner_attach_rebuilds_the_sdks_own_tuning_job(stack: ClientStack, tuned: dict[str, Any]) -> None:
+    """HyperparameterTuner.attach of the tuning job the SDK itself created: the SDK sent
+    HyperParameterTuningResourceConfig and reads back TrainingJobDefinition.ResourceConfig (docs/local-sagemaker.md,
+    "What AWS's own clients see")."""
     attached = tuned["attached"]
     described = stack.admin("sagemaker").describe_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=ATTACHED
+        HyperParameterTuningJobName=tuned["tuning_job"]
     )
 
     assert "error" not in attached, attached
@@ -109,7 +129,36 @@ def test_tuner_attach_rebuilds_the_tuner_and_its_estimator(stack: ClientStack, t
     assert attached["ranges"]["ContinuousParameterRanges"][0]["Name"] == "x"
     assert attached["image"] == IMAGE
     assert attached["role"] == ROLE
+    # the estimator's instance settings, as the SDK's estimator gave them
+    assert attached["resources"] == ["ml.m5.large", 1, 1]
     # The reserved `_tuning_objective_metric` is removed by attach: the static hyperparameters are the user's.
+    assert attached["hyperparameters"] == {"epochs": "3", "data_channel": "train"}
+    assert attached["best"] == tuned["best"] == described["BestTrainingJob"]["TrainingJobName"]
+
+
+def test_tuner_attach_rebuilds_a_tuning_job_retune_created(stack: ClientStack, tuned: dict[str, Any]) -> None:
+    """HyperparameterTuner.attach of a tuning job made by retune's own request builder, whose ranges are all
+    continuous: the SDK reads all three range lists."""
+    attached = tuned["attached_retune"]
+    described = stack.admin("sagemaker").describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuned["retune_job"]
+    )
+
+    assert "error" not in attached, attached
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert attached["objective"] == "loss"
+    assert attached["strategy"] == "Random"
+    assert (attached["max_jobs"], attached["max_parallel_jobs"]) == (MAX_JOBS, 2)
+    assert [r["Name"] for r in attached["ranges"]["ContinuousParameterRanges"]] == ["x"]
+    assert (
+        attached["ranges"]["IntegerParameterRanges"] == attached["ranges"]["CategoricalParameterRanges"] == []
+    )
+    assert attached["image"] == IMAGE
+    assert attached["resources"] == [
+        "ml.m5.large",
+        1,
+        described["TrainingJobDefinition"]["ResourceConfig"]["VolumeSizeInGB"],
+    ]
     assert attached["hyperparameters"] == {"epochs": "3"}
     assert attached["best"] == described["BestTrainingJob"]["TrainingJobName"]
 

@@ -79,6 +79,8 @@ def expected_request(drop_id: str) -> dict[str, Any]:
                 "IntegerParameterRanges": [
                     {"Name": "max_depth", "MinValue": "2", "MaxValue": "10", "ScalingType": "Auto"}
                 ],
+                # sent empty, as the SageMaker SDK sends it: its HyperparameterTuner.attach reads all three lists
+                "CategoricalParameterRanges": [],
             },
             "TrainingJobEarlyStoppingType": "Auto",
             "RandomSeed": 7,

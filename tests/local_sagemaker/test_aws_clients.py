@@ -154,6 +154,60 @@ def test_trials_of_a_tuning_job_with_a_tuning_resource_config_have_a_resource_co
     assert config["current_instance_type"] == expected["InstanceType"]
 
 
+@pytest.mark.parametrize(
+    ("resources", "described"),
+    [
+        # What the SDK v2 sends: DescribeHyperParameterTuningJob answers a ResourceConfig of the same fields.
+        (
+            {
+                "InstanceType": "ml.m5.xlarge",
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": "k-1",
+            },
+            {
+                "InstanceType": "ml.m5.xlarge",
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": "k-1",
+            },
+        ),
+        # Several instance configurations have no one ResourceConfig: none is invented.
+        (
+            {
+                "AllocationStrategy": "Prioritized",
+                "InstanceConfigs": [
+                    {"InstanceType": "ml.c5.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 40},
+                    {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+                ],
+            },
+            None,
+        ),
+    ],
+    ids=["single", "instance-configs"],
+)
+def test_a_tuning_job_with_a_tuning_resource_config_describes_its_resource_config(
+    service: LocalSageMaker,
+    connect: Connect,
+    events: list[dict[str, Any]],
+    resources: dict[str, Any],
+    described: dict[str, Any] | None,
+) -> None:
+    # The SDK v2's HyperparameterTuner.attach reads TrainingJobDefinition.ResourceConfig unchecked, and the SDK
+    # itself only ever sends HyperParameterTuningResourceConfig (docs/local-sagemaker.md, "What AWS's own clients
+    # see").
+    run_tuning(service, _flexible(tuning_request("flexdesc", max_jobs=1, parallel=1), resources))
+    service.wait_idle()
+    definition = connect(service).describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="flexdesc")[
+        "TrainingJobDefinition"
+    ]
+    assert definition["HyperParameterTuningResourceConfig"] == resources  # the request's own, as given
+    assert definition.get("ResourceConfig") == described
+    tuning = [e for e in events if e["detail-type"] == "SageMaker HyperParameter Tuning Job State Change"]
+    assert tuning
+    assert all(e["detail"]["TrainingJobDefinition"].get("ResourceConfig") == described for e in tuning)
+
+
 def test_a_tuning_resource_config_with_a_volume_key_passes_it_on(service: LocalSageMaker) -> None:
     resources = {
         "InstanceType": "ml.m5.xlarge",

@@ -401,6 +401,33 @@ def test_metrics_are_logged_per_round_under_amts_names_and_reach_cloudwatch(
     assert max(p["Maximum"] for p in points) == max(series["validation:auc"])
 
 
+def test_describe_training_job_lists_the_algorithms_own_metric_definitions(
+    jobs: dict[str, dict[str, Any]], logs: dict[str, str], service: LocalSageMaker
+) -> None:
+    # The request gave none; SageMaker shows the built-in algorithm's in AlgorithmSpecification.MetricDefinitions,
+    # and they read the job's own log as AMT reads it.
+    described = jobs["fmt-csv"]
+    definitions = described["AlgorithmSpecification"]["MetricDefinitions"]
+    names = {d["Name"] for d in definitions}
+    assert {"validation:auc", "train:auc", "validation:rmse", "train:logloss"} <= names
+    read: dict[str, list[float]] = {}
+    for line in logs["fmt-csv"].splitlines():
+        for definition in definitions:
+            match = re.search(definition["Regex"], line)
+            if match:
+                read.setdefault(definition["Name"], []).append(float(match.group(1)))
+    finals = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert set(read) == set(finals) == {"train:auc", "validation:auc"}
+    assert read["validation:auc"][-1] == pytest.approx(finals["validation:auc"])
+    # a tuning job's trials too
+    (trial,) = service.handle(
+        "ListTrainingJobsForHyperParameterTuningJob",
+        {"HyperParameterTuningJobName": jobs[TUNING]["HyperParameterTuningJobName"], "MaxResults": 1},
+    )["TrainingJobSummaries"]
+    trial_described = service.handle("DescribeTrainingJob", {"TrainingJobName": trial["TrainingJobName"]})
+    assert trial_described["AlgorithmSpecification"]["MetricDefinitions"] == definitions
+
+
 @pytest.mark.parametrize(
     ("job", "reason"),
     [

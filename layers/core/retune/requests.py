@@ -60,7 +60,13 @@ def sagemaker_manifest(bucket: str, drop_prefix: str, files: list[str]) -> list[
 
 
 def _range_params(ranges: list[ParameterRange]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+    # All three lists, empty ones too (the service model allows 0 items), as the SageMaker SDK sends them: its
+    # HyperparameterTuner.attach reads all three unchecked.
+    out: dict[str, list[dict[str, Any]]] = {
+        "IntegerParameterRanges": [],
+        "ContinuousParameterRanges": [],
+        "CategoricalParameterRanges": [],
+    }
     for r in ranges:
         match r:
             case IntegerRange():

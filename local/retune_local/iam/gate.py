@@ -28,6 +28,7 @@ from retune_local.iam.actions import Authorization, UnknownOperation, authorizat
 from retune_local.iam.policy import Caller, Request, Statement, denial_message, evaluate
 from retune_local.iam.principals import Principal
 from retune_local.iam.resources import StackResources
+from retune_local.log_filter import LogStreamNamePrefix
 from retune_local.s3_events import REASONS, ObjectEvents
 
 # SigV4's signing name → botocore's service name, where they differ.
@@ -475,7 +476,10 @@ def start_gated_moto(
 
     class GatedMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = GatedMoto(DomainDispatcherApplication(create_backend_app), gate, object_events)
+            moto_app = LogStreamNamePrefix(
+                DomainDispatcherApplication(create_backend_app), gate.account, gate.region
+            )
+            app = GatedMoto(moto_app, gate, object_events)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
