@@ -1,10 +1,13 @@
 """The efficiency benchmark (issues 8 and 20): retune's rounds against AMT-default, two budget-matched anchors
 (AMT-default cut to retune's trial count, and Random search with retune's trial count), and Bayesian without early
 stopping, Random with `Auto` and Hyperband for context, over consecutive drops of the demo's market data (15
-windows, 2015-01 to 2022-01), on both workloads.
+windows, 2015-01 to 2022-01), on both workloads of the goal (xgb, mlp). The sequence models (issue 22, `seq`:
+market-seq's LSTM and Transformer, run as `make demo PROFILE=market-seq` runs them) run when named and are reported
+in a section of their own, with the same keys and no goal.
 
     make bench-efficiency CHUNK=3          # one chunk of the full run (make bench-efficiency-chunks lists them)
     .venv/bin/python -m benchmarks.efficiency --seeds 6-7 --workloads xgb --arms amt_default retune random_matched
+    .venv/bin/python -m benchmarks.efficiency --workloads seq --arms amt_default retune random_matched --seeds 2 --rounds 5
     .venv/bin/python -m benchmarks.efficiency --report-only    # the JSON and docs from every committed chunk
     make bench-policy                      # the fast loop for tuning the policy: one workload, 3 seeds, 4 rounds
     .venv/bin/python -m benchmarks.efficiency --quick          # harness smoke check, about a minute
