@@ -16,11 +16,13 @@ import logging
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,19 +43,25 @@ from retune.trials import trial_from_description
 from retune.use_cases.close_round import summarize
 from retune_local import market
 from retune_local.api import LocalSageMaker, SeedTrial
-from retune_local.demo import market_images
+from retune_local.demo import SEQUENCE_IMAGE, market_images, sequence_images
 from retune_local.errors import ServiceError
+from retune_local.images import ImageSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLE = "arn:aws:iam::123456789012:role/retune-sagemaker"
-WORKLOADS = {"xgb": "market-xgb", "mlp": "market-mlp"}
+WORKLOADS = {"xgb": "market-xgb", "mlp": "market-mlp", "seq": "market-seq"}
 ARMS = ("amt_default", "bayesian_no_es", "random_auto", "hyperband", "retune", "random_matched")
 # random_matched is a budget-matched anchor: Random search, early stopping Off, and in each round exactly as many
 # (full-length) trials as the retune arm ran on the same seed and window; it runs after retune's sequence.
 MATCHED = {"random_matched": "retune"}
 # Hyperband's resources: one epoch is one emission of the objective (XGB: 10 boosting rounds of 300; MLP: one
-# epoch of at most 60). MinResource 1 is AMT's default; MaxResource is the trainer's whole budget.
-HYPERBAND = {"xgb": {"min_resource": 1, "max_resource": 30}, "mlp": {"min_resource": 1, "max_resource": 60}}
+# epoch of at most 60; the sequence models: one epoch of at most 12). MinResource 1 is AMT's default; MaxResource is
+# the trainer's whole budget.
+HYPERBAND = {
+    "xgb": {"min_resource": 1, "max_resource": 30},
+    "mlp": {"min_resource": 1, "max_resource": 60},
+    "seq": {"min_resource": 1, "max_resource": 12},
+}
 TUNING_TIMEOUT = 3600.0
 
 
@@ -150,6 +158,22 @@ def arm_profile(
     return parse_profile(doc)
 
 
+def sequences(workload: str) -> bool:
+    """Whether the workload's trainer is the sequence trainer (market-seq): it reads sequence drops, runs in the torch
+    venv and scores test with its own evaluate mode, as the demo runs it."""
+    doc = json.loads((ROOT / "profiles" / f"{WORKLOADS[workload]}.json").read_text())
+    return bool(doc["training"]["image"] == SEQUENCE_IMAGE)
+
+
+def workload_images(workloads: Iterable[str]) -> dict[str, ImageSpec]:
+    """The images the workloads' trainers run on, mapped as the demo maps them (retune_local.demo): the market
+    trainers on the warm runner, the sequence trainer in the torch venv (cold) when a workload needs it."""
+    images = market_images()
+    if any(sequences(w) for w in workloads):
+        images.update(sequence_images())
+    return images
+
+
 class S3:
     """A moto S3 server in this process (as tests/trainers does), with the drops uploaded once each."""
 
@@ -191,13 +215,14 @@ class S3:
         self.server.stop()
 
 
-def drop_folder(work: Path, spec: market.DropSpec) -> Path:
-    """The drop's files, written once per work folder (a rename makes concurrent writers safe)."""
+def drop_folder(work: Path, spec: market.DropSpec, sequence: bool = False) -> Path:
+    """The drop's files, written once per work folder (a rename makes concurrent writers safe). `sequence`: the
+    sequence trainer's drop (`market.write_sequence_drop`, the demo's, with its context days)."""
     tag = "all" if spec.tickers is None else "-".join(spec.tickers)
-    folder = work / "drops" / tag / spec.drop_id
+    folder = work / "drops" / (f"seq-{tag}" if sequence else tag) / spec.drop_id
     if not (folder / "manifest.json").is_file():
         partial = Path(tempfile.mkdtemp(dir=work, prefix="drop-"))
-        market.write_drop(spec, partial)
+        (market.write_sequence_drop if sequence else market.write_drop)(spec, partial)
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
             partial.rename(folder)
@@ -229,6 +254,39 @@ def test_rmse(model_dir: Path, spec: market.DropSpec) -> float:
     return market.rmse(target, load_model_dir(model_dir, "model").predict(features))
 
 
+def sequence_test_rmse(model_dirs: list[Path], drop: Path, scratch: Path) -> list[float]:
+    """What the sequence trainer's evaluation job reports: each model's RMSE on every scored row of the sequence
+    drop's test channel, by the trainer's evaluate mode in the torch venv (the control plane never imports torch),
+    run as the demo's image runs it. One job scores a challenger and a champion: two models a process."""
+    spec = sequence_images()[SEQUENCE_IMAGE]
+    scores: list[float] = []
+    for start in range(0, len(model_dirs), 2):
+        roles = dict(zip(("challenger", "champion"), model_dirs[start : start + 2], strict=False))
+        root = Path(tempfile.mkdtemp(dir=scratch, prefix="evaluate-"))
+        config = root / "input" / "config"
+        config.mkdir(parents=True)
+        hyperparameters = {"retune_mode": "evaluate", "objective_metric": "validation:rmse"}
+        (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+        (config / "inputdataconfig.json").write_text(json.dumps({c: {} for c in [*roles, "test"]}))
+        for role, model_dir in roles.items():
+            (root / "input" / "data" / role).mkdir(parents=True)
+            with tarfile.open(root / "input" / "data" / role / "model.tar.gz", "w:gz") as tar:
+                for path in sorted(model_dir.iterdir()):
+                    tar.add(path, arcname=path.name)
+        (root / "input" / "data" / "test").mkdir(parents=True)
+        shutil.copy(drop / "test.csv", root / "input" / "data" / "test" / "test.csv")
+        env = {**os.environ, **spec.env, "SAGEMAKER_BASE_DIR": str(root)}
+        done = subprocess.run(list(spec.argv), cwd=root, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            failure = root / "output" / "failure"
+            why = failure.read_text() if failure.is_file() else done.stderr[-2000:]
+            raise RuntimeError(f"the sequence trainer's evaluation in {root} failed: {why}")
+        report = json.loads((root / "model" / "evaluation.json").read_text())
+        scores += [float(report[f"{role}_score"]) for role in roles]
+        shutil.rmtree(root, ignore_errors=True)
+    return scores
+
+
 def _plan(task: Task, profile: Profile, history: list[RoundHistory], version: str) -> Plan:
     if task.arm == "retune":
         return plan_next_round(profile, history, version)
@@ -252,7 +310,7 @@ def reseed(
     tuned hyperparameters, objective series and status, so it can be a warm-start parent again."""
     rnd = past.round
     spec = task.drops[rnd.seq - 1]
-    manifests, content_types = s3.upload(profile.name, drop_folder(work, spec))
+    manifests, content_types = s3.upload(profile.name, drop_folder(work, spec, sequences(task.workload)))
     request = tuning_job_request(
         profile=profile,
         plan=rnd.plan,
@@ -344,7 +402,7 @@ def run_round(
 ) -> tuple[RoundHistory, dict[str, Any], dict[str, Any] | None]:
     """Run round `seq` on its drop; returns its history entry, its benchmark row and the champion after it."""
     spec = task.drops[seq - 1]
-    folder = drop_folder(work, spec)
+    folder = drop_folder(work, spec, sequences(task.workload))
     manifests, content_types = s3.upload(profile.name, folder)
     version = "bench"
     plan = _plan(task, profile, history, version)
@@ -406,11 +464,17 @@ def run_round(
 
     # The evaluation, as CloseRound starts it and Promote judges it: both models on the drop's test data.
     scratch = work / "scratch"
-    best_test = None
+    scratch.mkdir(parents=True, exist_ok=True)
+    best_dir = None
     if closed.best_training_job is not None:
         best_dir = _model_dir(service, s3, closed.best_training_job, closed.best_model_artifact, scratch)
-        best_test = test_rmse(best_dir, spec)
-    champion_test = test_rmse(Path(champion["model_dir"]), spec) if champion else None
+    scored = [d for d in (best_dir, Path(champion["model_dir"]) if champion else None) if d is not None]
+    if sequences(task.workload):
+        scores = dict(zip(scored, sequence_test_rmse(scored, folder, scratch), strict=True))
+    else:
+        scores = {d: test_rmse(d, spec) for d in scored}
+    best_test = scores[best_dir] if best_dir is not None else None
+    champion_test = scores[Path(champion["model_dir"])] if champion else None
     verdict = judge(profile, best_test, champion_test)
     now = datetime.now(UTC)
     if best_test is not None:
@@ -425,6 +489,7 @@ def run_round(
             update={"status": "decided", "evaluation": evaluation, "decision": decision}
         )
         if verdict.wins:
+            assert best_dir is not None  # scored: best_test is its score
             keep = work / "champions" / task.key / f"round-{seq}"
             if keep.exists():
                 shutil.rmtree(keep)
@@ -432,7 +497,8 @@ def run_round(
             champion = {"model_dir": str(keep), "round": seq}
     else:
         closed = closed.model_copy(update={"status": "failed"})
-    served_test = test_rmse(Path(champion["model_dir"]), spec) if champion else None
+    # What serves after the round: the challenger if it won, else the champion (both scored above).
+    served_test = best_test if best_test is not None and verdict.wins else champion_test
 
     stopped = sum(t.stopped_early for t in trials)
     row = {
@@ -529,7 +595,9 @@ def run_task(
     fresh = not states or interrupted
     state = folder / f"state-{len(states) + 1 if fresh else len(states)}"
     try:
-        with LocalSageMaker(state, market_images(), s3=s3.client, deterministic=True, warm=True) as service:
+        with LocalSageMaker(
+            state, workload_images([task.workload]), s3=s3.client, deterministic=True, warm=True
+        ) as service:
             if fresh and task.arm == "retune":
                 for past in history:
                     reseed(service, s3, work, task, profile, past)
@@ -625,7 +693,11 @@ def run_all(tasks: list[Task], work: Path, rounds: int, processes: int, log: Any
         s3 = S3()
         try:
             with LocalSageMaker(
-                work / "shared-state", market_images(), s3=s3.client, deterministic=True, warm=True
+                work / "shared-state",
+                workload_images({t.workload for t in tasks}),
+                s3=s3.client,
+                deterministic=True,
+                warm=True,
             ) as service:
                 for task in first:
                     _run_shared(task, work, rounds, log, s3, service, errors)

@@ -29,7 +29,15 @@ def read_env_vars(path: str | None) -> dict[str, dict[str, str]]:
     return {k: {n: str(v) for n, v in vars_.items()} for k, vars_ in data.items()}
 
 
+def stack_images(images: dict[str, ImageSpec]) -> dict[str, ImageSpec]:
+    """The images `serve` maps: those given (--image) over the defaults (the sequence trainer, demo.serve_images)."""
+    from retune_local.demo import serve_images  # noqa: PLC0415 (the demo's module reads the market data's modules)
+
+    return {**serve_images(), **images}
+
+
 def serve(args: argparse.Namespace, images: dict[str, ImageSpec]) -> int:
+    images = stack_images(images)
     stop = threading.Event()
     fire = threading.Event()
 

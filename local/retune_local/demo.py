@@ -65,6 +65,19 @@ def sequence_images() -> dict[str, ImageSpec]:
     }
 
 
+def serve_images() -> dict[str, ImageSpec]:
+    """What `python -m retune_local serve` (`make local`) maps besides its --image options: the sequence trainer, as
+    the demo maps it, so that `make local STATE=out/demo/state` runs market-seq's jobs too. Without the torch venv
+    its jobs fail, their FailureReason saying how to make it; the stack itself runs on."""
+    try:
+        return sequence_images()
+    except FileNotFoundError as exc:
+        reason = f"{exc} (then restart the local stack)"
+        # A stand-in trainer that fails as the contract says (output/failure, a non-zero exit) with the reason.
+        script = "import sys; open('output/failure', 'w').write(sys.argv[1]); sys.exit(1)"
+        return {SEQUENCE_IMAGE: ImageSpec(argv=(sys.executable, "-c", script, reason), warm=False)}
+
+
 def market_images() -> dict[str, ImageSpec]:
     """The reference trainers as local commands (`python -m trainers.market_volatility xgb train`), their
     modules preloaded by the warm runner (trainers/market_volatility/README.md)."""

@@ -211,3 +211,56 @@ def test_the_random_anchor_runs_retunes_trial_count_per_round_after_retune(tmp_p
     with pytest.raises(RuntimeError, match="run retune first"):
         matched_task(Task("xgb", "random_matched", 1, ()), tmp_path, 3)
     assert cached_rows(Task("xgb", "retune", 1, ()), tmp_path, 3) == []
+
+
+# The rest of a harness row, as the report reads it.
+FULL_ROW = {
+    "stopped_early": 0,
+    "planned_trials": 4,
+    "parallel": 2,
+    "warm_start_parents": 0,
+    "tuning_status": "Completed",
+    "wall_seconds": 60.0,
+    "promoted": False,
+    "plan_changes": {},
+}
+
+
+def test_the_sequence_workload_is_reported_with_the_same_keys_and_judged_by_no_goal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 22: the seq entry has the summary keys of the others, its numbers, and no clause of issue 20's goal.
+    seq_windows = ["2015-01-01", "2015-07-01", "2016-01-01", "2016-07-01"]
+    monkeypatch.setattr(
+        efficiency.market,
+        "windows",
+        lambda first, count, **_: [SimpleNamespace(drop_id=d) for d in seq_windows[:count]],
+    )
+    monkeypatch.setattr(
+        efficiency,
+        "ridge_floor",
+        lambda specs: {s.drop_id: {"validation_rmse": 1.0, "test_rmse": 1.0} for s in specs},
+    )
+    results = tmp_path / "per-seed"
+    for arm, by_seed in _rows(seeds=2).items():
+        for seed, made in by_seed.items():
+            rows = [
+                {**FULL_ROW, **r, "drop": d, "round": i + 1}
+                for i, (r, d) in enumerate(zip(made, seq_windows, strict=False))
+            ]
+            ea.write_seed_file(results, "seq", arm, seed, {"seed": seed, "policy": "p1", "rows": rows})
+    out, doc = tmp_path / "efficiency.json", tmp_path / "benchmarks.md"
+    args = ["--report-only", "--results", str(results), "--out", str(out), "--doc", str(doc)]
+    assert efficiency.main(args) == 0
+    seq = json.loads(out.read_text())["seq"]
+    assert set(seq["summary"]) == set(ea.SUMMARY_KEYS) | set(ea.NEW_KEYS) | {"held_out"}
+    assert seq["summary"]["retune_vs_amt_default_compute_ratio_rounds_3plus"] == pytest.approx(0.1)
+    assert seq["summary_details"]["pairs"] == 4  # 2 seeds x rounds 3 and 4
+    assert seq["goal"] is None and "not judged" in seq["goal_note"]
+    assert seq["scale"]["seeds"] == [1, 2] and seq["scale"]["drops"] == 4
+    text = doc.read_text()
+    section = text.split("## market-seq", 1)[1].split("\n## ", 1)[0]
+    assert "| seq | development (2016-01, 2016-07) | 4 (2 x 2) | 0.100" in section
+    assert "no goal" in section and "draws one seed 2 times 50% of the time" in section
+    assert "**seq**, held out" not in text  # no clause judged
+    assert "![frontier, seq](benchmarks-seq.svg)" in text

@@ -36,7 +36,7 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
     code = efficiency.main(["--quick", "--work", str(tmp_path / "work"), "--out", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"xgb", "mlp"}
+    assert set(result) == {"xgb", "mlp", "seq"}
     xgb = result["xgb"]
     assert set(xgb["arms"]) == set(ARMS)
     for arm in ARMS:
@@ -71,6 +71,9 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
         assert changes["target_objective"]["value"] is not None, changes["target_objective"]
     assert xgb["arms"]["amt_default"]["rounds"][1]["per_seed"][0]["plan_changes"]["incumbents"]["value"] == 0
     assert result["mlp"]["summary"]["retune_mean_regret_pct_rounds_3plus"] is None  # not run in quick mode
+    # The sequence models (issue 22): the same summary keys, no goal of issue 20's judged.
+    assert set(result["seq"]["summary"]) == SUMMARY_KEYS | NEW_KEYS | {"held_out"}
+    assert result["seq"]["goal"] is None and "no goal" in result["seq"]["goal_note"]
     doc = out.with_suffix(".md").read_text()
     assert "| retune | 3 |" in doc and "efficiency-xgb.svg" in doc and "random_matched" in doc
     assert (tmp_path / "efficiency-xgb.svg").read_text().startswith("<svg")
