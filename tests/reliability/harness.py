@@ -330,8 +330,9 @@ class Harness:
         "close_round": close_round_handler.lambda_handler,
         "promote": promote_handler.lambda_handler,
         "reconcile": reconcile_handler.lambda_handler,
-        "stop": stop_command,
     }
+    # What a person runs, delivered as an event is (a failed run is run again): not a function of the stack.
+    COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {"stop": stop_command}
 
     def __init__(self, plan: FaultPlan | None = None) -> None:
         self.world = World()
@@ -343,7 +344,7 @@ class Harness:
         self.script_calls = 0  # the calls the scenario made before its recovery phase (the fault sites)
         self.on_failure_urls = {
             name: f"https://sqs.us-east-1.amazonaws.com/123456789012/retune-{name}-on-failure"
-            for name in self.HANDLERS
+            for name in (*self.HANDLERS, *self.COMMANDS)
         }
         self.world.reconcile_deps.parked_queue_urls = tuple(self.on_failure_urls.values())
 
@@ -367,9 +368,8 @@ class Harness:
         for attempt in range(LAMBDA_ATTEMPTS):
             self.instrument.attempt = attempt
             try:
-                delivery.result = self.HANDLERS[function](
-                    copy.deepcopy(event), LambdaContext(), self.deps(function)
-                )
+                handler = self.HANDLERS.get(function) or self.COMMANDS[function]
+                delivery.result = handler(copy.deepcopy(event), LambdaContext(), self.deps(function))
                 break
             except (Exception, Crash) as exc:  # noqa: BLE001 (Lambda retries whatever the handler raised)
                 delivery.errors.append(exc)

@@ -49,7 +49,7 @@ def test_replays_failed_round_alert_survives_a_crash_after_its_write() -> None:
 
 
 def test_replays_over_budget_alert_survives_a_crash_after_the_close() -> None:
-    plan = FaultPlan("crash", at=first_call("loop", "close_round", "table.write"))
+    plan = FaultPlan("crash", at=first_call("loop", "_close", "table.write"))  # close_round's close
     h = run("loop", Harness(plan))
     assert plan.fired == 1
     assert "market-xgb/round/2/over-budget" in alerts_of(h)
