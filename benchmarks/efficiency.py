@@ -970,7 +970,11 @@ def notes_apart(result: dict[str, Any], notes: dict[str, Any]) -> dict[str, dict
     """The notes of each workload without a goal (seq), kept only while its rounds run are those they were written
     for."""
     apart = {w: notes.get(w, {}) for w in WORKLOADS if w not in GOAL_WORKLOADS and w in result}
-    return {w: n for w, n in apart.items() if n.get("for_rounds_run") == result[w]["scale"].get("rounds_run")}
+    return {
+        w: n
+        for w, n in apart.items()
+        if n and n.get("for_rounds_run") == result[w]["scale"].get("rounds_run")
+    }
 
 
 def run_notes(result: dict[str, Any], mode: str, results: Path, processes: int) -> dict[str, str]:
