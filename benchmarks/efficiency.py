@@ -942,6 +942,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result[workload]["goal"] = None
             result[workload]["goal_note"] = NO_GOAL.format(goals=" and ".join(GOAL_WORKLOADS))
+    # A workload without a goal states its run (machine, load, wall time) in its scale, from its notes.
+    for workload, notes in notes_apart(result, hand_notes(mode)).items():
+        result[workload]["scale"]["run"] = " ".join(notes.get("scale", "").split())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     plots = {}
@@ -957,19 +960,32 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if errors else 0
 
 
+def hand_notes(mode: str) -> dict[str, Any]:
+    """benchmarks/results/efficiency_notes.json (the full run's only)."""
+    path = RESULTS / "efficiency_notes.json"
+    return json.loads(path.read_text()) if path.is_file() and mode == "full" else {}
+
+
+def notes_apart(result: dict[str, Any], notes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The notes of each workload without a goal (seq), kept only while its rounds run are those they were written
+    for."""
+    apart = {w: notes.get(w, {}) for w in WORKLOADS if w not in GOAL_WORKLOADS and w in result}
+    return {
+        w: n
+        for w, n in apart.items()
+        if n and n.get("for_rounds_run") == result[w]["scale"].get("rounds_run")
+    }
+
+
 def run_notes(result: dict[str, Any], mode: str, results: Path, processes: int) -> dict[str, str]:
     """The prose around the numbers: the generated list of what ran, the method, the chunk plan, plus the text
     written by hand for exactly these results (benchmarks/results/efficiency_notes.json, used only while the
     rounds run are the same)."""
-    notes_path = RESULTS / "efficiency_notes.json"
-    notes = json.loads(notes_path.read_text()) if notes_path.is_file() and mode == "full" else {}
+    notes = hand_notes(mode)
     # The prose was written for one set of results: a run that reaches further drops it rather than mislabel. Each
     # workload without a goal (seq) has its own prose, under its name, kept while its own rounds are the same.
     ran_now = {w: result[w]["scale"].get("rounds_run") for w in GOAL_WORKLOADS}
-    apart = {w: notes.get(w, {}) for w in WORKLOADS if w not in GOAL_WORKLOADS}
-    apart = {
-        w: n for w, n in apart.items() if n.get("for_rounds_run") == result[w]["scale"].get("rounds_run")
-    }
+    apart = notes_apart(result, notes)
     if notes and notes.get("for_rounds_run") != ran_now:
         notes = {}
     ran = []
