@@ -123,11 +123,12 @@ test-unit: venv
 
 # The long reliability runs (pytest marker `slow`): e.g. 250 shuffled replays, and 5 on the local stack.
 # The local stack's tracking runs (two drops mirrored into MLflow, a replay, an outage and a resync; a restart) are
-# here too: tests/local, marked slow.
-test-reliability: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed
+# here too, and `serve`'s save on SIGTERM and the churn demo's tiny drop: tests/local, marked slow.
+test-reliability: venv $(SAM_VENV)/.installed $(MLFLOW_VENV)/.installed .venv-tools/xgboost-1.7.6/.installed
 	$(PY) -m pytest -q -m slow tests/replay
 	$(PY) -m pytest -q -n 2 -m slow tests/reliability
-	$(PY) -m pytest -q -n 2 -m slow tests/local/test_tracking_local.py tests/local/test_tracking_real.py
+	$(PY) -m pytest -q -n 2 -m slow tests/local/test_tracking_local.py tests/local/test_tracking_real.py \
+		tests/local/test_restart.py tests/local/test_demo_churn.py
 
 # checkov on the template as written and as the SAM transform makes it (the roles and rules SAM generates).
 # A check is skipped only in the template, each skip with its reason (docs/reliability.md).

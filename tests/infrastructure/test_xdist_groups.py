@@ -5,6 +5,7 @@ fixtures were just built twice. This checks that the pinned pytest and pytest-xd
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,23 @@ def test_grouped(i):
 def test_tests_of_one_xdist_group_run_on_one_worker(tmp_path: Path) -> None:
     (tmp_path / "test_grouped.py").write_text(MODULE)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "xdist.plugin",
+            "-n",
+            "2",
+            "--dist",
+            "loadgroup",
+        ],
         cwd=tmp_path,
+        # xdist alone: the venv's other plugins (hypothesis, ...) only slow the three interpreters' start.
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -16,6 +16,9 @@ pytestmark = pytest.mark.local_stack
 TINY = {"train": 400, "validation": 200, "test": 200}
 
 
+# About 35 s (a whole stack, the built-in algorithm's venv, an approval by hand): in make test-reliability, so that
+# make test keeps within its 10 minutes; tests/local_sagemaker/test_builtin_xgboost.py covers the algorithm there.
+@pytest.mark.slow
 def test_churn_demo_one_tiny_drop_approved_by_hand(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     stream = io.StringIO()

@@ -115,6 +115,9 @@ def _ready(process: subprocess.Popen[str]) -> None:
     assert line and json.loads(line)["ready"], process.stderr.read() if process.stderr else line
 
 
+# About 55 s (two `serve` processes, each a whole stack): in make test-reliability, so that make test keeps within its
+# 10 minutes; the restore itself is checked in make test by the in-process restart above.
+@pytest.mark.slow
 def test_serve_saves_on_sigterm_and_restores_on_the_next_start(tmp_path: Path) -> None:
     """`serve --state-dir` ended by SIGTERM (Ctrl-C's SIGINT has the same handler) saves moto's state; started
     again on the directory, it has the profile (the same S3 version, which plans are keyed on) and the table's
