@@ -17,8 +17,10 @@ CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --skip-download --qu
 export PYENV_VERSION := 3.13.0:3.11.7
 export AWS_DEFAULT_REGION ?= us-east-1
 PIP := $(PY) -m pip --disable-pip-version-check -q
-# Every venv installs with --no-compile: Python compiles a module when it is first imported, so no set-up time goes
-# to the bytecode of the many modules the tests never import (in checkov's venv alone, about 20 s of CPU).
+# The tools run a few times a suite (checkov, the SAM CLI) install with --no-compile: Python compiles what they import
+# on first use, and no set-up time goes to the bytecode of the rest (in checkov's venv, about 20 s of CPU). The venvs
+# whose code many test processes import at once (the project's, the trainers', the clients') keep pip's bytecode:
+# without it every one of those processes compiles the same modules (make test took 2.5 min longer).
 BUILD_DIR := .aws-sam/build
 
 .PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs torch-venv clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start clean
@@ -42,7 +44,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13.0) or set PYTHON313"; exit 1; }
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install --no-compile -c constraints.txt -e '.[dev]'
+	$(PIP) install -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed: tools/sam-requirements.txt tools/sam-constraints.txt
@@ -64,7 +66,7 @@ tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 MLFLOW_VENV := .venv-tools/mlflow
 $(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraints.txt
 	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON313) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip --disable-pip-version-check -q install --no-compile -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
+	$(MLFLOW_VENV)/bin/pip --disable-pip-version-check -q install -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
 	touch $@
 
 mlflow-venv: $(MLFLOW_VENV)/.installed
@@ -76,7 +78,7 @@ XGBOOST_VENVS := $(foreach v,$(XGBOOST_VERSIONS),.venv-tools/xgboost-$(v)/.insta
 .venv-tools/xgboost-%/.installed: tools/xgboost-%-requirements.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
 	test -x $(@D)/bin/python || $(PYTHON311) -m venv $(@D)
-	$(@D)/bin/pip --disable-pip-version-check -q install --no-compile -r $<
+	$(@D)/bin/pip --disable-pip-version-check -q install -r $<
 	touch $@
 
 xgboost-venvs: $(XGBOOST_VENVS)
@@ -88,7 +90,7 @@ TORCH_VENV := .venv-tools/torch
 $(TORCH_VENV)/.installed: tools/torch-requirements.txt tools/torch-check-cpu.py
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
 	test -x $(@D)/bin/python || $(PYTHON311) -m venv $(@D)
-	$(@D)/bin/pip --disable-pip-version-check -q install --no-compile -r tools/torch-requirements.txt
+	$(@D)/bin/pip --disable-pip-version-check -q install -r tools/torch-requirements.txt
 	$(@D)/bin/python tools/torch-check-cpu.py
 	touch $@
 
@@ -99,7 +101,7 @@ torch-venv: $(TORCH_VENV)/.installed
 CLIENT_VENVS := sdk2 sdk3 awscli
 .venv-tools/clients-%/.installed: tools/clients-%-requirements.txt tools/clients-%-constraints.txt
 	test -x $(@D)/bin/python || $(PYTHON313) -m venv $(@D)
-	$(@D)/bin/pip --disable-pip-version-check -q install --no-compile -c tools/clients-$*-constraints.txt -r tools/clients-$*-requirements.txt
+	$(@D)/bin/pip --disable-pip-version-check -q install -c tools/clients-$*-constraints.txt -r tools/clients-$*-requirements.txt
 	touch $@
 
 clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)

@@ -390,6 +390,34 @@ def _ci(ci: list[float] | None, fmt: str) -> str:
     return f" [{format(ci[0], fmt)}, {format(ci[1], fmt)}]" if ci else ""
 
 
+# The summary table's header and a row of it (a workload's block of windows): the goal workloads' table and
+# market-seq's share them.
+SUMMARY_HEADER = (
+    "| workload | windows | seed-windows | compute ratio [95% CI] | trials ratio | bill ratio | retune regret "
+    "| AMT-default regret | difference, points [95% CI] | test RMSE ratio [95% CI] "
+    "| vs AMT-default cut [95% CI] | vs Random, matched [95% CI] |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+)
+
+
+def summary_row(label: str, s: dict[str, Any]) -> str:
+    vs = s["vs_budget_matched"]
+    return (
+        f"{label}| {s['pairs']} ({s['seeds']} x {s['windows']}) "
+        f"| {_f(s['retune_vs_amt_default_compute_ratio_rounds_3plus'], '.3f')} "
+        f"{_ci(s['compute_ratio_ci_95'], '.3f')} | {_f(s['trial_count_ratio'], '.3f')} "
+        f"| {_f(s['bill_ratio'], '.3f')} | {_f(s['retune_mean_regret_pct_rounds_3plus'], '.2f')}% "
+        f"| {_f(s['amt_default_mean_regret_pct_rounds_3plus'], '.2f')}% "
+        f"| {_f(s['regret_diff'], '+.2f')}{_ci(s['regret_diff_ci_95'], '+.2f')} "
+        f"| {_f(s['retune_vs_amt_default_test_rmse_ratio'], '.4f')}{_ci(s['test_ratio_ci_95'], '.4f')} "
+        + " ".join(
+            f"| {_f(vs[a]['regret_diff'], '+.2f')}{_ci(vs[a]['regret_diff_ci_95'], '+.2f')}"
+            for a in ea.ANCHORS
+        )
+        + " |"
+    )
+
+
 def _tick(ok: bool | None) -> str:
     return {True: "met", False: "**not met**", None: "not measured"}[ok]
 
@@ -425,10 +453,7 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
         "1.005; ahead of both budget-matched anchors. MLP: compute ≤ 0.30x; test RMSE ratio CI upper bound ≤ 1.005;",
         "ahead of both anchors on regret; the regret gap to AMT-default reported with its CI.",
         "",
-        "| workload | windows | seed-windows | compute ratio [95% CI] | trials ratio | bill ratio | retune regret "
-        "| AMT-default regret | difference, points [95% CI] | test RMSE ratio [95% CI] "
-        "| vs AMT-default cut [95% CI] | vs Random, matched [95% CI] |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *SUMMARY_HEADER,
     ]
     for workload in GOAL_WORKLOADS:
         for block in ("development", "held_out"):
@@ -436,21 +461,7 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
             if not s.get("pairs"):
                 lines.append(f"| {workload} | {BLOCK_LABEL[block]} | 0 (not run) |" + " – |" * 9)
                 continue
-            vs = s["vs_budget_matched"]
-            lines.append(
-                f"| {workload} | {BLOCK_LABEL[block]} | {s['pairs']} ({s['seeds']} x {s['windows']}) "
-                f"| {_f(s['retune_vs_amt_default_compute_ratio_rounds_3plus'], '.3f')} "
-                f"{_ci(s['compute_ratio_ci_95'], '.3f')} | {_f(s['trial_count_ratio'], '.3f')} "
-                f"| {_f(s['bill_ratio'], '.3f')} | {_f(s['retune_mean_regret_pct_rounds_3plus'], '.2f')}% "
-                f"| {_f(s['amt_default_mean_regret_pct_rounds_3plus'], '.2f')}% "
-                f"| {_f(s['regret_diff'], '+.2f')}{_ci(s['regret_diff_ci_95'], '+.2f')} "
-                f"| {_f(s['retune_vs_amt_default_test_rmse_ratio'], '.4f')}{_ci(s['test_ratio_ci_95'], '.4f')} "
-                + " ".join(
-                    f"| {_f(vs[a]['regret_diff'], '+.2f')}{_ci(vs[a]['regret_diff_ci_95'], '+.2f')}"
-                    for a in ea.ANCHORS
-                )
-                + " |"
-            )
+            lines.append(summary_row(f"| {workload} | {BLOCK_LABEL[block]} ", s))
     lines += ["", "Clause by clause:", ""]
     for workload in GOAL_WORKLOADS:
         for block in ("held_out", "development"):
@@ -557,32 +568,15 @@ def no_goal_section(result: dict[str, Any], workload: str, run: dict[str, Any]) 
         + NO_GOAL.format(goals=" and ".join(GOAL_WORKLOADS))
         + ".",
         "",
-        "| workload | windows | seed-windows | compute ratio [95% CI] | trials ratio | bill ratio | retune regret "
-        "| AMT-default regret | difference, points [95% CI] | test RMSE ratio [95% CI] "
-        "| vs AMT-default cut [95% CI] | vs Random, matched [95% CI] |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *SUMMARY_HEADER,
     ]
     read = []
     for block in ("development", "held_out"):
         s = merged(part, block)
         if not s.get("pairs"):
             continue
-        vs = s["vs_budget_matched"]
-        lines.append(
-            f"| {workload} | {BLOCK_LABEL[block].split(' (')[0]} ({', '.join(windows_of(part, block))}) "
-            f"| {s['pairs']} ({s['seeds']} x {s['windows']}) "
-            f"| {_f(s['retune_vs_amt_default_compute_ratio_rounds_3plus'], '.3f')} "
-            f"{_ci(s['compute_ratio_ci_95'], '.3f')} | {_f(s['trial_count_ratio'], '.3f')} "
-            f"| {_f(s['bill_ratio'], '.3f')} | {_f(s['retune_mean_regret_pct_rounds_3plus'], '.2f')}% "
-            f"| {_f(s['amt_default_mean_regret_pct_rounds_3plus'], '.2f')}% "
-            f"| {_f(s['regret_diff'], '+.2f')}{_ci(s['regret_diff_ci_95'], '+.2f')} "
-            f"| {_f(s['retune_vs_amt_default_test_rmse_ratio'], '.4f')}{_ci(s['test_ratio_ci_95'], '.4f')} "
-            + " ".join(
-                f"| {_f(vs[a]['regret_diff'], '+.2f')}{_ci(vs[a]['regret_diff_ci_95'], '+.2f')}"
-                for a in ea.ANCHORS
-            )
-            + " |"
-        )
+        label = f"| {workload} | {BLOCK_LABEL[block].split(' (')[0]} ({', '.join(windows_of(part, block))}) "
+        lines.append(summary_row(label, s))
         read.append(f"- **{workload}**, {BLOCK_LABEL[block].split(' (')[0]} windows: {reading(s)}")
     lines += ["", "What the intervals say (generated from the same numbers):", "", *read, ""]
     lines.append(

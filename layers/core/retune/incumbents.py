@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from retune.naming import incumbent_job_name
@@ -125,3 +126,21 @@ def launch_plan(rnd: RoundRecord, trials: Sequence[TrialRecord]) -> Plan:
     if not rnd.incumbents:
         return rnd.plan
     return rnd.plan.model_copy(update={"target_objective": same_drop_target(rnd, trials)})
+
+
+def unrun_trial(
+    rnd: RoundRecord, incumbent: Incumbent, status: Literal["Failed", "Stopped"], reason: str, now: datetime
+) -> TrialRecord:
+    """The trial record of an incumbent whose training job never ran (SageMaker refused it, or the round was
+    stopped before it was created): shown with the round's trials, so the round can end without it."""
+    return TrialRecord(
+        profile=rnd.profile,
+        seq=rnd.seq,
+        training_job_name=incumbent.job_name,
+        status=status,
+        source="incumbent",
+        hyperparameters=incumbent.hyperparameters,
+        failure_reason=reason,
+        ended_at=now,
+        updated_at=now,
+    )

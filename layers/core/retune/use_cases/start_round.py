@@ -27,7 +27,7 @@ from retune.errors import (
     TransientError,
 )
 from retune.events import BadDropKey, DropRef, sequencer_order, split_manifest_key
-from retune.incumbents import incumbents_ended, launch_plan
+from retune.incumbents import incumbents_ended, launch_plan, unrun_trial
 from retune.manifest import MANIFEST_MAX_BYTES, Manifest, parse_manifest
 from retune.naming import round_job_names
 from retune.plan import Plan
@@ -630,18 +630,7 @@ def _launch_incumbents(
 def _incumbent_refused(rnd: RoundRecord, incumbent: Incumbent, why: str, deps: StartRoundDeps) -> None:
     """An incumbent SageMaker will not run: a failed trial of the round (shown with the round's trials), which
     goes on without it."""
-    now = deps.clock()
-    trial = TrialRecord(
-        profile=rnd.profile,
-        seq=rnd.seq,
-        training_job_name=incumbent.job_name,
-        status="Failed",
-        source="incumbent",
-        hyperparameters=incumbent.hyperparameters,
-        failure_reason=why[:ERROR_MAX_CHARS],
-        ended_at=now,
-        updated_at=now,
-    )
+    trial = unrun_trial(rnd, incumbent, "Failed", why[:ERROR_MAX_CHARS], deps.clock())
     try:
         deps.store.put_trial(trial)
     except ConditionFailed:

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Literal, NamedTuple
 
 from retune.errors import ConditionFailed, ConflictError, NotFound, Refused
+from retune.incumbents import unrun_trial
 from retune.ports import Clock, SageMakerPort
-from retune.records import Incumbent, RoundRecord, TrialRecord
+from retune.records import Incumbent, RoundRecord
 from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
 
@@ -104,17 +105,8 @@ def _exists(name: str, deps: StopRoundDeps) -> bool:
 def record_never_started(rnd: RoundRecord, incumbent: Incumbent, store: Store, now: datetime) -> None:
     """An incumbent of a stopped round whose job was never created (StartRound stopped before it): a stopped
     trial of the round, as if SageMaker had stopped it at once. Written only if no record exists."""
-    trial = TrialRecord(
-        profile=rnd.profile,
-        seq=rnd.seq,
-        training_job_name=incumbent.job_name,
-        status="Stopped",
-        source="incumbent",
-        hyperparameters=incumbent.hyperparameters,
-        failure_reason=NEVER_STARTED.format(who=rnd.stop_requested_by or "an operator"),
-        ended_at=now,
-        updated_at=now,
-    )
+    reason = NEVER_STARTED.format(who=rnd.stop_requested_by or "an operator")
+    trial = unrun_trial(rnd, incumbent, "Stopped", reason, now)
     try:
         store.put_trial(trial)
     except ConditionFailed:
