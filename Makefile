@@ -16,11 +16,15 @@ CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --skip-download --qu
 # `sam build` finds python3.13 through pyenv only when PYENV_VERSION lists it.
 export PYENV_VERSION := 3.13.0:3.11.7
 export AWS_DEFAULT_REGION ?= us-east-1
-PIP := $(PY) -m pip --disable-pip-version-check -q
-# The tools run a few times a suite (checkov, the SAM CLI) install with --no-compile: Python compiles what they import
-# on first use, and no set-up time goes to the bytecode of the rest (in checkov's venv, about 20 s of CPU). The venvs
-# whose code many test processes import at once (the project's, the trainers', the clients') keep pip's bytecode:
-# without it every one of those processes compiles the same modules (make test took 2.5 min longer).
+# uv makes and fills every venv (tools/uv-requirements.txt pins it; pip installs it in its own venv, in seconds):
+# it resolves and unpacks in parallel, where pip took most of make test's set-up (the project's venv alone: 2 min 27 s
+# with pip, 13 s with uv before bytecode). The venvs whose code many test processes import at once (the project's,
+# the trainers', the clients') get their bytecode at install (--compile-bytecode, in parallel): without it every one of
+# those processes compiles the same modules. The tools run a few times a suite (checkov, the SAM CLI) get none:
+# Python compiles what they import on first use.
+UV_VENV := .venv-tools/uv
+UV := $(UV_VENV)/bin/uv
+UV_INSTALL = $(UV) pip install -q --python $(@D)/bin/python
 BUILD_DIR := .aws-sam/build
 
 .PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs torch-venv clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start clean
@@ -40,23 +44,28 @@ help:
 	@echo "make bench    every benchmark (bench-load, bench-reference, bench-efficiency, bench-policy, bench-cold-start; see docs/benchmarks.md)"
 	@echo "make format   ruff format and ruff --fix;  make test-unit  the unit tests alone;  make clean  remove build output and caches"
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(UV_VENV)/.installed: tools/uv-requirements.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13.0) or set PYTHON313"; exit 1; }
-	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
-	$(PIP) install --upgrade pip
-	$(PIP) install -c constraints.txt -e '.[dev]'
+	test -x $(UV_VENV)/bin/python || $(PYTHON313) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip --disable-pip-version-check -q install -r $<
 	touch $@
 
-$(SAM_VENV)/.installed: tools/sam-requirements.txt tools/sam-constraints.txt
-	test -x $(SAM_VENV)/bin/python || $(PYTHON313) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip --disable-pip-version-check -q install --no-compile -c tools/sam-constraints.txt -r tools/sam-requirements.txt
+# The project's venv has pip too (--seed): scripts/lock.py pins with pip freeze.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(UV_VENV)/.installed
+	test -x $(PY) || $(UV) venv -q --seed --python $(PYTHON313) $(VENV)
+	$(UV_INSTALL) --compile-bytecode -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed: tools/sam-requirements.txt tools/sam-constraints.txt | $(UV_VENV)/.installed
+	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON313) $(@D)
+	$(UV_INSTALL) -c tools/sam-constraints.txt -r tools/sam-requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed
-# checkov pins boto3 and more: its own venv (installs in about 30 s).
-$(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constraints.txt
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON313) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip --disable-pip-version-check -q install --no-compile -c tools/checkov-constraints.txt -r tools/checkov-requirements.txt
+# checkov pins boto3 and more: its own venv.
+$(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constraints.txt | $(UV_VENV)/.installed
+	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON313) $(@D)
+	$(UV_INSTALL) -c tools/checkov-constraints.txt -r tools/checkov-requirements.txt
 	touch $@
 
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -64,9 +73,9 @@ tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 # MLflow's tracking server (`mlflow server`), which the local stack runs when tracking is on, and its client for the
 # tests: its own venv (it pins SQLAlchemy, FastAPI, pandas, ...). About 2.5 min to install on a fresh machine.
 MLFLOW_VENV := .venv-tools/mlflow
-$(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraints.txt
-	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON313) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip --disable-pip-version-check -q install -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
+$(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraints.txt | $(UV_VENV)/.installed
+	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON313) $(@D)
+	$(UV_INSTALL) --compile-bytecode -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
 	touch $@
 
 mlflow-venv: $(MLFLOW_VENV)/.installed
@@ -75,22 +84,24 @@ mlflow-venv: $(MLFLOW_VENV)/.installed
 # that version's xgboost: about 45 s each on a fresh machine, then reused.
 XGBOOST_VERSIONS := 1.7.6 3.0.5
 XGBOOST_VENVS := $(foreach v,$(XGBOOST_VERSIONS),.venv-tools/xgboost-$(v)/.installed)
-.venv-tools/xgboost-%/.installed: tools/xgboost-%-requirements.txt
+.venv-tools/xgboost-%/.installed: tools/xgboost-%-requirements.txt | $(UV_VENV)/.installed
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
-	test -x $(@D)/bin/python || $(PYTHON311) -m venv $(@D)
-	$(@D)/bin/pip --disable-pip-version-check -q install -r $<
+	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON311) $(@D)
+	$(UV_INSTALL) --compile-bytecode -r $<
 	touch $@
 
 xgboost-venvs: $(XGBOOST_VENVS)
 
 # The sequence trainer's Python (trainers/market_sequence): 3.11 with torch's CPU build, the wheel that lies in pip's
-# find-links on this machine and CI (about 90 s on a fresh machine, most of it unpacking torch), then reused. The
-# control plane (.venv, 3.13) never imports torch. A CUDA build is refused (tools/torch-check-cpu.py).
+# find-links on this machine and CI (uv reads no pip configuration: FIND_LINKS is pip's, from its environment variable
+# or its configuration), then reused. The control plane (.venv, 3.13) never imports torch. A CUDA build is refused
+# (tools/torch-check-cpu.py).
 TORCH_VENV := .venv-tools/torch
-$(TORCH_VENV)/.installed: tools/torch-requirements.txt tools/torch-check-cpu.py
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell python3 -m pip config get global.find-links 2>/dev/null))
+$(TORCH_VENV)/.installed: tools/torch-requirements.txt tools/torch-check-cpu.py | $(UV_VENV)/.installed
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
-	test -x $(@D)/bin/python || $(PYTHON311) -m venv $(@D)
-	$(@D)/bin/pip --disable-pip-version-check -q install -r tools/torch-requirements.txt
+	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON311) $(@D)
+	$(UV_INSTALL) --compile-bytecode $(foreach d,$(FIND_LINKS),--find-links $(d)) -r tools/torch-requirements.txt
 	$(@D)/bin/python tools/torch-check-cpu.py
 	touch $@
 
@@ -99,9 +110,9 @@ torch-venv: $(TORCH_VENV)/.installed
 # AWS's own clients, each in its venv (they pin their own boto3): clients-sdk2 (SageMaker Python SDK v2),
 # clients-sdk3 (v3), clients-awscli (the AWS CLI v1, the one on PyPI). Built once, then reused.
 CLIENT_VENVS := sdk2 sdk3 awscli
-.venv-tools/clients-%/.installed: tools/clients-%-requirements.txt tools/clients-%-constraints.txt
-	test -x $(@D)/bin/python || $(PYTHON313) -m venv $(@D)
-	$(@D)/bin/pip --disable-pip-version-check -q install -c tools/clients-$*-constraints.txt -r tools/clients-$*-requirements.txt
+.venv-tools/clients-%/.installed: tools/clients-%-requirements.txt tools/clients-%-constraints.txt | $(UV_VENV)/.installed
+	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON313) $(@D)
+	$(UV_INSTALL) --compile-bytecode -c tools/clients-$*-constraints.txt -r tools/clients-$*-requirements.txt
 	touch $@
 
 clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
