@@ -18,10 +18,12 @@ export PYENV_VERSION := 3.13.0:3.11.7
 export AWS_DEFAULT_REGION ?= us-east-1
 # uv makes and fills every venv (tools/uv-requirements.txt pins it; pip installs it in its own venv, in seconds):
 # it resolves and unpacks in parallel, where pip took most of make test's set-up (the project's venv alone: 2 min 27 s
-# with pip, 13 s with uv before bytecode). The venvs whose code many test processes import at once (the project's,
-# the trainers', the clients') get their bytecode at install (--compile-bytecode, in parallel): without it every one of
-# those processes compiles the same modules. The tools run a few times a suite (checkov, the SAM CLI) get none:
-# Python compiles what they import on first use.
+# with pip and its bytecode, 13 s with uv and none). No venv gets bytecode at install: a whole test run imports about
+# one module in seven of the project's venv, and compiling every module cost more than the set-up's downloads.
+# Instead, Python writes each module's bytecode at its first import, for every later process to reuse: this machine's
+# environment (and CI's) sets PYTHONDONTWRITEBYTECODE=1, under which every process of a test run (hundreds: workers,
+# stacks, trainers) compiled every module it imported, again. The recipes run without it.
+unexport PYTHONDONTWRITEBYTECODE
 UV_VENV := .venv-tools/uv
 UV := $(UV_VENV)/bin/uv
 UV_INSTALL = $(UV) pip install -q --python $(@D)/bin/python
@@ -53,7 +55,7 @@ $(UV_VENV)/.installed: tools/uv-requirements.txt
 # The project's venv has pip too (--seed): scripts/lock.py pins with pip freeze.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(UV_VENV)/.installed
 	test -x $(PY) || $(UV) venv -q --seed --python $(PYTHON313) $(VENV)
-	$(UV_INSTALL) --compile-bytecode -c constraints.txt -e '.[dev]'
+	$(UV_INSTALL) -c constraints.txt -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed: tools/sam-requirements.txt tools/sam-constraints.txt | $(UV_VENV)/.installed
@@ -75,7 +77,7 @@ tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 MLFLOW_VENV := .venv-tools/mlflow
 $(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraints.txt | $(UV_VENV)/.installed
 	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON313) $(@D)
-	$(UV_INSTALL) --compile-bytecode -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
+	$(UV_INSTALL) -c tools/mlflow-constraints.txt -r tools/mlflow-requirements.txt
 	touch $@
 
 mlflow-venv: $(MLFLOW_VENV)/.installed
@@ -87,7 +89,7 @@ XGBOOST_VENVS := $(foreach v,$(XGBOOST_VERSIONS),.venv-tools/xgboost-$(v)/.insta
 .venv-tools/xgboost-%/.installed: tools/xgboost-%-requirements.txt | $(UV_VENV)/.installed
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
 	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON311) $(@D)
-	$(UV_INSTALL) --compile-bytecode -r $<
+	$(UV_INSTALL) -r $<
 	touch $@
 
 xgboost-venvs: $(XGBOOST_VENVS)
@@ -101,7 +103,7 @@ FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell python3 -m pip config get global.fi
 $(TORCH_VENV)/.installed: tools/torch-requirements.txt tools/torch-check-cpu.py | $(UV_VENV)/.installed
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: install it (pyenv install 3.11.7) or set PYTHON311"; exit 1; }
 	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON311) $(@D)
-	$(UV_INSTALL) --compile-bytecode $(foreach d,$(FIND_LINKS),--find-links $(d)) -r tools/torch-requirements.txt
+	$(UV_INSTALL) $(foreach d,$(FIND_LINKS),--find-links $(d)) -r tools/torch-requirements.txt
 	$(@D)/bin/python tools/torch-check-cpu.py
 	touch $@
 
@@ -112,7 +114,7 @@ torch-venv: $(TORCH_VENV)/.installed
 CLIENT_VENVS := sdk2 sdk3 awscli
 .venv-tools/clients-%/.installed: tools/clients-%-requirements.txt tools/clients-%-constraints.txt | $(UV_VENV)/.installed
 	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON313) $(@D)
-	$(UV_INSTALL) --compile-bytecode -c tools/clients-$*-constraints.txt -r tools/clients-$*-requirements.txt
+	$(UV_INSTALL) -c tools/clients-$*-constraints.txt -r tools/clients-$*-requirements.txt
 	touch $@
 
 clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
