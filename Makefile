@@ -73,7 +73,7 @@ $(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt tools/checkov-constra
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 # MLflow's tracking server (`mlflow server`), which the local stack runs when tracking is on, and its client for the
-# tests: its own venv (it pins SQLAlchemy, FastAPI, pandas, ...). About 2.5 min to install on a fresh machine.
+# tests: its own venv (it pins SQLAlchemy, FastAPI, pandas, ...).
 MLFLOW_VENV := .venv-tools/mlflow
 $(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraints.txt | $(UV_VENV)/.installed
 	test -x $(@D)/bin/python || $(UV) venv -q --python $(PYTHON313) $(@D)
@@ -83,7 +83,7 @@ $(MLFLOW_VENV)/.installed: tools/mlflow-requirements.txt tools/mlflow-constraint
 mlflow-venv: $(MLFLOW_VENV)/.installed
 
 # One venv per emulated version of SageMaker's built-in XGBoost (local/retune_local/builtin_xgboost.py), each with
-# that version's xgboost: about 45 s each on a fresh machine, then reused.
+# that version's xgboost, built once, then reused.
 XGBOOST_VERSIONS := 1.7.6 3.0.5
 XGBOOST_VENVS := $(foreach v,$(XGBOOST_VERSIONS),.venv-tools/xgboost-$(v)/.installed)
 .venv-tools/xgboost-%/.installed: tools/xgboost-%-requirements.txt | $(UV_VENV)/.installed
@@ -124,7 +124,7 @@ TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.install
 	$(TORCH_VENV)/.installed
 
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
-# The AWS CLI's checks (tests/clients/test_awscli.py) run here; its venv installs in about 15 s.
+# The AWS CLI's checks (tests/clients/test_awscli.py) run here.
 test:
 	$(MAKE) --no-print-directory -j4 $(TEST_SETUP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
