@@ -427,7 +427,7 @@ def test_the_cli_finds_the_local_endpoints_by_environment_alone(stack: ClientSta
 # `aws logs tail` exists only in the AWS CLI v2. `make test-clients` finds one (`aws` on PATH, else Debian's
 # /usr/bin/aws) or installs Debian's package (tools/awscli-v2.sh) and names it in AWS_CLI_V2.
 # The v2 it installs (2.9.19) predates the AWS_ENDPOINT_URL variables, so every call passes --endpoint-url.
-# `--follow` polls every 5 s (FollowLogEventsGenerator._TIME_TO_SLEEP in awscli/customizations/logs/tail.py) and
+# `--follow` polls every 5 s (the CLI's FollowLogEventsGenerator sleeps 5 s between FilterLogEvents calls) and
 # ends only on Ctrl-C; a line already in CloudWatch Logs shows at its next poll, so 60 s (12 polls) bounds the wait
 # for the lines with room for a loaded 2-core machine.
 FOLLOW_DEADLINE = 60.0
