@@ -29,14 +29,14 @@ UV := $(UV_VENV)/bin/uv
 UV_INSTALL = $(UV) pip install -q --python $(@D)/bin/python
 BUILD_DIR := .aws-sam/build
 
-.PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs torch-venv clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start clean
+.PHONY: help venv tools mlflow-venv mlflow-ui xgboost-venvs torch-venv clients test test-clients test-unit test-reliability security lint format build schema lock demo local bench bench-load bench-reference bench-efficiency bench-efficiency-chunks bench-policy bench-cold-start awscli-v2 clean
 
 help:
 	@echo "make demo     run the whole loop offline on real market data (see README); PROFILE=churn-xgb: docs/churn.md"
 	@echo "make local    the local stack in the foreground (STATE=out/demo/state: the demo's, to explore with the CLI)"
 	@echo "make mlflow-ui  MLflow's UI on the demo's tracking data (STATE=... another state directory's)"
 	@echo "make test     set up the venvs and run every fast suite (unit, integration, infrastructure)"
-	@echo "make test-clients  AWS's own clients (SageMaker SDK v2 and v3, AWS CLI) against the local SageMaker"
+	@echo "make test-clients  AWS's own clients (SageMaker SDK v2 and v3, AWS CLI v1 and v2) against the local SageMaker (v2: apt's awscli if none)"
 	@echo "make test-reliability   the long reliability runs: replays, the whole fault sweep, many seeds"
 	@echo "make security checkov on template.yaml and on the SAM-transformed template"
 	@echo "make lint     ruff, format check, mypy, pylint duplicate-code, cfn-lint, sam validate --lint"
@@ -129,9 +129,16 @@ test:
 	$(MAKE) --no-print-directory -j4 $(TEST_SETUP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
-# Every client flow (the SDKs' are marked slow): see docs/local-sagemaker.md, "AWS's own clients".
+# The AWS CLI v2, for `aws logs tail` (v1 has none; v2 is not on PyPI): `aws` on PATH or /usr/bin/aws if either is
+# a v2 (or AWS_CLI_V2=<path>), else Debian's `awscli` package (bookworm's is 2.9.19) installed with apt, on the
+# system python3 and outside the project's venvs. Idempotent; says what to do where apt is not available.
+awscli-v2:
+	@sh tools/awscli-v2.sh >/dev/null
+
+# Every client flow (the SDKs' and the AWS CLI v2's are marked slow): see docs/local-sagemaker.md, "AWS's own clients".
 test-clients: venv clients
-	$(PY) -m pytest -q -n 2 tests/clients
+	AWS_CLI_V2="$$(sh tools/awscli-v2.sh)" && export AWS_CLI_V2 && echo "AWS CLI v2: $$AWS_CLI_V2" && \
+		$(PY) -m pytest -q -n 2 --dist loadgroup tests/clients
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from retune_local.images import ImageSpec
-from retune_local.xgboost_algorithm import MAXIMIZE, MINIMIZE
+from retune_local.xgboost_algorithm import ALIASES, MAXIMIZE, MINIMIZE, hyperparameter_table
 
 ROOT = Path(__file__).resolve().parents[2]
 URI_TABLE = Path(__file__).resolve().parent / "data" / "sagemaker-xgboost-uris.json"
@@ -56,6 +57,35 @@ METRIC_DEFINITIONS: tuple[dict[str, str], ...] = tuple(
     for channel in ("validation", "train")
     for metric in (*MAXIMIZE, *MINIMIZE)
 )
+# What AMT lets a tuning job of the built-in algorithm use, checked when the tuning job is created (a
+# ValidationException, not failed trials: docs/local-sagemaker.md, "Tuning the built-in algorithm").
+# Objectives: `validation:<metric>` for each metric the container declares, in that metric's direction (the
+# developer guide's "Tune an XGBoost Model" lists a subset, with the same directions; the container accepts exactly
+# these as `_tuning_objective_metric`).
+TUNING_OBJECTIVES: dict[str, str] = {
+    **{f"validation:{metric}": "Maximize" for metric in MAXIMIZE},
+    **{f"validation:{metric}": "Minimize" for metric in MINIMIZE},
+}
+# The hyperparameters the same page lists as tunable ("Tunable XGBoost Hyperparameters"), with their range type.
+TUNABLE: dict[str, str] = {
+    "alpha": "Continuous",
+    "colsample_bylevel": "Continuous",
+    "colsample_bynode": "Continuous",
+    "colsample_bytree": "Continuous",
+    "eta": "Continuous",
+    "gamma": "Continuous",
+    "lambda": "Continuous",
+    "max_delta_step": "Integer",
+    "max_depth": "Integer",
+    "min_child_weight": "Continuous",
+    "num_round": "Integer",
+    "subsample": "Continuous",
+}
+_RANGE_KINDS = {
+    "IntegerParameterRanges": "Integer",
+    "ContinuousParameterRanges": "Continuous",
+    "CategoricalParameterRanges": "Categorical",
+}
 _URI = re.compile(
     r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.[a-z0-9.-]+/(?P<repository>[a-z0-9._/-]+)"
     r":(?P<tag>[A-Za-z0-9._-]+)$"
@@ -158,3 +188,75 @@ def image_uri(version: str, region: str = "us-east-1") -> str:
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     tag = _tags(version, entry)[-1] if entry.get("processors") else version
     return f"{entry['registries'][region]}.dkr.ecr.{region}.{domain}/{entry['repository']}:{tag}"
+
+
+def tuning_job_errors(image: str, config: Mapping[str, Any]) -> list[str]:
+    """Why AMT refuses a HyperParameterTuningJobConfig for a built-in XGBoost image (empty when it does not, or when
+    the image is not built-in): an objective the algorithm does not publish or in the other direction, a range over
+    a hyperparameter it does not let AMT tune, or one reaching outside the values the algorithm accepts."""
+    builtin = parse(image)
+    if builtin is None:
+        return []
+    errors: list[str] = []
+    objective = config.get("HyperParameterTuningJobObjective") or {}
+    metric, direction = objective.get("MetricName"), objective.get("Type")
+    if metric not in TUNING_OBJECTIVES:
+        errors.append(
+            f"The objective metric for the hyperparameter tuning job, [{metric}], isn't valid for the [{image}] "
+            f"algorithm. Choose a valid objective metric: {', '.join(sorted(TUNING_OBJECTIVES))}."
+        )
+    elif direction != TUNING_OBJECTIVES[metric]:
+        errors.append(
+            f"The objective metric type, [{direction}], that you specified for objective metric, [{metric}], isn't "
+            f"valid for the [{image}] algorithm. Choose a valid objective metric type: {TUNING_OBJECTIVES[metric]}."
+        )
+    table = hyperparameter_table(builtin.version)
+    ranges = config.get("ParameterRanges") or {}
+    untunable: list[str] = []
+    for key, kind in _RANGE_KINDS.items():
+        for item in ranges.get(key) or []:
+            name = str(item.get("Name"))
+            if name not in TUNABLE:
+                untunable.append(name)
+                continue
+            errors.extend(_range_errors(image, name, kind, item, table[name]))
+    if untunable:
+        aliases = [
+            f"{name} is the algorithm's alias of {ALIASES[name]}" for name in untunable if name in ALIASES
+        ]
+        errors.append(
+            "The hyperparameter tuning job that you requested has the following untunable hyperparameters: "
+            f"[{', '.join(untunable)}]. For the algorithm, [{image}], you can tune only "
+            f"[{', '.join(TUNABLE)}]. Delete untunable hyperparameters"
+            + (f" ({'; '.join(aliases)}: name the range by the latter)." if aliases else ".")
+        )
+    return errors
+
+
+def _range_errors(
+    image: str, name: str, kind: str, item: Mapping[str, Any], allowed: tuple[str, Any]
+) -> list[str]:
+    """A range over a tunable hyperparameter: of its type, every end (or value) within what the algorithm
+    accepts."""
+    value_type, interval = allowed
+    if kind == "Continuous" and TUNABLE[name] == "Integer":
+        return [
+            f"The hyperparameter [{name}] of the [{image}] algorithm takes integers: give it an "
+            "IntegerParameterRange, not a ContinuousParameterRange."
+        ]
+    if kind == "Categorical":
+        ends = [("Values", str(value)) for value in item.get("Values") or []]
+    else:
+        ends = [("MinValue", str(item.get("MinValue"))), ("MaxValue", str(item.get("MaxValue")))]
+    errors = []
+    for field, text in ends:
+        try:
+            number = int(text) if value_type == "int" else float(text)
+        except ValueError:
+            number = None
+        if number is None or number not in interval:
+            errors.append(
+                f"The value [{text}] of {field} in the {kind}ParameterRange for hyperparameter [{name}] is not "
+                f"valid for the [{image}] algorithm: it accepts {value_type} values in {interval}."
+            )
+    return errors

@@ -45,6 +45,16 @@ def check_objective_metric(operation: str, request: Mapping[str, Any]) -> None:
         )
 
 
+def check_builtin_tuning(request: Mapping[str, Any]) -> None:
+    """A CreateHyperParameterTuningJob request (valid in shape) for SageMaker's built-in XGBoost: AMT checks its
+    objective and ranges against the algorithm's own when the job is created (builtin_xgboost.tuning_job_errors)."""
+    definition = request.get("TrainingJobDefinition") or {}
+    image = str((definition.get("AlgorithmSpecification") or {}).get("TrainingImage", ""))
+    problems = builtin_xgboost.tuning_job_errors(image, request.get("HyperParameterTuningJobConfig") or {})
+    if problems:
+        raise errors.validation(" ".join(problems))
+
+
 def check_roles(roles: JobRoles | None, request: Mapping[str, Any]) -> None:
     """SageMaker assumes a job's (or a model's) execution role: one that does not exist or does not trust
     sagemaker.amazonaws.com fails the request. Checked when the service knows the account's roles."""

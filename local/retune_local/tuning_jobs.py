@@ -11,7 +11,7 @@ from typing import Any
 from retune.validation import ParentJob
 
 from retune_local import errors
-from retune_local.checks import validate
+from retune_local.checks import check_builtin_tuning, validate
 from retune_local.context import Context
 from retune_local.engine import TuningJob, TuningRun, effective_seed, save_tuning
 from retune_local.shapes import paginate, sort_by, within_times
@@ -93,6 +93,7 @@ class TuningJobs:
             unsupported.append("AlgorithmName (give a TrainingImage)")
         if unsupported:
             raise errors.validation(f"The local SageMaker does not support {', '.join(unsupported)}")
+        check_builtin_tuning(params)
         return parents
 
     def check_new_name(self, name: str) -> None:

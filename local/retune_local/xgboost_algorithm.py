@@ -257,6 +257,12 @@ def _spec(version: str) -> dict[str, tuple[str, Any]]:
     }
 
 
+def hyperparameter_table(version: str) -> dict[str, tuple[str, Any]]:
+    """name -> (type, allowed values) for the version: what the control plane checks a tuning job's ranges
+    against when it is created (builtin_xgboost.tuning_job_errors)."""
+    return _spec(version)
+
+
 ALIASES = {"learning_rate": "eta", "min_split_loss": "gamma", "reg_lambda": "lambda", "reg_alpha": "alpha"}
 
 

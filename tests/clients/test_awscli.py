@@ -1,21 +1,29 @@
-"""The AWS CLI (v1, the `awscli` package from PyPI; v2 is not on PyPI) against the local SageMaker: what an operator
-types, checked against what AWS answers. Runs in `make test` (the venv installs in about 15 s).
+"""The AWS CLI against the local SageMaker: what an operator types, checked against what AWS answers. The v1 (the
+`awscli` package from PyPI) runs in `make test` (the venv installs in about 15 s); `aws logs tail`, which only the
+v2 has, runs in `make test-clients` (marked slow) with the v2 that `make awscli-v2` finds or installs (v2 is not on
+PyPI: Debian bookworm's `awscli` package is 2.9.19).
 
 Covered: create from `--cli-input-json`, describe, list (tuning jobs, their trials, all training jobs) with
 filters, sorting (by objective, by name), the CLI's paging (`--page-size`, `--max-items` / `--starting-token`,
 `--no-paginate` with the service's NextToken), `wait training-job-completed-or-stopped` on jobs that ended (the
 waiter's first poll is immediate; a job still running would be polled again only after the waiter's 120 s delay,
-which the slow suite does not spend either), the trials' CloudWatch Logs (`logs tail` is v2's only: v1 reads them
-with `describe-log-streams`, `get-log-events` and `filter-log-events`, also by stream prefix as `logs tail` asks),
+which the slow suite does not spend either), the trials' CloudWatch Logs (v1 reads them with `describe-log-streams`,
+`get-log-events` and `filter-log-events`, also by stream prefix; v2's `logs tail` by job, `--since` and `--follow`),
 and invalid requests answered with AWS's error codes and the CLI's exit status.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import queue
 import re
+import signal
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,7 @@ FAILING_JOB = "cli-failing"
 METRICS = [{"Name": "loss", "Regex": r"loss=([-+0-9.eE]+)"}]
 # The AWS CLI v1 exits 255 when the service answers with an error (v2 exits 254), 0 on success.
 SERVICE_ERROR = 255
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 @dataclass
@@ -413,3 +422,176 @@ def test_the_cli_finds_the_local_endpoints_by_environment_alone(stack: ClientSta
     assert identity["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/retune-local-administrator"
     assert "HyperParameterTuningJobSummaries" in listed
     assert Path(aws.aws).parent.parent.name == "clients-awscli"
+
+
+# `aws logs tail` exists only in the AWS CLI v2. `make test-clients` finds one (`aws` on PATH, else Debian's
+# /usr/bin/aws) or installs Debian's package (tools/awscli-v2.sh) and names it in AWS_CLI_V2.
+# The v2 it installs (2.9.19) predates the AWS_ENDPOINT_URL variables, so every call passes --endpoint-url.
+# `--follow` polls every 5 s (the CLI's FollowLogEventsGenerator sleeps 5 s between FilterLogEvents calls) and
+# ends only on Ctrl-C; a line already in CloudWatch Logs shows at its next poll, so 60 s (12 polls) bounds the wait
+# for the lines with room for a loaded 2-core machine.
+FOLLOW_DEADLINE = 60.0
+
+
+class AWSCLIv2:
+    def __init__(self, stack: ClientStack) -> None:
+        self.aws = os.environ.get("AWS_CLI_V2", "")
+        if not self.aws:
+            pytest.fail(
+                "AWS_CLI_V2 is not set: run `make test-clients` (it finds or installs the AWS CLI v2 with "
+                "tools/awscli-v2.sh), or set AWS_CLI_V2 to an AWS CLI v2's path"
+            )
+        version = subprocess.run([self.aws, "--version"], capture_output=True, text=True, check=False)
+        if not version.stdout.startswith("aws-cli/2."):
+            pytest.fail(f"AWS_CLI_V2={self.aws} is not the AWS CLI v2: {version.stdout}{version.stderr}")
+        self.version = version.stdout.split()[0]
+        self.stack = stack
+
+    def command(self, *args: str) -> list[str]:
+        return [self.aws, "--endpoint-url", self.stack.endpoints.aws, *args]
+
+    def environment(self) -> dict[str, str]:
+        return self.stack.environment(AWS_PAGER="")
+
+    def tail(self, *args: str) -> list[tuple[str, str]]:
+        """`aws logs tail` without --follow: it prints what is there and exits. Returns (stream, message) pairs from
+        its default `detailed` format, `<timestamp> <stream> <message>`."""
+        completed = subprocess.run(
+            self.command("logs", "tail", LOG_GROUP, *args),
+            capture_output=True,
+            text=True,
+            env=self.environment(),
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        return [detailed(line) for line in completed.stdout.splitlines()]
+
+
+def detailed(line: str) -> tuple[str, str]:
+    _timestamp, stream, message = line.split(" ", 2)
+    return stream, message
+
+
+def job_events(stack: ClientStack, job: str) -> tuple[str, list[dict[str, Any]]]:
+    """A job's stream and its events, read with the administrator's boto3 (what the tail should print)."""
+    logs = stack.admin("logs")
+    streams = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job}/")["logStreams"]
+    assert len(streams) == 1, streams
+    stream = streams[0]["logStreamName"]
+    events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True)["events"]
+    return stream, events
+
+
+def epochs(messages: list[str]) -> list[str]:
+    return [m.split()[0] for m in messages if m.startswith("epoch=")]
+
+
+@pytest.fixture(scope="module")
+def aws2(stack: ClientStack) -> AWSCLIv2:
+    return AWSCLIv2(stack)
+
+
+@pytest.mark.slow
+def test_logs_tail_with_the_cli_v2_prints_one_trials_lines(
+    stack: ClientStack, aws2: AWSCLIv2, tuned: dict[str, Any]
+) -> None:
+    """`aws logs tail /aws/sagemaker/TrainingJobs --log-stream-name-prefix <trial>` after a tuning job: the trial's
+    own lines, in order, and none of its 5 sibling trials' (their streams are in the same group); `--since` from
+    the trial's second epoch leaves out what came before it."""
+    trials = stack.admin("sagemaker").list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=TUNING_JOB
+    )["TrainingJobSummaries"]
+    trial = sorted(t["TrainingJobName"] for t in trials)[0]
+    stream, events = job_events(stack, trial)
+    second = next(e for e in events if e["message"].startswith("epoch=2"))
+    since = datetime.fromtimestamp(second["timestamp"] / 1000, UTC).isoformat()
+    group_streams = stack.admin("logs").describe_log_streams(logGroupName=LOG_GROUP)["logStreams"]
+
+    tailed = aws2.tail("--log-stream-name-prefix", trial)
+    from_an_hour_ago = aws2.tail("--log-stream-name-prefix", trial, "--since", "1h")
+    from_the_second_epoch = aws2.tail("--log-stream-name-prefix", trial, "--since", since)
+    nothing = aws2.tail("--log-stream-name-prefix", "cli-no-such-job")
+
+    assert len(group_streams) > TRIALS  # the other trials (and the failing job) wrote theirs too
+    messages = [e["message"] for e in events]
+    assert epochs([m for _, m in tailed]) == ["epoch=1", "epoch=2", "epoch=3"]
+    assert {s for s, _ in tailed} == {stream}
+    assert [m for _, m in tailed] == messages
+    assert from_an_hour_ago == tailed
+    assert [m for _, m in from_the_second_epoch] == [
+        e["message"] for e in events if e["timestamp"] >= second["timestamp"]
+    ]
+    assert epochs([m for _, m in from_the_second_epoch]) == ["epoch=2", "epoch=3"]
+    assert nothing == []
+    assert aws2.version.startswith("aws-cli/2.")
+
+
+@pytest.mark.slow
+def test_logs_tail_follow_with_the_cli_v2_prints_a_running_jobs_lines(
+    stack: ClientStack, aws2: AWSCLIv2, tuned: dict[str, Any]
+) -> None:
+    """`aws logs tail --follow`, started before the job exists, prints the job's lines while the job runs (the
+    trainer prints its epochs, then waits until stopped), goes on polling after the job is stopped, and ends on
+    Ctrl-C (SIGINT), the only way out it has."""
+    job = "cli-v2-follow"
+    sagemaker = stack.admin("sagemaker")
+    follow = subprocess.Popen(
+        aws2.command("logs", "tail", LOG_GROUP, "--log-stream-name-prefix", job, "--follow"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=aws2.environment(),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in follow.stdout or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    received: list[str] = []
+
+    def wait_for_lines(done: Any) -> None:
+        deadline = time.monotonic() + FOLLOW_DEADLINE
+        while not done() and time.monotonic() < deadline:
+            try:
+                received.append(lines.get(timeout=max(deadline - time.monotonic(), 0.01)))
+            except queue.Empty:
+                return
+
+    try:
+        request = definition(stack, x="0.2", hang="1")
+        sagemaker.create_training_job(
+            TrainingJobName=job, HyperParameters=request.pop("StaticHyperParameters"), **request
+        )
+        wait_for_lines(lambda: any(" epoch=3 " in line for line in received))
+        status_while_printed = sagemaker.describe_training_job(TrainingJobName=job)["TrainingJobStatus"]
+        sagemaker.stop_training_job(TrainingJobName=job)
+        stopped = stack.sagemaker.wait_training_job(job, 120)
+        stream, events = job_events(stack, job)
+        # every line is in CloudWatch Logs once the job has ended: wait for the tail to have printed as many
+        wait_for_lines(lambda: len(received) >= len(events))
+        still_following = follow.poll() is None
+    finally:
+        follow.send_signal(signal.SIGINT)
+        try:
+            follow.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            follow.kill()
+            follow.wait()
+    reader.join(timeout=30)
+    while not lines.empty():  # whatever it printed after those, up to its end
+        received.append(lines.get_nowait())
+    stderr = follow.stderr.read() if follow.stderr else ""
+    printed = [detailed(line.rstrip("\n")) for line in received]
+
+    assert status_while_printed == "InProgress"
+    assert stopped["TrainingJobStatus"] == "Stopped"
+    assert still_following, stderr
+    # The tail's own catch of Ctrl-C ends it with 0; the CLI's handler gives 130 if the signal lands outside it.
+    assert follow.returncode in (0, 130), stderr
+    assert [m for _, m in printed] == [e["message"] for e in events], stderr
+    assert {s for s, _ in printed} == {stream}
+    assert epochs([m for _, m in printed]) == ["epoch=1", "epoch=2", "epoch=3"]
