@@ -119,15 +119,15 @@ CLIENT_VENVS := sdk2 sdk3 awscli
 
 clients: $(foreach c,$(CLIENT_VENVS),.venv-tools/clients-$(c)/.installed)
 
-# Everything the fast suites need, built side by side (each venv is its own pip run; mostly download and unpack).
+# Everything the fast suites need, built side by side (each venv is its own uv run).
 TEST_SETUP := $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(XGBOOST_VENVS) .venv-tools/clients-awscli/.installed \
 	$(TORCH_VENV)/.installed
 
 # loadgroup: the tests of one xdist_group share a worker (the IAM trace is recorded once per run).
-# The AWS CLI's checks (tests/clients/test_awscli.py) run here.
+# The AWS CLI's checks (tests/clients/test_awscli.py) run here. --durations: where the time goes, in every log.
 test:
 	$(MAKE) --no-print-directory -j4 $(TEST_SETUP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow" --durations=15
 
 # The AWS CLI v2, for `aws logs tail` (v1 has none; v2 is not on PyPI): `aws` on PATH or /usr/bin/aws if either is
 # a v2 (or AWS_CLI_V2=<path>), else Debian's `awscli` package (bookworm's is 2.9.19) installed with apt, on the
