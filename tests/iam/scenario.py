@@ -7,7 +7,8 @@ Three profiles of the toy trainer, each with an endpoint, and one that trains "f
   promoted and deployed while the next drop queues behind it (Promote announces it); that next round trains its
   incumbent first (RecordTrial announces its end, StartRound starts the tuning job), then loses its trials' events,
   so CloseRound reads their series itself; then the profile's range moves next to the optimum, and
-  the third round's challenger, promoted, updates the endpoint.
+  the third round's challenger, promoted, updates the endpoint. Its fourth round's incumbents train "forever":
+  `retune stop` dies after writing the round `stopping`, before its stops; Reconcile stops them, then closes it.
 - iam-slow: a round stopped with `retune stop` while a drop waits: the round fails, CloseRound alerts and announces
   the queued drop, whose round is stopped too.
 - iam-lost: SageMaker's events of rounds 1 and 2 (tuning jobs, trials, evaluations), its endpoint's and the
@@ -24,9 +25,11 @@ import contextlib
 import io
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from retune.use_cases.stop_round import StopRoundDeps, stop_round
 from retune_cli.__main__ import main as retune
 from retune_local.stack import LocalStack
 
@@ -82,6 +85,13 @@ def _cli(endpoints: Path, *args: str) -> str:
     return out.getvalue()
 
 
+class _StopDiesAfterItsWrite:
+    """SageMaker as a `retune stop` that died after writing the round `stopping` left it: no stop reached it."""
+
+    def stop_training_job(self, name: str) -> None:
+        raise ConnectionResetError(f"the stop died before it stopped {name}")
+
+
 def run(stack: LocalStack, work: Path) -> None:
     """The run; asserts that each step ended as intended, so a denial that breaks a path fails here first."""
     assert stack.router is not None and stack.sagemaker is not None
@@ -118,6 +128,34 @@ def run(stack: LocalStack, work: Path) -> None:
         ),
         TIMEOUT,
     )
+
+    # iam-flow round 4 trains its incumbents "forever"; the stop dies after its write; Reconcile stops them.
+    _profile(work, stack, "iam-flow", NEAR, image=SLOW_IMAGE)
+    stack.drop(write_drop(work / "iam-flow" / "2016-07-01", validation_rows=2, test_rows=2), "iam-flow")
+    fourth = stack.wait_for_round("iam-flow", 4, timeout=TIMEOUT, statuses=("starting",))
+    incumbents = [i.job_name for i in fourth.incumbents]
+    assert incumbents, fourth
+    sagemaker = stack.client("sagemaker")
+
+    def training() -> bool:
+        described = [sagemaker.describe_training_job(TrainingJobName=n) for n in incumbents]
+        return all(d["TrainingJobStatus"] == "InProgress" for d in described)
+
+    assert stack.wait_until(training, TIMEOUT)
+    dying = StopRoundDeps(store, cast(Any, _StopDiesAfterItsWrite()), lambda: datetime.now(UTC))
+    with contextlib.suppress(ConnectionResetError):
+        stop_round("iam-flow", 4, "arn:aws:iam::123456789012:user/retune-operator", dying)
+    assert store.get_round("iam-flow", 4).status == "stopping"
+    _reconcile(stack)  # stops the incumbents
+    assert stack.wait_until(
+        lambda: all(
+            (t := store.get_trial("iam-flow", 4, n)) is not None and t.status == "Stopped" for n in incumbents
+        ),
+        TIMEOUT,
+    )
+    _reconcile(stack)  # closes the round
+    stopped = store.get_round("iam-flow", 4)
+    assert (stopped.status, stopped.tuning_status) == ("failed", "Stopped"), stopped
 
     # iam-slow: a round stopped while a drop waits behind it.
     stack.drop(write_drop(work / "iam-slow" / "2016-01-01"), "iam-slow")

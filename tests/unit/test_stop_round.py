@@ -223,7 +223,11 @@ def test_reconcile_stops_the_incumbents_of_a_stop_that_died_after_its_write(worl
     end_job(world, INC, None, status="Stopped")  # its Stopped event is lost: Reconcile records it and closes
     reconcile(world.reconcile_deps)
     closed = world.store.get_round(PROFILE, 2)
-    assert (closed.status, closed.tuning_status, closed.decision.outcome) == ("failed", "Stopped", "not_evaluated")
+    assert (closed.status, closed.tuning_status, closed.decision.outcome) == (
+        "failed",
+        "Stopped",
+        "not_evaluated",
+    )
     assert closed.trial_counts == {"Stopped": 1}
     assert ROUND_2 not in world.sagemaker.tuning_jobs
     assert world.store.get_round(PROFILE, 3).drop_id == "2016-01-01"

@@ -234,8 +234,10 @@ def _stopping(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) ->
         except NotFound:
             record_never_started(rnd, incumbent, deps.store, deps.clock())
             continue
-        result = record_trial_of_round(rnd.profile, rnd.seq, incumbent.job_name, deps.close.record, described)
-        if result.status == "recorded":
+        recorded_now = record_trial_of_round(
+            rnd.profile, rnd.seq, incumbent.job_name, deps.close.record, described
+        )
+        if recorded_now.status == "recorded":
             report.actions.append(f"recorded {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}")
         # Only InProgress: a job Stopping was asked already, and SageMaker refuses to stop it again.
         if described.get("TrainingJobStatus") == "InProgress" and stop_incumbent(
