@@ -295,3 +295,20 @@ def test_reconciles_throttled_stop_is_retried_by_its_next_run(world: World) -> N
     second = reconcile(world.reconcile_deps)
     assert f"stopped {PROFILE} round 2's incumbent {INC}" in second.actions
     assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+
+
+def test_a_stopped_close_whose_alert_failed_alerts_at_reconciles_next_run(world: World) -> None:
+    """Found by the fault sweep: Reconcile wrote the stopped round `failed` (releasing it), then its alert failed;
+    no later run finds the round, so the alert was lost. The alert now goes first."""
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    stop_round(PROFILE, 2, WHO, deps(world))
+    end_job(world, INC, None, status="Stopped")
+    record_trial(INC, world.record_deps)
+    world.alerts.fail_next.append(Throttled("sns: Throttling"))
+    first = reconcile(world.reconcile_deps)
+    assert first.errors and first.failures == []
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 2).status == "failed"
+    assert [a.subject for a in world.alerts.published if a.outcome == "round_failed"] == [
+        f"[retune] {PROFILE} round 2: failed (tuning job Stopped)"
+    ]

@@ -106,10 +106,19 @@ def close_stopped_round(rnd: RoundRecord, deps: CloseRoundDeps) -> CloseResult:
         "HyperParameterTuningJobStatus": "Stopped",
         "FailureReason": f"stopped by {who} while it trained its incumbents; no tuning job was created",
     }
-    return _close(rnd, described, 0, deps)
+    # Its `round_failed` alert goes before the write: once the round is written `failed` (ACTIVE released in the
+    # same write) no Reconcile run finds it again, and no event repeats the close. Its outcome cannot change
+    # between runs: every incumbent has a terminal record, and those are never replaced.
+    return _close(rnd, described, 0, deps, alert_first=True)
 
 
-def _close(rnd: RoundRecord, described: dict[str, Any], backfilled: int, deps: CloseRoundDeps) -> CloseResult:
+def _close(
+    rnd: RoundRecord,
+    described: dict[str, Any],
+    backfilled: int,
+    deps: CloseRoundDeps,
+    alert_first: bool = False,
+) -> CloseResult:
     tuning_job = rnd.tuning_job_name
     status = str(described["HyperParameterTuningJobStatus"])
     trials = deps.store.trials(rnd.profile, rnd.seq)
@@ -126,12 +135,16 @@ def _close(rnd: RoundRecord, described: dict[str, Any], backfilled: int, deps: C
                 "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
             }
         )
+        alert = alerts.round_failed(failed, reason, deps.region)
+        if alert_first:
+            _alert(deps, profile, alert)  # published once per key
         won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, plan=plan)
         if won:
             deps.metrics.count("RoundsFailed")
             _count_saved(deps, profile, trials)
             logger.warning("round closed without a model to evaluate", extra={**extra, "reason": reason})
-            _alert(deps, profile, alerts.round_failed(failed, reason, deps.region))
+            if not alert_first:
+                _alert(deps, profile, alert)
         return CloseResult("failed", tuning_job, rnd.profile, rnd.seq, backfilled, reason)
 
     name = evaluation_job_of(rnd.tuning_job_name)  # the round's own name, whichever it took
