@@ -312,3 +312,36 @@ def test_a_stopped_close_whose_alert_failed_alerts_at_reconciles_next_run(world:
     assert [a.subject for a in world.alerts.published if a.outcome == "round_failed"] == [
         f"[retune] {PROFILE} round 2: failed (tuning job Stopped)"
     ]
+
+
+def test_a_round_closed_before_startround_wrote_it_running_keeps_the_target_its_tuning_job_ran(
+    world: World,
+) -> None:
+    """Found by the fault sweep (`incumbents`, an outage of StartRound's `running` write): the tuning job was
+    created with the same-drop target, the round stayed `starting`, and CloseRound closed it with the plan
+    that had none."""
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    end_job(world, INC, 0.40)
+    record_trial(INC, world.record_deps)
+    detail = next(d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == "2015-07-01")
+    save = world.store.save_round
+
+    def running_never_written(rnd: Any, **kwargs: Any) -> None:
+        if rnd.status == "running":
+            raise Throttled("dynamodb: ThrottlingException")
+        save(rnd, **kwargs)
+
+    world.store.save_round = running_never_written  # type: ignore[method-assign]
+    with pytest.raises(Throttled):
+        start_round(parse_drop_event(bus_event(detail)), world.deps)
+    world.store.save_round = save  # type: ignore[method-assign]
+    assert world.store.get_round(PROFILE, 2).status == "starting"
+    sent = world.sagemaker.tuning_jobs[ROUND_2]["request"]
+    target = sent["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"][
+        "TargetObjectiveMetricValue"
+    ]
+    world.sagemaker.run_trials(ROUND_2, [{"objective": 0.45, "compute": 10}])
+    assert close_round(ROUND_2, world.close_deps).status == "evaluating"
+    closed = world.store.get_round(PROFILE, 2)
+    assert closed.plan.target_objective.value == target
+    assert world.store.get_plan(PROFILE).target_objective.previous == target

@@ -22,6 +22,7 @@ from retune.errors import (
     NotFound,
     TransientError,
 )
+from retune.incumbents import launch_plan
 from retune.naming import evaluation_job_of
 from retune.plan import Plan
 from retune.policy import KNOBS, plan_next_round
@@ -93,6 +94,10 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
         return CloseResult("running", tuning_job, rnd.profile, rnd.seq, detail=f"tuning job is {status}")
 
     backfilled = _backfill(rnd, deps)
+    if rnd.status != "running" and rnd.incumbents:
+        # StartRound created the tuning job with its launch plan (the same-drop target) but never wrote the round
+        # `running` with it (its write kept failing, or a stop was written first): close with the plan the job ran.
+        rnd = rnd.model_copy(update={"plan": launch_plan(rnd, deps.store.trials(rnd.profile, rnd.seq))})
     return _close(rnd, described, backfilled, deps)
 
 
