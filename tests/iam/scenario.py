@@ -25,11 +25,11 @@ import contextlib
 import io
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
+from unittest.mock import patch
 
-from retune.use_cases.stop_round import StopRoundDeps, stop_round
+from retune.adapters.sagemaker import SageMaker
 from retune_cli.__main__ import main as retune
 from retune_local.stack import LocalStack
 
@@ -85,13 +85,6 @@ def _cli(endpoints: Path, *args: str) -> str:
     return out.getvalue()
 
 
-class _StopDiesAfterItsWrite:
-    """SageMaker as a `retune stop` that died after writing the round `stopping` left it: no stop reached it."""
-
-    def stop_training_job(self, name: str) -> None:
-        raise ConnectionResetError(f"the stop died before it stopped {name}")
-
-
 def run(stack: LocalStack, work: Path) -> None:
     """The run; asserts that each step ended as intended, so a denial that breaks a path fails here first."""
     assert stack.router is not None and stack.sagemaker is not None
@@ -142,10 +135,15 @@ def run(stack: LocalStack, work: Path) -> None:
         return all(d["TrainingJobStatus"] == "InProgress" for d in described)
 
     assert stack.wait_until(training, TIMEOUT)
-    dying = StopRoundDeps(store, cast(Any, _StopDiesAfterItsWrite()), lambda: datetime.now(UTC))
-    with contextlib.suppress(ConnectionResetError):
-        stop_round("iam-flow", 4, "arn:aws:iam::123456789012:user/retune-operator", dying)
+    # `retune stop` (the CLI, through the gate) writes the round `stopping`, then dies at its first stop.
+    died = ConnectionResetError("the operator's session ended")
+    with (
+        patch.object(SageMaker, "stop_training_job", side_effect=died),
+        contextlib.suppress(ConnectionResetError),
+    ):
+        retune(["stop", "iam-flow", "4", "--endpoints-file", str(endpoints)])
     assert store.get_round("iam-flow", 4).status == "stopping"
+    assert training()
     _reconcile(stack)  # stops the incumbents
     assert stack.wait_until(
         lambda: all(
