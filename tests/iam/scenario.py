@@ -7,7 +7,8 @@ Three profiles of the toy trainer, each with an endpoint, and one that trains "f
   promoted and deployed while the next drop queues behind it (Promote announces it); that next round trains its
   incumbent first (RecordTrial announces its end, StartRound starts the tuning job), then loses its trials' events,
   so CloseRound reads their series itself; then the profile's range moves next to the optimum, and
-  the third round's challenger, promoted, updates the endpoint.
+  the third round's challenger, promoted, updates the endpoint. Its fourth round's incumbents train "forever":
+  `retune stop` dies after writing the round `stopping`, before its stops; Reconcile stops them, then closes it.
 - iam-slow: a round stopped with `retune stop` while a drop waits: the round fails, CloseRound alerts and announces
   the queued drop, whose round is stopped too.
 - iam-lost: SageMaker's events of rounds 1 and 2 (tuning jobs, trials, evaluations), its endpoint's and the
@@ -26,7 +27,9 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
+from retune.adapters.sagemaker import SageMaker
 from retune_cli.__main__ import main as retune
 from retune_local.stack import LocalStack
 
@@ -118,6 +121,39 @@ def run(stack: LocalStack, work: Path) -> None:
         ),
         TIMEOUT,
     )
+
+    # iam-flow round 4 trains its incumbents "forever"; the stop dies after its write; Reconcile stops them.
+    _profile(work, stack, "iam-flow", NEAR, image=SLOW_IMAGE)
+    stack.drop(write_drop(work / "iam-flow" / "2016-07-01", validation_rows=2, test_rows=2), "iam-flow")
+    fourth = stack.wait_for_round("iam-flow", 4, timeout=TIMEOUT, statuses=("starting",))
+    incumbents = [i.job_name for i in fourth.incumbents]
+    assert incumbents, fourth
+    sagemaker = stack.client("sagemaker")
+
+    def training() -> bool:
+        described = [sagemaker.describe_training_job(TrainingJobName=n) for n in incumbents]
+        return all(d["TrainingJobStatus"] == "InProgress" for d in described)
+
+    assert stack.wait_until(training, TIMEOUT)
+    # `retune stop` (the CLI, through the gate) writes the round `stopping`, then dies at its first stop.
+    died = ConnectionResetError("the operator's session ended")
+    with (
+        patch.object(SageMaker, "stop_training_job", side_effect=died),
+        contextlib.suppress(ConnectionResetError),
+    ):
+        retune(["stop", "iam-flow", "4", "--endpoints-file", str(endpoints)])
+    assert store.get_round("iam-flow", 4).status == "stopping"
+    assert training()
+    _reconcile(stack)  # stops the incumbents
+    assert stack.wait_until(
+        lambda: all(
+            (t := store.get_trial("iam-flow", 4, n)) is not None and t.status == "Stopped" for n in incumbents
+        ),
+        TIMEOUT,
+    )
+    _reconcile(stack)  # closes the round
+    stopped = store.get_round("iam-flow", 4)
+    assert (stopped.status, stopped.tuning_status) == ("failed", "Stopped"), stopped
 
     # iam-slow: a round stopped while a drop waits behind it.
     stack.drop(write_drop(work / "iam-slow" / "2016-01-01"), "iam-slow")

@@ -167,6 +167,25 @@ def test_enforcement_mutation_summary(recorded: Recorded) -> None:
     assert caught == removed
 
 
+def test_enforcement_reconcile_stops_an_interrupted_stops_incumbents_with_its_one_grant(
+    recorded: Recorded,
+) -> None:
+    """The run's `retune stop` of iam-flow round 4 died after its write; Reconcile stopped the incumbents. Without
+    its StopIncumbents statement the gate refuses those calls, and the statement allows no other job of the round
+    (a tuning trial, the evaluation)."""
+    stops = [
+        e for e in recorded.trace if e.principal == "ReconcileFunction" and e.operation == "StopTrainingJob"
+    ]
+    assert stops and all(e.allowed and "rt-iam-flow-0004-inc" in e.request.resource for e in stops), stops
+    policies = recorded.principals["ReconcileFunction"].policies
+    (label,) = [s.label for p in policies for s in p.statements if s.sid == "StopIncumbents"]
+    assert needing(recorded, "ReconcileFunction", policies, label) == stops
+    prefix = stops[0].request.resource.rsplit("/", 1)[0]
+    for job in ("rt-iam-flow-0004-001-0a1b2c3d", "rt-iam-flow-0004-eval", "someone-elses-job-inc1"):
+        other = stops[0]._replace(request=stops[0].request._replace(resource=f"{prefix}/{job}"))
+        assert not reevaluate(recorded, other, policies), job
+
+
 def test_enforcement_a_statement_no_call_needs_is_found(recorded: Recorded) -> None:
     """The mutation test can fail: a statement that grants what the run never did (deleting models, which retune
     never does) is needed by no recorded call."""

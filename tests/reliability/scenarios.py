@@ -8,13 +8,16 @@ needs Reconcile there, so its calls are the sweep's reference.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retune.naming import evaluation_job_name, tuning_job_name
+from retune.use_cases.stop_round import stop_round
 
-from tests.conftest import BUCKET, profile_doc
+from tests.conftest import BUCKET, compose_fakes, profile_doc
 from tests.reliability.harness import (
     Harness,
     endpoint_event,
@@ -369,10 +372,36 @@ def stop_incumbent(h: Harness, name: str) -> None:
     h.world.series.values[(name, "validation:rmse")] = [0.6]
 
 
+class _StopDied(Exception):
+    """`retune stop`'s process died (the operator's session ended) after its write, before its stops."""
+
+
+class _DiesAtItsStops:
+    """SageMaker as a stop that died after its write reached it: every call but the stops."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+    def stop_training_job(self, name: str) -> None:
+        raise _StopDied(name)
+
+
+def stop_died_after_its_write(h: Harness, seq: int) -> None:
+    """`retune stop PROFILE seq` wrote the round `stopping` and died before any StopTrainingJob; nobody runs it
+    again. Its write is the script's premise, not a fault site (the first stop's are)."""
+    deps = compose_fakes(h.world).stop_round
+    with h.instrument.quiet(), contextlib.suppress(_StopDied):
+        stop_round(PROFILE, seq, PERSON, replace(deps, sagemaker=_DiesAtItsStops(deps.sagemaker)))
+
+
 def stop(h: Harness) -> None:
     """A person stops round 2 while it trains its incumbents (`retune stop`), a drop queued behind it: SageMaker
     stops them, their Stopped events arrive (one twice, one late), no tuning job starts, Reconcile closes the
-    round as a stopped round (alerted), and the queued drop starts round 3."""
+    round as a stopped round (alerted), and the queued drop starts round 3. Round 3's stop dies after its write:
+    Reconcile stops its incumbents, records the Stopped one whose event is lost, and closes it."""
     w = h.world
     w.put_profile()
     h.deliver("start_round", w.drop("2015-01-01"))
@@ -404,6 +433,25 @@ def stop(h: Harness) -> None:
     h.reconcile()  # closes round 2, then starts the queued drop
     h.deliver("stop", {"profile": PROFILE, "seq": 2, "who": PERSON})  # the stop again: nothing to stop
     h.deliver_bus()
+
+    ensure(
+        h,
+        "round 3's incumbents created",
+        lambda: bool(names := incumbent_names(h, 3)) and all(n in jobs for n in names),
+    )
+    names = incumbent_names(h, 3)
+    stop_died_after_its_write(h, 3)
+    h.reconcile()  # stops them
+    ensure(
+        h,
+        "round 3's incumbents stopping",
+        lambda: all(jobs[n]["TrainingJobStatus"] == "Stopping" for n in names),
+    )
+    first, *others = names
+    for name in names:
+        stop_incumbent(h, name)
+    h.deliver("record_trial", training_event(first, "Stopped"))  # the others' events are lost
+    h.reconcile()  # records the others, and closes round 3
 
 
 SCENARIOS: dict[str, Callable[[Harness], None]] = {

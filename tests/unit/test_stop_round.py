@@ -113,10 +113,8 @@ def test_a_stop_interrupted_before_it_stopped_the_incumbents_is_finished_by_runn
     with pytest.raises(Throttled):
         stop_round(PROFILE, 2, WHO, deps(world))
     assert world.store.get_round(PROFILE, 2).status == "stopping"  # written first: no tuning job can start
-    reconcile(world.reconcile_deps)  # the incumbent still trains: the round waits
-    assert world.store.get_round(PROFILE, 2).status == "stopping"
-    assert ROUND_2 not in world.sagemaker.tuning_jobs
     assert stop_round(PROFILE, 2, WHO, deps(world)).incumbents == (INC,)
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
     end_job(world, INC, None, status="Stopped")
     record_trial(INC, world.record_deps)
     reconcile(world.reconcile_deps)
@@ -199,3 +197,151 @@ def test_stopping_a_running_round_stops_its_tuning_job(world: World) -> None:
     assert world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] == "Stopping"
     assert world.store.get_round(PROFILE, 2).status == "running"  # CloseRound closes it on its Stopped event
     assert ROUND_1 in world.sagemaker.tuning_jobs
+
+
+def a_stop_that_died_after_its_write(world: World) -> None:
+    """`retune stop` wrote the round `stopping`, then died before its StopTrainingJob calls."""
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    world.sagemaker.fail_next.append(ConnectionResetError("the operator's laptop went to sleep"))
+    with pytest.raises(ConnectionResetError):
+        stop_round(PROFILE, 2, WHO, deps(world))
+    assert world.store.get_round(PROFILE, 2).status == "stopping"
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
+    assert stops(world) == []
+
+
+def test_reconcile_stops_the_incumbents_of_a_stop_that_died_after_its_write(world: World) -> None:
+    a_stop_that_died_after_its_write(world)
+    report = reconcile(world.reconcile_deps)
+    assert f"stopped {PROFILE} round 2's incumbent {INC}" in report.actions
+    assert stops(world) == [INC]
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    assert world.store.get_round(PROFILE, 2).status == "stopping"  # until SageMaker has stopped it
+    # Reconcile again before SageMaker has stopped it: DescribeTrainingJob says Stopping, nothing is asked.
+    again = reconcile(world.reconcile_deps)
+    assert stops(world) == [INC] and again.errors == again.failures == []
+    end_job(world, INC, None, status="Stopped")  # its Stopped event is lost: Reconcile records it and closes
+    reconcile(world.reconcile_deps)
+    closed = world.store.get_round(PROFILE, 2)
+    assert (closed.status, closed.tuning_status, closed.decision.outcome) == (
+        "failed",
+        "Stopped",
+        "not_evaluated",
+    )
+    assert closed.trial_counts == {"Stopped": 1}
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+    assert world.store.get_round(PROFILE, 3).drop_id == "2016-01-01"
+    assert [a.outcome for a in world.alerts.published if a.outcome == "reconcile_failed"] == []
+
+
+def test_two_reconciles_at_once_stop_the_incumbent_once_and_fail_nothing(world: World) -> None:
+    a_stop_that_died_after_its_write(world)
+    stop = world.sagemaker.stop_training_job
+    overlapped: list[Any] = []
+
+    def other_run_first(name: str) -> None:
+        # Both runs described it InProgress; the other run's stop lands first, then this one's is refused.
+        world.sagemaker.stop_training_job = stop  # type: ignore[method-assign]
+        overlapped.append(reconcile(world.reconcile_deps))
+        stop(name)
+
+    world.sagemaker.stop_training_job = other_run_first  # type: ignore[method-assign]
+    report = reconcile(world.reconcile_deps)
+    assert stops(world) == [INC, INC]  # asked twice; SageMaker refused the second (Stopping)
+    assert f"stopped {PROFILE} round 2's incumbent {INC}" in overlapped[0].actions
+    assert f"stopped {PROFILE} round 2's incumbent {INC}" not in report.actions
+    assert report.errors == report.failures == overlapped[0].failures == []
+    assert world.store.get_trial(PROFILE, 2, INC).status == "InProgress"  # not mistaken for never created
+    end_job(world, INC, None, status="Stopped")
+    assert record_trial(INC, world.record_deps).status == "recorded"
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 2).status == "failed"
+
+
+def test_an_incumbent_that_completed_before_reconciles_stop_makes_the_round_evaluated(world: World) -> None:
+    a_stop_that_died_after_its_write(world)
+    stop = world.sagemaker.stop_training_job
+
+    def completed_meanwhile(name: str) -> None:
+        end_job(world, INC, 0.41)  # between Reconcile's describe and its stop
+        stop(name)
+
+    world.sagemaker.stop_training_job = completed_meanwhile  # type: ignore[method-assign]
+    report = reconcile(world.reconcile_deps)
+    assert report.errors == report.failures == []
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Completed"
+    assert world.store.get_round(PROFILE, 2).status == "stopping"  # recorded InProgress as described
+    assert record_trial(INC, world.record_deps).status == "recorded"  # its Completed event
+    reconcile(world.reconcile_deps)
+    closed = world.store.get_round(PROFILE, 2)
+    assert (closed.status, closed.tuning_status, closed.best_training_job) == ("evaluating", "Stopped", INC)
+
+
+def test_reconciles_throttled_stop_is_retried_by_its_next_run(world: World) -> None:
+    a_stop_that_died_after_its_write(world)
+    stop = world.sagemaker.stop_training_job
+    throttled = [Throttled("sagemaker: ThrottlingException")]
+
+    def throttling(name: str) -> None:
+        if throttled:
+            raise throttled.pop()
+        stop(name)
+
+    world.sagemaker.stop_training_job = throttling  # type: ignore[method-assign]
+    first = reconcile(world.reconcile_deps)
+    assert first.errors and "ThrottlingException" in first.errors[0] and first.failures == []
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
+    assert [a for a in world.alerts.published if a.outcome == "reconcile_failed"] == []  # transient: no alert
+    second = reconcile(world.reconcile_deps)
+    assert f"stopped {PROFILE} round 2's incumbent {INC}" in second.actions
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+
+
+def test_a_stopped_close_whose_alert_failed_alerts_at_reconciles_next_run(world: World) -> None:
+    """Found by the fault sweep: Reconcile wrote the stopped round `failed` (releasing it), then its alert failed;
+    no later run finds the round, so the alert was lost. The alert now goes first."""
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    stop_round(PROFILE, 2, WHO, deps(world))
+    end_job(world, INC, None, status="Stopped")
+    record_trial(INC, world.record_deps)
+    world.alerts.fail_next.append(Throttled("sns: Throttling"))
+    first = reconcile(world.reconcile_deps)
+    assert first.errors and first.failures == []
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 2).status == "failed"
+    assert [a.subject for a in world.alerts.published if a.outcome == "round_failed"] == [
+        f"[retune] {PROFILE} round 2: failed (tuning job Stopped)"
+    ]
+
+
+def test_a_round_closed_before_startround_wrote_it_running_keeps_the_target_its_tuning_job_ran(
+    world: World,
+) -> None:
+    """Found by the fault sweep (`incumbents`, an outage of StartRound's `running` write): the tuning job was
+    created with the same-drop target, the round stayed `starting`, and CloseRound closed it with the plan
+    that had none."""
+    round_2_training_its_incumbent_with_a_drop_queued(world)
+    end_job(world, INC, 0.40)
+    record_trial(INC, world.record_deps)
+    detail = next(d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == "2015-07-01")
+    save = world.store.save_round
+
+    def running_never_written(rnd: Any, **kwargs: Any) -> None:
+        if rnd.status == "running":
+            raise Throttled("dynamodb: ThrottlingException")
+        save(rnd, **kwargs)
+
+    world.store.save_round = running_never_written  # type: ignore[method-assign]
+    with pytest.raises(Throttled):
+        start_round(parse_drop_event(bus_event(detail)), world.deps)
+    world.store.save_round = save  # type: ignore[method-assign]
+    assert world.store.get_round(PROFILE, 2).status == "starting"
+    sent = world.sagemaker.tuning_jobs[ROUND_2]["request"]
+    target = sent["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"][
+        "TargetObjectiveMetricValue"
+    ]
+    world.sagemaker.run_trials(ROUND_2, [{"objective": 0.45, "compute": 10}])
+    assert close_round(ROUND_2, world.close_deps).status == "evaluating"
+    closed = world.store.get_round(PROFILE, 2)
+    assert closed.plan.target_objective.value == target
+    assert world.store.get_plan(PROFILE).target_objective.previous == target

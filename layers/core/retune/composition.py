@@ -144,7 +144,8 @@ class Composition:
 
     @cached_property
     def stop_round(self) -> StopRoundDeps:
-        """`retune stop`'s (the CLI's only: no function stops a round)."""
+        """`retune stop`'s (the CLI's only: no function stops a round; Reconcile finishes an interrupted stop's
+        incumbents with `stop_round.stop_incumbent` on its own deps)."""
         from retune.use_cases.stop_round import StopRoundDeps  # noqa: PLC0415
 
         ports = self.ports

@@ -15,7 +15,13 @@ from retune.plan import Plan
 from retune.policy import KNOBS, plan_next_round
 from retune.profile import Profile
 from retune.records import Incumbent, RoundHistory, TrialRecord
-from retune.requests import channel_manifest_key, incumbent_job_request, s3_uri, tuning_job_request
+from retune.requests import (
+    RoundInputs,
+    channel_manifest_key,
+    incumbent_job_request,
+    s3_uri,
+    tuning_job_request,
+)
 from retune.store import Store
 
 
@@ -95,17 +101,10 @@ def incumbent_requests(
 ) -> list[dict[str, Any]]:
     """The CreateTrainingJob requests of a round's incumbents, in order, exactly as StartRound sends them (the
     efficiency benchmark's harness sends these too)."""
-    uris, types = _channels(profile, drop_id, data_bucket, content_types)
+    inputs = _inputs(profile, plan, seq, drop_id, data_bucket, role_arn, content_types)
     return [
         incumbent_job_request(
-            profile=profile,
-            plan=plan,
-            seq=seq,
-            drop_id=drop_id,
-            bucket=data_bucket,
-            channel_manifests=uris,
-            channel_content_types=types,
-            role_arn=role_arn,
+            **inputs,
             tuning_job=tuning_job,
             name=incumbent.job_name,
             hyperparameters=incumbent.hyperparameters,
@@ -155,25 +154,32 @@ def tuning_request(
     name: str | None = None,
 ) -> dict[str, Any]:
     """A round's request from the content types its drop recorded (a started round's, resumed, has no manifest)."""
-    uris, types = _channels(profile, drop_id, data_bucket, content_types)
     return tuning_job_request(
+        **_inputs(profile, plan, seq, drop_id, data_bucket, role_arn, content_types), name=name
+    )
+
+
+def _inputs(
+    profile: Profile,
+    plan: Plan,
+    seq: int,
+    drop_id: str,
+    data_bucket: str,
+    role_arn: str,
+    content_types: Mapping[str, str | None],
+) -> RoundInputs:
+    """A round's request inputs; its training channels as its trials and incumbents read them: each channel's
+    SageMaker manifest (StartRound writes it) and the content type the drop gave it."""
+    channels = profile.training.channels
+    return RoundInputs(
         profile=profile,
         plan=plan,
         seq=seq,
         drop_id=drop_id,
         bucket=data_bucket,
-        channel_manifests=uris,
-        channel_content_types=types,
+        channel_manifests={
+            c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c)) for c in channels
+        },
+        channel_content_types={c: content_types.get(c) for c in channels},
         role_arn=role_arn,
-        name=name,
     )
-
-
-def _channels(
-    profile: Profile, drop_id: str, data_bucket: str, content_types: Mapping[str, str | None]
-) -> tuple[dict[str, str], dict[str, str | None]]:
-    """A round's training channels, as its trials and incumbents read them: each channel's SageMaker manifest
-    (StartRound writes it) and the content type the drop gave it."""
-    channels = profile.training.channels
-    uris = {c: s3_uri(data_bucket, channel_manifest_key(profile.name, drop_id, c)) for c in channels}
-    return uris, {c: content_types.get(c) for c in channels}

@@ -6,7 +6,7 @@ Every request built here passes `retune.validation.validate_request` before it i
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from retune.naming import evaluation_job_name, tuning_job_name
 from retune.plan import Plan
@@ -149,18 +149,26 @@ def _s3_channel(
     return channel
 
 
-def _training_definition(
-    *,
-    profile: Profile,
-    plan: Plan,
-    bucket: str,
-    channel_manifests: dict[str, str],
-    channel_content_types: dict[str, str | None],
-    role_arn: str,
-    name: str,
-) -> dict[str, Any]:
+class RoundInputs(TypedDict):
+    """What a round's requests are built from, its tuning job's and its incumbents' alike: the profile and the plan,
+    the round and its drop, each training channel's SageMaker manifest (S3 URI) and content type, the role. The
+    builders take it as keywords (`**inputs`), so a caller passes it whole or names each."""
+
+    profile: Profile
+    plan: Plan
+    seq: int
+    drop_id: str
+    bucket: str
+    channel_manifests: dict[str, str]
+    channel_content_types: dict[str, str | None]
+    role_arn: str
+
+
+def _training_definition(inputs: RoundInputs, name: str) -> dict[str, Any]:
     """What a round's training jobs share, its trials' and its incumbents' alike (AMT's TrainingJobDefinition
     without the hyperparameters): image, metric definitions, channels, output, resources, time limit."""
+    profile, plan, bucket = inputs["profile"], inputs["plan"], inputs["bucket"]
+    channel_manifests, channel_content_types = inputs["channel_manifests"], inputs["channel_content_types"]
     t = profile.training
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": plan.max_runtime_seconds.value}
     if t.spot and t.max_wait_seconds:
@@ -183,7 +191,7 @@ def _training_definition(
                 else {}
             ),
         },
-        "RoleArn": t.role_arn or role_arn,
+        "RoleArn": t.role_arn or inputs["role_arn"],
         "InputDataConfig": [
             _s3_channel(
                 channel,
@@ -212,23 +220,13 @@ def _training_definition(
     return definition
 
 
-def tuning_job_request(
-    *,
-    profile: Profile,
-    plan: Plan,
-    seq: int,
-    drop_id: str,
-    bucket: str,
-    channel_manifests: dict[str, str],
-    channel_content_types: dict[str, str | None],
-    role_arn: str,
-    name: str | None = None,
-) -> dict[str, Any]:
+def tuning_job_request(*, name: str | None = None, **inputs: Unpack[RoundInputs]) -> dict[str, Any]:
     """CreateHyperParameterTuningJob for round `seq` of `profile`, with the plan's settings.
 
     `channel_manifests` maps each training channel to the S3 URI of its SageMaker manifest file; `name` is the
     tuning job name the round took (default: its first choice, see retune.naming).
     """
+    profile, plan, seq = inputs["profile"], inputs["plan"], inputs["seq"]
     name = name or tuning_job_name(profile.name, seq)
     t = profile.training
     strategy = plan.strategy.value
@@ -265,23 +263,12 @@ def tuning_job_request(
     patience_name = profile.metrics.patience_hyperparameter
     if patience_name and plan.patience.value is not None:
         static[patience_name] = str(plan.patience.value)
-    definition = {
-        "StaticHyperParameters": static,
-        **_training_definition(
-            profile=profile,
-            plan=plan,
-            bucket=bucket,
-            channel_manifests=channel_manifests,
-            channel_content_types=channel_content_types,
-            role_arn=role_arn,
-            name=name,
-        ),
-    }
+    definition = {"StaticHyperParameters": static, **_training_definition(inputs, name)}
     request: dict[str, Any] = {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": config,
         "TrainingJobDefinition": definition,
-        "Tags": round_tags(profile.name, seq, drop_id),
+        "Tags": round_tags(profile.name, seq, inputs["drop_id"]),
     }
     if plan.warm_start_parents.value:
         request["WarmStartConfig"] = {
@@ -298,23 +285,13 @@ RESERVED_HYPERPARAMETER_PREFIXES = ("_tuning_objective_metric", "sagemaker_")
 
 
 def incumbent_job_request(
-    *,
-    profile: Profile,
-    plan: Plan,
-    seq: int,
-    drop_id: str,
-    bucket: str,
-    channel_manifests: dict[str, str],
-    channel_content_types: dict[str, str | None],
-    role_arn: str,
-    tuning_job: str,
-    name: str,
-    hyperparameters: dict[str, str],
+    *, tuning_job: str, name: str, hyperparameters: dict[str, str], **inputs: Unpack[RoundInputs]
 ) -> dict[str, Any]:
     """CreateTrainingJob for one of round `seq`'s incumbents, named `name`: the round's trials' definition (so
     the same metrics are emitted and recorded), with the profile's static hyperparameters, the round's patience
     and the configuration's searched hyperparameters; no early stopping (it is no tuning job's trial). Its model
     is written beside the round's trials' (under the tuning job's name)."""
+    profile, plan = inputs["profile"], inputs["plan"]
     static = dict(profile.training.static_hyperparameters)
     patience_name = profile.metrics.patience_hyperparameter
     if patience_name and plan.patience.value is not None:
@@ -325,26 +302,18 @@ def incumbent_job_request(
         for k, v in hyperparameters.items()
         if k in searched and not k.startswith(RESERVED_HYPERPARAMETER_PREFIXES)
     }
-    definition = _training_definition(
-        profile=profile,
-        plan=plan,
-        bucket=bucket,
-        channel_manifests=channel_manifests,
-        channel_content_types=channel_content_types,
-        role_arn=role_arn,
-        name=tuning_job,
-    )
+    definition = _training_definition(inputs, tuning_job)
     if (
         "CheckpointConfig" in definition
     ):  # AMT keeps each trial's checkpoints apart; a plain job names its own
         definition["CheckpointConfig"] = {
-            "S3Uri": s3_uri(bucket, f"{models_prefix(profile.name)}checkpoints/{name}/")
+            "S3Uri": s3_uri(inputs["bucket"], f"{models_prefix(profile.name)}checkpoints/{name}/")
         }
     return {
         "TrainingJobName": name,
         "HyperParameters": {**static, **chosen},
         **definition,
-        "Tags": round_tags(profile.name, seq, drop_id),
+        "Tags": round_tags(profile.name, inputs["seq"], inputs["drop_id"]),
     }
 
 

@@ -22,6 +22,7 @@ from retune.errors import (
     NotFound,
     TransientError,
 )
+from retune.incumbents import launch_plan
 from retune.naming import evaluation_job_of
 from retune.plan import Plan
 from retune.policy import KNOBS, plan_next_round
@@ -93,6 +94,10 @@ def close_round(tuning_job: str, deps: CloseRoundDeps) -> CloseResult:
         return CloseResult("running", tuning_job, rnd.profile, rnd.seq, detail=f"tuning job is {status}")
 
     backfilled = _backfill(rnd, deps)
+    if rnd.status != "running" and rnd.incumbents:
+        # StartRound created the tuning job with its launch plan (the same-drop target) but never wrote the round
+        # `running` with it (its write kept failing, or a stop was written first): close with the plan the job ran.
+        rnd = rnd.model_copy(update={"plan": launch_plan(rnd, deps.store.trials(rnd.profile, rnd.seq))})
     return _close(rnd, described, backfilled, deps)
 
 
@@ -106,10 +111,19 @@ def close_stopped_round(rnd: RoundRecord, deps: CloseRoundDeps) -> CloseResult:
         "HyperParameterTuningJobStatus": "Stopped",
         "FailureReason": f"stopped by {who} while it trained its incumbents; no tuning job was created",
     }
-    return _close(rnd, described, 0, deps)
+    # Its `round_failed` alert goes before the write: once the round is written `failed` (ACTIVE released in the
+    # same write) no Reconcile run finds it again, and no event repeats the close. Its outcome cannot change
+    # between runs: every incumbent has a terminal record, and those are never replaced.
+    return _close(rnd, described, 0, deps, alert_first=True)
 
 
-def _close(rnd: RoundRecord, described: dict[str, Any], backfilled: int, deps: CloseRoundDeps) -> CloseResult:
+def _close(
+    rnd: RoundRecord,
+    described: dict[str, Any],
+    backfilled: int,
+    deps: CloseRoundDeps,
+    alert_first: bool = False,
+) -> CloseResult:
     tuning_job = rnd.tuning_job_name
     status = str(described["HyperParameterTuningJobStatus"])
     trials = deps.store.trials(rnd.profile, rnd.seq)
@@ -126,12 +140,16 @@ def _close(rnd: RoundRecord, described: dict[str, Any], backfilled: int, deps: C
                 "decision": Decision(outcome="not_evaluated", reason=reason, decided_at=deps.clock()),
             }
         )
+        alert = alerts.round_failed(failed, reason, deps.region)
+        if alert_first:
+            _alert(deps, profile, alert)  # published once per key
         won = finish_round(deps.store, deps.bus, failed, expected_status=rnd.status, plan=plan)
         if won:
             deps.metrics.count("RoundsFailed")
             _count_saved(deps, profile, trials)
             logger.warning("round closed without a model to evaluate", extra={**extra, "reason": reason})
-            _alert(deps, profile, alerts.round_failed(failed, reason, deps.region))
+            if not alert_first:
+                _alert(deps, profile, alert)
         return CloseResult("failed", tuning_job, rnd.profile, rnd.seq, backfilled, reason)
 
     name = evaluation_job_of(rnd.tuning_job_name)  # the round's own name, whichever it took

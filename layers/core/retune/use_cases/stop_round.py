@@ -4,7 +4,8 @@ A running round's tuning job is stopped (SageMaker stops its trials; CloseRound 
 Stopped event). A round still training its incumbents has no tuning job yet: it becomes `stopping` (one write,
 conditional on `starting`, so that StartRound never starts its tuning job), then its incumbents' training jobs are
 stopped. Their Stopped events are recorded by RecordTrial as ever; once every incumbent has ended, Reconcile closes
-the round as a stopped round is closed (`close_round.close_stopped_round`). A repeat finishes an interrupted stop.
+the round as a stopped round is closed (`close_round.close_stopped_round`). A repeat finishes an interrupted stop,
+and so does Reconcile: it stops a `stopping` round's incumbents still InProgress (`stop_incumbent`).
 """
 
 from __future__ import annotations
@@ -76,13 +77,24 @@ def _stop_incumbents(rnd: RoundRecord, deps: StopRoundDeps) -> StopResult:
         trial = recorded.get(incumbent.job_name)
         if trial is not None and trial.terminal:
             continue
-        try:
-            deps.sagemaker.stop_training_job(incumbent.job_name)
+        if stop_incumbent(rnd, incumbent, deps.sagemaker, deps.store, deps.clock):
             asked.append(incumbent.job_name)
-        except (Refused, NotFound):  # not InProgress: ended, being stopped, or never created
-            if not _exists(incumbent.job_name, deps):
-                record_never_started(rnd, incumbent, deps.store, deps.clock())
     return StopResult("stopping", rnd.profile, rnd.seq, rnd.tuning_job_name, tuple(asked))
+
+
+def stop_incumbent(
+    rnd: RoundRecord, incumbent: Incumbent, sagemaker: SageMakerPort, store: Store, clock: Clock
+) -> bool:
+    """Ask SageMaker to stop one incumbent of a `stopping` round; True when it was asked. One SageMaker will not
+    stop (not InProgress) has ended or is being stopped (done: its event records it), or was never created (then
+    recorded as stopped here). The stop's and Reconcile's (which finishes a stop that died after its write)."""
+    try:
+        sagemaker.stop_training_job(incumbent.job_name)
+    except (Refused, NotFound):  # not InProgress: ended, being stopped, or never created
+        if not _exists(incumbent.job_name, sagemaker):
+            record_never_started(rnd, incumbent, store, clock())
+        return False
+    return True
 
 
 def _stop_tuning_job_if_running(rnd: RoundRecord, deps: StopRoundDeps) -> None:
@@ -94,9 +106,9 @@ def _stop_tuning_job_if_running(rnd: RoundRecord, deps: StopRoundDeps) -> None:
         deps.sagemaker.stop_tuning_job(rnd.tuning_job_name)
 
 
-def _exists(name: str, deps: StopRoundDeps) -> bool:
+def _exists(name: str, sagemaker: SageMakerPort) -> bool:
     try:
-        deps.sagemaker.describe_training_job(name)
+        sagemaker.describe_training_job(name)
     except NotFound:
         return False
     return True
