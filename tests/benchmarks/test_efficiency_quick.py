@@ -29,6 +29,7 @@ NEW_KEYS = {
     "bill_ratio",
     "vs_budget_matched",
 }
+RESCORED_KEYS = {"rescored_regret_diff", "rescored_regret_diff_ci_95"}
 
 
 def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_path: Path) -> None:
@@ -46,9 +47,9 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
             assert r["compute"] > 0 and r["cpu_seconds"] >= 0 and r["trials"] >= 1
             assert r["best_validation_rmse"] > 0 and r["test_rmse"] > 0 and r["ridge_test_rmse"] > 0
             assert r["regret_pct"] >= 0  # quick mode's reference is the best any arm found
-    assert set(xgb["summary"]) == SUMMARY_KEYS | NEW_KEYS | {"held_out"}
+    assert set(xgb["summary"]) == SUMMARY_KEYS | NEW_KEYS | RESCORED_KEYS | {"held_out"}
     # The held-out block has the same keys (empty here: quick mode's windows are all before 2019).
-    assert set(xgb["summary"]["held_out"]) == SUMMARY_KEYS | NEW_KEYS
+    assert set(xgb["summary"]["held_out"]) == SUMMARY_KEYS | NEW_KEYS | RESCORED_KEYS
     assert all(isinstance(xgb["summary"][k], float) for k in SUMMARY_KEYS)
     low, high = xgb["summary"]["regret_diff_ci_95"]
     assert low <= xgb["summary_details"]["regret_diff"] <= high
@@ -61,6 +62,16 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
     # Each sequence's rows went to its own per-seed file, with the per-trial records the cut anchor needs.
     per_seed = json.loads((tmp_path / "efficiency-per-seed" / "xgb" / "amt_default" / "s01.json").read_text())
     assert [len(r["trial_records"]) for r in per_seed["rows"]] == [r["trials"] for r in per_seed["rows"]]
+    # From round 3 on (the rounds compared), each arm's best configuration was trained again with 3 fresh trainer
+    # seeds; the regret difference is reported on those scores too.
+    for arm in ARMS:
+        rows = json.loads((tmp_path / "efficiency-per-seed" / "xgb" / arm / "s01.json").read_text())["rows"]
+        assert [r["best_rescored"] is not None for r in rows] == [False, False, True], arm
+        scores = rows[2]["best_rescored"]
+        assert set(scores) == {"1", "2", "3"} and all(v > 0 for v in scores.values())
+        assert rows[2]["best_rescored_validation_rmse"] == pytest.approx(sum(scores.values()) / 3)
+    low, high = xgb["summary"]["rescored_regret_diff_ci_95"]
+    assert low <= xgb["summary"]["rescored_regret_diff"] <= high
     assert xgb["scale"]["mode"] == "quick"
     # The retune arm's plans come from plan_next_round: its second round already moved settings.
     assert xgb["arms"]["retune"]["rounds"][1]["per_seed"][0]["plan_changes"]
@@ -72,7 +83,7 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
     assert xgb["arms"]["amt_default"]["rounds"][1]["per_seed"][0]["plan_changes"]["incumbents"]["value"] == 0
     assert result["mlp"]["summary"]["retune_mean_regret_pct_rounds_3plus"] is None  # not run in quick mode
     # The sequence models (issue 22): the same summary keys, no goal of issue 20's judged.
-    assert set(result["seq"]["summary"]) == SUMMARY_KEYS | NEW_KEYS | {"held_out"}
+    assert set(result["seq"]["summary"]) == SUMMARY_KEYS | NEW_KEYS | RESCORED_KEYS | {"held_out"}
     assert result["seq"]["goal"] is None and "no goal" in result["seq"]["goal_note"]
     doc = out.with_suffix(".md").read_text()
     assert "| retune | 3 |" in doc and "efficiency-xgb.svg" in doc and "random_matched" in doc
