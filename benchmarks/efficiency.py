@@ -639,6 +639,21 @@ def reading(s: dict[str, Any]) -> str:
                 f"{c['regret_diff_ci_95'][1]:+.2f}]: "
                 + _side(c["regret_diff_ci_95"], 0.0, "ahead", "behind", "a tie")
             )
+    again = s.get("rescored_regret_diff_ci_95")
+    if again:
+        text = (
+            f"re-scored (each arm's chosen configuration trained again with fresh trainer seeds), regret "
+            f"{s['rescored_regret_diff']:+.2f} points against AMT-default, CI [{again[0]:+.2f}, {again[1]:+.2f}]: "
+            + _side(again, 0.0, "retune is ahead", "retune is behind", "a tie")
+        )
+        matched = s["vs_budget_matched"]["random_matched"]
+        if matched.get("rescored_regret_diff_ci_95"):
+            m = matched["rescored_regret_diff_ci_95"]
+            text += (
+                f", against Random, matched {matched['rescored_regret_diff']:+.2f}, CI [{m[0]:+.2f}, {m[1]:+.2f}]: "
+                + _side(m, 0.0, "ahead", "behind", "a tie")
+            )
+        parts.append(text)
     compute, trials, bill = (
         s["retune_vs_amt_default_compute_ratio_rounds_3plus"],
         s["trial_count_ratio"],
@@ -708,6 +723,14 @@ DEFINITIONS = """## Definitions
   Bayesian, early stopping Off), scored robustly: the best of the means of its top 3 configurations retrained with 3
   new trainer seeds, or, for windows not yet re-scored, the mean of its 2 runs' bests (not the luckier run; *How
   the comparisons are made* says which applies). An arm can beat it (negative regret). `regret_vs_best_found_pct` in the JSON uses the best any search found instead.
+- **re-scored regret** (`rescored_regret_diff`): every trial runs with the trainers' seed 0, so a round's best
+  validation RMSE is the best of its trials' single draws, and an arm that runs more trials also selects more
+  trainer-seed luck (the winner's curse; the same configuration retrained with another seed moves XGBoost's
+  validation RMSE by 0.4-2.2%). From round 3 on, the harness trains each arm's best configuration again on the
+  window, with the round's own static hyperparameters and patience, with trainer seeds 1, 2 and 3
+  (`efficiency_harness.RESCORE_SEEDS`), and the re-scored regret uses their mean: the score of the configuration
+  the arm chose, not of its luckiest draw. These jobs are not trials: they count in no arm's compute. Issue 20's
+  clause is judged on the single-draw regret as it is written; the re-scored difference is reported beside it.
 - **test RMSE of best trial**: the model of the round's best trial (what CloseRound hands to the evaluation as the
   challenger) scored on the window's held-out test rows. **served test RMSE**: what retune's champion/challenger
   evaluation leaves serving after the round (the challenger only if it beats the champion on the same test data
