@@ -2,7 +2,8 @@
 
 - a round whose tuning job ended but whose terminal event was lost is closed;
 - a round `retune stop` stopped while it trained its incumbents has those still InProgress stopped (the stop may
-  have died after its write), and is closed once they have ended;
+  have died after its write), and is closed once they have ended; a tuning job StartRound created as the stop was
+  written and is still InProgress is stopped (StartRound died before it could stop it);
 - a round whose evaluation ended unseen is decided; a decided round still holding ACTIVE (its decision's run died
   after the write) is finished: replan, alert, release, deploy; a half-started round is launched;
 - a deployment left pending (its endpoint was busy) is deployed once the endpoint is free, and one whose endpoint
@@ -38,7 +39,7 @@ from retune.use_cases.finish import release_if_held
 from retune.use_cases.promote import PromoteDeps, profile_or_none
 from retune.use_cases.record_trial import record_trial_of_round
 from retune.use_cases.start_round import StartRoundDeps, start_round
-from retune.use_cases.stop_round import record_never_started, stop_incumbent
+from retune.use_cases.stop_round import record_never_started, stop_incumbent, stop_tuning_job
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,8 @@ def _stopping(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) ->
     """A round `retune stop` stopped while it trained its incumbents: once every incumbent has ended (its event
     recorded, or its job described here; one never created is recorded as stopped), it is closed as a stopped
     round. An incumbent still InProgress is stopped here: the stop died between its write and its stops. A tuning
-    job StartRound created as the stop was written closes the round through CloseRound instead."""
+    job StartRound created as the stop was written closes the round through CloseRound instead; one still
+    InProgress is stopped here (StartRound died between its create and its stop)."""
     try:
         status = str(
             deps.close.sagemaker.describe_tuning_job(rnd.tuning_job_name)["HyperParameterTuningJobStatus"]
@@ -222,6 +224,8 @@ def _stopping(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) ->
         if status in TERMINAL_JOB_STATUSES:
             result = close_round(rnd.tuning_job_name, deps.close)
             report.actions.append(f"closed {rnd.profile} round {rnd.seq} ({result.status})")
+        elif status == "InProgress" and stop_tuning_job(rnd, deps.close.sagemaker):
+            report.actions.append(f"stopped {rnd.profile} round {rnd.seq}'s tuning job {rnd.tuning_job_name}")
         return
     sagemaker = deps.close.sagemaker
     recorded = {t.training_job_name: t for t in deps.store.trials(rnd.profile, rnd.seq)}
