@@ -549,3 +549,31 @@ def test_a_round_closed_before_startround_wrote_it_running_keeps_the_target_its_
     closed = world.store.get_round(PROFILE, 2)
     assert closed.plan.target_objective.value == target
     assert world.store.get_plan(PROFILE).target_objective.previous == target
+
+
+def test_an_incumbent_created_after_the_stop_recorded_it_never_created_is_stopped_by_reconcile(
+    world: World,
+) -> None:
+    """StartRound read the round `starting`; the stop was written and found no incumbent job (recorded it stopped,
+    never created); then StartRound created it. Before, nothing looked at it again (its record is terminal): it
+    trained to its time limit, and so did the tuning job StartRound went on to create."""
+    first_round(world)
+    create = world.sagemaker.create_training_job
+
+    def stop_first(request: dict[str, Any]) -> str:
+        if request["TrainingJobName"] == INC and INC not in world.sagemaker.training_jobs:
+            stop_round(PROFILE, 2, WHO, deps(world))
+        return create(request)
+
+    world.sagemaker.create_training_job = stop_first  # type: ignore[method-assign]
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    world.sagemaker.create_training_job = create  # type: ignore[method-assign]
+    assert world.store.get_trial(PROFILE, 2, INC).status == "Stopped"  # as never created
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
+    if ROUND_2 in world.sagemaker.tuning_jobs:  # StartRound saw it ended: it stopped the job it went on to create
+        assert tuning_status(world) == "Stopping"
+    report = reconcile(world.reconcile_deps)
+    assert f"stopped {PROFILE} round 2's incumbent {INC}" in report.actions
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    reconcile(world.reconcile_deps)  # nothing asked twice
+    assert stops(world).count(INC) == 2  # the stop's (refused: no job yet) and Reconcile's
