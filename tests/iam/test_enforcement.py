@@ -191,7 +191,7 @@ def test_enforcement_the_tuning_job_created_as_the_stop_was_written_is_stopped_w
     recorded: Recorded, principal: str
 ) -> None:
     """The run's `retune stop` of iam-flow round 5 was written as StartRound created its tuning job: StartRound
-    stopped it (throttled), then Reconcile did. Without its StopTuningJobsOfStoppedRounds statement the gate refuses
+    stopped it (its stops lost), then Reconcile did. Without its StopTuningJobsOfStoppedRounds statement the gate refuses
     those calls, and the statement allows nothing else: no job that is not retune's tuning job (a trial, the
     evaluation, an incumbent of another profile, someone else's tuning job) is stopped by it."""
     stops = [
