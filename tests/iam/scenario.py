@@ -9,6 +9,8 @@ Three profiles of the toy trainer, each with an endpoint, and one that trains "f
   so CloseRound reads their series itself; then the profile's range moves next to the optimum, and
   the third round's challenger, promoted, updates the endpoint. Its fourth round's incumbents train "forever":
   `retune stop` dies after writing the round `stopping`, before its stops; Reconcile stops them, then closes it.
+  Its fifth round's `retune stop` is written as StartRound creates the tuning job: StartRound's write of `running`
+  fails and it stops the job (its stops are lost here); Reconcile stops it; its Stopped event closes it.
 - iam-slow: a round stopped with `retune stop` while a drop waits: the round fails, CloseRound alerts and announces
   the queued drop, whose round is stopped too.
 - iam-lost: SageMaker's events of rounds 1 and 2 (tuning jobs, trials, evaluations), its endpoint's and the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from unittest.mock import patch
 
 from retune.adapters.sagemaker import SageMaker
 from retune_cli.__main__ import main as retune
+from retune_local.errors import ServiceError
 from retune_local.stack import LocalStack
 
 from tests.local.conftest import park_close_round_event, toy_profile, write_drop
@@ -83,6 +87,79 @@ def _cli(endpoints: Path, *args: str) -> str:
         code = retune([*args, "--endpoints-file", str(endpoints)])
     assert code == 0, out.getvalue()
     return out.getvalue()
+
+
+def _stop_as_startround_creates_the_tuning_job(stack: LocalStack, endpoints: Path, work: Path) -> None:
+    """iam-flow round 5: its incumbents (training "forever") are stopped by hand, so StartRound starts the tuning
+    job; `retune stop` (the CLI, through the gate) is written between StartRound's read of the round and its
+    CreateHyperParameterTuningJob, so the stop finds no job and StartRound's write of `running` fails: StartRound
+    stops the job it created (StartRoundFunction's StopTuningJobsOfStoppedRounds). Those stops never take effect
+    here (the local SageMaker refuses them, as if StartRound had died before it could stop the job: a Lambda
+    timeout costs minutes to simulate, a throttled stop's retries about 25 s), so Reconcile stops it
+    (ReconcileFunction's)."""
+    assert stack.sagemaker is not None
+    store, sagemaker = stack.state(), stack.client("sagemaker")
+    name = "rt-iam-flow-0005"
+    operations = stack.sagemaker._operations  # the service's own operation table, patched below
+    create, stop = operations["CreateHyperParameterTuningJob"], operations["StopHyperParameterTuningJob"]
+    creating, stopped, lost = threading.Event(), threading.Event(), threading.Event()
+    lost.set()
+
+    def create_after_the_stop(request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("HyperParameterTuningJobName") == name:
+            creating.set()
+            assert stopped.wait(TIMEOUT), "the stop was never written"
+        return create(request)
+
+    def never_reached(request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("HyperParameterTuningJobName") == name and lost.is_set():
+            raise ServiceError("ValidationException", f"stop of {name} lost (the test's stand-in)")
+        return stop(request)
+
+    stack.drop(write_drop(work / "iam-flow" / "2017-01-01", validation_rows=2, test_rows=2), "iam-flow")
+    fifth = stack.wait_for_round("iam-flow", 5, timeout=TIMEOUT, statuses=("starting",))
+    incumbents = [i.job_name for i in fifth.incumbents]
+    assert incumbents, fifth
+    with patch.dict(
+        operations,
+        {
+            "CreateHyperParameterTuningJob": create_after_the_stop,
+            "StopHyperParameterTuningJob": never_reached,
+        },
+    ):
+        assert stack.wait_until(
+            lambda: all(
+                sagemaker.describe_training_job(TrainingJobName=n)["TrainingJobStatus"] == "InProgress"
+                for n in incumbents
+            ),
+            TIMEOUT,
+        )
+        for incumbent in incumbents:  # by hand (the administrator): their Stopped events start the tuning job
+            sagemaker.stop_training_job(TrainingJobName=incumbent)
+        assert creating.wait(TIMEOUT), "StartRound never created the tuning job"
+        _cli(endpoints, "stop", "iam-flow", "5")
+        stopped.set()
+        assert stack.router is not None and stack.wait_until(stack.router.idle, TIMEOUT)
+        asked = [
+            e
+            for e in stack.gate.trace()
+            if e.principal == "StartRoundFunction" and e.operation == "StopHyperParameterTuningJob"
+        ]
+        assert asked, "StartRound never stopped the tuning job it created as the stop was written"
+        assert store.get_round("iam-flow", 5).status == "stopping"
+        assert (
+            sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+                "HyperParameterTuningJobStatus"
+            ]
+            == "InProgress"
+        )
+        lost.clear()
+        _reconcile(stack)  # stops the tuning job
+    assert stack.wait_until(
+        lambda: (r := store.get_round("iam-flow", 5)) is not None and r.status == "failed", TIMEOUT
+    )
+    closed = store.get_round("iam-flow", 5)
+    assert closed.tuning_status == "Stopped", closed
 
 
 def run(stack: LocalStack, work: Path) -> None:
@@ -154,6 +231,8 @@ def run(stack: LocalStack, work: Path) -> None:
     _reconcile(stack)  # closes the round
     stopped = store.get_round("iam-flow", 4)
     assert (stopped.status, stopped.tuning_status) == ("failed", "Stopped"), stopped
+
+    _stop_as_startround_creates_the_tuning_job(stack, endpoints, work)
 
     # iam-slow: a round stopped while a drop waits behind it.
     stack.drop(write_drop(work / "iam-slow" / "2016-01-01"), "iam-slow")

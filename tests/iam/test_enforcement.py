@@ -186,6 +186,43 @@ def test_enforcement_reconcile_stops_an_interrupted_stops_incumbents_with_its_on
         assert not reevaluate(recorded, other, policies), job
 
 
+@pytest.mark.parametrize("principal", ["StartRoundFunction", "ReconcileFunction"])
+def test_enforcement_the_tuning_job_created_as_the_stop_was_written_is_stopped_with_one_grant(
+    recorded: Recorded, principal: str
+) -> None:
+    """The run's `retune stop` of iam-flow round 5 was written as StartRound created its tuning job: StartRound
+    stopped it (its stops lost), then Reconcile did. Without its StopTuningJobsOfStoppedRounds statement the gate refuses
+    those calls, and the statement allows nothing else: no job that is not retune's tuning job (a trial, the
+    evaluation, an incumbent of another profile, someone else's tuning job) is stopped by it."""
+    stops = [
+        e for e in recorded.trace if e.principal == principal and e.operation == "StopHyperParameterTuningJob"
+    ]
+    assert stops and all(e.allowed and e.request.resource.endswith("/rt-iam-flow-0005") for e in stops), stops
+    policies = recorded.principals[principal].policies
+    (statement,) = [s for p in policies for s in p.statements if s.sid == "StopTuningJobsOfStoppedRounds"]
+    assert needing(recorded, principal, policies, statement.label) == stops
+    without = tuple(
+        p.without(statement) if any(s is statement for s in p.statements) else p for p in policies
+    )
+    without = tuple(p for p in without if p.statements)
+    sagemaker = stops[0].request.resource.rsplit(":", 1)[0]
+    others = [
+        ("sagemaker:StopHyperParameterTuningJob", "hyper-parameter-tuning-job/someone-elses-job"),
+        ("sagemaker:StopTrainingJob", "training-job/rt-iam-flow-0005-001-0a1b2c3d"),
+        ("sagemaker:StopTrainingJob", "training-job/rt-iam-flow-0005-eval"),
+        ("sagemaker:StopTrainingJob", "training-job/rt-iam-slow-0001-inc1"),
+        ("sagemaker:StopTrainingJob", "training-job/rt-iam-flow-0005-inc1"),
+    ]
+    for action, resource in others:
+        request = stops[0].request._replace(action=action, resource=f"{sagemaker}:{resource}")
+        other = stops[0]._replace(request=request)
+        # The statement adds nothing: the role decides as it would without it (Reconcile's StopIncumbents
+        # still allows the incumbents; nothing allows the rest).
+        assert reevaluate(recorded, other, policies) == reevaluate(recorded, other, without), resource
+        if not resource.startswith("training-job/") or "-inc" not in resource:
+            assert not reevaluate(recorded, other, policies), resource
+
+
 def test_enforcement_a_statement_no_call_needs_is_found(recorded: Recorded) -> None:
     """The mutation test can fail: a statement that grants what the run never did (deleting models, which retune
     never does) is needed by no recorded call."""

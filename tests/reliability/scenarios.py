@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from retune.errors import NotFound
 from retune.naming import evaluation_job_name, tuning_job_name
 from retune.use_cases.stop_round import stop_round
 
@@ -397,11 +398,68 @@ def stop_died_after_its_write(h: Harness, seq: int) -> None:
         stop_round(PROFILE, seq, PERSON, replace(deps, sagemaker=_DiesAtItsStops(deps.sagemaker)))
 
 
+def fail_incumbents(h: Harness, seq: int) -> None:
+    """Round `seq`'s incumbents fail (an algorithm error), each event delivered once; the last one's announcement
+    starts the tuning job."""
+    jobs = h.world.sagemaker.training_jobs
+    ensure(
+        h,
+        f"round {seq}'s incumbents created",
+        lambda: bool(names := incumbent_names(h, seq)) and all(n in jobs for n in names),
+    )
+    for name in incumbent_names(h, seq):
+        stop_incumbent(h, name)
+        jobs[name].update(
+            TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason="AlgorithmError"
+        )
+        h.deliver("record_trial", training_event(name, "Failed"))
+
+
+class _BeforeTheCreate:
+    """SageMaker as `retune stop` saw it when it looked before StartRound's create took effect: no tuning job."""
+
+    def __init__(self, sagemaker: Any, name: str) -> None:
+        self._sagemaker, self._name = sagemaker, name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        if name == self._name:
+            raise NotFound(f"tuning job {name} not found")
+        return dict(self._sagemaker.describe_tuning_job(name))
+
+
+def stop_as_the_tuning_job_is_created(h: Harness, seq: int) -> None:
+    """`retune stop PROFILE seq` runs after StartRound (or Reconcile's start) read the round `starting` (every
+    incumbent ended) and before its CreateHyperParameterTuningJob took effect: the stop writes the round
+    `stopping` and finds no tuning job; the create then takes effect, whatever its caller hears. The stop's calls
+    are the script's premise, not fault sites (the create's are)."""
+    sagemaker = h.world.sagemaker
+    create = sagemaker.create_tuning_job  # the instrumented one: its calls stay fault sites
+
+    def then_the_stop(request: dict[str, Any]) -> str:
+        try:
+            return create(request)
+        finally:
+            if tuning(seq) in sagemaker.tuning_jobs and sagemaker.create_tuning_job is then_the_stop:
+                sagemaker.create_tuning_job = create  # type: ignore[method-assign]
+                deps = compose_fakes(h.world).stop_round
+                view = _BeforeTheCreate(deps.sagemaker, tuning(seq))
+                with h.instrument.quiet():
+                    stop_round(PROFILE, seq, PERSON, replace(deps, sagemaker=view))
+
+    sagemaker.create_tuning_job = then_the_stop  # type: ignore[method-assign]
+
+
 def stop(h: Harness) -> None:
     """A person stops round 2 while it trains its incumbents (`retune stop`), a drop queued behind it: SageMaker
     stops them, their Stopped events arrive (one twice, one late), no tuning job starts, Reconcile closes the
     round as a stopped round (alerted), and the queued drop starts round 3. Round 3's stop dies after its write:
-    Reconcile stops its incumbents, records the Stopped one whose event is lost, and closes it."""
+    Reconcile stops its incumbents, records the Stopped one whose event is lost, and closes it. Round 4's stop is
+    written as StartRound starts its tuning job: StartRound's write of `running` fails and it stops the job (or
+    Reconcile does, where StartRound died); the job's Stopped events close the round, failed (its incumbents
+    failed), with its alert."""
     w = h.world
     w.put_profile()
     h.deliver("start_round", w.drop("2015-01-01"))
@@ -452,6 +510,20 @@ def stop(h: Harness) -> None:
         stop_incumbent(h, name)
     h.deliver("record_trial", training_event(first, "Stopped"))  # the others' events are lost
     h.reconcile()  # records the others, and closes round 3
+
+    h.deliver("start_round", w.drop("2016-07-01"))
+    stop_as_the_tuning_job_is_created(h, 4)
+    fail_incumbents(h, 4)
+    h.deliver_bus()  # the announcement: StartRound creates the tuning job, meets the stop, and stops it
+    ensure(
+        h,
+        "round 4's tuning job stopping",
+        lambda: w.sagemaker.tuning_jobs.get(tuning(4), {}).get("HyperParameterTuningJobStatus") == "Stopping",
+    )
+    (trial,) = w.sagemaker.run_trials(tuning(4), [{"objective": None, "status": "Stopped"}], status="Stopped")
+    h.deliver("record_trial", training_event(trial, "Stopped"))
+    h.deliver("close_round", tuning_event(tuning(4), "Stopped"))
+    h.deliver("close_round", tuning_event(tuning(4), "Stopped"))  # twice
 
 
 SCENARIOS: dict[str, Callable[[Harness], None]] = {

@@ -137,32 +137,236 @@ def test_an_incumbent_never_created_is_recorded_stopped_and_never_created_after(
     assert world.store.get_round(PROFILE, 2).status == "failed"
 
 
-def test_a_tuning_job_started_as_the_stop_was_written_closes_the_round_through_close_round(
-    world: World,
-) -> None:
+def incumbent_ended_and_announced(world: World, objective: float | None = 0.42) -> dict[str, Any]:
+    """Round 2's incumbent ended (recorded): RecordTrial's "Drop Ready", which starts the tuning job, is returned."""
     first_round(world)
     start_second(world)
-    end_job(world, INC, 0.42)
+    end_job(world, INC, objective, status="Completed" if objective is not None else "Failed")
     record_trial(INC, world.record_deps)
-    detail = next(d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == "2015-07-01")
-    # StartRound read the round `starting` (every incumbent ended), then the stop was written, then StartRound
-    # created the tuning job: its write of `running` fails on the condition, and the round stays `stopping`.
+    return next(d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == "2015-07-01")
+
+
+def tuning_stops(world: World) -> list[str]:
+    return [
+        r["HyperParameterTuningJobName"]
+        for op, r in world.sagemaker.requests
+        if op == "StopHyperParameterTuningJob"
+    ]
+
+
+def tuning_status(world: World) -> str:
+    return str(world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"])
+
+
+def test_startround_stops_the_tuning_job_it_created_as_the_stop_was_written(world: World) -> None:
+    detail = incumbent_ended_and_announced(world)
+    # StartRound read the round `starting` (every incumbent ended), then the stop was written (it found no tuning
+    # job), then StartRound created the tuning job: its write of `running` fails on the condition, and it stops
+    # the job it created. Before, the job ran its whole budget until `retune stop` was run again.
+    read = world.store.get_round
+    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    result = start_round(parse_drop_event(bus_event(detail)), world.deps)
+    world.store.get_round = read  # type: ignore[method-assign]
+    assert result.status == "already_started" and "stopping" in result.detail
+    assert world.store.get_round(PROFILE, 2).status == "stopping"
+    assert tuning_stops(world) == [ROUND_2] and tuning_status(world) == "Stopping"
+    # Reconcile, a late "Drop Ready" and the stop again while SageMaker stops it: nothing is asked twice.
+    reconcile(world.reconcile_deps)
+    assert start_round(parse_drop_event(bus_event(detail)), world.deps).status == "already_started"
+    stop_round(PROFILE, 2, WHO, deps(world))
+    assert tuning_stops(world) == [ROUND_2] and world.store.get_round(PROFILE, 2).status == "stopping"
+    # SageMaker stops it (a trial it had launched is Stopped too); its events close the round, once.
+    (trial,) = world.sagemaker.run_trials(ROUND_2, [{"objective": None, "status": "Stopped"}], "Stopped")
+    assert record_trial(trial, world.record_deps).status == "recorded"
+    assert close_round(ROUND_2, world.close_deps).status == "evaluating"  # its Stopped event
+    assert close_round(ROUND_2, world.close_deps).status == "duplicate"  # delivered twice
+    closed = world.store.get_round(PROFILE, 2)
+    assert closed.tuning_status == "Stopped" and closed.best_training_job == INC  # the incumbent completed
+    assert closed.trial_counts == {"Completed": 1, "Stopped": 1}
+    assert record_trial(trial, world.record_deps).status == "duplicate"  # a late Stopped event
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 2).evaluation.status == "InProgress"
+    assert tuning_stops(world) == [ROUND_2]
+
+
+def test_a_stopped_round_whose_tuning_job_startround_stopped_fails_with_one_alert(world: World) -> None:
+    """The incumbent failed: the stopped tuning job's round has no model, so it closes `failed` with its
+    `round_failed` alert, once, whichever of its Stopped event and Reconcile comes first and however often."""
+    detail = incumbent_ended_and_announced(world, objective=None)
     read = world.store.get_round
     world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
     start_round(parse_drop_event(bus_event(detail)), world.deps)
     world.store.get_round = read  # type: ignore[method-assign]
-    assert world.store.get_round(PROFILE, 2).status == "stopping"
-    assert world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] == "InProgress"
-    reconcile(world.reconcile_deps)  # the tuning job runs: the round waits for it
-    assert world.store.get_round(PROFILE, 2).status == "stopping"
-    stop_round(PROFILE, 2, WHO, deps(world))  # the stop again stops it
-    assert world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] == "Stopping"
-    world.sagemaker.tuning_jobs[ROUND_2]["HyperParameterTuningJobStatus"] = "Stopped"
-    assert close_round(ROUND_2, world.close_deps).status == "evaluating"  # its Stopped event
-    closed = world.store.get_round(PROFILE, 2)
-    assert closed.tuning_status == "Stopped" and closed.best_training_job == INC
+    assert tuning_status(world) == "Stopping"
+    world.sagemaker.run_trials(ROUND_2, [{"objective": None, "status": "Stopped"}], "Stopped")
+    reconcile(world.reconcile_deps)  # its Stopped event lost: Reconcile closes it (backfilling the trial)
+    assert close_round(ROUND_2, world.close_deps).status == "duplicate"  # the late event
     reconcile(world.reconcile_deps)
-    assert world.store.get_round(PROFILE, 2).evaluation.status == "InProgress"
+    closed = world.store.get_round(PROFILE, 2)
+    assert (closed.status, closed.tuning_status) == ("failed", "Stopped")
+    assert closed.trial_counts == {"Failed": 1, "Stopped": 1}
+    assert [a.subject for a in world.alerts.published if a.outcome == "round_failed"] == [
+        f"[retune] {PROFILE} round 2: failed (tuning job Stopped)"
+    ]
+    assert tuning_stops(world) == [ROUND_2]
+
+
+def test_the_stop_written_between_startrounds_create_and_its_write_stops_the_job_once(world: World) -> None:
+    detail = incumbent_ended_and_announced(world)
+    create = world.sagemaker.create_tuning_job
+
+    def stop_after_the_create(request: dict[str, Any]) -> str:
+        arn = create(request)
+        stop_round(PROFILE, 2, WHO, deps(world))  # finds the job: stops it itself
+        return arn
+
+    world.sagemaker.create_tuning_job = stop_after_the_create  # type: ignore[method-assign]
+    assert start_round(parse_drop_event(bus_event(detail)), world.deps).status == "already_started"
+    assert world.store.get_round(PROFILE, 2).status == "stopping"
+    assert tuning_stops(world) == [ROUND_2] and tuning_status(world) == "Stopping"
+
+
+class Died(BaseException):
+    """StartRound's invocation ended (a Lambda timeout): no code catches it."""
+
+
+def startround_died_after_its_create(world: World, detail: dict[str, Any]) -> None:
+    save = world.store.save_round
+
+    def dies_at_running(rnd: Any, **kwargs: Any) -> None:
+        if rnd.status == "running":
+            raise Died
+        save(rnd, **kwargs)
+
+    world.store.save_round = dies_at_running  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        start_round(parse_drop_event(bus_event(detail)), world.deps)
+    world.store.save_round = save  # type: ignore[method-assign]
+    assert tuning_status(world) == "InProgress"
+
+
+def test_reconcile_stops_the_tuning_job_of_a_startround_that_died_after_its_create(world: World) -> None:
+    detail = incumbent_ended_and_announced(world)
+    read = world.store.get_round
+    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    startround_died_after_its_create(world, detail)
+    world.store.get_round = read  # type: ignore[method-assign]
+    assert world.store.get_round(PROFILE, 2).status == "stopping" and tuning_stops(world) == []
+    report = reconcile(world.reconcile_deps)
+    assert f"stopped {PROFILE} round 2's tuning job {ROUND_2}" in report.actions
+    assert tuning_stops(world) == [ROUND_2] and tuning_status(world) == "Stopping"
+    # Reconcile again before SageMaker has stopped it: DescribeHyperParameterTuningJob says Stopping.
+    again = reconcile(world.reconcile_deps)
+    assert tuning_stops(world) == [ROUND_2] and again.errors == again.failures == []
+    world.sagemaker.run_trials(ROUND_2, [{"objective": 0.47}], "Stopped")
+    reconcile(world.reconcile_deps)  # its Stopped event lost: Reconcile closes it
+    closed = world.store.get_round(PROFILE, 2)
+    assert (closed.status, closed.tuning_status) == ("evaluating", "Stopped")
+    assert closed.trial_counts == {"Completed": 2}
+
+
+def test_a_stop_after_startround_died_after_its_create_stops_the_tuning_job(world: World) -> None:
+    """StartRound created the tuning job and died before its write: the round is still `starting` when the stop
+    writes it `stopping`, so no write of StartRound's fails; the stop finds the job and stops it."""
+    detail = incumbent_ended_and_announced(world)
+    startround_died_after_its_create(world, detail)
+    assert world.store.get_round(PROFILE, 2).status == "starting"
+    assert stop_round(PROFILE, 2, WHO, deps(world)).status == "stopping"
+    assert tuning_stops(world) == [ROUND_2] and tuning_status(world) == "Stopping"
+    # Lambda's retry of the dead StartRound: the round is stopping, its job Stopping: nothing more.
+    assert start_round(parse_drop_event(bus_event(detail)), world.deps).status == "already_started"
+    reconcile(world.reconcile_deps)
+    assert tuning_stops(world) == [ROUND_2] and world.store.get_round(PROFILE, 2).status == "stopping"
+
+
+def test_startrounds_throttled_stop_is_retried_by_lambdas_retry(world: World) -> None:
+    detail = incumbent_ended_and_announced(world)
+    read = world.store.get_round
+    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    stop = world.sagemaker.stop_tuning_job
+    throttled = [Throttled("sagemaker: ThrottlingException")]
+
+    def throttling(name: str) -> None:
+        if throttled:
+            raise throttled.pop()
+        stop(name)
+
+    world.sagemaker.stop_tuning_job = throttling  # type: ignore[method-assign]
+    with pytest.raises(Throttled):  # transient: Lambda retries the event
+        start_round(parse_drop_event(bus_event(detail)), world.deps)
+    world.store.get_round = read  # type: ignore[method-assign]
+    assert tuning_status(world) == "InProgress"
+    retry = start_round(parse_drop_event(bus_event(detail)), world.deps)
+    assert retry.status == "already_started" and "asked to stop" in retry.detail
+    assert tuning_status(world) == "Stopping"
+
+
+def test_a_tuning_job_that_ended_before_its_stop_is_left_alone_and_closes_the_round(world: World) -> None:
+    detail = incumbent_ended_and_announced(world)
+    create = world.sagemaker.create_tuning_job
+
+    def fails_at_once(request: dict[str, Any]) -> str:
+        arn = create(request)
+        world.sagemaker.run_trials(ROUND_2, [{"objective": None, "status": "Failed"}], "Failed")
+        return arn
+
+    read = world.store.get_round
+    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    world.sagemaker.create_tuning_job = fails_at_once  # type: ignore[method-assign]
+    assert start_round(parse_drop_event(bus_event(detail)), world.deps).status == "already_started"
+    world.store.get_round = read  # type: ignore[method-assign]
+    reconcile(world.reconcile_deps)  # its Failed event lost
+    assert tuning_stops(world) == []  # ended: nothing to stop
+    closed = world.store.get_round(PROFILE, 2)
+    assert (closed.status, closed.tuning_status, closed.best_training_job) == ("evaluating", "Failed", INC)
+
+
+def test_two_reconciles_at_once_stop_the_tuning_job_once_and_fail_nothing(world: World) -> None:
+    detail = incumbent_ended_and_announced(world)
+    read = world.store.get_round
+    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    startround_died_after_its_create(world, detail)
+    world.store.get_round = read  # type: ignore[method-assign]
+    stop = world.sagemaker.stop_tuning_job
+    overlapped: list[Any] = []
+
+    def other_run_first(name: str) -> None:
+        # Both runs described it InProgress; the other run's stop lands first, then this one's is refused.
+        world.sagemaker.stop_tuning_job = stop  # type: ignore[method-assign]
+        overlapped.append(reconcile(world.reconcile_deps))
+        stop(name)
+
+    world.sagemaker.stop_tuning_job = other_run_first  # type: ignore[method-assign]
+    report = reconcile(world.reconcile_deps)
+    assert tuning_stops(world) == [ROUND_2, ROUND_2]  # asked twice; SageMaker refused the second (Stopping)
+    assert f"stopped {PROFILE} round 2's tuning job {ROUND_2}" in overlapped[0].actions
+    assert f"stopped {PROFILE} round 2's tuning job {ROUND_2}" not in report.actions
+    assert report.errors == report.failures == overlapped[0].failures == []
+    assert tuning_status(world) == "Stopping"
+
+
+def test_reconciles_throttled_stop_of_the_tuning_job_is_retried_by_its_next_run(world: World) -> None:
+    detail = incumbent_ended_and_announced(world)
+    read = world.store.get_round
+    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    startround_died_after_its_create(world, detail)
+    world.store.get_round = read  # type: ignore[method-assign]
+    stop = world.sagemaker.stop_tuning_job
+    throttled = [Throttled("sagemaker: ThrottlingException")]
+
+    def throttling(name: str) -> None:
+        if throttled:
+            raise throttled.pop()
+        stop(name)
+
+    world.sagemaker.stop_tuning_job = throttling  # type: ignore[method-assign]
+    first = reconcile(world.reconcile_deps)
+    assert first.errors and "ThrottlingException" in first.errors[0] and first.failures == []
+    assert tuning_status(world) == "InProgress"
+    assert [a for a in world.alerts.published if a.outcome == "reconcile_failed"] == []
+    second = reconcile(world.reconcile_deps)
+    assert f"stopped {PROFILE} round 2's tuning job {ROUND_2}" in second.actions
+    assert tuning_status(world) == "Stopping"
 
 
 def stopped_meanwhile(world: World, read: Any, profile: str, seq: int) -> Any:
@@ -345,3 +549,31 @@ def test_a_round_closed_before_startround_wrote_it_running_keeps_the_target_its_
     closed = world.store.get_round(PROFILE, 2)
     assert closed.plan.target_objective.value == target
     assert world.store.get_plan(PROFILE).target_objective.previous == target
+
+
+def test_an_incumbent_created_after_the_stop_recorded_it_never_created_is_stopped_by_reconcile(
+    world: World,
+) -> None:
+    """StartRound read the round `starting`; the stop was written and found no incumbent job (recorded it stopped,
+    never created); then StartRound created it. Before, nothing looked at it again (its record is terminal): it
+    trained to its time limit, and so did the tuning job StartRound went on to create."""
+    first_round(world)
+    create = world.sagemaker.create_training_job
+
+    def stop_first(request: dict[str, Any]) -> str:
+        if request["TrainingJobName"] == INC and INC not in world.sagemaker.training_jobs:
+            stop_round(PROFILE, 2, WHO, deps(world))
+        return create(request)
+
+    world.sagemaker.create_training_job = stop_first  # type: ignore[method-assign]
+    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    world.sagemaker.create_training_job = create  # type: ignore[method-assign]
+    assert world.store.get_trial(PROFILE, 2, INC).status == "Stopped"  # as never created
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
+    # StartRound saw it ended (its record): it created the tuning job, met the stop, and stopped the job.
+    assert tuning_status(world) == "Stopping"
+    report = reconcile(world.reconcile_deps)
+    assert f"stopped {PROFILE} round 2's incumbent {INC}" in report.actions
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    reconcile(world.reconcile_deps)  # nothing asked twice
+    assert stops(world).count(INC) == 2  # the stop's (refused: no job yet) and Reconcile's

@@ -2,7 +2,8 @@
 
 - a round whose tuning job ended but whose terminal event was lost is closed;
 - a round `retune stop` stopped while it trained its incumbents has those still InProgress stopped (the stop may
-  have died after its write), and is closed once they have ended;
+  have died after its write), and is closed once they have ended; a tuning job StartRound created as the stop was
+  written and is still InProgress is stopped (StartRound died before it could stop it);
 - a round whose evaluation ended unseen is decided; a decided round still holding ACTIVE (its decision's run died
   after the write) is finished: replan, alert, release, deploy; a half-started round is launched;
 - a deployment left pending (its endpoint was busy) is deployed once the endpoint is free, and one whose endpoint
@@ -38,7 +39,7 @@ from retune.use_cases.finish import release_if_held
 from retune.use_cases.promote import PromoteDeps, profile_or_none
 from retune.use_cases.record_trial import record_trial_of_round
 from retune.use_cases.start_round import StartRoundDeps, start_round
-from retune.use_cases.stop_round import record_never_started, stop_incumbent
+from retune.use_cases.stop_round import record_never_started, stop_incumbent, stop_tuning_job
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +211,11 @@ def _record_incumbents(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileR
 def _stopping(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
     """A round `retune stop` stopped while it trained its incumbents: once every incumbent has ended (its event
     recorded, or its job described here; one never created is recorded as stopped), it is closed as a stopped
-    round. An incumbent still InProgress is stopped here: the stop died between its write and its stops. A tuning
-    job StartRound created as the stop was written closes the round through CloseRound instead."""
+    round. An incumbent still InProgress is stopped here: the stop died between its write and its stops, or
+    StartRound created it after the stop looked. A tuning job StartRound created as the stop was written closes
+    the round through CloseRound instead; one still InProgress is stopped here (StartRound died between its create
+    and its stop)."""
+    _stop_incumbents_still_training(rnd, deps, report)
     try:
         status = str(
             deps.close.sagemaker.describe_tuning_job(rnd.tuning_job_name)["HyperParameterTuningJobStatus"]
@@ -222,31 +226,42 @@ def _stopping(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) ->
         if status in TERMINAL_JOB_STATUSES:
             result = close_round(rnd.tuning_job_name, deps.close)
             report.actions.append(f"closed {rnd.profile} round {rnd.seq} ({result.status})")
+        elif status == "InProgress" and stop_tuning_job(rnd, deps.close.sagemaker):
+            report.actions.append(f"stopped {rnd.profile} round {rnd.seq}'s tuning job {rnd.tuning_job_name}")
         return
+    if incumbents_ended(rnd, deps.store.trials(rnd.profile, rnd.seq)):
+        result = close_stopped_round(rnd, deps.close)
+        report.actions.append(f"closed stopped {rnd.profile} round {rnd.seq} ({result.status})")
+
+
+def _stop_incumbents_still_training(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
+    """Describe every incumbent of a `stopping` round, the recorded ones too: one the stop recorded as never
+    created may have been created since (StartRound had read the round `starting`). One not recorded as ended is
+    recorded from its description (as never created if it does not exist); one still InProgress is stopped."""
     sagemaker = deps.close.sagemaker
     recorded = {t.training_job_name: t for t in deps.store.trials(rnd.profile, rnd.seq)}
     for incumbent in rnd.incumbents:
         trial = recorded.get(incumbent.job_name)
-        if trial is not None and trial.terminal:
-            continue
+        ended = trial is not None and trial.terminal
         try:
             described = sagemaker.describe_training_job(incumbent.job_name)
         except NotFound:
-            record_never_started(rnd, incumbent, deps.store, deps.clock())
+            if not ended:
+                record_never_started(rnd, incumbent, deps.store, deps.clock())
             continue
-        recorded_now = record_trial_of_round(
-            rnd.profile, rnd.seq, incumbent.job_name, deps.close.record, described
-        )
-        if recorded_now.status == "recorded":
-            report.actions.append(f"recorded {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}")
+        if not ended:
+            recorded_now = record_trial_of_round(
+                rnd.profile, rnd.seq, incumbent.job_name, deps.close.record, described
+            )
+            if recorded_now.status == "recorded":
+                report.actions.append(
+                    f"recorded {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}"
+                )
         # Only InProgress: a job Stopping was asked already, and SageMaker refuses to stop it again.
         if described.get("TrainingJobStatus") == "InProgress" and stop_incumbent(
             rnd, incumbent, sagemaker, deps.store, deps.clock
         ):
             report.actions.append(f"stopped {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}")
-    if incumbents_ended(rnd, deps.store.trials(rnd.profile, rnd.seq)):
-        result = close_stopped_round(rnd, deps.close)
-        report.actions.append(f"closed stopped {rnd.profile} round {rnd.seq} ({result.status})")
 
 
 def _deployment(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:

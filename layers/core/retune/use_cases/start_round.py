@@ -38,6 +38,7 @@ from retune.profile import EmptyProfile, Profile, profile_key, read_profile
 from retune.records import DropRecord, Incumbent, JobLookup, QueuedRecord, RoundRecord, TrialRecord
 from retune.requests import channel_manifest_key, sagemaker_manifest
 from retune.store import RoundRunning, Store
+from retune.use_cases.stop_round import stop_tuning_job
 from retune.validation import validate_request
 
 logger = logging.getLogger(__name__)
@@ -582,8 +583,34 @@ def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRou
             rnd.model_copy(update={"status": "running", "plan": plan}), expected_status="starting"
         )
     except ConditionFailed:
-        pass  # CloseRound (or a concurrent replay) already moved the round on: nothing to mark
+        # CloseRound (or a concurrent replay) moved the round on: nothing to mark. Or `retune stop` wrote it
+        # `stopping` after this run read it `starting`: the job just created is stopped here (the stop may have
+        # looked before it existed).
+        latest = deps.store.get_round(rnd.profile, rnd.seq)
+        if latest is not None and latest.status == "stopping":
+            return _stopped_meanwhile(latest, deps)
     return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
+
+
+def _stopped_meanwhile(rnd: RoundRecord, deps: StartRoundDeps) -> StartResult:
+    """A round `retune stop` wrote `stopping` while this run launched its tuning job: stop the job (a repeat, or
+    a job already Stopping or ended, stops nothing; throttling is raised for Lambda's retry, which comes back
+    here through `_resume`). Its Stopped event closes the round through CloseRound."""
+    asked = stop_tuning_job(rnd, deps.sagemaker)
+    if asked:
+        logger.info(
+            "tuning job stopped: the round was stopped as it started",
+            extra={"profile": rnd.profile, "round": rnd.seq, "tuning_job": rnd.tuning_job_name},
+        )
+    return StartResult(
+        "already_started",
+        rnd.profile,
+        rnd.drop_id,
+        seq=rnd.seq,
+        tuning_job=rnd.tuning_job_name,
+        detail=f"round {rnd.seq} is stopping (retune stop); its tuning job "
+        + ("was asked to stop" if asked else "is not running"),
+    )
 
 
 def _launch_incumbents(
@@ -782,6 +809,8 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
     """A repeated event for a started drop: finish the launch if the first attempt stopped before it."""
     assert drop.round_seq is not None
     rnd = deps.store.get_round(drop.profile, drop.round_seq)
+    if rnd is not None and rnd.status == "stopping":
+        return _stopped_meanwhile(rnd, deps)  # Lambda's retry of a run whose stop of its tuning job failed
     if rnd is None or rnd.status != "starting":
         return StartResult(
             "already_started",

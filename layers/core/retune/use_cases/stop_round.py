@@ -6,6 +6,11 @@ conditional on `starting`, so that StartRound never starts its tuning job), then
 stopped. Their Stopped events are recorded by RecordTrial as ever; once every incumbent has ended, Reconcile closes
 the round as a stopped round is closed (`close_round.close_stopped_round`). A repeat finishes an interrupted stop,
 and so does Reconcile: it stops a `stopping` round's incumbents still InProgress (`stop_incumbent`).
+
+A tuning job StartRound created as the stop was written (it had read the round `starting`, every incumbent ended)
+is stopped too (`stop_tuning_job`): by StartRound itself, whose write of `running` then fails on the stop's write;
+by the stop, when the job exists by the time it looks; and by Reconcile, when StartRound died between its create and
+its write. Its Stopped event closes the round through CloseRound.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from retune.errors import ConditionFailed, ConflictError, NotFound, Refused
 from retune.incumbents import unrun_trial
 from retune.ports import Clock, SageMakerPort
 from retune.records import Incumbent, RoundRecord
-from retune.sagemaker_facts import TERMINAL_JOB_STATUSES
 from retune.store import Store
 
 MAX_ATTEMPTS = 4
@@ -55,11 +59,13 @@ def stop_round(profile: str, seq: int, who: str, deps: StopRoundDeps) -> StopRes
                 deps.store.save_round(stopping, expected_status="starting")
             except ConditionFailed:
                 continue  # StartRound moved it on meanwhile (its tuning job started): look again
+            # A tuning job StartRound created before it died (or before its write of `running`, which now fails).
+            stop_tuning_job(stopping, deps.sagemaker)
             return _stop_incumbents(stopping, deps)
         if rnd.status == "stopping":
             # A repeat: stop what an interrupted stop left running, and a tuning job StartRound created as the
             # stop was written (it had read the round `starting`); that one's end closes the round in CloseRound.
-            _stop_tuning_job_if_running(rnd, deps)
+            stop_tuning_job(rnd, deps.sagemaker)
             return _stop_incumbents(rnd, deps)
         if rnd.status in ("starting", "running"):
             deps.sagemaker.stop_tuning_job(rnd.tuning_job_name)
@@ -97,13 +103,23 @@ def stop_incumbent(
     return True
 
 
-def _stop_tuning_job_if_running(rnd: RoundRecord, deps: StopRoundDeps) -> None:
+def stop_tuning_job(rnd: RoundRecord, sagemaker: SageMakerPort) -> bool:
+    """Ask SageMaker to stop the tuning job of a `stopping` round if it says the job is InProgress; True when it
+    was asked. No job (none was created), or one Stopping or ended, is done: SageMaker refuses to stop a job that
+    is not InProgress, which is also how a duplicated caller's stop ends. The stop's, StartRound's (its write of
+    `running` met the stop's) and Reconcile's (StartRound died between its create and its write). Throttling and
+    other transient errors are raised, for the caller's retry."""
     try:
-        described = deps.sagemaker.describe_tuning_job(rnd.tuning_job_name)
+        described = sagemaker.describe_tuning_job(rnd.tuning_job_name)
     except NotFound:
-        return
-    if described.get("HyperParameterTuningJobStatus") not in (*TERMINAL_JOB_STATUSES, "Stopping"):
-        deps.sagemaker.stop_tuning_job(rnd.tuning_job_name)
+        return False
+    if described.get("HyperParameterTuningJobStatus") != "InProgress":
+        return False
+    try:
+        sagemaker.stop_tuning_job(rnd.tuning_job_name)
+    except (Refused, NotFound):  # another caller's stop landed first, or it ended meanwhile
+        return False
+    return True
 
 
 def _exists(name: str, sagemaker: SageMakerPort) -> bool:
