@@ -586,13 +586,20 @@ def rescore(
             hyperparameters=best.hyperparameters,
         )
         request["HyperParameters"] = {**request["HyperParameters"], "seed": str(seed)}
-        service.handle("CreateTrainingJob", request)
-        job = service.wait_training_job(name, timeout=TUNING_TIMEOUT)
-        final = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
-        if job["TrainingJobStatus"] != "Completed" or objective not in final:
-            raise RuntimeError(f"{name}: {job['TrainingJobStatus']}, no final {objective}")
-        scores[str(seed)] = float(final[objective])
+        scores[str(seed)] = trained_objective(service, request, objective)
     return scores
+
+
+def trained_objective(service: LocalSageMaker, request: dict[str, Any], objective: str) -> float:
+    """Run one plain training job (CreateTrainingJob `request`) to its end; its final `objective`. Raises when
+    it did not complete with one."""
+    name = request["TrainingJobName"]
+    service.handle("CreateTrainingJob", request)
+    job = service.wait_training_job(name, timeout=TUNING_TIMEOUT)
+    final = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
+    if job["TrainingJobStatus"] != "Completed" or objective not in final:
+        raise RuntimeError(f"{name}: {job['TrainingJobStatus']}, no final {objective}")
+    return float(final[objective])
 
 
 def cached_rows(task: Task, work: Path, rounds: int) -> list[dict[str, Any]]:

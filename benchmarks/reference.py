@@ -44,7 +44,17 @@ from retune_local import market
 from retune_local.api import LocalSageMaker
 from retune_local.demo import market_images
 
-from benchmarks.efficiency_harness import ROLE, ROOT, S3, WORKLOADS, Task, arm_profile, drop_folder, run_all
+from benchmarks.efficiency_harness import (
+    ROLE,
+    ROOT,
+    S3,
+    WORKLOADS,
+    Task,
+    arm_profile,
+    drop_folder,
+    run_all,
+    trained_objective,
+)
 
 RESULT = ROOT / "benchmarks" / "results" / "reference.json"
 FIRST_WINDOW = "2015-01-01"
@@ -162,12 +172,7 @@ def rescore(
                         config["hyperparameters"],
                         trainer_seed=seed,
                     )
-                    service.handle("CreateTrainingJob", request)
-                    described = service.wait_training_job(name, timeout=3600)
-                    final = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList", [])}
-                    if described["TrainingJobStatus"] != "Completed" or objective not in final:
-                        raise RuntimeError(f"{name}: {described['TrainingJobStatus']}, no final {objective}")
-                    scores[str(seed)] = float(final[objective])
+                    scores[str(seed)] = trained_objective(service, request, objective)
                 out.append({**config, "trainer_seeds": scores})
     finally:
         s3.stop()
