@@ -180,10 +180,13 @@ def cut_to(row: dict[str, Any], trials: int) -> dict[str, Any] | None:
     done = [
         r["final_objective"] for r in first if r["status"] == "Completed" and finite(r["final_objective"])
     ]
+    again = row.get("cut_rescored") or {}
     return {
         "drop": row["drop"],
         "trials": len(first),
         "best_validation_rmse": min(done) if done else None,
+        # The cut's best configuration re-scored (efficiency_harness.rescore_cut), where it ran for this count.
+        "best_rescored_validation_rmse": again.get("mean") if again.get("trials") == trials else None,
         "compute": sum(r["compute"] or 0 for r in first),
         "billable_seconds": sum(r["billable_seconds"] or 0 for r in first),
     }

@@ -563,6 +563,7 @@ def rescore(
     content_types: dict[str, str | None],
     bucket: str,
     best: TrialRecord,
+    tag: str = "rescore",
 ) -> dict[str, float]:
     """The round's best configuration trained again on its drop with each of RESCORE_SEEDS: the round's own plain
     training job for it (StartRound's incumbent request: the round's static hyperparameters and patience, the
@@ -571,7 +572,7 @@ def rescore(
     objective = profile.objective.metric_name
     scores: dict[str, float] = {}
     for seed in RESCORE_SEEDS:
-        name = f"{rnd.tuning_job_name}-rescore{seed}"
+        name = f"{rnd.tuning_job_name}-{tag}{seed}"
         request = incumbent_job_request(
             profile=profile,
             plan=rnd.plan,
@@ -588,6 +589,72 @@ def rescore(
         request["HyperParameters"] = {**request["HyperParameters"], "seed": str(seed)}
         scores[str(seed)] = trained_objective(service, request, objective)
     return scores
+
+
+def rescore_cut(task: Task, work: Path, rounds: int) -> None:
+    """The budget-matched anchor AMT-default cut to retune's trial count (efficiency_analysis.cut_to) re-scored as
+    each arm's best is: for each of the AMT-default task's cached rounds from FROM_ROUND on, the best completed trial
+    among its first k (retune's trials on that seed and round, creation order), trained again with RESCORE_SEEDS
+    under the round's own plan. Where that trial is the round's best, its re-scoring is the round's own. Written into
+    the cached row as `cut_rescored` (k, the trial, the scores, their mean), so the per-seed files carry it; a row
+    that has it for the same k is not trained again."""
+    retune = make_task(task.workload, "retune", task.seed, task.drops, task.max_jobs, task.tickers)
+    counts = [int(r["trials"]) for r in cached_rows(retune, work, rounds)]
+    folder = work / "tasks" / task.key
+    todo = []
+    for seq, k in enumerate(counts, start=1):
+        path = folder / "rounds" / f"{seq:02d}.json"
+        if seq < FROM_ROUND:
+            continue
+        if not path.is_file():
+            break
+        saved = json.loads(path.read_text())
+        if (saved["row"].get("cut_rescored") or {}).get("trials") == k:
+            continue
+        history = RoundHistory.model_validate(saved["history"])
+        first = sorted(history.trials, key=lambda t: t.training_job_name)[:k]
+        done = [t for t in first if t.status == "Completed" and finite(t.final_objective)]
+        if done:
+            todo.append(
+                (seq, k, path, saved, history, min(done, key=lambda t: float(t.final_objective or 0)))
+            )
+    if not todo:
+        return
+    profile = arm_profile(task.workload, task.arm, task.seed, task.max_jobs, task.parallel, task.tag)
+    s3 = S3()
+    state = Path(tempfile.mkdtemp(dir=folder, prefix="cut-rescore-"))
+    try:
+        with LocalSageMaker(
+            state, workload_images([task.workload]), s3=s3.client, deterministic=True, warm=True
+        ) as service:
+            for seq, k, path, saved, history, best in todo:
+                row = saved["row"]
+                if best.training_job_name == row["best_trial"] and row.get("best_rescored"):
+                    scores = row["best_rescored"]
+                else:
+                    drop = drop_folder(work, task.drops[seq - 1], sequences(task.workload))
+                    manifests, content_types = s3.upload(profile.name, drop)
+                    rnd = history.round
+                    scores = rescore(service, rnd, profile, manifests, content_types, s3.bucket, best, "cut")
+                row["cut_rescored"] = {
+                    "trials": k,
+                    "best_trial": best.training_job_name,
+                    "scores": scores,
+                    "mean": statistics.fmean(scores.values()),
+                }
+                path.write_text(json.dumps(saved, default=str))
+    finally:
+        s3.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _cut_work(job: tuple[Task, Path, int]) -> tuple[str, str | None]:
+    task, work, rounds = job
+    try:
+        rescore_cut(task, work, rounds)
+    except Exception as exc:  # noqa: BLE001 - one failed sequence must not lose the others' results
+        return task.key, repr(exc)
+    return task.key, None
 
 
 def trained_objective(service: LocalSageMaker, request: dict[str, Any], objective: str) -> float:
@@ -771,19 +838,37 @@ def run_all(tasks: list[Task], work: Path, rounds: int, processes: int, log: Any
                     _run_shared(task, work, rounds, log, s3, service, errors)
                 for task in _matched(later, work, rounds, log, errors):
                     _run_shared(task, work, rounds, log, s3, service, errors)
+            for task in cut_anchors(tasks):
+                key, error = _cut_work((task, work, rounds))
+                if error:
+                    errors.append(f"{key}: {error}")
         finally:
             s3.stop()
         return errors
-    for phase in ("first", "later"):
-        batch = first if phase == "first" else _matched(later, work, rounds, log, errors)
+    for phase in ("first", "later", "cut"):
+        batch = (
+            first
+            if phase == "first"
+            else _matched(later, work, rounds, log, errors)
+            if phase == "later"
+            else cut_anchors(tasks)
+        )
         if not batch:
             continue
         with multiprocessing.get_context("spawn").Pool(processes, maxtasksperchild=1) as pool:
-            for key, error in pool.imap(_work, [(t, work, rounds) for t in batch]):
+            worker = _cut_work if phase == "cut" else _work
+            for key, error in pool.imap(worker, [(t, work, rounds) for t in batch]):
                 if error:
                     print(f"{key} failed: {error}", file=log, flush=True)
                     errors.append(f"{key}: {error.splitlines()[0]}")
     return errors
+
+
+def cut_anchors(tasks: list[Task]) -> list[Task]:
+    """The AMT-default tasks whose retune sequence (same workload and seed) runs beside them: their cut anchor is
+    re-scored once both have run."""
+    paired = {(t.workload, t.seed) for t in tasks if t.arm == "retune"}
+    return [t for t in tasks if t.arm == "amt_default" and (t.workload, t.seed) in paired]
 
 
 def _run_shared(

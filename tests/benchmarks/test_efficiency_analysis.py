@@ -89,6 +89,14 @@ def test_the_rescored_regret_reads_each_arms_chosen_configuration_trained_again(
     assert summary["rescored_regret_diff"] is None and summary["rescored_regret_diff_ci_95"] is None
 
 
+def test_the_cut_anchor_is_rescored_only_for_the_trial_count_it_was_rescored_for() -> None:
+    row = _row("2019-01-01", 0.50, 20, 200.0, trial_records=_records([0.53, 0.52, 0.51, 0.51] + [0.50] * 16))
+    row["cut_rescored"] = {"trials": 4, "best_trial": "rt-x-003-abc", "scores": {"1": 0.52}, "mean": 0.52}
+    assert ea.cut_to(row, 4)["best_rescored_validation_rmse"] == 0.52  # type: ignore[index]
+    assert ea.cut_to(row, 5)["best_rescored_validation_rmse"] is None  # type: ignore[index]
+    assert ea.cut_to({**row, "cut_rescored": None}, 4)["best_rescored_validation_rmse"] is None  # type: ignore[index]
+
+
 def test_amt_default_cut_keeps_its_first_trials_in_creation_order() -> None:
     row = _row("2019-01-01", 0.50, 20, 200.0, trial_records=_records([0.53, 0.52, 0.51, 0.51] + [0.50] * 16))
     cut = ea.cut_to(row, 4)

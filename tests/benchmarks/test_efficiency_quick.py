@@ -72,6 +72,16 @@ def test_efficiency_quick_mode_runs_every_arm_and_reports_the_issue_shape(tmp_pa
         assert rows[2]["best_rescored_validation_rmse"] == pytest.approx(sum(scores.values()) / 3)
     low, high = xgb["summary"]["rescored_regret_diff_ci_95"]
     assert low <= xgb["summary"]["rescored_regret_diff"] <= high
+    # The cut anchor too: AMT-default's best among its first k trials (k: retune's count), re-scored.
+    amt = json.loads((tmp_path / "efficiency-per-seed" / "xgb" / "amt_default" / "s01.json").read_text())[
+        "rows"
+    ]
+    ours = json.loads((tmp_path / "efficiency-per-seed" / "xgb" / "retune" / "s01.json").read_text())["rows"]
+    cut = amt[2]["cut_rescored"]
+    assert cut["trials"] == ours[2]["trials"] and set(cut["scores"]) == {"1", "2", "3"}
+    assert cut["best_trial"] in [r["name"] for r in amt[2]["trial_records"][: cut["trials"]]]
+    anchor = xgb["summary_details"]["vs_budget_matched"]["amt_default_cut"]
+    assert anchor["rescored_pairs"] == 1 and anchor["rescored_regret_diff"] is not None
     assert xgb["scale"]["mode"] == "quick"
     # The retune arm's plans come from plan_next_round: its second round already moved settings.
     assert xgb["arms"]["retune"]["rounds"][1]["per_seed"][0]["plan_changes"]
