@@ -646,13 +646,14 @@ def reading(s: dict[str, Any]) -> str:
             f"{s['rescored_regret_diff']:+.2f} points against AMT-default, CI [{again[0]:+.2f}, {again[1]:+.2f}]: "
             + _side(again, 0.0, "retune is ahead", "retune is behind", "a tie")
         )
-        matched = s["vs_budget_matched"]["random_matched"]
-        if matched.get("rescored_regret_diff_ci_95"):
-            m = matched["rescored_regret_diff_ci_95"]
-            text += (
-                f", against Random, matched {matched['rescored_regret_diff']:+.2f}, CI [{m[0]:+.2f}, {m[1]:+.2f}]: "
-                + _side(m, 0.0, "ahead", "behind", "a tie")
-            )
+        for anchor, label in (("amt_default_cut", "AMT-default cut"), ("random_matched", "Random, matched")):
+            c = s["vs_budget_matched"][anchor]
+            if c.get("rescored_regret_diff_ci_95"):
+                m = c["rescored_regret_diff_ci_95"]
+                text += (
+                    f", against {label} {c['rescored_regret_diff']:+.2f}, CI [{m[0]:+.2f}, {m[1]:+.2f}]: "
+                    + _side(m, 0.0, "ahead", "behind", "a tie")
+                )
         parts.append(text)
     compute, trials, bill = (
         s["retune_vs_amt_default_compute_ratio_rounds_3plus"],
@@ -729,7 +730,9 @@ DEFINITIONS = """## Definitions
   validation RMSE by 0.4-2.2%). From round 3 on, the harness trains each arm's best configuration again on the
   window, with the round's own static hyperparameters and patience, with trainer seeds 1, 2 and 3
   (`efficiency_harness.RESCORE_SEEDS`), and the re-scored regret uses their mean: the score of the configuration
-  the arm chose, not of its luckiest draw. These jobs are not trials: they count in no arm's compute. Issue 20's
+  the arm chose, not of its luckiest draw. AMT-default cut to retune's trial count is re-scored the same way (its
+  best among its first k trials, post hoc from the run's cache: `efficiency_harness.rescore_cut`). These jobs are
+  not trials: they count in no arm's compute. Issue 20's
   clause is judged on the single-draw regret as it is written; the re-scored difference is reported beside it.
 - **test RMSE of best trial**: the model of the round's best trial (what CloseRound hands to the evaluation as the
   challenger) scored on the window's held-out test rows. **served test RMSE**: what retune's champion/challenger
