@@ -468,6 +468,22 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
             v = result[workload]["goal"][block]
             text = "; ".join(f"{CLAUSES[k].format(**ea.GOAL[workload])}: {_tick(ok)}" for k, ok in v.items())
             lines.append(f"- **{workload}**, {BLOCK_LABEL[block]}: {text}.")
+    lines += [
+        "",
+        "The regret clauses read on the re-scored regret instead (each arm's chosen configuration trained again with",
+        "fresh trainer seeds, *Definitions*): not the issue's wording, which judges the single draw, but shown beside",
+        "it because a best single draw favours the arm with more trials:",
+        "",
+    ]
+    for workload in GOAL_WORKLOADS:
+        for block in ("held_out", "development"):
+            v = {
+                k: ok
+                for k, ok in result[workload]["goal_rescored"][block].items()
+                if k not in ("compute", "test_ci")
+            }
+            text = "; ".join(f"{CLAUSES[k].format(**ea.GOAL[workload])}: {_tick(ok)}" for k, ok in v.items())
+            lines.append(f"- **{workload}**, {BLOCK_LABEL[block]}, re-scored: {text}.")
     lines += ["", "What the intervals say (generated from the same numbers):", ""]
     for workload in GOAL_WORKLOADS:
         for block in ("development", "held_out"):
@@ -957,6 +973,11 @@ def main(argv: list[str] | None = None) -> int:
         if workload in ea.GOAL:
             result[workload]["goal"] = {
                 block: ea.verdict(workload, merged(result[workload], block))
+                for block in ("held_out", "development")
+            }
+            # Beside the clauses as written: the same on the re-scored regret (the winner's curse taken out).
+            result[workload]["goal_rescored"] = {
+                block: ea.verdict(workload, merged(result[workload], block), rescored=True)
                 for block in ("held_out", "development")
             }
         else:

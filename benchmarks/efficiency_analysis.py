@@ -404,22 +404,25 @@ def missing_anchor(rows: Rows, anchor: str) -> str:
     return f"{anchor} has not run on the seeds and windows retune ran (it runs after retune, same seeds)"
 
 
-def verdict(workload: str, s: Mapping[str, Any]) -> dict[str, bool | None]:
-    """Issue 20's clauses for one workload and one block of windows: True, False, or None when not measured."""
+def verdict(workload: str, s: Mapping[str, Any], rescored: bool = False) -> dict[str, bool | None]:
+    """Issue 20's clauses for one workload and one block of windows: True, False, or None when not measured.
+    `rescored`: the regret clauses read on the re-scored differences instead (each arm's chosen configuration
+    trained again with fresh trainer seeds; `s` then needs the details' anchors, as `efficiency.merged` gives)."""
     goal = GOAL[workload]
+    regret_key = "rescored_regret_diff_ci_95" if rescored else "regret_diff_ci_95"
 
     def upper(key: str, bound: float | None) -> bool | None:
         ci = s.get(key)
         return None if bound is None or not ci else ci[1] <= bound
 
     def ahead(anchor: str) -> bool | None:
-        ci = (s.get("vs_budget_matched") or {}).get(anchor, {}).get("regret_diff_ci_95")
+        ci = (s.get("vs_budget_matched") or {}).get(anchor, {}).get(regret_key)
         return None if not ci else ci[1] < 0
 
     compute = s.get("retune_vs_amt_default_compute_ratio_rounds_3plus")
     out: dict[str, bool | None] = {
         "compute": None if compute is None else compute <= goal["compute_ratio"],
-        "regret_ci": upper("regret_diff_ci_95", goal["regret_diff_ci_high"]),
+        "regret_ci": upper(regret_key, goal["regret_diff_ci_high"]),
         "test_ci": upper("test_ratio_ci_95", goal["test_ratio_ci_high"]),
     }
     out.update({f"ahead_of_{a}": ahead(a) for a in ANCHORS})

@@ -84,6 +84,9 @@ def test_the_rescored_regret_reads_each_arms_chosen_configuration_trained_again(
     assert summary["regret_diff_ci_95"] == [1.0, 1.0]  # (0.505 - 0.50) / 0.5: retune one point behind
     assert summary["rescored_regret_diff"] == -2.0  # (0.505 - 0.515) / 0.5: two points ahead
     assert summary["rescored_regret_diff_ci_95"] == [-2.0, -2.0]
+    # The clause as written is not met (+1 point); read on the re-scored regret it is (-2 <= +0.3).
+    assert ea.verdict("xgb", summary)["regret_ci"] is False
+    assert ea.verdict("xgb", summary, rescored=True)["regret_ci"] is True
     # Rows run before the re-scoring have none: the difference is not measured, not zero.
     summary, _ = ea.summary_block(_rows(), REFERENCE, "all")
     assert summary["rescored_regret_diff"] is None and summary["rescored_regret_diff_ci_95"] is None
@@ -128,6 +131,9 @@ def test_summary_reports_both_budget_matched_anchors_and_held_out_windows_with_t
     verdict = ea.verdict("xgb", held)
     assert verdict["compute"] is True and verdict["regret_ci"] is False
     assert verdict["ahead_of_amt_default_cut"] is True and verdict["ahead_of_random_matched"] is True
+    # Rows without re-scoring: the re-scored reading is not measured, not met nor failed.
+    again = ea.verdict("xgb", {**held, "vs_budget_matched": held_details["vs_budget_matched"]}, rescored=True)
+    assert again["regret_ci"] is None and again["ahead_of_random_matched"] is None
 
 
 def test_the_bill_uses_one_basis_for_both_sides_of_a_cell() -> None:
