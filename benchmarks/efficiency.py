@@ -39,7 +39,17 @@ from typing import Any
 from retune_local import market
 
 from benchmarks import efficiency_analysis as ea
-from benchmarks.efficiency_harness import ARMS, ROOT, WORKLOADS, Task, cached_rows, finite, make_task, run_all
+from benchmarks.efficiency_harness import (
+    ARMS,
+    RESCORE_SEEDS,
+    ROOT,
+    WORKLOADS,
+    Task,
+    cached_rows,
+    finite,
+    make_task,
+    run_all,
+)
 from benchmarks.stats import RESAMPLES, RNG_SEED
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -800,7 +810,9 @@ OVERHEAD = 2 * 115 * 60 / 12_379
 def per_seed_minutes(results: Path, windows: int, processes: int) -> dict[tuple[str, str], float]:
     """One seed's sequence of each (workload, arm), in minutes on `processes` free cores, estimated from the
     committed rows' wall time per round (random_matched, before it has rows: retune's trial count at the wall
-    time per trial of Bayesian without early stopping, the other arm whose trials all run their full length)."""
+    time per trial of Bayesian without early stopping, the other arm whose trials all run their full length),
+    plus the re-scoring of each round's best from FROM_ROUND on (not in the rows' wall time): one full-length
+    trial's wall time per seed of RESCORE_SEEDS, an upper bound for an arm whose round cuts patience."""
     out: dict[tuple[str, str], float] = {}
     for workload in WORKLOADS:
         rows, _ = ea.load_rows(results, workload, ARMS)
@@ -814,8 +826,10 @@ def per_seed_minutes(results: Path, windows: int, processes: int) -> dict[tuple[
             per_trial[arm] = per_round[arm] / trials[arm]
         if "random_matched" not in per_round and "retune" in trials and "bayesian_no_es" in per_trial:
             per_round["random_matched"] = trials["retune"] * per_trial["bayesian_no_es"]
+        full_trial = per_trial.get("bayesian_no_es", max(per_trial.values(), default=0.0))
+        rescoring = max(windows - FROM_ROUND + 1, 0) * len(RESCORE_SEEDS) * full_trial
         for arm, seconds in per_round.items():
-            out[(workload, arm)] = seconds * windows * OVERHEAD / processes / 60
+            out[(workload, arm)] = (seconds * windows + rescoring) * OVERHEAD / processes / 60
     return out
 
 

@@ -197,6 +197,23 @@ def test_the_chunk_plan_is_fixed_covers_every_seed_once_and_each_chunk_fits_in_t
     assert all(sorted(seeds) == list(range(1, 11)) for seeds in covered.values())
 
 
+def test_the_chunk_estimates_count_the_rescoring_jobs_the_rows_wall_time_leaves_out(tmp_path: Path) -> None:
+    # One arm whose rounds take 100 s for 4 trials, and Bayesian without early stopping at 30 s a full trial.
+    for arm, wall, trials in (("amt_default", 100.0, 4), ("bayesian_no_es", 120.0, 4)):
+        rows = [{**_row(w, 0.5, trials, 10.0), "wall_seconds": wall} for w in WINDOWS]
+        ea.write_seed_file(tmp_path / "seeds", "xgb", arm, 1, {"seed": 1, "policy": None, "rows": rows})
+    windows = 6
+    minutes = efficiency.per_seed_minutes(tmp_path / "seeds", windows, processes=2)
+    rescoring = (windows - efficiency.FROM_ROUND + 1) * 3 * 30.0  # 3 trainer seeds, from round 3 on
+    assert minutes[("xgb", "amt_default")] == pytest.approx(
+        (100.0 * windows + rescoring) * efficiency.OVERHEAD / 2 / 60
+    )
+    # Before round 3 nothing is re-scored.
+    assert efficiency.per_seed_minutes(tmp_path / "seeds", 2, processes=2)[("xgb", "amt_default")] == (
+        pytest.approx(100.0 * 2 * efficiency.OVERHEAD / 2 / 60)
+    )
+
+
 def test_report_only_rebuilds_the_summary_from_the_committed_per_seed_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
