@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 for spec in specs:
                     manifests, types = s3.upload(profile.name, drop_folder(work, spec))
                     for index, config in enumerate(configs, start=1):
-                        result = {}
+                        result: dict[str, tuple[float, float]] = {}
                         for label, patience in (("full", full), ("cut", args.cut)):
                             plan = initial_plan(profile).model_copy(
                                 update={
@@ -97,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                             sm.handle("CreateTrainingJob", request)
                             job = sm.wait_training_job(name, timeout=3600)
                             finals = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
-                            result[label] = (finals.get("validation:rmse"), finals.get("train:compute"))
+                            if "validation:rmse" not in finals or "train:compute" not in finals:
+                                raise RuntimeError(
+                                    f"{name}: {job['TrainingJobStatus']}, no final validation:rmse and train:compute"
+                                )
+                            result[label] = (float(finals["validation:rmse"]), float(finals["train:compute"]))
                         rows.append((spec.drop_id, index, result))
                         print(spec.drop_id, index, result, flush=True)
         finally:
