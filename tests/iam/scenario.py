@@ -10,7 +10,9 @@ Three profiles of the toy trainer, each with an endpoint, and one that trains "f
   the third round's challenger, promoted, updates the endpoint. Its fourth round's incumbents train "forever":
   `retune stop` dies after writing the round `stopping`, before its stops; Reconcile stops them, then closes it.
   Its fifth round's `retune stop` is written as StartRound creates the tuning job: StartRound's write of `running`
-  fails and it stops the job (its stops are lost here); Reconcile stops it; its Stopped event closes it.
+  fails and it stops the job (its stops are lost here); Reconcile stops it; its Stopped event closes it. Its sixth
+  round's incumbents are created after `retune stop` found none and Reconcile closed the round: StartRound, reading
+  the round again after its creates, stops them.
 - iam-slow: a round stopped with `retune stop` while a drop waits: the round fails, CloseRound alerts and announces
   the queued drop, whose round is stopped too.
 - iam-lost: SageMaker's events of rounds 1 and 2 (tuning jobs, trials, evaluations), its endpoint's and the
@@ -162,6 +164,58 @@ def _stop_as_startround_creates_the_tuning_job(stack: LocalStack, endpoints: Pat
     assert closed.tuning_status == "Stopped", closed
 
 
+def _incumbent_created_after_the_stopped_round_closed(stack: LocalStack, endpoints: Path, work: Path) -> None:
+    """iam-flow round 6: StartRound's create of its first incumbent lands after `retune stop` (the CLI, through the
+    gate) found no job (recording it never created) and Reconcile closed the stopped round. StartRound reads the
+    round again after its creates, finds it closed after a stop, and stops the incumbents it created
+    (StartRoundFunction's StopIncumbentsOfStoppedRounds); no tuning job starts."""
+    assert stack.sagemaker is not None and stack.router is not None
+    store, sagemaker = stack.state(), stack.client("sagemaker")
+    operations = stack.sagemaker._operations  # the service's own operation table, patched below
+    create = operations["CreateTrainingJob"]
+    creating, closed = threading.Event(), threading.Event()
+
+    def create_after_the_close(request: dict[str, Any]) -> dict[str, Any]:
+        if str(request.get("TrainingJobName", "")).startswith("rt-iam-flow-0006-inc") and not closed.is_set():
+            creating.set()
+            assert closed.wait(TIMEOUT), "the round was never closed"
+        return create(request)
+
+    with patch.dict(operations, {"CreateTrainingJob": create_after_the_close}):
+        stack.drop(write_drop(work / "iam-flow" / "2017-07-01", validation_rows=2, test_rows=2), "iam-flow")
+        assert creating.wait(TIMEOUT), "StartRound never created round 6's incumbents"
+        sixth = store.get_round("iam-flow", 6)
+        assert sixth is not None and sixth.status == "starting" and sixth.incumbents, sixth
+        incumbents = [i.job_name for i in sixth.incumbents]
+        _cli(endpoints, "stop", "iam-flow", "6")
+        # Reconcile closes it while StartRound waits in its create (the router is not idle: wait for the close).
+        stack.router.fire_schedule("ReconcileFunction")
+        assert stack.wait_until(
+            lambda: (r := store.get_round("iam-flow", 6)) is not None and r.status == "failed", TIMEOUT
+        )
+        closed.set()
+        assert stack.wait_until(stack.router.idle, TIMEOUT)
+    asked = [
+        e.request.resource.rsplit("/", 1)[-1]
+        for e in stack.gate.trace()
+        if e.principal == "StartRoundFunction" and e.operation == "StopTrainingJob"
+    ]
+    assert sorted(asked) == sorted(incumbents), (asked, incumbents)
+    assert stack.wait_until(
+        lambda: all(
+            sagemaker.describe_training_job(TrainingJobName=n)["TrainingJobStatus"] == "Stopped"
+            for n in incumbents
+        ),
+        TIMEOUT,
+    )
+    assert not sagemaker.list_hyper_parameter_tuning_jobs(NameContains="rt-iam-flow-0006")[
+        "HyperParameterTuningJobSummaries"
+    ]
+    assert stack.wait_until(stack.router.idle, TIMEOUT)  # the incumbents' Stopped events: already terminal
+    closed_round = store.get_round("iam-flow", 6)
+    assert (closed_round.status, closed_round.tuning_status) == ("failed", "Stopped"), closed_round
+
+
 def run(stack: LocalStack, work: Path) -> None:
     """The run; asserts that each step ended as intended, so a denial that breaks a path fails here first."""
     assert stack.router is not None and stack.sagemaker is not None
@@ -233,6 +287,7 @@ def run(stack: LocalStack, work: Path) -> None:
     assert (stopped.status, stopped.tuning_status) == ("failed", "Stopped"), stopped
 
     _stop_as_startround_creates_the_tuning_job(stack, endpoints, work)
+    _incumbent_created_after_the_stopped_round_closed(stack, endpoints, work)
 
     # iam-slow: a round stopped while a drop waits behind it.
     stack.drop(write_drop(work / "iam-slow" / "2016-01-01"), "iam-slow")

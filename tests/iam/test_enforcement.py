@@ -223,6 +223,51 @@ def test_enforcement_the_tuning_job_created_as_the_stop_was_written_is_stopped_w
             assert not reevaluate(recorded, other, policies), resource
 
 
+def test_enforcement_startround_stops_the_incumbents_it_created_after_the_stopped_round_closed_with_one_grant(
+    recorded: Recorded,
+) -> None:
+    """iam-flow round 6's incumbents were created after `retune stop` found none and Reconcile closed the round:
+    StartRound stopped them. Without its StopIncumbentsOfStoppedRounds statement the gate refuses those calls, and
+    the statement allows nothing else: no training job not retune's, no tuning trial, no evaluation, no tuning job,
+    no other action on an incumbent."""
+    principal = "StartRoundFunction"
+    stops = [e for e in recorded.trace if e.principal == principal and e.operation == "StopTrainingJob"]
+    assert stops and all(e.allowed and "/rt-iam-flow-0006-inc" in e.request.resource for e in stops), stops
+    policies = recorded.principals[principal].policies
+    (statement,) = [s for p in policies for s in p.statements if s.sid == "StopIncumbentsOfStoppedRounds"]
+    assert needing(recorded, principal, policies, statement.label) == stops
+    without = tuple(
+        p.without(statement) if any(s is statement for s in p.statements) else p for p in policies
+    )
+    without = tuple(p for p in without if p.statements)
+    sagemaker = stops[0].request.resource.rsplit(":", 1)[0]
+    denied = [
+        ("sagemaker:StopTrainingJob", "training-job/someone-elses-job"),
+        ("sagemaker:StopTrainingJob", "training-job/someone-elses-job-inc1"),
+        ("sagemaker:StopTrainingJob", "training-job/rt-iam-flow-0006-001-0a1b2c3d"),
+        ("sagemaker:StopTrainingJob", "training-job/rt-iam-flow-0006-eval"),
+        ("sagemaker:StopTrainingJob", "training-job/rt-iam-flow-0006-2-eval"),
+        ("sagemaker:StopHyperParameterTuningJob", "hyper-parameter-tuning-job/someone-elses-job"),
+    ]
+    for action, resource in denied:
+        request = stops[0].request._replace(action=action, resource=f"{sagemaker}:{resource}")
+        assert not reevaluate(recorded, stops[0]._replace(request=request), policies), resource
+    unchanged = [
+        ("sagemaker:StopHyperParameterTuningJob", "hyper-parameter-tuning-job/rt-iam-flow-0006"),
+        ("sagemaker:DeleteTrainingJob", "training-job/rt-iam-flow-0006-inc1"),
+        ("sagemaker:UpdateTrainingJob", "training-job/rt-iam-flow-0006-inc1"),
+        ("sagemaker:CreateTrainingJob", "training-job/rt-iam-flow-0006-inc1"),
+    ]
+    for action, resource in unchanged:
+        request = stops[0].request._replace(action=action, resource=f"{sagemaker}:{resource}")
+        other = stops[0]._replace(request=request)
+        # The statement adds nothing: the role decides as it would without it.
+        assert reevaluate(recorded, other, policies) == reevaluate(recorded, other, without), (
+            action,
+            resource,
+        )
+
+
 def test_enforcement_a_statement_no_call_needs_is_found(recorded: Recorded) -> None:
     """The mutation test can fail: a statement that grants what the run never did (deleting models, which retune
     never does) is needed by no recorded call."""

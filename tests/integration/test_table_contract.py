@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
+from retune.store import Store, profile_pk, round_sk
 from retune.table import (
     ABSENT,
     PRESENT,
@@ -125,3 +127,14 @@ def test_table_refuses_an_item_over_400_kb_alone_or_in_a_transaction(table: Tabl
     assert table.get("P", "BIG") is None and table.get("P", "SMALL") is None
     table.write([Put(item("P", "NEAR", doc="x" * 400_000))])
     assert len(table.get("P", "NEAR")["doc"]) == 400_000
+
+
+def test_a_rounds_read_is_strongly_consistent() -> None:
+    """StartRound's read of the round after it created incumbents must see a stop written before it (DynamoDB's
+    default GetItem is eventually consistent, and could return the round `starting` after the stop's write)."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        key = {"pk": {"S": profile_pk("market-xgb")}, "sk": {"S": round_sk(2)}}
+        stubber.add_response("get_item", {}, {"TableName": "state", "Key": key, "ConsistentRead": True})
+        assert Store(DynamoTable(client, "state")).get_round("market-xgb", 2) is None
+        stubber.assert_no_pending_responses()

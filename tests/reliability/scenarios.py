@@ -14,8 +14,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from retune.errors import NotFound
+from retune.errors import NotFound, Refused
 from retune.naming import evaluation_job_name, tuning_job_name
+from retune.use_cases.reconcile import reconcile
 from retune.use_cases.stop_round import stop_round
 
 from tests.conftest import BUCKET, compose_fakes, profile_doc
@@ -103,6 +104,12 @@ def incumbent_names(h: Harness, seq: int) -> list[str]:
     with h.instrument.quiet():
         rnd = h.world.store.get_round(PROFILE, seq)
     return [i.job_name for i in rnd.incumbents] if rnd is not None else []
+
+
+def round_status(h: Harness, seq: int) -> str | None:
+    with h.instrument.quiet():
+        rnd = h.world.store.get_round(PROFILE, seq)
+    return rnd.status if rnd is not None else None
 
 
 def end_incumbent(h: Harness, name: str, objective: float) -> None:
@@ -452,6 +459,58 @@ def stop_as_the_tuning_job_is_created(h: Harness, seq: int) -> None:
     sagemaker.create_tuning_job = then_the_stop  # type: ignore[method-assign]
 
 
+class _IncumbentsNotCreated:
+    """SageMaker as `retune stop` and Reconcile saw it when they looked before StartRound's creates of round
+    `seq`'s incumbents took effect: none of those jobs exists (the stop's StopTrainingJob is refused, as for a
+    job that does not exist)."""
+
+    def __init__(self, sagemaker: Any, names: list[str]) -> None:
+        self._sagemaker, self._names = sagemaker, names
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+    def describe_training_job(self, name: str) -> dict[str, Any]:
+        if name in self._names:
+            raise NotFound(f"training job {name} not found")
+        return dict(self._sagemaker.describe_training_job(name))
+
+    def stop_training_job(self, name: str) -> None:
+        if name in self._names:
+            raise Refused(f"sagemaker: ValidationException: {name} is not InProgress")
+        self._sagemaker.stop_training_job(name)
+
+
+def stop_and_close_as_the_incumbents_are_created(h: Harness, seq: int) -> None:
+    """`retune stop PROFILE seq` runs after StartRound read round `seq` `starting` and before its first incumbent's
+    CreateTrainingJob took effect: the stop writes the round `stopping` and finds no incumbent job (recorded as
+    never created); then Reconcile, finding every incumbent ended, closes the round. The create then takes effect,
+    whatever its caller hears, and so do the later incumbents' creates. The stop's and that Reconcile's calls
+    are the script's premise, not fault sites (the creates' are)."""
+    sagemaker = h.world.sagemaker
+    create = sagemaker.create_training_job  # the instrumented one: its calls stay fault sites
+
+    def then_the_stop_and_the_close(request: dict[str, Any]) -> str:
+        try:
+            return create(request)
+        finally:
+            names = incumbent_names(h, seq)
+            if (
+                request["TrainingJobName"] in names
+                and request["TrainingJobName"] in sagemaker.training_jobs
+                and sagemaker.create_training_job is then_the_stop_and_the_close
+            ):
+                sagemaker.create_training_job = create  # type: ignore[method-assign]
+                composed = compose_fakes(h.world)
+                view = _IncumbentsNotCreated(composed.stop_round.sagemaker, names)
+                deps = h.world.reconcile_deps
+                with h.instrument.quiet():
+                    stop_round(PROFILE, seq, PERSON, replace(composed.stop_round, sagemaker=view))
+                    reconcile(replace(deps, close=replace(deps.close, sagemaker=view)))
+
+    sagemaker.create_training_job = then_the_stop_and_the_close  # type: ignore[method-assign]
+
+
 def stop(h: Harness) -> None:
     """A person stops round 2 while it trains its incumbents (`retune stop`), a drop queued behind it: SageMaker
     stops them, their Stopped events arrive (one twice, one late), no tuning job starts, Reconcile closes the
@@ -459,7 +518,9 @@ def stop(h: Harness) -> None:
     Reconcile stops its incumbents, records the Stopped one whose event is lost, and closes it. Round 4's stop is
     written as StartRound starts its tuning job: StartRound's write of `running` fails and it stops the job (or
     Reconcile does, where StartRound died); the job's Stopped events close the round, failed (its incumbents
-    failed), with its alert."""
+    failed), with its alert. Round 5's incumbents are created after its stop found none and Reconcile closed it:
+    StartRound, reading the round again after its creates (or its retry, or the redrive of its parked event),
+    stops them; no tuning job starts, and their events change nothing."""
     w = h.world
     w.put_profile()
     h.deliver("start_round", w.drop("2015-01-01"))
@@ -524,6 +585,24 @@ def stop(h: Harness) -> None:
     h.deliver("record_trial", training_event(trial, "Stopped"))
     h.deliver("close_round", tuning_event(tuning(4), "Stopped"))
     h.deliver("close_round", tuning_event(tuning(4), "Stopped"))  # twice
+
+    stop_and_close_as_the_incumbents_are_created(h, 5)
+    h.deliver(
+        "start_round", w.drop("2017-01-01")
+    )  # its incumbents' creates land after the stop and the close
+    ensure(
+        h,
+        "round 5's incumbents created and stopped by StartRound",
+        lambda: (
+            round_status(h, 5) == "failed"
+            and bool(names := incumbent_names(h, 5))
+            and all(jobs.get(n, {}).get("TrainingJobStatus") == "Stopping" for n in names)
+        ),
+    )
+    for name in incumbent_names(h, 5):
+        stop_incumbent(h, name)
+        h.deliver("record_trial", training_event(name, "Stopped"))  # its record (never created) stays
+    h.deliver("start_round", w.drop("2017-01-01"))  # a late repeat of the drop's event: nothing to stop
 
 
 SCENARIOS: dict[str, Callable[[Harness], None]] = {

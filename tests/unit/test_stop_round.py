@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from retune.errors import Throttled
+from retune.errors import Throttled, TransientError
 from retune.events import DROP_READY, parse_drop_event
 from retune.use_cases.close_round import close_round
 from retune.use_cases.reconcile import reconcile
@@ -551,13 +551,9 @@ def test_a_round_closed_before_startround_wrote_it_running_keeps_the_target_its_
     assert world.store.get_plan(PROFILE).target_objective.previous == target
 
 
-def test_an_incumbent_created_after_the_stop_recorded_it_never_created_is_stopped_by_reconcile(
-    world: World,
-) -> None:
+def stop_before_the_create(world: World) -> None:
     """StartRound read the round `starting`; the stop was written and found no incumbent job (recorded it stopped,
-    never created); then StartRound created it. Before, nothing looked at it again (its record is terminal): it
-    trained to its time limit, and so did the tuning job StartRound went on to create."""
-    first_round(world)
+    never created); then StartRound's create of the incumbent landed."""
     create = world.sagemaker.create_training_job
 
     def stop_first(request: dict[str, Any]) -> str:
@@ -566,14 +562,185 @@ def test_an_incumbent_created_after_the_stop_recorded_it_never_created_is_stoppe
         return create(request)
 
     world.sagemaker.create_training_job = stop_first  # type: ignore[method-assign]
-    start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
-    world.sagemaker.create_training_job = create  # type: ignore[method-assign]
+
+
+def test_an_incumbent_created_after_the_stop_recorded_it_never_created_is_stopped_by_startround(
+    world: World,
+) -> None:
+    """Before, StartRound took the incumbent for ended (its never-created record) and created the tuning job too,
+    which its failed write of `running` then stopped; the incumbent was left to Reconcile. Now StartRound reads
+    the round again after its creates: it stops the incumbent itself, and the tuning job never starts."""
+    first_round(world)
+    stop_before_the_create(world)
+    result = start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    assert result.status == "already_started" and "stopping" in result.detail
     assert world.store.get_trial(PROFILE, 2, INC).status == "Stopped"  # as never created
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    assert stops(world) == [INC, INC]  # the stop's (refused: no job yet) and StartRound's
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+    report = reconcile(world.reconcile_deps)  # Stopping: nothing asked twice
+    assert report.errors == report.failures == [] and stops(world) == [INC, INC]
+    end_job(world, INC, None, status="Stopped")
+    assert record_trial(INC, world.record_deps).status == "duplicate"  # its Stopped event: already terminal
+    reconcile(world.reconcile_deps)
+    assert world.store.get_round(PROFILE, 2).status == "failed"
+    assert round_failed_alerts(world) == [f"[retune] {PROFILE} round 2: failed (tuning job Stopped)"]
+
+
+def test_an_incumbent_created_after_the_stop_by_a_startround_that_died_is_stopped_by_reconcile(
+    world: World,
+) -> None:
+    """StartRound died between its create and its read of the round (a Lambda timeout), and its retries were lost:
+    Reconcile, which describes every incumbent of a `stopping` round, stops the job."""
+    first_round(world)
+    stop_before_the_create(world)
+    create = world.sagemaker.create_training_job
+
+    def dies_after(request: dict[str, Any]) -> str:
+        create(request)
+        raise Died
+
+    world.sagemaker.create_training_job = dies_after  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        start_round(parse_drop_event(world.drop("2015-07-01")), world.deps)
+    world.sagemaker.create_training_job = create  # type: ignore[method-assign]
     assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
-    # StartRound saw it ended (its record): it created the tuning job, met the stop, and stopped the job.
-    assert tuning_status(world) == "Stopping"
     report = reconcile(world.reconcile_deps)
     assert f"stopped {PROFILE} round 2's incumbent {INC}" in report.actions
     assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
     reconcile(world.reconcile_deps)  # nothing asked twice
     assert stops(world).count(INC) == 2  # the stop's (refused: no job yet) and Reconcile's
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+
+
+# An incumbent StartRound creates after the stopped round was closed (issue 20's last window): StartRound had read the
+# round `starting`; `retune stop` wrote it `stopping` and found no job (recorded it never created); Reconcile saw
+# every incumbent ended and closed the round; then StartRound's create landed. Nothing looks at a closed round again:
+# StartRound reads the round again after its creates and stops what it created.
+
+
+def stop_and_close_before_the_create(world: World) -> None:
+    """Round 2's incumbent's create lands after the stop was written and Reconcile closed the stopped round."""
+    create = world.sagemaker.create_training_job
+
+    def closed_first(request: dict[str, Any]) -> str:
+        if request["TrainingJobName"] == INC and INC not in world.sagemaker.training_jobs:
+            stop_round(PROFILE, 2, WHO, deps(world))
+            reconcile(world.reconcile_deps)
+            assert world.store.get_round(PROFILE, 2).status == "failed"  # closed: no Reconcile looks again
+        return create(request)
+
+    world.sagemaker.create_training_job = closed_first  # type: ignore[method-assign]
+
+
+def round_failed_alerts(world: World) -> list[str]:
+    return [a.subject for a in world.alerts.published if a.outcome == "round_failed"]
+
+
+def test_an_incumbent_created_after_its_stopped_round_was_closed_is_stopped_by_startround(
+    world: World,
+) -> None:
+    first_round(world)
+    stop_and_close_before_the_create(world)
+    event = parse_drop_event(world.drop("2015-07-01"))
+    result = start_round(event, world.deps)
+    assert result.status == "already_started" and "retune stop" in result.detail and INC in result.detail
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    assert stops(world) == [INC, INC]  # the stop's (refused: no job yet), then StartRound's
+    assert ROUND_2 not in world.sagemaker.tuning_jobs  # a stopped round's tuning job never starts
+    closed = world.store.get_round(PROFILE, 2)
+    assert (closed.status, closed.trial_counts) == ("failed", {"Stopped": 1})
+    assert round_failed_alerts(world) == [f"[retune] {PROFILE} round 2: failed (tuning job Stopped)"]
+    # Its events and a repeat of the drop's event after SageMaker stopped it: nothing more is asked or written.
+    end_job(world, INC, None, status="Stopped")
+    assert record_trial(INC, world.record_deps).status == "duplicate"
+    assert world.store.get_trial(PROFILE, 2, INC).status == "Stopped"
+    assert start_round(event, world.deps).status == "already_started"
+    reconcile(world.reconcile_deps)
+    assert stops(world) == [INC, INC] and ROUND_2 not in world.sagemaker.tuning_jobs
+    assert world.store.get_round(PROFILE, 2) == closed
+    assert drop_ready(world, "2015-07-01") == []
+
+
+def test_startrounds_throttled_stop_of_an_incumbent_of_a_closed_round_is_retried_by_lambdas_retry(
+    world: World,
+) -> None:
+    first_round(world)
+    stop_and_close_before_the_create(world)
+    stop = world.sagemaker.stop_training_job
+    throttled = [Throttled("sagemaker: ThrottlingException")]
+
+    def throttling_once_created(name: str) -> None:
+        if throttled and name in world.sagemaker.training_jobs:
+            raise throttled.pop()
+        stop(name)
+
+    world.sagemaker.stop_training_job = throttling_once_created  # type: ignore[method-assign]
+    event = parse_drop_event(world.drop("2015-07-01"))
+    with pytest.raises(Throttled):  # transient: Lambda retries the event
+        start_round(event, world.deps)
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
+    retry = start_round(event, world.deps)  # the round is closed: its resume stops the incumbent
+    assert retry.status == "already_started" and "asked to stop" in retry.detail
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+    assert start_round(event, world.deps).status == "already_started"  # Lambda's last retry: nothing more
+    assert stops(world) == [
+        INC,
+        INC,
+    ]  # the stop's (refused: no job yet) and the retry's (throttled: unrecorded)
+
+
+def test_an_incumbent_startround_created_not_yet_visible_to_its_stop_is_retried_not_taken_as_never_created(
+    world: World,
+) -> None:
+    """SageMaker does not document that a job is visible to DescribeTrainingJob and StopTrainingJob as soon as its
+    CreateTrainingJob returns: a job this run created and cannot find yet is raised for Lambda's retry."""
+    first_round(world)
+    stop_and_close_before_the_create(world)
+    hidden: dict[str, Any] = {}
+    create = world.sagemaker.create_training_job
+
+    def created_unseen(request: dict[str, Any]) -> str:
+        arn = create(request)
+        hidden[INC] = world.sagemaker.training_jobs.pop(INC)
+        return arn
+
+    world.sagemaker.create_training_job = created_unseen  # type: ignore[method-assign]
+    event = parse_drop_event(world.drop("2015-07-01"))
+    with pytest.raises(TransientError):
+        start_round(event, world.deps)
+    world.sagemaker.training_jobs.update(hidden)  # visible by the time Lambda retries
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
+    assert start_round(event, world.deps).status == "already_started"
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+
+
+def test_a_tuning_job_created_after_its_stopped_round_was_closed_is_stopped_by_startround(
+    world: World,
+) -> None:
+    """The tuning job's form of the window: StartRound read the round `starting` with every incumbent ended; the
+    stop (no tuning job yet) and Reconcile's close came before its create. Its write of `running` fails on a
+    round closed, not `stopping`: it stops the job all the same."""
+    detail = incumbent_ended_and_announced(world)
+    create = world.sagemaker.create_tuning_job
+
+    def closed_first(request: dict[str, Any]) -> str:
+        stop_round(PROFILE, 2, WHO, deps(world))
+        reconcile(world.reconcile_deps)
+        assert world.store.get_round(PROFILE, 2).status == "evaluating"  # the incumbent completed
+        return create(request)
+
+    world.sagemaker.create_tuning_job = closed_first  # type: ignore[method-assign]
+    event = parse_drop_event(bus_event(detail))
+    result = start_round(event, world.deps)
+    world.sagemaker.create_tuning_job = create  # type: ignore[method-assign]
+    assert result.status == "already_started" and "asked to stop" in result.detail
+    assert tuning_stops(world) == [ROUND_2] and tuning_status(world) == "Stopping"
+    # Its Stopped event finds the round closed: nothing changes, the evaluation goes on.
+    world.sagemaker.run_trials(ROUND_2, [{"objective": None, "status": "Stopped"}], "Stopped")
+    assert close_round(ROUND_2, world.close_deps).status == "duplicate"
+    assert start_round(event, world.deps).status == "already_started"
+    assert tuning_stops(world) == [ROUND_2]
+    assert world.store.get_round(PROFILE, 2).status == "evaluating"

@@ -39,7 +39,7 @@ from retune.use_cases.finish import release_if_held
 from retune.use_cases.promote import PromoteDeps, profile_or_none
 from retune.use_cases.record_trial import record_trial_of_round
 from retune.use_cases.start_round import StartRoundDeps, start_round
-from retune.use_cases.stop_round import record_never_started, stop_incumbent, stop_tuning_job
+from retune.use_cases.stop_round import record_never_started, stop_incumbents_in_progress, stop_tuning_job
 
 logger = logging.getLogger(__name__)
 
@@ -235,33 +235,24 @@ def _stopping(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) ->
 
 
 def _stop_incumbents_still_training(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:
-    """Describe every incumbent of a `stopping` round, the recorded ones too: one the stop recorded as never
-    created may have been created since (StartRound had read the round `starting`). One not recorded as ended is
-    recorded from its description (as never created if it does not exist); one still InProgress is stopped."""
-    sagemaker = deps.close.sagemaker
+    """Describe every incumbent of a `stopping` round, the recorded ones too, and stop each still InProgress
+    (`stop_incumbents_in_progress`). One not recorded as ended is recorded from its description (as never created
+    if it does not exist)."""
     recorded = {t.training_job_name: t for t in deps.store.trials(rnd.profile, rnd.seq)}
-    for incumbent in rnd.incumbents:
-        trial = recorded.get(incumbent.job_name)
+    for job in stop_incumbents_in_progress(rnd, deps.close.sagemaker, deps.store, deps.clock):
+        name = job.incumbent.job_name
+        trial = recorded.get(name)
         ended = trial is not None and trial.terminal
-        try:
-            described = sagemaker.describe_training_job(incumbent.job_name)
-        except NotFound:
+        if job.described is None:
             if not ended:
-                record_never_started(rnd, incumbent, deps.store, deps.clock())
+                record_never_started(rnd, job.incumbent, deps.store, deps.clock())
             continue
         if not ended:
-            recorded_now = record_trial_of_round(
-                rnd.profile, rnd.seq, incumbent.job_name, deps.close.record, described
-            )
+            recorded_now = record_trial_of_round(rnd.profile, rnd.seq, name, deps.close.record, job.described)
             if recorded_now.status == "recorded":
-                report.actions.append(
-                    f"recorded {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}"
-                )
-        # Only InProgress: a job Stopping was asked already, and SageMaker refuses to stop it again.
-        if described.get("TrainingJobStatus") == "InProgress" and stop_incumbent(
-            rnd, incumbent, sagemaker, deps.store, deps.clock
-        ):
-            report.actions.append(f"stopped {rnd.profile} round {rnd.seq}'s incumbent {incumbent.job_name}")
+                report.actions.append(f"recorded {rnd.profile} round {rnd.seq}'s incumbent {name}")
+        if job.asked:
+            report.actions.append(f"stopped {rnd.profile} round {rnd.seq}'s incumbent {name}")
 
 
 def _deployment(rnd: RoundRecord, deps: ReconcileDeps, report: ReconcileReport) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, NamedTuple
@@ -38,7 +38,7 @@ from retune.profile import EmptyProfile, Profile, profile_key, read_profile
 from retune.records import DropRecord, Incumbent, JobLookup, QueuedRecord, RoundRecord, TrialRecord
 from retune.requests import channel_manifest_key, sagemaker_manifest
 from retune.store import RoundRunning, Store
-from retune.use_cases.stop_round import stop_tuning_job
+from retune.use_cases.stop_round import stop_incumbents_in_progress, stop_tuning_job, stopped_by_operator
 from retune.validation import validate_request
 
 logger = logging.getLogger(__name__)
@@ -528,6 +528,13 @@ def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRou
         created = _launch_incumbents(rnd, drop, profile, content_types, trials, deps)
         if isinstance(created, StartResult):
             return created
+        if created:
+            # `retune stop` may have looked for these jobs before they existed (and Reconcile closed the round
+            # since: nothing would look again). A consistent read after the creates returned: a stop written
+            # after it finds the jobs, and one written before it is seen here, and the jobs are stopped.
+            latest = deps.store.get_round(rnd.profile, rnd.seq)
+            if latest is not None and stopped_by_operator(latest):
+                return _stopped_meanwhile(latest, deps, created)
         trials = deps.store.trials(rnd.profile, rnd.seq)
         if not incumbents_ended(rnd, trials):
             return StartResult(
@@ -584,32 +591,47 @@ def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRou
         )
     except ConditionFailed:
         # CloseRound (or a concurrent replay) moved the round on: nothing to mark. Or `retune stop` wrote it
-        # `stopping` after this run read it `starting`: the job just created is stopped here (the stop may have
-        # looked before it existed).
+        # `stopping` after this run read it `starting` (and Reconcile may have closed it since): the job just
+        # created is stopped here (the stop may have looked before it existed).
         latest = deps.store.get_round(rnd.profile, rnd.seq)
-        if latest is not None and latest.status == "stopping":
+        if latest is not None and stopped_by_operator(latest):
             return _stopped_meanwhile(latest, deps)
     return StartResult("started", rnd.profile, rnd.drop_id, seq=rnd.seq, tuning_job=rnd.tuning_job_name)
 
 
-def _stopped_meanwhile(rnd: RoundRecord, deps: StartRoundDeps) -> StartResult:
-    """A round `retune stop` wrote `stopping` while this run launched its tuning job: stop the job (a repeat, or
-    a job already Stopping or ended, stops nothing; throttling is raised for Lambda's retry, which comes back
-    here through `_resume`). Its Stopped event closes the round through CloseRound."""
+def _stopped_meanwhile(rnd: RoundRecord, deps: StartRoundDeps, created: Collection[str] = ()) -> StartResult:
+    """A round `retune stop` stopped (`stopping`, or closed since) while this run launched its jobs: stop its
+    tuning job and every incumbent job still InProgress (a repeat, or a job already Stopping or ended, stops
+    nothing; a job this run `created` that SageMaker does not show yet, and throttling, are raised for Lambda's
+    retry, which comes back here through `_resume`). A `stopping` round is closed by the tuning job's Stopped
+    event (CloseRound) or by Reconcile once its incumbents have ended; a closed one stays as it was closed."""
+    extra = {"profile": rnd.profile, "round": rnd.seq, "tuning_job": rnd.tuning_job_name}
     asked = stop_tuning_job(rnd, deps.sagemaker)
     if asked:
+        logger.info("tuning job stopped: the round was stopped as it started", extra=extra)
+    incumbents = [
+        job.incumbent.job_name
+        for job in stop_incumbents_in_progress(rnd, deps.sagemaker, deps.store, deps.clock, created)
+        if job.asked
+    ]
+    if incumbents:
         logger.info(
-            "tuning job stopped: the round was stopped as it started",
-            extra={"profile": rnd.profile, "round": rnd.seq, "tuning_job": rnd.tuning_job_name},
+            "incumbent jobs stopped: the round was stopped as they were created",
+            extra={**extra, "training_jobs": incumbents},
         )
+    state = "is stopping" if rnd.status == "stopping" else f"was stopped and closed ({rnd.status})"
+    detail = f"round {rnd.seq} {state} (retune stop); its tuning job " + (
+        "was asked to stop" if asked else "is not running"
+    )
+    if incumbents:
+        detail += f"; incumbent job(s) {', '.join(incumbents)} asked to stop"
     return StartResult(
         "already_started",
         rnd.profile,
         rnd.drop_id,
         seq=rnd.seq,
         tuning_job=rnd.tuning_job_name,
-        detail=f"round {rnd.seq} is stopping (retune stop); its tuning job "
-        + ("was asked to stop" if asked else "is not running"),
+        detail=detail,
     )
 
 
@@ -620,11 +642,13 @@ def _launch_incumbents(
     content_types: Mapping[str, str | None],
     trials: list[TrialRecord],
     deps: StartRoundDeps,
-) -> StartResult | None:
-    """Create each incumbent's training job that has no trial record yet (a recorded one exists). A refused one
-    is recorded as a failed trial and the round goes on without it; no capacity before any was created waits as
-    a round's start does; after some were, the error is raised for Lambda and then Reconcile to retry."""
+) -> StartResult | list[str]:
+    """Create each incumbent's training job that has no trial record yet (a recorded one exists); returns the
+    jobs this run created. A refused one is recorded as a failed trial and the round goes on without it; no
+    capacity before any was created waits as a round's start does; after some were, the error is raised for
+    Lambda and then Reconcile to retry."""
     recorded = {t.training_job_name for t in trials}
+    created: list[str] = []
     requests = _incumbent_requests(
         drop, profile, content_types, rnd.plan, rnd.seq, deps, rnd.tuning_job_name, rnd.incumbents
     )
@@ -634,6 +658,7 @@ def _launch_incumbents(
         extra = {"profile": rnd.profile, "round": rnd.seq, "training_job": incumbent.job_name}
         try:
             deps.sagemaker.create_training_job(request)
+            created.append(incumbent.job_name)
             deps.metrics.count("IncumbentsStarted")
             logger.info("incumbent job created", extra=extra)
         except AlreadyExists:
@@ -651,7 +676,7 @@ def _launch_incumbents(
                 _incumbent_refused(rnd, incumbent, f"SageMaker refused it: {exc}", deps)
             else:
                 _check_same_drop_job(rnd, incumbent.job_name, deps)
-    return None
+    return created
 
 
 def _incumbent_refused(rnd: RoundRecord, incumbent: Incumbent, why: str, deps: StartRoundDeps) -> None:
@@ -809,8 +834,9 @@ def _resume(drop: DropRecord, deps: StartRoundDeps) -> StartResult:
     """A repeated event for a started drop: finish the launch if the first attempt stopped before it."""
     assert drop.round_seq is not None
     rnd = deps.store.get_round(drop.profile, drop.round_seq)
-    if rnd is not None and rnd.status == "stopping":
-        return _stopped_meanwhile(rnd, deps)  # Lambda's retry of a run whose stop of its tuning job failed
+    if rnd is not None and stopped_by_operator(rnd):
+        # Lambda's retry of a run whose stops of the jobs it created failed (the round may be closed since).
+        return _stopped_meanwhile(rnd, deps)
     if rnd is None or rnd.status != "starting":
         return StartResult(
             "already_started",

@@ -11,15 +11,21 @@ A tuning job StartRound created as the stop was written (it had read the round `
 is stopped too (`stop_tuning_job`): by StartRound itself, whose write of `running` then fails on the stop's write;
 by the stop, when the job exists by the time it looks; and by Reconcile, when StartRound died between its create and
 its write. Its Stopped event closes the round through CloseRound.
+
+An incumbent StartRound created as the stop looked for it (recorded as never created) is stopped by StartRound
+itself, which reads the round again after its creates and finds it stopped (`stopping`, or closed by Reconcile
+since: nothing else would look again), or, when StartRound died before that read, by its retry or by Reconcile
+while the round is `stopping` (`stop_incumbents_in_progress`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from retune.errors import ConditionFailed, ConflictError, NotFound, Refused
+from retune.errors import ConditionFailed, ConflictError, NotFound, Refused, TransientError
 from retune.incumbents import unrun_trial
 from retune.ports import Clock, SageMakerPort
 from retune.records import Incumbent, RoundRecord
@@ -89,18 +95,76 @@ def _stop_incumbents(rnd: RoundRecord, deps: StopRoundDeps) -> StopResult:
 
 
 def stop_incumbent(
-    rnd: RoundRecord, incumbent: Incumbent, sagemaker: SageMakerPort, store: Store, clock: Clock
+    rnd: RoundRecord,
+    incumbent: Incumbent,
+    sagemaker: SageMakerPort,
+    store: Store,
+    clock: Clock,
+    *,
+    created: bool = False,
 ) -> bool:
-    """Ask SageMaker to stop one incumbent of a `stopping` round; True when it was asked. One SageMaker will not
+    """Ask SageMaker to stop one incumbent of a stopped round; True when it was asked. One SageMaker will not
     stop (not InProgress) has ended or is being stopped (done: its event records it), or was never created (then
-    recorded as stopped here). The stop's and Reconcile's (which finishes a stop that died after its write)."""
+    recorded as stopped here), unless the caller has just `created` it: see `stop_incumbents_in_progress`. The
+    stop's, Reconcile's (which finishes a stop that died after its write) and StartRound's."""
     try:
         sagemaker.stop_training_job(incumbent.job_name)
     except (Refused, NotFound):  # not InProgress: ended, being stopped, or never created
         if not _exists(incumbent.job_name, sagemaker):
+            if created:
+                raise _not_visible_yet(incumbent) from None
             record_never_started(rnd, incumbent, store, clock())
         return False
     return True
+
+
+class IncumbentJob(NamedTuple):
+    incumbent: Incumbent
+    described: dict[str, Any] | None  # None: SageMaker has no such job
+    asked: bool  # asked to stop here
+
+
+def stop_incumbents_in_progress(
+    rnd: RoundRecord,
+    sagemaker: SageMakerPort,
+    store: Store,
+    clock: Clock,
+    created: Collection[str] = (),
+) -> list[IncumbentJob]:
+    """Describe every incumbent of a stopped round, the recorded ones too (one the stop recorded as never created
+    may have been created since: StartRound had read the round `starting`), and stop each InProgress one
+    (`stop_incumbent`; a job Stopping was asked already, and SageMaker refuses to stop it again). Reconcile's,
+    for a `stopping` round, and StartRound's, for one stopped (or closed after its stop) as it created incumbents.
+    SageMaker does not document that a job is visible to DescribeTrainingJob and StopTrainingJob as soon as its
+    CreateTrainingJob returns: a job the caller has just `created` that it cannot find yet is raised as
+    transient, for Lambda's retry, never taken for one never created. Throttling is raised too."""
+    found: list[IncumbentJob] = []
+    for incumbent in rnd.incumbents:
+        just_created = incumbent.job_name in created
+        try:
+            described = sagemaker.describe_training_job(incumbent.job_name)
+        except NotFound:
+            if just_created:
+                raise _not_visible_yet(incumbent) from None
+            found.append(IncumbentJob(incumbent, None, False))
+            continue
+        asked = described.get("TrainingJobStatus") == "InProgress" and stop_incumbent(
+            rnd, incumbent, sagemaker, store, clock, created=just_created
+        )
+        found.append(IncumbentJob(incumbent, described, asked))
+    return found
+
+
+def stopped_by_operator(rnd: RoundRecord) -> bool:
+    """Whether `retune stop` stopped the round while it trained its incumbents: `stopping`, or closed since (its
+    close keeps who stopped it)."""
+    return rnd.status == "stopping" or rnd.stop_requested_at is not None
+
+
+def _not_visible_yet(incumbent: Incumbent) -> TransientError:
+    return TransientError(
+        f"sagemaker: training job {incumbent.job_name}, created just now, is not found yet; retrying its stop"
+    )
 
 
 def stop_tuning_job(rnd: RoundRecord, sagemaker: SageMakerPort) -> bool:
