@@ -96,28 +96,30 @@ def _round(value: Any, digits: int = 6) -> Any:
     return round(value, digits) if finite(value) else value
 
 
-def references(path: Path) -> tuple[dict[str, dict[str, float]], str]:
+REFERENCE_KINDS = {
+    "robust": "best of the means of its top configurations, each re-scored with several trainer seeds",
+    "mean": "mean of its runs' best validation RMSE (windows not yet re-scored)",
+}
+
+
+def references(path: Path) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, str]]]:
     """Per workload and window, the reference's validation RMSE: its robust value where benchmarks.reference made
     one (the best of the means of its top configurations re-scored with several trainer seeds), else the mean of
-    its runs' bests (not the luckier run); and which of the two it is."""
+    its runs' bests (not the luckier run); and which of the two it is (a key of REFERENCE_KINDS)."""
     if not path.is_file():
-        return {}, "none"
+        return {}, {}
     doc = json.loads(path.read_text())
     out: dict[str, dict[str, float]] = {}
-    kinds = set()
+    kinds: dict[str, dict[str, str]] = {}
     for w in WORKLOADS:
         for d, v in doc.get(w, {}).items():
             if finite(v.get("robust_validation_rmse")):
                 out.setdefault(w, {})[d] = v["robust_validation_rmse"]
-                kinds.add("robust")
+                kinds.setdefault(w, {})[d] = "robust"
             else:
                 out.setdefault(w, {})[d] = statistics.fmean(r["best_validation_rmse"] for r in v["runs"])
-                kinds.add("mean")
-    text = {
-        "robust": "best of the means of its top configurations, each re-scored with several trainer seeds",
-        "mean": "mean of its runs' best validation RMSE (windows not yet re-scored)",
-    }
-    return out, " / ".join(text[k] for k in sorted(kinds, reverse=True))
+                kinds.setdefault(w, {})[d] = "mean"
+    return out, kinds
 
 
 def ridge_floor(specs: list[market.DropSpec]) -> dict[str, dict[str, float]]:
@@ -131,7 +133,7 @@ def assemble(
     specs: list[market.DropSpec],
     reference: dict[str, float],
     ridge: dict[str, dict[str, float]],
-    reference_kind: str = "frozen",
+    reference_kinds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The workload's part of efficiency.json: per arm, per round, the mean over the seeds that ran it; the
     summary on the development and the held-out windows; every arm and anchor against AMT-default (the frontier)."""
@@ -240,7 +242,12 @@ def assemble(
         "frontier": frontier,
         "ridge_floor": ridge_vs_tuned(out_arms, ridge),
         "reference": {
-            "kind": reference_kind
+            "kind": " / ".join(
+                REFERENCE_KINDS[k]
+                for k in sorted(
+                    {(reference_kinds or {}).get(s.drop_id, "robust") for s in specs}, reverse=True
+                )
+            )
             if all(s.drop_id in reference for s in specs)
             else "best any arm found (no frozen value)",
             "validation_rmse": {d: _round(v) for d, v in ref.items()},
@@ -955,7 +962,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in write_seed_files(tasks, work, args.rounds, results, command):
             print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", file=sys.stderr)
     seconds = time.monotonic() - started
-    refs, kind = references(args.reference) if mode != "quick" else ({}, "best any arm found")
+    refs, kinds = references(args.reference) if mode != "quick" else ({}, {})
     result: dict[str, Any] = {}
     for workload in WORKLOADS:
         rows, policies = ea.load_rows(results, workload, ARMS)
@@ -963,7 +970,13 @@ def main(argv: list[str] | None = None) -> int:
             rounds = max(len(seq) for by_seed in rows.values() for seq in by_seed.values())
             specs = market.windows(FIRST_WINDOW, rounds, **specs_kwargs)
             result[workload] = assemble(
-                workload, rows, policies, specs, refs.get(workload, {}), ridge_floor(specs), kind
+                workload,
+                rows,
+                policies,
+                specs,
+                refs.get(workload, {}),
+                ridge_floor(specs),
+                kinds.get(workload),
             )
         else:
             summary, details = ea.summary_block({}, {}, "development")
@@ -1057,7 +1070,7 @@ def run_notes(result: dict[str, Any], mode: str, results: Path, processes: int) 
         )
         ran.append(f"- {workload}: {per_arm}.")
     what = notes.get("what_ran", "") + ("\n\n" if notes.get("what_ran") else "") + "\n".join(ran)
-    kinds = sorted({result[w].get("reference", {}).get("kind", "") for w in WORKLOADS} - {""})
+    kinds = [f"{w}: {result[w]['reference']['kind']}" for w in WORKLOADS if result[w].get("reference")]
     method = METHOD.format(
         resamples=RESAMPLES,
         rng_seed=RNG_SEED,
@@ -1072,8 +1085,8 @@ def run_notes(result: dict[str, Any], mode: str, results: Path, processes: int) 
         "",
         f"{DEFAULT_SEEDS} seeds x {WINDOWS} windows, cut into fixed chunks of {ea.SEEDS_PER_CHUNK} seeds, one "
         f"workload and one group of arms each; the estimates are for {processes} free cores, from the committed "
-        "rows' wall time per round (the issue's limit is 2 hours a chunk; retune's incumbent jobs, issue 20 item "
-        "1, will add to its arm's time). Each chunk resumes from the cache (out/bench/efficiency) if cut short, writes one file "
+        "rows' wall time per round plus the re-scoring jobs, which the rows' wall time leaves out (the issue's "
+        "limit is 2 hours a chunk). Each chunk resumes from the cache (out/bench/efficiency) if cut short, writes one file "
         "per workload, arm and seed under benchmarks/results/efficiency/ (commit them), and regenerates this page "
         "from every committed file; `--report-only` does only the last step. The goal's arms come first "
         "(AMT-default, retune, and the random anchor, which runs after retune in the same chunk); the context arms "

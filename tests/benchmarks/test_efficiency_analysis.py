@@ -214,6 +214,24 @@ def test_the_chunk_estimates_count_the_rescoring_jobs_the_rows_wall_time_leaves_
     )
 
 
+def test_the_reference_is_the_robust_value_where_there_is_one_and_says_which_per_workload(
+    tmp_path: Path,
+) -> None:
+    runs = [{"best_validation_rmse": 0.50}, {"best_validation_rmse": 0.52}]
+    doc = {
+        "xgb": {"2015-01-01": {"runs": runs, "robust_validation_rmse": 0.53}},
+        "mlp": {"2015-01-01": {"runs": runs}, "2019-01-01": {"runs": runs, "robust_validation_rmse": 0.6}},
+    }
+    path = tmp_path / "reference.json"
+    path.write_text(json.dumps(doc))
+    values, kinds = efficiency.references(path)
+    assert values == {
+        "xgb": {"2015-01-01": 0.53},
+        "mlp": {"2015-01-01": pytest.approx(0.51), "2019-01-01": 0.6},
+    }
+    assert kinds == {"xgb": {"2015-01-01": "robust"}, "mlp": {"2015-01-01": "mean", "2019-01-01": "robust"}}
+
+
 def test_report_only_rebuilds_the_summary_from_the_committed_per_seed_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
