@@ -123,13 +123,18 @@ def test_enforcement_the_full_run_makes_only_calls_the_roles_allow(recorded: Rec
     assert {*FUNCTIONS, "SageMakerExecutionRole", "cli"} <= callers, callers
 
 
-def needing(recorded: Recorded, principal: str, policies: tuple[Policy, ...], label: str) -> list[TraceEntry]:
-    """The recorded calls of `principal` that its policies allow but would deny without the statement `label`."""
-    (statement,) = [s for p in policies for s in p.statements if s.label == label]
+def without_statement(policies: tuple[Policy, ...], label: str) -> tuple[Policy, ...]:
+    """The policies with the one statement `label` (its label, or its Sid) taken out."""
+    (statement,) = [s for p in policies for s in p.statements if label in (s.label, s.sid)]
     reduced = tuple(
         p.without(statement) if any(s is statement for s in p.statements) else p for p in policies
     )
-    reduced = tuple(p for p in reduced if p.statements)
+    return tuple(p for p in reduced if p.statements)
+
+
+def needing(recorded: Recorded, principal: str, policies: tuple[Policy, ...], label: str) -> list[TraceEntry]:
+    """The recorded calls of `principal` that its policies allow but would deny without the statement `label`."""
+    reduced = without_statement(policies, label)
     calls = [e for e in recorded.trace if e.principal == principal and e.allowed]
     return [e for e in calls if not reevaluate(recorded, e, reduced)]
 
@@ -199,12 +204,8 @@ def test_enforcement_the_tuning_job_created_as_the_stop_was_written_is_stopped_w
     ]
     assert stops and all(e.allowed and e.request.resource.endswith("/rt-iam-flow-0005") for e in stops), stops
     policies = recorded.principals[principal].policies
-    (statement,) = [s for p in policies for s in p.statements if s.sid == "StopTuningJobsOfStoppedRounds"]
-    assert needing(recorded, principal, policies, statement.label) == stops
-    without = tuple(
-        p.without(statement) if any(s is statement for s in p.statements) else p for p in policies
-    )
-    without = tuple(p for p in without if p.statements)
+    assert needing(recorded, principal, policies, "StopTuningJobsOfStoppedRounds") == stops
+    without = without_statement(policies, "StopTuningJobsOfStoppedRounds")
     sagemaker = stops[0].request.resource.rsplit(":", 1)[0]
     others = [
         ("sagemaker:StopHyperParameterTuningJob", "hyper-parameter-tuning-job/someone-elses-job"),
@@ -234,12 +235,8 @@ def test_enforcement_startround_stops_the_incumbents_it_created_after_the_stoppe
     stops = [e for e in recorded.trace if e.principal == principal and e.operation == "StopTrainingJob"]
     assert stops and all(e.allowed and "/rt-iam-flow-0006-inc" in e.request.resource for e in stops), stops
     policies = recorded.principals[principal].policies
-    (statement,) = [s for p in policies for s in p.statements if s.sid == "StopIncumbentsOfStoppedRounds"]
-    assert needing(recorded, principal, policies, statement.label) == stops
-    without = tuple(
-        p.without(statement) if any(s is statement for s in p.statements) else p for p in policies
-    )
-    without = tuple(p for p in without if p.statements)
+    assert needing(recorded, principal, policies, "StopIncumbentsOfStoppedRounds") == stops
+    without = without_statement(policies, "StopIncumbentsOfStoppedRounds")
     sagemaker = stops[0].request.resource.rsplit(":", 1)[0]
     denied = [
         ("sagemaker:StopTrainingJob", "training-job/someone-elses-job"),
