@@ -197,6 +197,31 @@ def test_the_chunk_plan_is_fixed_covers_every_seed_once_and_each_chunk_fits_in_t
     assert all(sorted(seeds) == list(range(1, 11)) for seeds in covered.values())
 
 
+def test_the_chunk_estimates_take_each_arms_fastest_run_so_a_run_on_a_loaded_machine_does_not_raise_them(
+    tmp_path: Path,
+) -> None:
+    # Seeds 1-2 ran beside other work (every round about twice as long), seeds 3-4 on free cores: the estimate is
+    # the free run's.
+    # A run's files are written seconds apart, the two runs hours apart, by the same command; the free run's
+    # seeds differ (80 s and 120 s a round), and its estimate is their mean, not the faster seed's.
+    loaded, free, free_later = (
+        "2026-12-08T00:41:21+00:00",
+        "2026-12-08T03:10:00+00:00",
+        "2026-12-08T03:10:02+00:00",
+    )
+    for seed, wall, made in ((1, 200.0, loaded), (2, 200.0, loaded), (3, 80.0, free), (4, 120.0, free_later)):
+        rows = [{**_row(w, 0.5, 4, 10.0), "wall_seconds": wall} for w in WINDOWS]
+        doc = {"seed": seed, "policy": None, "command": "run", "made": made, "rows": rows}
+        ea.write_seed_file(tmp_path / "seeds", "xgb", "amt_default", seed, doc)
+    minutes = efficiency.per_seed_minutes(tmp_path / "seeds", 2, processes=2)
+    assert minutes[("xgb", "amt_default")] == pytest.approx(100.0 * 2 * efficiency.OVERHEAD / 2 / 60)
+    # With the loaded run alone, it is the loaded run's.
+    for seed in (3, 4):
+        (tmp_path / "seeds" / "xgb" / "amt_default" / f"s{seed:02d}.json").unlink()
+    minutes = efficiency.per_seed_minutes(tmp_path / "seeds", 2, processes=2)
+    assert minutes[("xgb", "amt_default")] == pytest.approx(200.0 * 2 * efficiency.OVERHEAD / 2 / 60)
+
+
 def test_the_chunk_estimates_count_the_rescoring_jobs_the_rows_wall_time_leaves_out(tmp_path: Path) -> None:
     # One arm whose rounds take 100 s for 4 trials, and Bayesian without early stopping at 30 s a full trial.
     for arm, wall, trials in (("amt_default", 100.0, 4), ("bayesian_no_es", 120.0, 4)):
