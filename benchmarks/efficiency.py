@@ -705,6 +705,14 @@ def reading(s: dict[str, Any]) -> str:
             f"seconds outweigh a job's start-up charge ({ea.BILL['startup_seconds_per_job']} s), so on AWS the "
             "saving follows the compute more than the trial count"
         )
+    split = s.get("compute_split")
+    if split:
+        parts.append(
+            f"of retune's compute, the incumbents take {split['incumbents']:.3f}x ({split['incumbents_per_round']:.1f}"
+            f" plain jobs a round, run to their end) and the tuning trials {split['tuning_trials']:.3f}x "
+            f"({split['tuning_trials_per_round']:.1f} a round, each {split['tuning_trial_vs_amt_default_trial']:.2f}x "
+            "AMT-default's mean trial)"
+        )
     return "; ".join(parts) + "."
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from retune.naming import tuning_job_of_incumbent
+
 from benchmarks.stats import Interval, paired_ci
 
 FROM_ROUND = 3
@@ -157,16 +159,23 @@ def cells(
     windows before HELD_OUT_FROM, "held_out": from it, "all") that both arms ran on that seed. Cells whose values
     are not finite are left out."""
     out = {}
+    for seed, a, b in paired_rows(rows, ours, theirs, block):
+        pair = value(a, b)
+        if pair is not None and finite(pair[0]) and finite(pair[1]):
+            out[(seed, a["drop"])] = (float(pair[0]), float(pair[1]))
+    return out
+
+
+def paired_rows(
+    rows: Rows, ours: str, theirs: str, block: str
+) -> Iterable[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """(seed, our row, their row) for the rounds `cells` pairs."""
     for seed, seq in rows.get(ours, {}).items():
         other = rows.get(theirs, {}).get(seed, [])
         for i in range(FROM_ROUND - 1, min(len(seq), len(other))):
             a, b = seq[i], other[i]
-            if a["drop"] != b["drop"] or not in_block(a["drop"], block):
-                continue
-            pair = value(a, b)
-            if pair is not None and finite(pair[0]) and finite(pair[1]):
-                out[(seed, a["drop"])] = (float(pair[0]), float(pair[1]))
-    return out
+            if a["drop"] == b["drop"] and in_block(a["drop"], block):
+                yield seed, a, b
 
 
 def cut_to(row: dict[str, Any], trials: int) -> dict[str, Any] | None:
@@ -316,6 +325,36 @@ def compare(rows: Rows, ours: str, theirs: str, reference: Mapping[str, float], 
     }
 
 
+def compute_split(rows: Rows, block: str) -> dict[str, float | None] | None:
+    """Where retune's compute goes, rounds FROM_ROUND+ of the block, as fractions of AMT-default's compute on the
+    same seed-rounds: the incumbents (plain jobs, full length) and the tuning job's trials, with each's count per
+    round and the tuning trials' mean length against AMT-default's mean trial. None before rows carried per-trial
+    records."""
+    parts = [
+        (a, b) for _, a, b in paired_rows(rows, "retune", "amt_default", block) if a.get("trial_records")
+    ]
+    if not parts:
+        return None
+    incumbent = tuning = amt = 0.0
+    n_incumbent = n_tuning = n_amt = 0
+    for ours, theirs in parts:
+        for t in ours["trial_records"]:
+            if tuning_job_of_incumbent(t["name"]) is not None:
+                incumbent, n_incumbent = incumbent + (t["compute"] or 0.0), n_incumbent + 1
+            else:
+                tuning, n_tuning = tuning + (t["compute"] or 0.0), n_tuning + 1
+        amt, n_amt = amt + theirs["compute"], n_amt + theirs["trials"]
+    return {
+        "incumbents": round(incumbent / amt, 4),
+        "tuning_trials": round(tuning / amt, 4),
+        "incumbents_per_round": round(n_incumbent / len(parts), 2),
+        "tuning_trials_per_round": round(n_tuning / len(parts), 2),
+        "tuning_trial_vs_amt_default_trial": round((tuning / n_tuning) / (amt / n_amt), 3)
+        if n_tuning
+        else None,
+    }
+
+
 SUMMARY_KEYS = (
     "retune_vs_amt_default_compute_ratio_rounds_3plus",
     "retune_mean_regret_pct_rounds_3plus",
@@ -385,6 +424,7 @@ def summary_block(
         "windows": main["windows"],
         "bill_usd_retune_amt_default": main["bill_usd"],
         "bill_basis": main["bill_basis"],
+        "compute_split": compute_split(rows, block),
         "vs_budget_matched": {
             a: c if c["pairs"] else {**c, "missing": missing_anchor(rows, a)} for a, c in anchors.items()
         },

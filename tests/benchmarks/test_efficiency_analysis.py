@@ -360,3 +360,24 @@ def test_the_sequence_workload_is_reported_with_the_same_keys_and_judged_by_no_g
     assert "no goal" in section and "draws one seed 2 times 50% of the time" in section
     assert "**seq**, held out" not in text  # no clause judged
     assert "![frontier, seq](benchmarks-seq.svg)" in text
+
+
+def test_the_compute_split_puts_the_incumbents_apart_from_the_tuning_trials() -> None:
+    # Each of retune's rounds: 2 incumbents of 30 each and 3 tuning trials of 10; AMT-default's: 20 trials, 400 in all.
+    incumbents = [
+        {**r, "name": f"rt-x-0003-inc{i + 1}", "compute": 30.0} for i, r in enumerate(_records([0.5, 0.5]))
+    ]
+    ours = [_row(w, 0.5, 5, 90.0, trial_records=[*incumbents, *_records([0.5] * 3)]) for w in WINDOWS]
+    theirs = [_row(w, 0.5, 20, 400.0, trial_records=_records([0.5] * 20)) for w in WINDOWS]
+    rows: ea.Rows = {"retune": {1: ours}, "amt_default": {1: theirs}}
+    split = ea.compute_split(rows, "all")
+    assert split == {
+        "incumbents": 0.15,
+        "tuning_trials": 0.075,
+        "incumbents_per_round": 2.0,
+        "tuning_trials_per_round": 3.0,
+        "tuning_trial_vs_amt_default_trial": 0.5,
+    }
+    # Rows from before the per-trial records have no split.
+    bare = {"retune": {1: [_row(w, 0.5, 5, 90.0) for w in WINDOWS]}, "amt_default": {1: theirs}}
+    assert ea.compute_split(bare, "all") is None
