@@ -4,6 +4,7 @@ records, alert and queued drop), exactly once whatever the order and repeats of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +35,34 @@ def stops(world: World) -> list[str]:
 
 def drop_ready(world: World, drop_id: str) -> list[dict[str, Any]]:
     return [d for kind, d in world.bus.events if kind == DROP_READY and d["drop_id"] == drop_id]
+
+
+def throttle_once(world: World, stop: str, when: Callable[[str], bool] = lambda name: True) -> None:
+    """SageMaker throttles the first `stop` (stop_tuning_job or stop_training_job) of a job `when` holds for."""
+    real = getattr(world.sagemaker, stop)
+    throttled = [Throttled("sagemaker: ThrottlingException")]
+
+    def throttling(name: str) -> None:
+        if throttled and when(name):
+            raise throttled.pop()
+        real(name)
+
+    setattr(world.sagemaker, stop, throttling)
+
+
+def another_reconcile_stops_first(world: World, stop: str) -> list[Any]:
+    """Two Reconciles at once: both described the job InProgress; the other run's `stop` lands first, then this
+    one's is refused (Stopping). Returns the list the other run's report is put in."""
+    real = getattr(world.sagemaker, stop)
+    overlapped: list[Any] = []
+
+    def other_run_first(name: str) -> None:
+        setattr(world.sagemaker, stop, real)
+        overlapped.append(reconcile(world.reconcile_deps))
+        real(name)
+
+    setattr(world.sagemaker, stop, other_run_first)
+    return overlapped
 
 
 def round_2_training_its_incumbent_with_a_drop_queued(world: World) -> None:
@@ -283,15 +312,7 @@ def test_startrounds_throttled_stop_is_retried_by_lambdas_retry(world: World) ->
     detail = incumbent_ended_and_announced(world)
     read = world.store.get_round
     world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
-    stop = world.sagemaker.stop_tuning_job
-    throttled = [Throttled("sagemaker: ThrottlingException")]
-
-    def throttling(name: str) -> None:
-        if throttled:
-            raise throttled.pop()
-        stop(name)
-
-    world.sagemaker.stop_tuning_job = throttling  # type: ignore[method-assign]
+    throttle_once(world, "stop_tuning_job")
     with pytest.raises(Throttled):  # transient: Lambda retries the event
         start_round(parse_drop_event(bus_event(detail)), world.deps)
     world.store.get_round = read  # type: ignore[method-assign]
@@ -327,16 +348,7 @@ def test_two_reconciles_at_once_stop_the_tuning_job_once_and_fail_nothing(world:
     world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
     startround_died_after_its_create(world, detail)
     world.store.get_round = read  # type: ignore[method-assign]
-    stop = world.sagemaker.stop_tuning_job
-    overlapped: list[Any] = []
-
-    def other_run_first(name: str) -> None:
-        # Both runs described it InProgress; the other run's stop lands first, then this one's is refused.
-        world.sagemaker.stop_tuning_job = stop  # type: ignore[method-assign]
-        overlapped.append(reconcile(world.reconcile_deps))
-        stop(name)
-
-    world.sagemaker.stop_tuning_job = other_run_first  # type: ignore[method-assign]
+    overlapped = another_reconcile_stops_first(world, "stop_tuning_job")
     report = reconcile(world.reconcile_deps)
     assert tuning_stops(world) == [ROUND_2, ROUND_2]  # asked twice; SageMaker refused the second (Stopping)
     assert f"stopped {PROFILE} round 2's tuning job {ROUND_2}" in overlapped[0].actions
@@ -351,15 +363,7 @@ def test_reconciles_throttled_stop_of_the_tuning_job_is_retried_by_its_next_run(
     world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
     startround_died_after_its_create(world, detail)
     world.store.get_round = read  # type: ignore[method-assign]
-    stop = world.sagemaker.stop_tuning_job
-    throttled = [Throttled("sagemaker: ThrottlingException")]
-
-    def throttling(name: str) -> None:
-        if throttled:
-            raise throttled.pop()
-        stop(name)
-
-    world.sagemaker.stop_tuning_job = throttling  # type: ignore[method-assign]
+    throttle_once(world, "stop_tuning_job")
     first = reconcile(world.reconcile_deps)
     assert first.errors and "ThrottlingException" in first.errors[0] and first.failures == []
     assert tuning_status(world) == "InProgress"
@@ -440,16 +444,7 @@ def test_reconcile_stops_the_incumbents_of_a_stop_that_died_after_its_write(worl
 
 def test_two_reconciles_at_once_stop_the_incumbent_once_and_fail_nothing(world: World) -> None:
     a_stop_that_died_after_its_write(world)
-    stop = world.sagemaker.stop_training_job
-    overlapped: list[Any] = []
-
-    def other_run_first(name: str) -> None:
-        # Both runs described it InProgress; the other run's stop lands first, then this one's is refused.
-        world.sagemaker.stop_training_job = stop  # type: ignore[method-assign]
-        overlapped.append(reconcile(world.reconcile_deps))
-        stop(name)
-
-    world.sagemaker.stop_training_job = other_run_first  # type: ignore[method-assign]
+    overlapped = another_reconcile_stops_first(world, "stop_training_job")
     report = reconcile(world.reconcile_deps)
     assert stops(world) == [INC, INC]  # asked twice; SageMaker refused the second (Stopping)
     assert f"stopped {PROFILE} round 2's incumbent {INC}" in overlapped[0].actions
@@ -483,15 +478,7 @@ def test_an_incumbent_that_completed_before_reconciles_stop_makes_the_round_eval
 
 def test_reconciles_throttled_stop_is_retried_by_its_next_run(world: World) -> None:
     a_stop_that_died_after_its_write(world)
-    stop = world.sagemaker.stop_training_job
-    throttled = [Throttled("sagemaker: ThrottlingException")]
-
-    def throttling(name: str) -> None:
-        if throttled:
-            raise throttled.pop()
-        stop(name)
-
-    world.sagemaker.stop_training_job = throttling  # type: ignore[method-assign]
+    throttle_once(world, "stop_training_job")
     first = reconcile(world.reconcile_deps)
     assert first.errors and "ThrottlingException" in first.errors[0] and first.failures == []
     assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "InProgress"
@@ -667,15 +654,7 @@ def test_startrounds_throttled_stop_of_an_incumbent_of_a_closed_round_is_retried
 ) -> None:
     first_round(world)
     stop_and_close_before_the_create(world)
-    stop = world.sagemaker.stop_training_job
-    throttled = [Throttled("sagemaker: ThrottlingException")]
-
-    def throttling_once_created(name: str) -> None:
-        if throttled and name in world.sagemaker.training_jobs:
-            raise throttled.pop()
-        stop(name)
-
-    world.sagemaker.stop_training_job = throttling_once_created  # type: ignore[method-assign]
+    throttle_once(world, "stop_training_job", when=lambda name: name in world.sagemaker.training_jobs)
     event = parse_drop_event(world.drop("2015-07-01"))
     with pytest.raises(Throttled):  # transient: Lambda retries the event
         start_round(event, world.deps)
