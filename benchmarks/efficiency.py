@@ -240,6 +240,7 @@ def assemble(
         "summary": summary,
         "summary_details": details,
         "frontier": frontier,
+        "incumbent_counts": ea.incumbent_counts(rows, ref),
         "ridge_floor": ridge_vs_tuned(out_arms, ridge),
         "reference": {
             "kind": " / ".join(
@@ -547,6 +548,7 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
                 f"| {_f(c['test_ratio'], '.4f')}{_ci(c['test_ratio_ci_95'], '.4f')} |"
             )
         lines.append("")
+    lines += incumbent_count_section(result)
     lines += [run["method"], "", run["chunks"], ""]
     if run["reading"]:
         lines += ["## Reading of the 5-seed run (issue 8)", "", run["reading"], ""]
@@ -650,6 +652,36 @@ def _side(ci: list[float] | None, zero: float, below: str, above: str, tie: str)
     if not ci:
         return "not measured"
     return below if ci[1] < zero else above if ci[0] > zero else tie
+
+
+def incumbent_count_section(result: dict[str, Any]) -> list[str]:
+    """How many incumbents a round needs, post hoc on retune's recorded trials (efficiency_analysis.incumbent_counts)."""
+    table = []
+    for workload in WORKLOADS:
+        for count, blocks in result[workload].get("incumbent_counts", {}).items():
+            for block, c in blocks.items():
+                if c["pairs"]:
+                    table.append(
+                        f"| {workload} | {count} | {BLOCK_LABEL[block]} | {c['pairs']} | {_f(c['compute_ratio'], '.3f')}"
+                        f"{_ci(c['compute_ratio_ci_95'], '.3f')} | {_f(c['regret_diff'], '+.2f')}"
+                        f"{_ci(c['regret_diff_ci_95'], '+.2f')} |"
+                    )
+    if not table:
+        return []
+    return [
+        "## How many incumbents (post hoc)",
+        "",
+        "retune's rounds as if each had trained only its first N incumbents (the policy's order: the champion's "
+        "configuration, then the recent rounds' bests, newest first), against AMT-default on the same seeds and "
+        "windows, rounds 3+: the round's best among what is left, and its compute. N = 3 is the policy as it ran. "
+        "Post hoc: the tuning trials are kept as they ran, though the incumbents' best score set the target the "
+        "tuning job stopped on, so fewer incumbents could have changed them.",
+        "",
+        "| workload | incumbents | windows | seed-windows | compute ratio [95% CI] | regret difference, points [95% CI] |",
+        "|---|---|---|---|---|---|",
+        *table,
+        "",
+    ]
 
 
 def reading(s: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from retune.naming import tuning_job_of_incumbent
+from retune.naming import INCUMBENT_MARK, tuning_job_of_incumbent
 
 from benchmarks.stats import Interval, paired_ci
 
@@ -216,6 +216,66 @@ def with_cut_anchor(rows: Rows) -> Rows:
         if out:
             cut[seed] = out
     return {**rows, "amt_default_cut": cut} if cut else dict(rows)
+
+
+def with_incumbents(row: dict[str, Any], count: int) -> dict[str, Any] | None:
+    """retune's round as if it had trained only its first `count` incumbents (the policy's order: the champion's
+    configuration, then the recent rounds' bests, newest first), post hoc: its best completed trial among what is
+    left and their compute. The tuning trials are kept as they ran, though the incumbents' scores set the target
+    the tuning job stopped on. None when the row has no per-trial records."""
+    records = row.get("trial_records")
+    if not records:
+        return None
+
+    def kept(r: dict[str, Any]) -> bool:
+        if tuning_job_of_incumbent(r["name"]) is None:
+            return True
+        return int(r["name"].rsplit(INCUMBENT_MARK, 1)[1]) <= count
+
+    left = [r for r in records if kept(r)]
+    done = [r["final_objective"] for r in left if r["status"] == "Completed" and finite(r["final_objective"])]
+    return {
+        "drop": row["drop"],
+        "trials": len(left),
+        "best_validation_rmse": min(done) if done else None,
+        "compute": sum(r["compute"] or 0 for r in left),
+        "billable_seconds": sum(r["billable_seconds"] or 0 for r in left),
+    }
+
+
+INCUMBENT_COUNTS = (0, 1, 2, 3)
+
+
+def incumbent_counts(rows: Rows, reference: Mapping[str, float]) -> dict[str, Any]:
+    """retune against AMT-default (compute ratio and regret difference with their CIs, per block of windows) as if
+    each round had trained only its first N incumbents (`with_incumbents`), for N in INCUMBENT_COUNTS; {} when no
+    retune round carries per-trial records with incumbents."""
+    if not any(
+        tuning_job_of_incumbent(t["name"])
+        for seq in rows.get("retune", {}).values()
+        for r in seq
+        for t in r.get("trial_records") or []
+    ):
+        return {}
+    out: dict[str, Any] = {}
+    for count in INCUMBENT_COUNTS:
+        cut: dict[int, list[dict[str, Any]]] = {}
+        for seed, seq in rows["retune"].items():
+            for row in seq:  # up to the first round without per-trial records
+                again = with_incumbents(row, count)
+                if again is None:
+                    break
+                cut.setdefault(seed, []).append(again)
+        with_cut = {**rows, "retune_cut": cut}
+        out[str(count)] = {
+            block: {
+                k: c[k]
+                for k in ("pairs", "compute_ratio", "compute_ratio_ci_95", "regret_diff", "regret_diff_ci_95")
+            }
+            for block in ("development", "held_out")
+            for c in [compare(with_cut, "retune_cut", "amt_default", reference, block)]
+        }
+    return out
 
 
 def bill_seconds(row: dict[str, Any], basis: str) -> float | None:

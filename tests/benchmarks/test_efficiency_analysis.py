@@ -381,3 +381,44 @@ def test_the_compute_split_puts_the_incumbents_apart_from_the_tuning_trials() ->
     # Rows from before the per-trial records have no split.
     bare = {"retune": {1: [_row(w, 0.5, 5, 90.0) for w in WINDOWS]}, "amt_default": {1: theirs}}
     assert ea.compute_split(bare, "all") is None
+
+
+def _with_incumbents(drop: str) -> dict[str, Any]:
+    """retune's round: incumbents 1-3 (the champion's configuration first) at 0.50, 0.49 and 0.52, 30 of compute
+    each, then two tuning trials at 0.51 and 0.53, 10 each."""
+    incumbents = [
+        {**r, "name": f"rt-x-0003-inc{i + 1}", "compute": 30.0}
+        for i, r in enumerate(_records([0.50, 0.49, 0.52]))
+    ]
+    return _row(drop, 0.49, 5, 110.0, trial_records=[*incumbents, *_records([0.51, 0.53])])
+
+
+def test_a_round_with_fewer_incumbents_keeps_the_first_ones_and_every_tuning_trial() -> None:
+    row = _with_incumbents("2019-01-01")
+    best = {n: ea.with_incumbents(row, n) for n in (0, 1, 2, 3)}
+    assert {n: (c["best_validation_rmse"], c["compute"], c["trials"]) for n, c in best.items() if c} == {
+        0: (0.51, 20.0, 2),
+        1: (0.50, 50.0, 3),
+        2: (0.49, 80.0, 4),
+        3: (0.49, 110.0, 5),  # the round as it ran
+    }
+    assert ea.with_incumbents(_row("2019-01-01", 0.49, 5, 110.0), 1) is None  # no per-trial records
+
+
+def test_the_incumbent_counts_at_the_policys_count_are_the_round_as_it_ran() -> None:
+    rows: ea.Rows = {
+        "retune": {s: [_with_incumbents(w) for w in WINDOWS] for s in (1, 2, 3)},
+        "amt_default": {s: [_row(w, 0.50, 20, 400.0) for w in WINDOWS] for s in (1, 2, 3)},
+    }
+    counts = ea.incumbent_counts(rows, REFERENCE)
+    as_ran = ea.compare(rows, "retune", "amt_default", REFERENCE, "held_out")
+    assert counts["3"]["held_out"]["regret_diff"] == as_ran["regret_diff"] == pytest.approx(-2.0)
+    assert counts["3"]["held_out"]["compute_ratio"] == as_ran["compute_ratio"]
+    # Without incumbents the round's best is its best tuning trial, 0.51: 2 points of regret behind AMT-default.
+    assert counts["0"]["held_out"]["regret_diff"] == pytest.approx(2.0)
+    assert counts["0"]["held_out"]["compute_ratio"] == pytest.approx(20.0 / 400.0)
+    # Rows without incumbents have no such analysis.
+    assert (
+        ea.incumbent_counts({**rows, "retune": {1: [_row(w, 0.5, 4, 40.0) for w in WINDOWS]}}, REFERENCE)
+        == {}
+    )
