@@ -1124,6 +1124,11 @@ def run_notes(result: dict[str, Any], mode: str, results: Path, processes: int) 
     ran_now = {w: result[w]["scale"].get("rounds_run") for w in GOAL_WORKLOADS}
     apart = notes_apart(result, notes)
     if notes and notes.get("for_rounds_run") != ran_now:
+        print(
+            "benchmarks/results/efficiency_notes.json was written for other rounds than these results ran: its prose "
+            "is left out of docs/benchmarks.md until its text and for_rounds_run are brought up to date",
+            file=sys.stderr,
+        )
         notes = {}
     ran = []
     for workload in WORKLOADS:

@@ -51,3 +51,13 @@ def test_every_decimal_of_the_readmes_efficiency_bullet_is_in_the_committed_repo
         if not any(round(v, digits) == round(number, digits) for v in known):
             missing.append(text)
     assert not missing, f"README numbers not in benchmarks/results/efficiency.json: {missing}"
+
+
+def test_the_hand_written_notes_are_for_the_committed_results() -> None:
+    # The report shows efficiency_notes.json's prose only while its for_rounds_run is the results' rounds run: new
+    # per-seed files without the notes brought up to date would silently drop it from docs/benchmarks.md.
+    report = json.loads((ROOT / "benchmarks" / "results" / "efficiency.json").read_text())
+    notes = json.loads((ROOT / "benchmarks" / "results" / "efficiency_notes.json").read_text())
+    ran = {w: report[w]["scale"]["rounds_run"] for w in notes["for_rounds_run"]}
+    assert notes["for_rounds_run"] == ran
+    assert notes["what_ran"] in (ROOT / "docs" / "benchmarks.md").read_text()
