@@ -341,7 +341,11 @@ class Promotion(StrictModel):
 
 
 class Alerts(StrictModel):
-    on: list[Outcome] = Field(default=list(ALL_OUTCOMES), description="Which outcomes send an alert.")
+    on: list[Outcome] = Field(
+        default=list(ALL_OUTCOMES),
+        description="Which round outcomes send an alert: promoted, not_promoted, pending_approval, over_budget, and "
+        "round_failed when the tuning job left no model to evaluate. Every other alert is always sent.",
+    )
 
 
 class Profile(StrictModel):
