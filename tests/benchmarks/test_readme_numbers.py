@@ -41,7 +41,7 @@ def test_every_decimal_of_the_readmes_efficiency_bullet_is_in_the_committed_repo
         v
         for workload in report.values()
         if isinstance(workload, dict)
-        for key in ("summary", "summary_details", "goal_thresholds")
+        for key in ("summary", "summary_details", "goal_thresholds", "incumbent_counts")
         for v in values(workload.get(key, {}))
     ]
     missing = []
