@@ -185,19 +185,25 @@ def cut_to(row: dict[str, Any], trials: int) -> dict[str, Any] | None:
     records = row.get("trial_records")
     if not records:
         return None
-    first = records[:trials]
-    done = [
-        r["final_objective"] for r in first if r["status"] == "Completed" and finite(r["final_objective"])
-    ]
     again = row.get("cut_rescored") or {}
     return {
-        "drop": row["drop"],
-        "trials": len(first),
-        "best_validation_rmse": min(done) if done else None,
+        **_subset(row["drop"], records[:trials]),
         # The cut's best configuration re-scored (efficiency_harness.rescore_cut), where it ran for this count.
         "best_rescored_validation_rmse": again.get("mean") if again.get("trials") == trials else None,
-        "compute": sum(r["compute"] or 0 for r in first),
-        "billable_seconds": sum(r["billable_seconds"] or 0 for r in first),
+    }
+
+
+def _subset(drop: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A round made of some of its trials, post hoc: their best completed objective, count and compute."""
+    done = [
+        r["final_objective"] for r in records if r["status"] == "Completed" and finite(r["final_objective"])
+    ]
+    return {
+        "drop": drop,
+        "trials": len(records),
+        "best_validation_rmse": min(done) if done else None,
+        "compute": sum(r["compute"] or 0 for r in records),
+        "billable_seconds": sum(r["billable_seconds"] or 0 for r in records),
     }
 
 
@@ -232,15 +238,7 @@ def with_incumbents(row: dict[str, Any], count: int) -> dict[str, Any] | None:
             return True
         return int(r["name"].rsplit(INCUMBENT_MARK, 1)[1]) <= count
 
-    left = [r for r in records if kept(r)]
-    done = [r["final_objective"] for r in left if r["status"] == "Completed" and finite(r["final_objective"])]
-    return {
-        "drop": row["drop"],
-        "trials": len(left),
-        "best_validation_rmse": min(done) if done else None,
-        "compute": sum(r["compute"] or 0 for r in left),
-        "billable_seconds": sum(r["billable_seconds"] or 0 for r in left),
-    }
+    return _subset(row["drop"], [r for r in records if kept(r)])
 
 
 INCUMBENT_COUNTS = (0, 1, 2, 3)
