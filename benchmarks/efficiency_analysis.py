@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from retune.naming import INCUMBENT_MARK, tuning_job_of_incumbent
+from retune.naming import incumbent_index, tuning_job_of_incumbent
 
 from benchmarks.stats import Interval, paired_ci
 
@@ -234,9 +234,8 @@ def with_incumbents(row: dict[str, Any], count: int) -> dict[str, Any] | None:
         return None
 
     def kept(r: dict[str, Any]) -> bool:
-        if tuning_job_of_incumbent(r["name"]) is None:
-            return True
-        return int(r["name"].rsplit(INCUMBENT_MARK, 1)[1]) <= count
+        index = incumbent_index(r["name"])
+        return index is None or index <= count
 
     return _subset(row["drop"], [r for r in records if kept(r)])
 

@@ -265,6 +265,46 @@ def test_enforcement_startround_stops_the_incumbents_it_created_after_the_stoppe
         )
 
 
+# Every statement that grants on a round's incumbents (naming.INCUMBENT_GRANT, rt-*-inc?), with its actions.
+INCUMBENT_GRANTS = [
+    (
+        "StartRoundFunction",
+        "StartIncumbents",
+        ("sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"),
+    ),
+    ("StartRoundFunction", "StopIncumbentsOfStoppedRounds", ("sagemaker:StopTrainingJob",)),
+    ("ReconcileFunction", "StopIncumbents", ("sagemaker:StopTrainingJob",)),
+    ("cli", "StopIncumbents", ("sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob")),
+]
+
+
+@pytest.mark.parametrize(
+    ("principal", "sid", "actions"), INCUMBENT_GRANTS, ids=[f"{p}:{s}" for p, s, _ in INCUMBENT_GRANTS]
+)
+def test_enforcement_the_incumbent_grants_admit_incumbents_only_even_of_a_profile_named_like_one(
+    recorded: Recorded, principal: str, sid: str, actions: tuple[str, ...]
+) -> None:
+    """A profile may be named `acme-inc` (or `acme-inc1`): its tuning trials and evaluation jobs hold "-inc". An
+    incumbent grant allows its own actions on a round's incumbents, and on none of those jobs: with the statement
+    the role decides for them as it does without it."""
+    policies = recorded.principals[principal].policies
+    assert any(s.sid == sid for p in policies for s in p.statements), (principal, sid)
+    without = without_statement(policies, sid)
+    (entry, *_) = [e for e in recorded.trace if e.principal == principal]
+    (job_arn, *_) = [e.request.resource for e in recorded.trace if ":training-job/" in e.request.resource]
+    prefix = job_arn.rsplit("/", 1)[0]
+
+    def decided(action: str, job: str, by: tuple[Policy, ...]) -> bool:
+        request = entry.request._replace(action=action, resource=f"{prefix}/{job}")
+        return reevaluate(recorded, entry._replace(request=request), by)
+
+    for action in actions:
+        for tuning in ("rt-acme-inc-0001", "rt-acme-inc1-0001", "rt-iam-flow-0002"):
+            assert decided(action, f"{tuning}-inc1", policies), (action, tuning)
+            for job in (f"{tuning}-001-0a1b2c3d", f"{tuning}-eval", f"{tuning}-2-eval", f"{tuning}-inc10"):
+                assert decided(action, job, policies) == decided(action, job, without), (action, job)
+
+
 def test_enforcement_a_statement_no_call_needs_is_found(recorded: Recorded) -> None:
     """The mutation test can fail: a statement that grants what the run never did (deleting models, which retune
     never does) is needed by no recorded call."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from retune.naming import EVALUATION_SUFFIX, JOB_PREFIX
+from retune.naming import EVALUATION_SUFFIX, INCUMBENT_GRANT, JOB_PREFIX
 from retune.requests import REGISTRY_PREFIX, TAG_EXPIRABLE, TAG_PROFILE, TAG_ROUND
 from retune.settings import Settings
 
@@ -293,9 +293,10 @@ def test_template_iam_job_resources_use_retunes_job_prefix(template: dict[str, A
             text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else str(resource)
             for kind in job_kinds:
                 if f":{kind}/" in text:
-                    # retune's names, or a narrower pattern of them (StartRound's incumbents: rt-*-inc*).
+                    # retune's names, or the incumbents' narrower pattern of them (naming.INCUMBENT_GRANT).
                     name = text.split(f":{kind}/", 1)[1]
-                    assert name.startswith(JOB_PREFIX) and name.endswith("*"), text
+                    assert name.startswith(JOB_PREFIX), text
+                    assert name.endswith("*") or (kind == "training-job" and name == INCUMBENT_GRANT), text
 
 
 def test_template_reconcile_runs_on_its_schedule(template: dict[str, Any]) -> None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
 from retune.errors import Refused, Throttled
 from retune.events import DROP_READY, parse_drop_event
 from retune.naming import (
+    INCUMBENT_GRANT,
+    INCUMBENT_MAX,
     TRAINING_JOB_NAME_MAX,
+    incumbent_index,
     incumbent_job_name,
     is_evaluation_job,
     tuning_job_of_incumbent,
@@ -22,6 +26,7 @@ from retune.naming import (
 )
 from retune.plan import Setting
 from retune.policy import plan_next_round
+from retune.policy_evidence import KNOBS
 from retune.profile import Profile
 from retune.use_cases.close_round import close_round
 from retune.use_cases.decide import evaluation_ended
@@ -392,16 +397,26 @@ def test_incumbent_names_are_the_rounds_own_and_match_no_other_rule() -> None:
         "rt-market-xgb-0002",
         "rt-a-very-long-profile-n-1a2b3c-10001",
         "rt-head--0123456789abc-99999",
+        "rt-acme-inc-0001",
+        "rt-acme-inc1-0001",
     ):
-        for index in (1, 9, 10, 99):
+        for index in range(1, INCUMBENT_MAX + 1):
             name = incumbent_job_name(tuning, index)
             assert name.startswith("rt-") and len(name) <= TRAINING_JOB_NAME_MAX
-            assert tuning_job_of_incumbent(name) == tuning
+            assert tuning_job_of_incumbent(name) == tuning and incumbent_index(name) == index
             assert tuning_job_of_trial(name) is None and not is_evaluation_job(name)
-    # a tuning job's trials and its evaluation are no incumbents
-    assert tuning_job_of_incumbent("rt-market-xgb-0002-001-0000abcd") is None
-    assert tuning_job_of_incumbent("rt-market-xgb-0002-eval") is None
+            assert fnmatchcase(name, INCUMBENT_GRANT), name
+        # the IAM grants admit no other job of the round, even of a profile whose name holds "-inc"
+        for other in (f"{tuning}-001-0a1b2c3d", f"{tuning}-eval", f"{tuning}-2-eval"):
+            assert tuning_job_of_incumbent(other) is None and incumbent_index(other) is None
+            assert not fnmatchcase(other, INCUMBENT_GRANT), other
+    assert not fnmatchcase("someone-elses-job-inc1", INCUMBENT_GRANT)
     assert tuning_job_of_incumbent("xx-market-xgb-0002-inc1") is None
+    # a tenth incumbent would need two digits, which the grants do not admit: it is refused, and the policy's
+    # constant stays within the limit
+    with pytest.raises(ValueError, match="at most 9 incumbents"):
+        incumbent_job_name("rt-market-xgb-0002", INCUMBENT_MAX + 1)
+    assert 1 <= KNOBS.incumbents <= INCUMBENT_MAX
 
 
 def test_an_incumbent_is_never_a_warm_start_parent(world: World) -> None:

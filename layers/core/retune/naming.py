@@ -30,10 +30,15 @@ ALTERNATIVE_MARK = "--"  # in alternative names only: profile names never hold i
 ALTERNATIVE_HASH = 13  # base-36 characters of SHA-256 (67 bits): no two profiles' alternatives meet
 # Training jobs a tuning job launches: <tuning job>-<3 digits>-<8 hex>.
 _TRIAL_SUFFIX = re.compile(r"^(?P<tuning>.+)-\d{3}-[0-9a-f]{8}$")
-# A round's incumbents (plain training jobs): <tuning job>-inc<n>. "inc" is no hex, so no trial name has this
-# suffix; no evaluation name either (they end in "-eval"); a tuning job name ends in digits.
+# A round's incumbents (plain training jobs): <tuning job>-inc<n>, n one digit. "inc" is no hex, so no trial name
+# has this suffix; no evaluation name either (they end in "-eval"); a tuning job name ends in digits. So the IAM
+# pattern INCUMBENT_GRANT, whose `?` is one character and which, like every IAM pattern, matches the whole name,
+# admits a round's incumbents and no other job of retune's, even of a profile named "acme-inc" (whose trials and
+# evaluation hold "-inc" but do not end in "-inc<digit>"). Hence at most INCUMBENT_MAX incumbents a round.
 INCUMBENT_MARK = "-inc"
-_INCUMBENT_SUFFIX = re.compile(r"^(?P<tuning>.+)-inc(?P<index>[1-9]\d*)$")
+INCUMBENT_MAX = 9
+INCUMBENT_GRANT = f"{JOB_PREFIX}*{INCUMBENT_MARK}?"
+_INCUMBENT_SUFFIX = re.compile(r"^(?P<tuning>.+)-inc(?P<index>[1-9])$")
 TRAINING_JOB_NAME_MAX = 63
 
 
@@ -115,7 +120,13 @@ def evaluation_job_of(tuning_job: str, attempt: int = 1) -> str:
 
 
 def incumbent_job_name(tuning_job: str, index: int) -> str:
-    """The plain training job of a round's `index`-th incumbent (from 1), named after the round's tuning job."""
+    """The plain training job of a round's `index`-th incumbent (1 to INCUMBENT_MAX), named after the round's
+    tuning job."""
+    if not 1 <= index <= INCUMBENT_MAX:
+        raise ValueError(
+            f"incumbent index {index}: a round has at most {INCUMBENT_MAX} incumbents (one digit, which the IAM "
+            f"grants on {INCUMBENT_GRANT} rely on)"
+        )
     return f"{tuning_job}{INCUMBENT_MARK}{index}"
 
 
@@ -123,6 +134,12 @@ def tuning_job_of_incumbent(training_job_name: str) -> str | None:
     """The tuning job of the round an incumbent's training job belongs to; None for any other name."""
     match = _INCUMBENT_SUFFIX.match(training_job_name)
     return match.group("tuning") if match and is_retune_job(training_job_name) else None
+
+
+def incumbent_index(training_job_name: str) -> int | None:
+    """Which of its round's incumbents (from 1) a training job is; None for any other name."""
+    match = _INCUMBENT_SUFFIX.match(training_job_name)
+    return int(match.group("index")) if match and is_retune_job(training_job_name) else None
 
 
 def is_retune_job(name: str) -> bool:
