@@ -696,6 +696,43 @@ def test_an_incumbent_startround_created_not_yet_visible_to_its_stop_is_retried_
     assert ROUND_2 not in world.sagemaker.tuning_jobs
 
 
+def test_an_incumbent_adopted_after_its_stopped_round_was_closed_is_stopped_and_no_tuning_job_starts(
+    world: World,
+) -> None:
+    """The adopting form of the window: StartRound's create took effect but its answer was lost (Lambda retries);
+    the retry read the round `starting`, then the stop (which could not see the job yet, so recorded it never
+    created) and Reconcile's close came before the retry's create, which met AlreadyExists. The retry reads the
+    round again after a job it adopted as after one it created: it stops the job, and the tuning job, which the
+    never-created record would have let start, is never created."""
+    first_round(world)
+    create = world.sagemaker.create_training_job
+    attempts: list[str] = []
+
+    def answer_lost_then_closed_unseen(request: dict[str, Any]) -> str:
+        attempts.append(request["TrainingJobName"])
+        if len(attempts) == 1:
+            create(request)
+            raise TransientError("sagemaker: read timeout")  # the job exists; its answer is lost
+        unseen = world.sagemaker.training_jobs.pop(INC)
+        stop_round(PROFILE, 2, WHO, deps(world))
+        reconcile(world.reconcile_deps)
+        assert world.store.get_round(PROFILE, 2).status == "failed"  # closed: no Reconcile looks again
+        world.sagemaker.training_jobs[INC] = unseen  # visible again by the retry's create
+        return create(request)
+
+    world.sagemaker.create_training_job = answer_lost_then_closed_unseen  # type: ignore[method-assign]
+    event = parse_drop_event(world.drop("2015-07-01"))
+    with pytest.raises(TransientError):
+        start_round(event, world.deps)
+    retry = start_round(event, world.deps)
+    world.sagemaker.create_training_job = create  # type: ignore[method-assign]
+    assert attempts == [INC, INC]
+    assert retry.status == "already_started" and INC in retry.detail
+    assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
+    assert ROUND_2 not in world.sagemaker.tuning_jobs
+    assert stops(world) == [INC, INC]  # the stop's (refused: not seen) and the retry's
+
+
 def test_a_tuning_job_created_after_its_stopped_round_was_closed_is_stopped_by_startround(
     world: World,
 ) -> None:

@@ -529,9 +529,10 @@ def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRou
         if isinstance(created, StartResult):
             return created
         if created:
-            # `retune stop` may have looked for these jobs before they existed (and Reconcile closed the round
-            # since: nothing would look again). A consistent read after the creates returned: a stop written
-            # after it finds the jobs, and one written before it is seen here, and the jobs are stopped.
+            # `retune stop` may have looked for these jobs before they existed, or before SageMaker showed them
+            # (and Reconcile closed the round since: nothing would look again). A consistent read after the creates
+            # returned: a stop written after it finds the jobs, and one written before it is seen here, and the
+            # jobs are stopped.
             latest = deps.store.get_round(rnd.profile, rnd.seq)
             if latest is not None and stopped_by_operator(latest):
                 return _stopped_meanwhile(latest, deps, created)
@@ -644,7 +645,7 @@ def _launch_incumbents(
     deps: StartRoundDeps,
 ) -> StartResult | list[str]:
     """Create each incumbent's training job that has no trial record yet (a recorded one exists); returns the
-    jobs this run created. A refused one is recorded as a failed trial and the round goes on without it; no
+    jobs this run created or adopted (an earlier attempt's create took effect, its answer lost). A refused one is recorded as a failed trial and the round goes on without it; no
     capacity before any was created waits as a round's start does; after some were, the error is raised for
     Lambda and then Reconcile to retry."""
     recorded = {t.training_job_name for t in trials}
@@ -663,6 +664,7 @@ def _launch_incumbents(
             logger.info("incumbent job created", extra=extra)
         except AlreadyExists:
             _check_same_drop_job(rnd, incumbent.job_name, deps)
+            created.append(incumbent.job_name)
         except LimitExceeded as exc:
             if index == 0 and not recorded:
                 return _wait_for_capacity(rnd, drop, exc, deps)
@@ -676,6 +678,7 @@ def _launch_incumbents(
                 _incumbent_refused(rnd, incumbent, f"SageMaker refused it: {exc}", deps)
             else:
                 _check_same_drop_job(rnd, incumbent.job_name, deps)
+                created.append(incumbent.job_name)
     return created
 
 
