@@ -241,6 +241,7 @@ def assemble(
         "summary_details": details,
         "frontier": frontier,
         "incumbent_counts": ea.incumbent_counts(rows, ref),
+        "per_window": ea.per_window(with_anchor, ref),
         "ridge_floor": ridge_vs_tuned(out_arms, ridge),
         "reference": {
             "kind": " / ".join(
@@ -548,6 +549,7 @@ def markdown(result: dict[str, Any], run: dict[str, Any], plots: dict[str, str])
                 f"| {_f(c['test_ratio'], '.4f')}{_ci(c['test_ratio_ci_95'], '.4f')} |"
             )
         lines.append("")
+    lines += per_window_section(result)
     lines += incumbent_count_section(result)
     lines += [run["method"], "", run["chunks"], ""]
     if run["reading"]:
@@ -652,6 +654,53 @@ def _side(ci: list[float] | None, zero: float, below: str, above: str, tie: str)
     if not ci:
         return "not measured"
     return below if ci[1] < zero else above if ci[0] > zero else tie
+
+
+PER_WINDOW_ANCHORS = ("amt_default", *ea.ANCHORS)
+
+
+def per_window_section(result: dict[str, Any]) -> list[str]:
+    """retune's regret differences window by window (efficiency_analysis.per_window), for the goal's workloads."""
+    lines: list[str] = []
+    for workload in GOAL_WORKLOADS:
+        windows = result[workload].get("per_window", {})
+        if not windows:
+            continue
+        table = []
+        behind = []
+        for window, entry in windows.items():
+            cells = [entry.get(anchor) for anchor in PER_WINDOW_ANCHORS]
+            pairs = max((c["pairs"] for c in cells if c), default=0)
+            table.append(
+                f"| {window[:7]} | {entry['block'].replace('_', ' ')} | {pairs} | "
+                + " | ".join(
+                    f"{_f(c['regret_diff'], '+.2f')}{_ci(c['regret_diff_ci_95'], '+.2f')}" if c else "–"
+                    for c in cells
+                )
+                + " |"
+            )
+            amt = entry.get("amt_default")
+            if amt and amt["regret_diff_ci_95"] and amt["regret_diff_ci_95"][0] > 0:
+                behind.append(f"{window[:7]} ({BLOCK_LABEL[entry['block']].split(' (')[0]})")
+        lines += [
+            f"### {workload}: the regret differences window by window",
+            "",
+            f"retune minus each arm, rounds 3+, in points, with a 95% CI over the seeds (one window's interval; "
+            f"of {len(windows)} windows' intervals about one in 20 excludes 0 by chance alone). "
+            + (
+                f"Windows where retune is behind AMT-default beyond the seeds' noise: {', '.join(behind)}."
+                if behind
+                else "In no window is retune behind AMT-default beyond the seeds' noise."
+            ),
+            "",
+            "| window | block | seeds | vs AMT-default | vs AMT-default cut | vs Random, retune's trials |",
+            "|---|---|---|---|---|---|",
+            *table,
+            "",
+        ]
+    if not lines:
+        return []
+    return ["## Where the differences come from", "", *lines]
 
 
 def incumbent_count_section(result: dict[str, Any]) -> list[str]:

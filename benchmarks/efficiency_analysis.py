@@ -305,14 +305,41 @@ def _point(interval: Interval | None, digits: int = 4) -> float | None:
     return round(interval.point, digits) if interval else None
 
 
-def compare(rows: Rows, ours: str, theirs: str, reference: Mapping[str, float], block: str) -> dict[str, Any]:
-    """`ours` against `theirs` on the block's cells: regret difference (points, ours - theirs), compute, test-RMSE,
-    trial-count and bill ratios (ours / theirs, ratios of totals), each with its 95% CI where it has one."""
+def regrets_of(reference: Mapping[str, float]) -> Callable[[dict[str, Any], dict[str, Any]], tuple[Any, Any]]:
+    """A `cells` value: both rows' validation regret (%) against the window's reference."""
 
     def reg(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any]:
         return regret(a["best_validation_rmse"], reference.get(a["drop"], math.nan)), regret(
             b["best_validation_rmse"], reference.get(b["drop"], math.nan)
         )
+
+    return reg
+
+
+def per_window(rows: Rows, reference: Mapping[str, float]) -> dict[str, Any]:
+    """Where retune's regret differences come from: retune minus AMT-default and minus each budget-matched anchor
+    (`rows` carries the cut anchor: `with_cut_anchor`), window by window, rounds 3+, with a 95% CI over the seeds
+    (the two-way bootstrap on one window draws the seeds only). {window: {"block", anchor: {pairs, regret_diff,
+    regret_diff_ci_95}}}; a window no pair reached is left out."""
+    out: dict[str, Any] = {}
+    for theirs in ("amt_default", *ANCHORS):
+        by_window: dict[str, dict[tuple[int, str], tuple[float, float]]] = {}
+        for key, (a, b) in cells(rows, "retune", theirs, "all", regrets_of(reference)).items():
+            by_window.setdefault(key[1], {})[key] = (a - b, 0.0)
+        for window, found in by_window.items():
+            diff = paired_ci(found, "difference")
+            entry = out.setdefault(
+                window, {"block": "held_out" if in_block(window, "held_out") else "development"}
+            )
+            entry[theirs] = {"pairs": len(found), "regret_diff": _point(diff), "regret_diff_ci_95": _ci(diff)}
+    return dict(sorted(out.items()))
+
+
+def compare(rows: Rows, ours: str, theirs: str, reference: Mapping[str, float], block: str) -> dict[str, Any]:
+    """`ours` against `theirs` on the block's cells: regret difference (points, ours - theirs), compute, test-RMSE,
+    trial-count and bill ratios (ours / theirs, ratios of totals), each with its 95% CI where it has one."""
+
+    reg = regrets_of(reference)
 
     def rescored(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any]:
         return regret(a.get("best_rescored_validation_rmse"), reference.get(a["drop"], math.nan)), regret(
