@@ -305,12 +305,18 @@ def _point(interval: Interval | None, digits: int = 4) -> float | None:
     return round(interval.point, digits) if interval else None
 
 
-def regrets_of(reference: Mapping[str, float]) -> Callable[[dict[str, Any], dict[str, Any]], tuple[Any, Any]]:
-    """A `cells` value: both rows' validation regret (%) against the window's reference."""
+RESCORED = "best_rescored_validation_rmse"
+
+
+def regrets_of(
+    reference: Mapping[str, float], key: str = "best_validation_rmse"
+) -> Callable[[dict[str, Any], dict[str, Any]], tuple[Any, Any]]:
+    """A `cells` value: both rows' validation regret (%) against the window's reference, of the round's best
+    single draw (`best_validation_rmse`) or of its chosen configuration re-scored (RESCORED)."""
 
     def reg(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any]:
-        return regret(a["best_validation_rmse"], reference.get(a["drop"], math.nan)), regret(
-            b["best_validation_rmse"], reference.get(b["drop"], math.nan)
+        return regret(a.get(key), reference.get(a["drop"], math.nan)), regret(
+            b.get(key), reference.get(b["drop"], math.nan)
         )
 
     return reg
@@ -320,18 +326,23 @@ def per_window(rows: Rows, reference: Mapping[str, float]) -> dict[str, Any]:
     """Where retune's regret differences come from: retune minus AMT-default and minus each budget-matched anchor
     (`rows` carries the cut anchor: `with_cut_anchor`), window by window, rounds 3+, with a 95% CI over the seeds
     (the two-way bootstrap on one window draws the seeds only). {window: {"block", anchor: {pairs, regret_diff,
-    regret_diff_ci_95}}}; a window no pair reached is left out."""
+    regret_diff_ci_95, and the same of the re-scored regret: rescored_pairs, rescored_regret_diff,
+    rescored_regret_diff_ci_95}}}; a window no pair reached is left out."""
     out: dict[str, Any] = {}
     for theirs in ("amt_default", *ANCHORS):
-        by_window: dict[str, dict[tuple[int, str], tuple[float, float]]] = {}
-        for key, (a, b) in cells(rows, "retune", theirs, "all", regrets_of(reference)).items():
-            by_window.setdefault(key[1], {})[key] = (a - b, 0.0)
-        for window, found in by_window.items():
-            diff = paired_ci(found, "difference")
-            entry = out.setdefault(
-                window, {"block": "held_out" if in_block(window, "held_out") else "development"}
-            )
-            entry[theirs] = {"pairs": len(found), "regret_diff": _point(diff), "regret_diff_ci_95": _ci(diff)}
+        for prefix, key in (("", "best_validation_rmse"), ("rescored_", RESCORED)):
+            by_window: dict[str, dict[tuple[int, str], tuple[float, float]]] = {}
+            for cell, (a, b) in cells(rows, "retune", theirs, "all", regrets_of(reference, key)).items():
+                by_window.setdefault(cell[1], {})[cell] = (a - b, 0.0)
+            for window, found in by_window.items():
+                diff = paired_ci(found, "difference")
+                block = "held_out" if in_block(window, "held_out") else "development"
+                entry = out.setdefault(window, {"block": block}).setdefault(theirs, {})
+                entry |= {
+                    f"{prefix}pairs": len(found),
+                    f"{prefix}regret_diff": _point(diff),
+                    f"{prefix}regret_diff_ci_95": _ci(diff),
+                }
     return dict(sorted(out.items()))
 
 
@@ -339,16 +350,9 @@ def compare(rows: Rows, ours: str, theirs: str, reference: Mapping[str, float], 
     """`ours` against `theirs` on the block's cells: regret difference (points, ours - theirs), compute, test-RMSE,
     trial-count and bill ratios (ours / theirs, ratios of totals), each with its 95% CI where it has one."""
 
-    reg = regrets_of(reference)
-
-    def rescored(a: dict[str, Any], b: dict[str, Any]) -> tuple[Any, Any]:
-        return regret(a.get("best_rescored_validation_rmse"), reference.get(a["drop"], math.nan)), regret(
-            b.get("best_rescored_validation_rmse"), reference.get(b["drop"], math.nan)
-        )
-
-    regrets = cells(rows, ours, theirs, block, reg)
+    regrets = cells(rows, ours, theirs, block, regrets_of(reference))
     diff = paired_ci({k: (a - b, 0.0) for k, (a, b) in regrets.items()}, "difference")
-    again = cells(rows, ours, theirs, block, rescored)
+    again = cells(rows, ours, theirs, block, regrets_of(reference, RESCORED))
     rescored_diff = paired_ci({k: (a - b, 0.0) for k, (a, b) in again.items()}, "difference")
     compute = paired_ci(cells(rows, ours, theirs, block, lambda a, b: (a["compute"], b["compute"])), "ratio")
     test = paired_ci(

@@ -441,6 +441,15 @@ def test_the_differences_window_by_window_say_which_windows_the_summary_comes_fr
     ] == pytest.approx(4.0)
     assert windows["2019-07-01"]["random_matched"]["regret_diff"] == pytest.approx(-3.0)
     assert windows["2019-07-01"]["amt_default_cut"]["regret_diff"] == pytest.approx(-1.0)
+    # Rows without re-scoring have no re-scored difference; where both arms' rows were re-scored, it is theirs.
+    assert "rescored_pairs" not in windows["2019-07-01"]["amt_default"]
+    at = WINDOWS.index("2020-01-01")
+    for seed in (1, 2, 3):
+        rows["retune"][seed][at]["best_rescored_validation_rmse"] = 0.505
+        rows["amt_default"][seed][at]["best_rescored_validation_rmse"] = 0.51
+    again = ea.per_window(ea.with_cut_anchor(rows), REFERENCE)["2020-01-01"]["amt_default"]
+    assert again["rescored_pairs"] == 3 and again["rescored_regret_diff"] == pytest.approx(-1.0)
+    assert again["regret_diff"] == worst["regret_diff"]  # the single draw's, unchanged
     # The summary's held-out difference is the mean of the windows' over the same cells.
     held = ea.compare(ea.with_cut_anchor(rows), "retune", "amt_default", REFERENCE, "held_out")
     assert held["regret_diff"] == pytest.approx((1 + 1 + (4 + 4 + 1) / 3) / 3, abs=1e-4)
