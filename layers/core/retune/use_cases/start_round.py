@@ -525,17 +525,17 @@ def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRou
     plan = rnd.plan
     if rnd.incumbents:
         trials = deps.store.trials(rnd.profile, rnd.seq)
-        created = _launch_incumbents(rnd, drop, profile, content_types, trials, deps)
-        if isinstance(created, StartResult):
-            return created
-        if created:
+        launched = _launch_incumbents(rnd, drop, profile, content_types, trials, deps)
+        if isinstance(launched, StartResult):
+            return launched
+        if launched:
             # `retune stop` may have looked for these jobs before they existed, or before SageMaker showed them
             # (and Reconcile closed the round since: nothing would look again). A consistent read after the creates
             # returned: a stop written after it finds the jobs, and one written before it is seen here, and the
             # jobs are stopped.
             latest = deps.store.get_round(rnd.profile, rnd.seq)
             if latest is not None and stopped_by_operator(latest):
-                return _stopped_meanwhile(latest, deps, created)
+                return _stopped_meanwhile(latest, deps, launched)
         trials = deps.store.trials(rnd.profile, rnd.seq)
         if not incumbents_ended(rnd, trials):
             return StartResult(
@@ -645,11 +645,11 @@ def _launch_incumbents(
     deps: StartRoundDeps,
 ) -> StartResult | list[str]:
     """Create each incumbent's training job that has no trial record yet (a recorded one exists); returns the
-    jobs this run created or adopted (an earlier attempt's create took effect, its answer lost). A refused one is recorded as a failed trial and the round goes on without it; no
-    capacity before any was created waits as a round's start does; after some were, the error is raised for
-    Lambda and then Reconcile to retry."""
+    jobs this run created or adopted (an earlier attempt's create took effect, its answer lost). A refused one is
+    recorded as a failed trial and the round goes on without it; no capacity before any was created waits as a
+    round's start does; after some were, the error is raised for Lambda and then Reconcile to retry."""
     recorded = {t.training_job_name for t in trials}
-    created: list[str] = []
+    launched: list[str] = []
     requests = _incumbent_requests(
         drop, profile, content_types, rnd.plan, rnd.seq, deps, rnd.tuning_job_name, rnd.incumbents
     )
@@ -659,12 +659,12 @@ def _launch_incumbents(
         extra = {"profile": rnd.profile, "round": rnd.seq, "training_job": incumbent.job_name}
         try:
             deps.sagemaker.create_training_job(request)
-            created.append(incumbent.job_name)
+            launched.append(incumbent.job_name)
             deps.metrics.count("IncumbentsStarted")
             logger.info("incumbent job created", extra=extra)
         except AlreadyExists:
             _check_same_drop_job(rnd, incumbent.job_name, deps)
-            created.append(incumbent.job_name)
+            launched.append(incumbent.job_name)
         except LimitExceeded as exc:
             if index == 0 and not recorded:
                 return _wait_for_capacity(rnd, drop, exc, deps)
@@ -678,8 +678,8 @@ def _launch_incumbents(
                 _incumbent_refused(rnd, incumbent, f"SageMaker refused it: {exc}", deps)
             else:
                 _check_same_drop_job(rnd, incumbent.job_name, deps)
-                created.append(incumbent.job_name)
-    return created
+                launched.append(incumbent.job_name)
+    return launched
 
 
 def _incumbent_refused(rnd: RoundRecord, incumbent: Incumbent, why: str, deps: StartRoundDeps) -> None:
