@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from retune.naming import INCUMBENT_MAX, incumbent_job_name
 from retune_local.iam.gate import TraceEntry
 from retune_local.iam.policy import Policy, evaluate
 from retune_local.iam.principals import Principal, template_principals
@@ -290,7 +291,13 @@ def test_enforcement_the_incumbent_grants_admit_incumbents_only_even_of_a_profil
     policies = recorded.principals[principal].policies
     assert any(s.sid == sid for p in policies for s in p.statements), (principal, sid)
     without = without_statement(policies, sid)
-    (entry, *_) = [e for e in recorded.trace if e.principal == principal]
+    # One of the principal's own SageMaker calls, made again on other jobs (its caller and context, no resource
+    # policy: SageMaker has none).
+    (entry, *_) = [
+        e
+        for e in recorded.trace
+        if e.principal == principal and e.request.action.startswith("sagemaker:") and not e.resource_policy
+    ]
     (job_arn, *_) = [e.request.resource for e in recorded.trace if ":training-job/" in e.request.resource]
     prefix = job_arn.rsplit("/", 1)[0]
 
@@ -300,7 +307,9 @@ def test_enforcement_the_incumbent_grants_admit_incumbents_only_even_of_a_profil
 
     for action in actions:
         for tuning in ("rt-acme-inc-0001", "rt-acme-inc1-0001", "rt-iam-flow-0002"):
-            assert decided(action, f"{tuning}-inc1", policies), (action, tuning)
+            for index in range(1, INCUMBENT_MAX + 1):  # every incumbent, allowed by this statement
+                job = incumbent_job_name(tuning, index)
+                assert decided(action, job, policies) and not decided(action, job, without), (action, job)
             for job in (f"{tuning}-001-0a1b2c3d", f"{tuning}-eval", f"{tuning}-2-eval", f"{tuning}-inc10"):
                 assert decided(action, job, policies) == decided(action, job, without), (action, job)
 

@@ -5,7 +5,6 @@ records, alert and queued drop), exactly once whatever the order and repeats of 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -192,10 +191,8 @@ def test_startround_stops_the_tuning_job_it_created_as_the_stop_was_written(worl
     # StartRound read the round `starting` (every incumbent ended), then the stop was written (it found no tuning
     # job), then StartRound created the tuning job: its write of `running` fails on the condition, and it stops
     # the job it created. Before, the job ran its whole budget until `retune stop` was run again.
-    read = world.store.get_round
-    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    stop_written_before_the_tuning_create(world)
     result = start_round(parse_drop_event(bus_event(detail)), world.deps)
-    world.store.get_round = read  # type: ignore[method-assign]
     assert result.status == "already_started" and "stopping" in result.detail
     assert world.store.get_round(PROFILE, 2).status == "stopping"
     assert tuning_stops(world) == [ROUND_2] and tuning_status(world) == "Stopping"
@@ -222,10 +219,8 @@ def test_a_stopped_round_whose_tuning_job_startround_stopped_fails_with_one_aler
     """The incumbent failed: the stopped tuning job's round has no model, so it closes `failed` with its
     `round_failed` alert, once, whichever of its Stopped event and Reconcile comes first and however often."""
     detail = incumbent_ended_and_announced(world, objective=None)
-    read = world.store.get_round
-    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    stop_written_before_the_tuning_create(world)
     start_round(parse_drop_event(bus_event(detail)), world.deps)
-    world.store.get_round = read  # type: ignore[method-assign]
     assert tuning_status(world) == "Stopping"
     world.sagemaker.run_trials(ROUND_2, [{"objective": None, "status": "Stopped"}], "Stopped")
     reconcile(world.reconcile_deps)  # its Stopped event lost: Reconcile closes it (backfilling the trial)
@@ -276,10 +271,8 @@ def startround_died_after_its_create(world: World, detail: dict[str, Any]) -> No
 
 def test_reconcile_stops_the_tuning_job_of_a_startround_that_died_after_its_create(world: World) -> None:
     detail = incumbent_ended_and_announced(world)
-    read = world.store.get_round
-    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    stop_written_before_the_tuning_create(world)
     startround_died_after_its_create(world, detail)
-    world.store.get_round = read  # type: ignore[method-assign]
     assert world.store.get_round(PROFILE, 2).status == "stopping" and tuning_stops(world) == []
     report = reconcile(world.reconcile_deps)
     assert f"stopped {PROFILE} round 2's tuning job {ROUND_2}" in report.actions
@@ -310,12 +303,10 @@ def test_a_stop_after_startround_died_after_its_create_stops_the_tuning_job(worl
 
 def test_startrounds_throttled_stop_is_retried_by_lambdas_retry(world: World) -> None:
     detail = incumbent_ended_and_announced(world)
-    read = world.store.get_round
-    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    stop_written_before_the_tuning_create(world)
     throttle_once(world, "stop_tuning_job")
     with pytest.raises(Throttled):  # transient: Lambda retries the event
         start_round(parse_drop_event(bus_event(detail)), world.deps)
-    world.store.get_round = read  # type: ignore[method-assign]
     assert tuning_status(world) == "InProgress"
     retry = start_round(parse_drop_event(bus_event(detail)), world.deps)
     assert retry.status == "already_started" and "asked to stop" in retry.detail
@@ -331,11 +322,9 @@ def test_a_tuning_job_that_ended_before_its_stop_is_left_alone_and_closes_the_ro
         world.sagemaker.run_trials(ROUND_2, [{"objective": None, "status": "Failed"}], "Failed")
         return arn
 
-    read = world.store.get_round
-    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
     world.sagemaker.create_tuning_job = fails_at_once  # type: ignore[method-assign]
+    stop_written_before_the_tuning_create(world)
     assert start_round(parse_drop_event(bus_event(detail)), world.deps).status == "already_started"
-    world.store.get_round = read  # type: ignore[method-assign]
     reconcile(world.reconcile_deps)  # its Failed event lost
     assert tuning_stops(world) == []  # ended: nothing to stop
     closed = world.store.get_round(PROFILE, 2)
@@ -344,10 +333,8 @@ def test_a_tuning_job_that_ended_before_its_stop_is_left_alone_and_closes_the_ro
 
 def test_two_reconciles_at_once_stop_the_tuning_job_once_and_fail_nothing(world: World) -> None:
     detail = incumbent_ended_and_announced(world)
-    read = world.store.get_round
-    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    stop_written_before_the_tuning_create(world)
     startround_died_after_its_create(world, detail)
-    world.store.get_round = read  # type: ignore[method-assign]
     overlapped = another_reconcile_stops_first(world, "stop_tuning_job")
     report = reconcile(world.reconcile_deps)
     assert tuning_stops(world) == [ROUND_2, ROUND_2]  # asked twice; SageMaker refused the second (Stopping)
@@ -359,10 +346,8 @@ def test_two_reconciles_at_once_stop_the_tuning_job_once_and_fail_nothing(world:
 
 def test_reconciles_throttled_stop_of_the_tuning_job_is_retried_by_its_next_run(world: World) -> None:
     detail = incumbent_ended_and_announced(world)
-    read = world.store.get_round
-    world.store.get_round = lambda p, s: stopped_meanwhile(world, read, p, s)  # type: ignore[method-assign]
+    stop_written_before_the_tuning_create(world)
     startround_died_after_its_create(world, detail)
-    world.store.get_round = read  # type: ignore[method-assign]
     throttle_once(world, "stop_tuning_job")
     first = reconcile(world.reconcile_deps)
     assert first.errors and "ThrottlingException" in first.errors[0] and first.failures == []
@@ -373,22 +358,20 @@ def test_reconciles_throttled_stop_of_the_tuning_job_is_retried_by_its_next_run(
     assert tuning_status(world) == "Stopping"
 
 
-def stopped_meanwhile(world: World, read: Any, profile: str, seq: int) -> Any:
-    """The round as StartRound read it; the stop is written just after this read."""
-    rnd = read(profile, seq)
-    if rnd is not None and rnd.status == "starting" and seq == 2:
-        stop_round(PROFILE, 2, WHO, replace(deps(world), store=_Plain(world, read)))
-    return rnd
+def stop_written_before_the_tuning_create(world: World) -> None:
+    """StartRound read round 2 `starting` with every incumbent ended, and read it again before its tuning job;
+    then the stop was written (it found no tuning job); then StartRound's create of the tuning job landed."""
+    create = world.sagemaker.create_tuning_job
 
+    def stop_first(request: dict[str, Any]) -> str:
+        if (
+            request["HyperParameterTuningJobName"] == ROUND_2
+            and world.store.get_round(PROFILE, 2).status == "starting"
+        ):
+            stop_round(PROFILE, 2, WHO, deps(world))
+        return create(request)
 
-class _Plain:
-    """The store with its own get_round (the test swaps the world's)."""
-
-    def __init__(self, world: World, read: Any) -> None:
-        self._store, self.get_round = world.store, read
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+    world.sagemaker.create_tuning_job = stop_first  # type: ignore[method-assign]
 
 
 def test_stopping_a_running_round_stops_its_tuning_job(world: World) -> None:
@@ -731,6 +714,42 @@ def test_an_incumbent_adopted_after_its_stopped_round_was_closed_is_stopped_and_
     assert world.sagemaker.training_jobs[INC]["TrainingJobStatus"] == "Stopping"
     assert ROUND_2 not in world.sagemaker.tuning_jobs
     assert stops(world) == [INC, INC]  # the stop's (refused: not seen) and the retry's
+
+
+def test_a_retry_that_finds_its_incumbent_recorded_never_created_starts_no_tuning_job(world: World) -> None:
+    """StartRound's first attempt died before its create; its retry read the round `starting`, then the stop
+    (no job: recorded it never created) and Reconcile's close came before the retry read the round's trials. The
+    retry skips the recorded incumbent and launches nothing, yet reads the round again before any tuning job: the
+    round is stopped, so no tuning job is created (before, one was, then stopped on the failed write of `running`)."""
+    first_round(world)
+    create = world.sagemaker.create_training_job
+
+    def dies_before(request: dict[str, Any]) -> str:
+        raise Died
+
+    world.sagemaker.create_training_job = dies_before  # type: ignore[method-assign]
+    event = parse_drop_event(world.drop("2015-07-01"))
+    with pytest.raises(Died):
+        start_round(event, world.deps)
+    world.sagemaker.create_training_job = create  # type: ignore[method-assign]
+    assert INC not in world.sagemaker.training_jobs
+    trials = world.store.trials
+    closed: list[bool] = []
+
+    def stopped_and_closed_first(profile: str, seq: int) -> Any:
+        if not closed:
+            closed.append(True)
+            stop_round(PROFILE, 2, WHO, deps(world))
+            reconcile(world.reconcile_deps)
+            assert world.store.get_round(PROFILE, 2).status == "failed"  # closed: no Reconcile looks again
+        return trials(profile, seq)
+
+    world.store.trials = stopped_and_closed_first  # type: ignore[method-assign]
+    retry = start_round(event, world.deps)
+    world.store.trials = trials  # type: ignore[method-assign]
+    assert closed and retry.status == "already_started" and "retune stop" in retry.detail
+    assert ROUND_2 not in world.sagemaker.tuning_jobs and INC not in world.sagemaker.training_jobs
+    assert world.store.get_trial(PROFILE, 2, INC).status == "Stopped"  # as never created
 
 
 def test_a_tuning_job_created_after_its_stopped_round_was_closed_is_stopped_by_startround(

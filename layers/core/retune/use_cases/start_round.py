@@ -528,14 +528,14 @@ def _launch(rnd: RoundRecord, drop: DropRecord, profile: Profile, deps: StartRou
         launched = _launch_incumbents(rnd, drop, profile, content_types, trials, deps)
         if isinstance(launched, StartResult):
             return launched
-        if launched:
-            # `retune stop` may have looked for these jobs before they existed, or before SageMaker showed them
-            # (and Reconcile closed the round since: nothing would look again). A consistent read after the creates
-            # returned: a stop written after it finds the jobs, and one written before it is seen here, and the
-            # jobs are stopped.
-            latest = deps.store.get_round(rnd.profile, rnd.seq)
-            if latest is not None and stopped_by_operator(latest):
-                return _stopped_meanwhile(latest, deps, launched)
+        # `retune stop` may have looked for these jobs before they existed or before SageMaker showed them, or
+        # recorded one never created after this run read the round (which then skipped it as recorded), and
+        # Reconcile closed the round since: nothing would look again. A consistent read after the creates returned,
+        # before any tuning job: a stop written after it finds the jobs, and one written before it is seen here,
+        # and the jobs are stopped.
+        latest = deps.store.get_round(rnd.profile, rnd.seq)
+        if latest is not None and stopped_by_operator(latest):
+            return _stopped_meanwhile(latest, deps, launched)
         trials = deps.store.trials(rnd.profile, rnd.seq)
         if not incumbents_ended(rnd, trials):
             return StartResult(
